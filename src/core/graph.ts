@@ -1,0 +1,284 @@
+import { InputError } from './errors';
+import { isRecord, ModelJson, NamedWeight } from './tfjs/read';
+
+/** Shape without the batch axis; null entries are unknown sizes. */
+export type Shape = (number | null)[];
+
+export interface LayerNode {
+  name: string;
+  className: string;
+  config: Record<string, unknown>;
+  /** Layers feeding this one (first call only). */
+  inbound: string[];
+  outbound: string[];
+  /** Called on more than one input (a shared layer): its channels are tied across calls. */
+  shared: boolean;
+  /** This layer's weights by role ("kernel", "bias", "gamma", …). */
+  weights: Map<string, NamedWeight>;
+  outputShape: Shape | null;
+  /** The input a Sequential model implies without naming it; not shown to users. */
+  synthetic?: boolean;
+}
+
+export interface ModelGraph {
+  modelClass: string;
+  /** In topological order. */
+  layers: LayerNode[];
+  byName: Map<string, LayerNode>;
+  inputs: string[];
+  outputs: string[];
+}
+
+interface RawLayer {
+  class_name: string;
+  config: Record<string, unknown>;
+  name?: string;
+  inbound_nodes?: unknown;
+}
+
+/**
+ * The model config inside modelTopology, in both shapes seen in the wild: `{class_name, config}` directly,
+ * or the Keras-converted `{keras_version, backend, model_config: {class_name, config}}`.
+ */
+export function modelConfigOf(json: ModelJson): { class_name: string; config: unknown } {
+  const topology = json.modelTopology;
+  const inner = isRecord(topology.model_config) ? topology.model_config : topology;
+  if (typeof inner.class_name !== 'string') throw new Error('modelTopology has no class_name');
+  return inner as { class_name: string; config: unknown };
+}
+
+export function buildGraph(file: string, json: ModelJson, weights: NamedWeight[]): ModelGraph {
+  let model;
+  try {
+    model = modelConfigOf(json);
+  } catch {
+    throw new InputError(file, 'modelTopology has no "class_name": not a Keras/TF.js Layers topology');
+  }
+  const graph =
+    model.class_name === 'Sequential'
+      ? sequentialGraph(file, model.config)
+      : functionalGraph(file, model.class_name, model.config);
+  attachWeights(graph, weights);
+  inferShapes(graph);
+  return graph;
+}
+
+function rawLayers(file: string, list: unknown): RawLayer[] {
+  if (!Array.isArray(list)) throw new InputError(file, 'the model config has no list of layers');
+  return list.map((raw, i) => {
+    if (!isRecord(raw) || typeof raw.class_name !== 'string' || !isRecord(raw.config)) {
+      throw new InputError(file, `layer ${i} has no class_name/config`);
+    }
+    return raw as unknown as RawLayer;
+  });
+}
+
+function layerName(raw: RawLayer, fallback: string): string {
+  const name = raw.config.name ?? raw.name;
+  return typeof name === 'string' ? name : fallback;
+}
+
+function newNode(raw: RawLayer, name: string): LayerNode {
+  return {
+    name,
+    className: raw.class_name,
+    config: raw.config,
+    inbound: [],
+    outbound: [],
+    shared: false,
+    weights: new Map(),
+    outputShape: null,
+  };
+}
+
+function sequentialGraph(file: string, config: unknown): ModelGraph {
+  // Keras 2.0 wrote a bare list; later versions write {name, layers}.
+  const list = Array.isArray(config) ? config : isRecord(config) ? config.layers : undefined;
+  const raws = rawLayers(file, list);
+  if (raws.length === 0) throw new InputError(file, 'the Sequential model has no layers');
+  const layers: LayerNode[] = [];
+  const first = raws[0];
+  if (first.class_name !== 'InputLayer') {
+    const shape = first.config.batch_input_shape ?? first.config.batchInputShape;
+    if (!Array.isArray(shape)) throw new InputError(file, `the first layer "${layerName(first, 'layer 0')}" has no batch_input_shape`);
+    const input = newNode({ class_name: 'InputLayer', config: { batch_input_shape: shape } }, '__input__');
+    layers.push({ ...input, synthetic: true });
+  }
+  raws.forEach((raw, i) => layers.push(newNode(raw, layerName(raw, `layer_${i}`))));
+  for (let i = 1; i < layers.length; i++) {
+    layers[i].inbound.push(layers[i - 1].name);
+    layers[i - 1].outbound.push(layers[i].name);
+  }
+  return finish(file, 'Sequential', layers, [layers[0].name], [layers[layers.length - 1].name]);
+}
+
+function functionalGraph(file: string, modelClass: string, config: unknown): ModelGraph {
+  if (!isRecord(config)) throw new InputError(file, `the ${modelClass} config is not an object`);
+  const raws = rawLayers(file, config.layers);
+  const layers = raws.map((raw, i) => newNode(raw, typeof raw.name === 'string' ? raw.name : layerName(raw, `layer_${i}`)));
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  raws.forEach((raw, i) => {
+    const nodes = Array.isArray(raw.inbound_nodes) ? raw.inbound_nodes : [];
+    if (nodes.length > 1) layers[i].shared = true;
+    const first = nodes[0];
+    if (!Array.isArray(first)) return;
+    for (const entry of first) {
+      if (!Array.isArray(entry) || typeof entry[0] !== 'string') {
+        throw new InputError(file, `layer "${layers[i].name}" has an inbound node this tool cannot read`);
+      }
+      const source = byName.get(entry[0]);
+      if (!source) throw new InputError(file, `layer "${layers[i].name}" is fed by unknown layer "${entry[0]}"`);
+      layers[i].inbound.push(source.name);
+      source.outbound.push(layers[i].name);
+    }
+  });
+  const endpoint = (key: string): string[] => {
+    const list = config[key];
+    if (!Array.isArray(list)) throw new InputError(file, `the ${modelClass} config has no ${key}`);
+    // A single endpoint may be written flat: ["name", 0, 0].
+    const entries = typeof list[0] === 'string' ? [list] : list;
+    return entries.map((e) => {
+      if (!Array.isArray(e) || !byName.has(e[0])) throw new InputError(file, `${key} names an unknown layer`);
+      return e[0] as string;
+    });
+  };
+  return finish(file, modelClass, layers, endpoint('input_layers'), endpoint('output_layers'));
+}
+
+function finish(file: string, modelClass: string, layers: LayerNode[], inputs: string[], outputs: string[]): ModelGraph {
+  const byName = new Map<string, LayerNode>();
+  for (const layer of layers) {
+    if (byName.has(layer.name)) throw new InputError(file, `two layers are named "${layer.name}"`);
+    byName.set(layer.name, layer);
+  }
+  return { modelClass, layers: topologicalOrder(file, layers, byName), byName, inputs, outputs };
+}
+
+function topologicalOrder(file: string, layers: LayerNode[], byName: Map<string, LayerNode>): LayerNode[] {
+  const done = new Set<string>();
+  const visiting = new Set<string>();
+  const order: LayerNode[] = [];
+  const visit = (layer: LayerNode): void => {
+    if (done.has(layer.name)) return;
+    if (visiting.has(layer.name)) throw new InputError(file, `the layer graph has a cycle through "${layer.name}"`);
+    visiting.add(layer.name);
+    for (const name of layer.inbound) visit(byName.get(name)!);
+    visiting.delete(layer.name);
+    done.add(layer.name);
+    order.push(layer);
+  };
+  layers.forEach(visit);
+  return order;
+}
+
+/**
+ * Weight names are "<layer name>/<role>", possibly with outer scopes in front and ":0" behind.
+ * Weights no layer owns (nested models) are carried through untouched by the writer.
+ */
+function attachWeights(graph: ModelGraph, weights: NamedWeight[]): void {
+  for (const weight of weights) {
+    const parts = weight.name.replace(/:\d+$/, '').split('/');
+    const role = parts.pop()!;
+    for (let start = 0; start < parts.length; start++) {
+      const owner = graph.byName.get(parts.slice(start).join('/'));
+      if (owner) {
+        owner.weights.set(role, weight);
+        break;
+      }
+    }
+  }
+}
+
+// ---- shapes ---------------------------------------------------------------------------------------
+
+function pair(value: unknown, fallback: number): [number, number] {
+  if (Array.isArray(value)) return [Number(value[0]), Number(value[1] ?? value[0])];
+  if (typeof value === 'number') return [value, value];
+  return [fallback, fallback];
+}
+
+function convOut(size: number | null, kernel: number, stride: number, dilation: number, padding: string): number | null {
+  if (size === null) return null;
+  if (padding === 'same') return Math.ceil(size / stride);
+  return Math.floor((size - dilation * (kernel - 1) - 1) / stride) + 1;
+}
+
+export function kernelSize(layer: LayerNode): [number, number] {
+  return pair(layer.config.kernel_size, 1);
+}
+
+const SHAPE_PRESERVING = new Set([
+  'BatchNormalization', 'Activation', 'ReLU', 'LeakyReLU', 'ELU', 'PReLU', 'Softmax', 'ThresholdedReLU',
+  'Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout',
+  'ActivityRegularization', 'Masking', 'LayerNormalization', 'Add', 'Subtract', 'Multiply', 'Average',
+  'Maximum', 'Minimum',
+]);
+
+function inferShapes(graph: ModelGraph): void {
+  for (const layer of graph.layers) {
+    const input = layer.inbound.length ? graph.byName.get(layer.inbound[0])!.outputShape : null;
+    layer.outputShape = outputShapeOf(layer, input, graph);
+  }
+}
+
+function outputShapeOf(layer: LayerNode, input: Shape | null, graph: ModelGraph): Shape | null {
+  const c = layer.config;
+  if (layer.className === 'InputLayer') {
+    const shape = c.batch_input_shape ?? c.batchInputShape ?? c.batch_shape;
+    return Array.isArray(shape) ? (shape.slice(1) as Shape) : null;
+  }
+  if (!input) return null;
+  switch (layer.className) {
+    case 'Dense':
+      return [...input.slice(0, -1), Number(c.units)];
+    case 'Conv2D':
+    case 'DepthwiseConv2D': {
+      if (input.length !== 3 || c.data_format === 'channels_first') return null;
+      const [kh, kw] = kernelSize(layer);
+      const [sh, sw] = pair(c.strides, 1);
+      const [dh, dw] = pair(c.dilation_rate, 1);
+      const padding = String(c.padding ?? 'valid');
+      const channels =
+        layer.className === 'Conv2D' ? Number(c.filters) : input[2] === null ? null : input[2] * Number(c.depth_multiplier ?? 1);
+      return [convOut(input[0], kh, sh, dh, padding), convOut(input[1], kw, sw, dw, padding), channels];
+    }
+    case 'MaxPooling2D':
+    case 'AveragePooling2D': {
+      if (input.length !== 3) return null;
+      const [ph, pw] = pair(c.pool_size, 2);
+      const [sh, sw] = c.strides == null ? [ph, pw] : pair(c.strides, ph);
+      const padding = String(c.padding ?? 'valid');
+      return [convOut(input[0], ph, sh, 1, padding), convOut(input[1], pw, sw, 1, padding), input[2]];
+    }
+    case 'GlobalAveragePooling2D':
+    case 'GlobalMaxPooling2D':
+      return c.keepdims ? [1, 1, input[input.length - 1]] : [input[input.length - 1]];
+    case 'ZeroPadding2D': {
+      if (input.length !== 3) return null;
+      const p = c.padding;
+      let top = 1, bottom = 1, left = 1, right = 1;
+      if (typeof p === 'number') top = bottom = left = right = p;
+      else if (Array.isArray(p) && Array.isArray(p[0])) {
+        [top, bottom] = p[0] as number[];
+        [left, right] = p[1] as number[];
+      } else if (Array.isArray(p)) {
+        top = bottom = Number(p[0]);
+        left = right = Number(p[1]);
+      }
+      return [input[0] === null ? null : input[0] + top + bottom, input[1] === null ? null : input[1] + left + right, input[2]];
+    }
+    case 'Flatten':
+      return [input.some((d) => d === null) ? null : input.reduce<number>((a, b) => a * (b as number), 1)];
+    case 'Concatenate': {
+      const shapes = layer.inbound.map((n) => graph.byName.get(n)!.outputShape);
+      if (shapes.some((s) => !s)) return null;
+      const requested = Number(c.axis ?? -1);
+      const axis = requested < 0 ? input.length + requested : requested - 1;
+      const out = input.slice();
+      out[axis] = shapes.reduce<number | null>((sum, s) => (sum === null || s![axis] === null ? null : sum + (s![axis] as number)), 0);
+      return out;
+    }
+    default:
+      return SHAPE_PRESERVING.has(layer.className) ? input.slice() : null;
+  }
+}

@@ -1,0 +1,30 @@
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+
+/** A fresh temporary folder for one test. */
+export async function tempDir(prefix = 'condense-test-'): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/** Saves a tfjs model as model.json + one shard, as the TF.js converter and tfjs-node do. */
+export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<string> {
+  await fs.mkdir(dir, { recursive: true });
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const weightData = artifacts.weightData as ArrayBuffer;
+      await fs.writeFile(path.join(dir, 'group1-shard1of1.bin'), Buffer.from(weightData));
+      const json = {
+        format: 'layers-model',
+        generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+        convertedBy: null,
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: artifacts.weightSpecs }],
+      };
+      await fs.writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  return path.join(dir, 'model.json');
+}
