@@ -15,18 +15,34 @@ const node = {
   minify: production,
   external: ['vscode', '@tensorflow/tfjs-node'],
   logLevel: 'warning',
+  outdir: 'dist',
 };
 
 const builds = [
-  { ...node, entryPoints: { cli: 'src/cli/index.ts' }, outdir: 'dist' },
-  { ...node, entryPoints: { bench: 'bench/run.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { extension: 'src/extension/extension.ts' } },
+  { ...node, entryPoints: { worker: 'src/worker/worker.ts' } },
+  { ...node, entryPoints: { cli: 'src/cli/index.ts' } },
+  { ...node, entryPoints: { bench: 'bench/run.ts' } },
+  {
+    entryPoints: { webview: 'webview/main.ts' },
+    bundle: true,
+    platform: 'browser',
+    target: 'es2022',
+    format: 'iife',
+    sourcemap: !production,
+    minify: production,
+    logLevel: 'warning',
+    outdir: 'dist',
+  },
 ].filter((b) => Object.values(b.entryPoints).every((entry) => existsSync(entry)));
 
+mkdirSync('dist/codicons', { recursive: true });
 // The wasm backend looks for its .wasm files next to the bundle.
-mkdirSync('dist', { recursive: true });
 for (const file of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) {
   cpSync(`node_modules/@tensorflow/tfjs-backend-wasm/dist/${file}`, `dist/${file}`);
 }
+// Codicons are served to the webview from the extension's own files (no network).
+for (const file of ['codicon.css', 'codicon.ttf']) cpSync(`node_modules/@vscode/codicons/dist/${file}`, `dist/codicons/${file}`);
 
 if (watch) {
   for (const b of builds) (await esbuild.context(b)).watch();

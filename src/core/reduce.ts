@@ -31,10 +31,11 @@ export interface ReduceResult {
   report: CondenseReport;
 }
 
-/** The default output folder: `<model folder name>.condensed` next to the model's folder. */
-export function defaultOutputDir(modelPath: string, folderName = '${name}.condensed'): string {
-  const dir = path.dirname(path.resolve(modelPath));
-  return path.join(path.dirname(dir), folderName.replace('${name}', path.basename(dir)));
+/** The default output folder next to the model: `${name}` is the model file's name without extension. */
+export function defaultOutputDir(modelPath: string, pattern = '${name}.condensed'): string {
+  const file = path.resolve(modelPath);
+  const name = path.basename(file, path.extname(file));
+  return path.join(path.dirname(file), pattern.split('${name}').join(name));
 }
 
 export async function reduceModel(

@@ -1,0 +1,176 @@
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { defaultOutputDir, REPORT_FILE } from '../core/reduce';
+import { Fidelity } from '../core/verify';
+import { formatGamma } from '../shared/hints';
+import { Analyses, isCancelled } from './analyses';
+import { ModelIndex } from './modelIndex';
+import { CondensePanel } from './panel';
+import { readSettings } from './settings';
+import { WorkerFailure } from './workerClient';
+
+/** What "Condense Model" returns (tests and other extensions can use it). */
+export interface CondenseResult {
+  model: string;
+  threshold: number;
+  layers: { name: string; clusters: number | null; unitsAfter: number | null }[];
+  ratio: number;
+}
+
+export function registerCommands(context: vscode.ExtensionContext, index: ModelIndex, analyses: Analyses): void {
+  const register = (id: string, run: (uri?: vscode.Uri) => Promise<unknown>): void => {
+    context.subscriptions.push(vscode.commands.registerCommand(id, (uri?: unknown) => run(uri instanceof vscode.Uri ? uri : undefined)));
+  };
+
+  register('condense.condenseModel', async (uri) => {
+    const model = uri?.fsPath ?? (await pickModel(index));
+    if (!model) return undefined;
+    const panel = CondensePanel.show(context.extensionUri, analyses, model);
+    try {
+      await analyses.analyze(model, true);
+    } catch (e) {
+      report(e, panel);
+      return undefined;
+    }
+    const sizes = analyses.estimateFor(model)!;
+    const t = analyses.thresholdsFor(model);
+    return {
+      model,
+      threshold: t.threshold,
+      layers: sizes.layers.map((l) => ({ name: l.name, clusters: l.clusters, unitsAfter: l.unitsAfter })),
+      ratio: sizes.totals.ratio,
+    } satisfies CondenseResult;
+  });
+
+  register('condense.writeReducedModel', async (uri) => {
+    const model = uri?.fsPath ?? CondensePanel.active()?.modelPath ?? (await pickModel(index));
+    if (!model) return undefined;
+    const settings = readSettings();
+    const outDir = defaultOutputDir(model, settings.outputFolder);
+    const exists = await fs.stat(outDir).then(() => true, () => false);
+    if (exists) {
+      const choice = await vscode.window.showWarningMessage(
+        `${vscode.workspace.asRelativePath(outDir)} already exists. Replace it with a new reduced model?`,
+        { modal: true },
+        'Replace',
+      );
+      if (choice !== 'Replace') return undefined;
+    }
+    const thresholds = analyses.thresholdsFor(model);
+    const panel = CondensePanel.forModel(model);
+    panel?.post({ type: 'busy', what: 'Writing the reduced model…' });
+    try {
+      const result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Condense: writing the reduced model (γ ${formatGamma(thresholds.threshold)})`, cancellable: true },
+        (_progress, token) => {
+          const abort = new AbortController();
+          token.onCancellationRequested(() => abort.abort());
+          return analyses.worker.request<'reduced'>(
+            { type: 'reduce', file: model, backend: settings.backend, thresholds, outDir, overwrite: exists },
+            { signal: abort.signal },
+          );
+        },
+      );
+      panel?.post({ type: 'written', outDir: result.outDir, paramsBefore: result.paramsBefore, paramsAfter: result.paramsAfter });
+      const pct = ((100 * result.paramsAfter) / Math.max(1, result.paramsBefore)).toFixed(1);
+      void vscode.window
+        .showInformationMessage(`Condense: wrote ${vscode.workspace.asRelativePath(result.outDir)} — ${result.paramsAfter} of ${result.paramsBefore} parameters (${pct} %).`, 'Reveal', 'Verify')
+        .then((choice) => {
+          if (choice === 'Reveal') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(path.join(result.outDir, 'model.json')));
+          if (choice === 'Verify') void vscode.commands.executeCommand('condense.verifyReducedModel', vscode.Uri.file(model));
+        });
+      return { outDir: result.outDir, paramsBefore: result.paramsBefore, paramsAfter: result.paramsAfter };
+    } catch (e) {
+      report(e, panel);
+      return undefined;
+    } finally {
+      panel?.post({ type: 'busy', what: null });
+    }
+  });
+
+  register('condense.verifyReducedModel', async (uri) => {
+    const chosen = uri?.fsPath ?? CondensePanel.active()?.modelPath ?? (await pickModel(index));
+    if (!chosen) return undefined;
+    const settings = readSettings();
+    const pair = await originalAndReduced(chosen, settings.outputFolder);
+    if (!pair.reduced) {
+      void vscode.window.showErrorMessage(`Condense: no reduced model at ${vscode.workspace.asRelativePath(pair.expected)}. Write it first (Condense: Write Reduced Model).`);
+      return undefined;
+    }
+    const panel = CondensePanel.forModel(pair.original);
+    panel?.post({ type: 'busy', what: 'Verifying…' });
+    try {
+      const { fidelity } = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'Condense: comparing original and reduced model', cancellable: true },
+        (_progress, token) => {
+          const abort = new AbortController();
+          token.onCancellationRequested(() => abort.abort());
+          return analyses.worker.request<'verified'>(
+            { type: 'verify', original: pair.original, reduced: pair.reduced!, backend: settings.backend, samples: settings.probeSamples },
+            { signal: abort.signal },
+          );
+        },
+      );
+      panel?.post({ type: 'verification', fidelity, reduced: pair.reduced, tolerance: settings.tolerance });
+      const text = describeFidelity(fidelity);
+      if (fidelity.maxRel <= settings.tolerance) void vscode.window.showInformationMessage(`Condense: verified — ${text}`);
+      else void vscode.window.showWarningMessage(`Condense: the reduced model deviates more than ${settings.tolerance} — ${text}`);
+      return fidelity;
+    } catch (e) {
+      report(e, panel);
+      return undefined;
+    } finally {
+      panel?.post({ type: 'busy', what: null });
+    }
+  });
+
+  register('condense.refreshModels', () => index.rescan());
+}
+
+function describeFidelity(f: Fidelity): string {
+  const agreement = f.argmaxAgreement === null ? '' : `, argmax agreement ${(100 * f.argmaxAgreement).toFixed(1)} %`;
+  return `max relative deviation ${f.maxRel.toExponential(2)} (mean ${f.meanRel.toExponential(2)}), max absolute ${f.maxAbs.toExponential(2)}${agreement} over ${f.inputs}.`;
+}
+
+/** A reduced model (its folder holds condense-report.json) names its original; an original's reduced model is in the default output folder. */
+async function originalAndReduced(file: string, pattern: string): Promise<{ original: string; reduced?: string; expected: string }> {
+  try {
+    const report = JSON.parse(await fs.readFile(path.join(path.dirname(file), REPORT_FILE), 'utf8')) as { model?: unknown };
+    if (typeof report.model === 'string') return { original: report.model, reduced: file, expected: file };
+  } catch {
+    // Not a reduced model: look for its output folder.
+  }
+  const expected = path.join(defaultOutputDir(file, pattern), 'model.json');
+  const exists = await fs.stat(expected).then(() => true, () => false);
+  return { original: file, reduced: exists ? expected : undefined, expected };
+}
+
+async function pickModel(index: ModelIndex): Promise<string | undefined> {
+  await index.scan();
+  const models = index.list();
+  if (models.length === 0) {
+    const picked = await vscode.window.showOpenDialog({
+      canSelectMany: false,
+      openLabel: 'Condense',
+      title: 'No models found in the workspace — choose a TF.js model.json',
+      filters: { 'TF.js Layers model': ['json'] },
+    });
+    return picked?.[0]?.fsPath;
+  }
+  const picked = await vscode.window.showQuickPick(
+    models.map((m) => ({ label: path.basename(path.dirname(m)) + '/' + path.basename(m), description: vscode.workspace.asRelativePath(path.dirname(m)), file: m })),
+    { title: 'Condense Model', placeHolder: 'Choose a model to analyse' },
+  );
+  return picked?.file;
+}
+
+function report(e: unknown, panel: CondensePanel | undefined): void {
+  if (isCancelled(e)) {
+    void vscode.window.showInformationMessage('Condense: cancelled.');
+    return;
+  }
+  const message = e instanceof WorkerFailure && e.input ? e.message : `Condense failed: ${(e as Error).message ?? String(e)}`;
+  panel?.post({ type: 'error', message });
+  void vscode.window.showErrorMessage(`Condense: ${message}`);
+}

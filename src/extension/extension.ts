@@ -1,0 +1,52 @@
+/**
+ * Activation: registers everything and starts the workspace scan in the background. Nothing heavy
+ * runs here; the analysis worker starts on the first request.
+ */
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { PanelState } from '../shared/protocol';
+import { Analyses } from './analyses';
+import { registerCommands } from './commands';
+import { LayerHoverProvider } from './hover';
+import { ModelIndex } from './modelIndex';
+import { ModelsView } from './modelsView';
+import { CondensePanel } from './panel';
+import { WorkerClient } from './workerClient';
+
+/** The extension's API: what integration tests (and other extensions) can inspect. */
+export interface CondenseApi {
+  index: ModelIndex;
+  analyses: Analyses;
+  panelFor(model: string): CondensePanel | undefined;
+}
+
+export function activate(context: vscode.ExtensionContext): CondenseApi {
+  const index = new ModelIndex();
+  const analyses = new Analyses(new WorkerClient(context.asAbsolutePath(path.join('dist', 'worker.js'))));
+  const view = new ModelsView(index, analyses);
+  context.subscriptions.push(
+    index,
+    analyses,
+    view,
+    vscode.window.registerTreeDataProvider('condense.models', view),
+    vscode.languages.registerHoverProvider({ scheme: 'file', pattern: '**/*.json' }, new LayerHoverProvider(index, analyses)),
+    vscode.window.registerWebviewPanelSerializer(CondensePanel.viewType, {
+      async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: PanelState | undefined) {
+        if (!state?.modelPath) {
+          panel.dispose();
+          return;
+        }
+        CondensePanel.revive(panel, context.extensionUri, analyses, state);
+      },
+    }),
+    // A changed model.json or weight shard makes the analyses that read it stale.
+    index.onDidChangeFile((file) => analyses.invalidateFile(file)),
+  );
+  registerCommands(context, index, analyses);
+  void index.scan();
+  return { index, analyses, panelFor: (model) => CondensePanel.forModel(model) };
+}
+
+export function deactivate(): void {
+  // Everything is disposed through context.subscriptions.
+}

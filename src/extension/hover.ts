@@ -1,0 +1,42 @@
+import * as vscode from 'vscode';
+import { layerHint, formatGamma } from '../shared/hints';
+import { Analyses } from './analyses';
+import { ModelIndex } from './modelIndex';
+import { layerAtOffset } from './modelText';
+
+/** Hovering a layer's `name` or `class_name` in a model.json shows its reduction hint. */
+export class LayerHoverProvider implements vscode.HoverProvider {
+  constructor(
+    private readonly index: ModelIndex,
+    private readonly analyses: Analyses,
+  ) {}
+
+  provideHover(document: vscode.TextDocument, position: vscode.Position): vscode.Hover | undefined {
+    const file = document.uri.fsPath;
+    if (!this.index.has(file)) return undefined;
+    const layerName = layerAtOffset(document.getText(), document.offsetAt(position));
+    if (!layerName) return undefined;
+    const range = document.getWordRangeAtPosition(position, /"[^"]*"/);
+    const entry = this.analyses.cached(file);
+    if (!entry) {
+      // Start the analysis in the background; the next hover has the answer.
+      this.analyses.analyze(file, false).catch(() => undefined);
+      return new vscode.Hover(new vscode.MarkdownString(`**Condense** — analysing this model in the background; hover again in a moment.`), range);
+    }
+    const index = entry.summary.layers.findIndex((l) => l.name === layerName);
+    const sizes = this.analyses.estimateFor(file);
+    if (index < 0 || !sizes) return undefined;
+    const t = this.analyses.thresholdsFor(file);
+    const gamma = t.overrides[layerName] ?? t.threshold;
+    const hint = layerHint(entry.summary.layers[index], sizes.layers[index], gamma);
+    const md = new vscode.MarkdownString();
+    md.appendMarkdown('**Condense** · ');
+    md.appendText(`${layerName}: ${hint.headline}`);
+    for (const line of hint.details) {
+      md.appendMarkdown('\n\n');
+      md.appendText(line);
+    }
+    md.appendMarkdown(`\n\n*Threshold γ ${formatGamma(gamma)} — change it in the Condense panel.*`);
+    return new vscode.Hover(md, range);
+  }
+}

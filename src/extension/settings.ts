@@ -1,0 +1,27 @@
+import * as vscode from 'vscode';
+import { DEFAULT_THRESHOLD } from '../core/summary';
+import { DEFAULT_SAMPLES } from '../core/verify';
+import { BackendName } from '../shared/protocol';
+
+/** The extension's settings (see `contributes.configuration` in package.json). */
+export interface Settings {
+  threshold: number;
+  backend: BackendName;
+  outputFolder: string;
+  probeSamples: number;
+  /** Largest acceptable max relative deviation when verifying. */
+  tolerance: number;
+  exclude: string[];
+}
+
+export function readSettings(): Settings {
+  const c = vscode.workspace.getConfiguration('condense');
+  return {
+    threshold: c.get<number>('threshold', DEFAULT_THRESHOLD),
+    backend: c.get<BackendName>('backend', 'auto'),
+    outputFolder: c.get<string>('outputFolder', '${name}.condensed'),
+    probeSamples: c.get<number>('verification.probeSamples', DEFAULT_SAMPLES),
+    tolerance: c.get<number>('verification.tolerance', 1e-3),
+    exclude: c.get<string[]>('exclude', []),
+  };
+}

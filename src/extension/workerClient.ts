@@ -1,0 +1,94 @@
+/**
+ * Talks to the analysis worker. Free of `vscode` so the bench can drive it the same way the
+ * extension does. Cancelling terminates the worker (immediate, whatever it is computing);
+ * the next request starts a fresh one. A worker that dies rejects what it was doing.
+ */
+import { Worker } from 'worker_threads';
+import { CancelledError } from '../core/errors';
+import { WorkerRequest, WorkerResponse } from '../shared/protocol';
+
+/** A request failed inside the worker; `input` marks a problem with the user's file. */
+export class WorkerFailure extends Error {
+  constructor(
+    message: string,
+    readonly input: boolean,
+  ) {
+    super(message);
+    this.name = 'WorkerFailure';
+  }
+}
+
+type Outcome = Exclude<WorkerResponse, { type: 'progress' } | { type: 'failed' }>;
+type Progress = Extract<WorkerResponse, { type: 'progress' }>;
+type RequestBody = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
+
+interface Pending {
+  resolve(outcome: Outcome): void;
+  reject(error: Error): void;
+  onProgress?: (p: Progress) => void;
+}
+
+export class WorkerClient {
+  private worker: Worker | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  constructor(private readonly workerPath: string) {}
+
+  request<T extends Outcome['type']>(
+    body: RequestBody,
+    options: { onProgress?: (p: Progress) => void; signal?: AbortSignal } = {},
+  ): Promise<Extract<Outcome, { type: T }>> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (options.signal?.aborted) return reject(new CancelledError());
+      this.pending.set(id, { resolve: resolve as (o: Outcome) => void, reject, onProgress: options.onProgress });
+      options.signal?.addEventListener('abort', () => this.cancel(), { once: true });
+      this.ensureWorker().postMessage({ ...body, id } as WorkerRequest);
+    });
+  }
+
+  /** Stops everything in flight; pending requests reject with CancelledError. */
+  cancel(): void {
+    this.stop(new CancelledError());
+  }
+
+  dispose(): void {
+    this.stop(new Error('the analysis worker was shut down'));
+  }
+
+  private stop(reason: Error): void {
+    const worker = this.worker;
+    this.worker = undefined;
+    this.rejectAll(reason);
+    void worker?.terminate();
+  }
+
+  private rejectAll(reason: Error): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.reject(reason);
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(this.workerPath);
+    worker.on('message', (message: WorkerResponse) => {
+      const pending = this.pending.get(message.id);
+      if (!pending) return;
+      if (message.type === 'progress') return pending.onProgress?.(message);
+      this.pending.delete(message.id);
+      if (message.type === 'failed') pending.reject(new WorkerFailure(message.message, message.input));
+      else pending.resolve(message);
+    });
+    const died = (why: string): void => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      this.rejectAll(new WorkerFailure(`The analysis worker stopped unexpectedly (${why}). The next request starts a new one.`, false));
+    };
+    worker.on('error', (e) => died(e.message));
+    worker.on('exit', (code) => died(`exit code ${code}`));
+    this.worker = worker;
+    return worker;
+  }
+}

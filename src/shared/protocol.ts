@@ -1,0 +1,119 @@
+/**
+ * The one message protocol between the extension host, the analysis worker and the panel webview.
+ * Every message is a discriminated union on `type`. This file is pure (no Node, no DOM, no vscode).
+ */
+import type { Dendrogram } from '../core/cluster';
+import type { Heatmap } from '../core/heatmap';
+import type { LayerSummary, ModelSummary } from '../core/summary';
+import type { Fidelity } from '../core/verify';
+
+// ---- wire form of the analysis ---------------------------------------------------------------------
+
+export type { Heatmap };
+
+export interface WireLayer extends Omit<LayerSummary, 'dendrogram' | 'highest'> {
+  dendrogram: { n: number; a: number[]; b: number[]; sim: number[] } | null;
+  highest: number[] | null;
+  heatmap: Heatmap | null;
+}
+
+export interface WireSummary extends Omit<ModelSummary, 'layers'> {
+  layers: WireLayer[];
+}
+
+/** Typed arrays become plain arrays so the summary survives any serialisation (webview state, JSON). */
+export function toWire(summary: ModelSummary, heatmaps: Map<string, Heatmap> = new Map()): WireSummary {
+  return {
+    ...summary,
+    layers: summary.layers.map((l) => ({
+      ...l,
+      dendrogram: l.dendrogram
+        ? { n: l.dendrogram.n, a: Array.from(l.dendrogram.a), b: Array.from(l.dendrogram.b), sim: Array.from(l.dendrogram.sim) }
+        : null,
+      highest: l.highest ? Array.from(l.highest) : null,
+      heatmap: heatmaps.get(l.name) ?? null,
+    })),
+  };
+}
+
+export function fromWire(wire: WireSummary): ModelSummary {
+  return {
+    ...wire,
+    layers: wire.layers.map((l): LayerSummary => {
+      const d: Dendrogram | null = l.dendrogram
+        ? { n: l.dendrogram.n, a: Int32Array.from(l.dendrogram.a), b: Int32Array.from(l.dendrogram.b), sim: Float64Array.from(l.dendrogram.sim) }
+        : null;
+      return {
+        name: l.name,
+        type: l.type,
+        units: l.units,
+        analysed: l.analysed,
+        reducible: l.reducible,
+        reason: l.reason,
+        activation: l.activation,
+        dead: l.dead,
+        dendrogram: d,
+        highest: l.highest ? Float32Array.from(l.highest) : null,
+        params: l.params,
+        macs: l.macs,
+        bytesPerParam: l.bytesPerParam,
+      };
+    }),
+  };
+}
+
+/** Threshold settings: one for all layers, and per-layer overrides. */
+export interface ThresholdState {
+  threshold: number;
+  overrides: Record<string, number>;
+}
+
+export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+// ---- host ⇄ worker -------------------------------------------------------------------------------------
+
+export type WorkerRequest =
+  | { type: 'analyze'; id: number; file: string; backend: BackendName }
+  | { type: 'reduce'; id: number; file: string; backend: BackendName; thresholds: ThresholdState; outDir: string; overwrite: boolean }
+  | { type: 'verify'; id: number; original: string; reduced: string; backend: BackendName; samples: number; data?: string };
+
+export type WorkerResponse =
+  | { type: 'progress'; id: number; layer: string; done: number; total: number }
+  /** `files`: model.json and its weight shards; a change to any of them makes the analysis stale. */
+  | { type: 'analyzed'; id: number; summary: WireSummary; files: string[] }
+  | { type: 'reduced'; id: number; outDir: string; paramsBefore: number; paramsAfter: number }
+  | { type: 'verified'; id: number; fidelity: Fidelity; backend: string }
+  /** `input` marks a problem with the user's file (vs. a bug): the message names the file. */
+  | { type: 'failed'; id: number; message: string; input: boolean };
+
+// ---- host ⇄ webview ------------------------------------------------------------------------------------
+
+export interface PanelModel {
+  path: string;
+  /** Short name for titles: the model's folder and file. */
+  label: string;
+}
+
+export type HostToWebview =
+  | { type: 'analysing'; model: PanelModel; layer: string; done: number; total: number }
+  | { type: 'analysis'; model: PanelModel; summary: WireSummary; thresholds: ThresholdState }
+  | { type: 'thresholds'; thresholds: ThresholdState }
+  | { type: 'written'; outDir: string; paramsBefore: number; paramsAfter: number }
+  | { type: 'verification'; fidelity: Fidelity; reduced: string; tolerance: number }
+  | { type: 'busy'; what: string | null }
+  | { type: 'error'; message: string };
+
+export type WebviewToHost =
+  | { type: 'ready' }
+  | { type: 'thresholds'; thresholds: ThresholdState }
+  | { type: 'write' }
+  | { type: 'verify' }
+  | { type: 'reanalyze' }
+  /** What the panel now shows, after every render: lets the host (and its tests) check it. */
+  | { type: 'rendered'; layers: { name: string; clusters: number | null; unitsAfter: number | null }[]; ratio: number };
+
+/** What the webview persists with setState, so a reloaded window restores the panel. */
+export interface PanelState {
+  modelPath: string;
+  thresholds: ThresholdState;
+}
