@@ -28,7 +28,7 @@ export function registerCommands(context: vscode.ExtensionContext, index: ModelI
     if (!model) return undefined;
     const panel = CondensePanel.show(context.extensionUri, analyses, model);
     try {
-      await analyses.analyze(model, true);
+      await analyses.analyzeWithProgress(model);
     } catch (e) {
       report(e, panel);
       return undefined;

@@ -20,7 +20,7 @@ export class LayerHoverProvider implements vscode.HoverProvider {
     const entry = this.analyses.cached(file);
     if (!entry) {
       // Start the analysis in the background; the next hover has the answer.
-      this.analyses.analyze(file, false).catch(() => undefined);
+      this.analyses.analyze(file).catch(() => undefined);
       return new vscode.Hover(new vscode.MarkdownString(`**Condense** — analysing this model in the background; hover again in a moment.`), range);
     }
     const index = entry.summary.layers.findIndex((l) => l.name === layerName);

@@ -16,7 +16,7 @@ export class ModelsView implements vscode.TreeDataProvider<string>, vscode.Dispo
   ) {
     this.subscriptions = [
       index.onDidChange(() => this.changed.fire(undefined)),
-      analyses.onDidChange((file) => this.changed.fire(index.has(file) ? file : undefined)),
+      analyses.subscribe((file) => this.changed.fire(index.has(file) ? file : undefined)),
     ];
   }
 

@@ -37,7 +37,7 @@ export class CondensePanel implements vscode.Disposable {
     panel.webview.options = { enableScripts: true, localResourceRoots: resourceRoots(extensionUri) };
     analyses.setThresholds(state.modelPath, state.thresholds);
     const revived = new CondensePanel(panel, extensionUri, analyses, state.modelPath);
-    analyses.analyze(state.modelPath, false).catch((e: Error) => revived.post({ type: 'error', message: e.message }));
+    analyses.analyze(state.modelPath).catch((e: Error) => revived.post({ type: 'error', message: e.message }));
     return revived;
   }
 
@@ -66,10 +66,10 @@ export class CondensePanel implements vscode.Disposable {
         if (e.webviewPanel.active) CondensePanel.lastActive = this;
       }),
       panel.webview.onDidReceiveMessage((m: WebviewToHost) => this.receive(m)),
-      analyses.onDidChange((changed) => {
+      analyses.subscribe((changed) => {
         if (changed === modelPath) this.sendAnalysisIfNew();
       }),
-      analyses.onProgress((e) => {
+      analyses.subscribeProgress((e) => {
         if (e.path === modelPath) this.post({ type: 'analysing', model: this.model, layer: e.layer, done: e.done, total: e.total });
       }),
     );
@@ -113,7 +113,7 @@ export class CondensePanel implements vscode.Disposable {
         return;
       case 'reanalyze':
         this.analyses.invalidate(this.modelPath);
-        this.analyses.analyze(this.modelPath, true).catch((e: Error) => this.post({ type: 'error', message: e.message }));
+        this.analyses.analyzeWithProgress(this.modelPath).catch((e: Error) => this.post({ type: 'error', message: e.message }));
         return;
       case 'rendered':
         this.rendered = message;
