@@ -21,7 +21,9 @@ export async function writeFolder(
   for (const file of options.protect) {
     // Writing into (or replacing a folder that holds) the original model could destroy it.
     const rel = path.relative(target, path.dirname(path.resolve(file)));
-    if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
+    // Outside only through a ".." segment: a folder named "..models" inside the target is inside.
+    const outside = rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel);
+    if (!outside) {
       throw new InputError(outDir, 'the output folder would hold or replace the original model; refusing');
     }
   }

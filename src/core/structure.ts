@@ -115,8 +115,10 @@ function describeProducer(graph: ModelGraph, layer: LayerNode & { className: 'De
       return null;
     }
     if (next.className === 'BatchNormalization') {
-      const axis = next.config.axis;
-      const lastAxis = axis === -1 || axis === undefined || (Array.isArray(axis) && axis.length === 1 && axis[0] === -1) ||
+      // Keras writes the axis as an int or, once built (TF 2), as a one-element list of the positive index: [3].
+      const raw = next.config.axis;
+      const axis = Array.isArray(raw) && raw.length === 1 ? raw[0] : raw;
+      const lastAxis = axis === -1 || axis === undefined ||
         (typeof axis === 'number' && next.outputShape !== null && axis === next.outputShape.length);
       if (!lastAxis) return `BatchNormalization ${next.name} normalises an axis other than the channels`;
       if (!directlyAfter || !linearSoFar || info.batchNorm) {

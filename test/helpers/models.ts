@@ -3,9 +3,17 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 
-/** A fresh temporary folder for one test. */
+const created: string[] = [];
+
+/** A fresh temporary folder for one test; all of them are removed when the run ends (test/helpers/hooks.ts). */
 export async function tempDir(prefix = 'condense-test-'): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  created.push(dir);
+  return dir;
+}
+
+export async function removeTempDirs(): Promise<void> {
+  await Promise.all(created.splice(0).map((dir) => fs.rm(dir, { recursive: true, force: true })));
 }
 
 /** Saves a tfjs model as model.json + one shard, as the TF.js converter and tfjs-node do. */
@@ -13,7 +21,7 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string): Promi
   await fs.mkdir(dir, { recursive: true });
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      const weightData = artifacts.weightData as ArrayBuffer;
+      const weightData = tf.io.CompositeArrayBuffer.join(artifacts.weightData);
       await fs.writeFile(path.join(dir, 'group1-shard1of1.bin'), Buffer.from(weightData));
       const json = {
         format: 'layers-model',

@@ -206,7 +206,8 @@ async function confinedPath(file: string, realDir: string, rel: string): Promise
   }
   for (const candidate of [resolved, real]) {
     const relative = path.relative(realDir, candidate);
-    if (relative.startsWith('..') || path.isAbsolute(relative)) {
+    // "..", or ".." then a separator; a name that merely begins with ".." (e.g. "..w.bin") is inside.
+    if (relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
       throw new InputError(file, `weight path "${rel}" climbs out of the model's folder; refused`);
     }
   }

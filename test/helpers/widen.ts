@@ -1,0 +1,122 @@
+/**
+ * Builds a wider model that computes exactly the same function as a given one, by splitting each
+ * unit into copies (the inverse of condensation):
+ *
+ *  - positively homogeneous activation (relu, leaky relu, linear): copy k gets input weights ×c_k
+ *    (c_k > 0) and output weights ×t_k/c_k, with Σ t_k = 1;
+ *  - any other activation (tanh, GELU, …): exact copies, output weights ×t_k;
+ *  - Conv2D → BatchNormalization → ReLU: the filter is copied unchanged and BN's gamma and beta are
+ *    scaled by c_k, which makes positively scaled copies after the (folded) normalisation.
+ *
+ * Condensing the wide model at a threshold near 1 must find the original units again.
+ */
+import { seededRandom } from '../../src/core/random';
+import { Arr } from './tfjs';
+
+export interface Copy {
+  source: number;
+  c: number;
+  t: number;
+}
+
+/** Each of n units split into 1–3 copies (unit 0 always into 3), shuffled so copies are not adjacent. */
+export function splitPlan(n: number, seed: number, exact: boolean): Copy[] {
+  const random = seededRandom(seed);
+  const copies: Copy[] = [];
+  for (let j = 0; j < n; j++) {
+    const count = j === 0 ? 3 : 1 + Math.floor(random() * 3);
+    const weights = Array.from({ length: count }, () => 0.2 + random());
+    const sum = weights.reduce((a, b) => a + b, 0);
+    for (let k = 0; k < count; k++) copies.push({ source: j, c: exact ? 1 : 0.5 + 1.5 * random(), t: weights[k] / sum });
+  }
+  for (let i = copies.length - 1; i > 0; i--) {
+    const k = Math.floor(random() * (i + 1));
+    [copies[i], copies[k]] = [copies[k], copies[i]];
+  }
+  return copies;
+}
+
+/** New last axis: entry k is the source's entry scaled by factor(copy k). */
+export function expandLastAxis(a: Arr, copies: Copy[], factor: (c: Copy) => number): Arr {
+  const n = a.shape[a.shape.length - 1];
+  const outer = a.data.length / n;
+  const data = new Float32Array(outer * copies.length);
+  for (let o = 0; o < outer; o++) {
+    copies.forEach((copy, k) => {
+      data[o * copies.length + k] = a.data[o * n + copy.source] * factor(copy);
+    });
+  }
+  return { shape: [...a.shape.slice(0, -1), copies.length], data };
+}
+
+/**
+ * A consumer kernel seen as [outer, channels, out] (conv: kernel positions; Dense after Flatten:
+ * spatial positions): the channel axis is expanded, each copy's slice scaled by factor(copy).
+ */
+export function expandInputAxis(a: Arr, channels: number, copies: Copy[], factor: (c: Copy) => number): Arr {
+  const out = a.shape[a.shape.length - 1];
+  const outer = a.data.length / (channels * out);
+  const data = new Float32Array(outer * copies.length * out);
+  for (let o = 0; o < outer; o++) {
+    copies.forEach((copy, k) => {
+      const f = factor(copy);
+      for (let c = 0; c < out; c++) data[(o * copies.length + k) * out + c] = a.data[(o * channels + copy.source) * out + c] * f;
+    });
+  }
+  const shape = a.shape.slice();
+  shape[shape.length - 2] = (shape[shape.length - 2] / channels) * copies.length;
+  return { shape, data };
+}
+
+export interface SplitSpec {
+  /** The Dense/Conv2D layer whose units are split. */
+  layer: string;
+  /** The next Dense/Conv2D layer(s), whose input weights take the copies. */
+  consumer: string | string[];
+  /** BatchNormalization right after the layer: the scaling then goes into gamma and beta. */
+  batchNorm?: string;
+  /** 'scaled' for positively homogeneous activations, 'exact' otherwise. */
+  mode: 'scaled' | 'exact';
+  seed: number;
+}
+
+/**
+ * Applies the splits in order to a copy of the weights (layer name → [kernel, bias] or BN's
+ * [gamma, beta, mean, variance]); returns the new weights and the wide units per split layer.
+ */
+export function widen(original: Map<string, Arr[]>, splits: SplitSpec[]): { weights: Map<string, Arr[]>; units: Record<string, number> } {
+  const weights = new Map<string, Arr[]>([...original].map(([k, v]) => [k, v.map((a) => ({ shape: a.shape.slice(), data: a.data.slice() }))]));
+  const units: Record<string, number> = {};
+  for (const s of splits) {
+    const own = weights.get(s.layer)!;
+    const n = own[0].shape[own[0].shape.length - 1];
+    const copies = splitPlan(n, s.seed, s.mode === 'exact');
+    const scaled = s.mode === 'scaled';
+    const producerFactor = (c: Copy): number => (scaled && !s.batchNorm ? c.c : 1);
+    weights.set(s.layer, own.map((a) => expandLastAxis(a, copies, producerFactor)));
+    if (s.batchNorm) {
+      const [gamma, beta, mean, variance] = weights.get(s.batchNorm)!;
+      const bnFactor = (c: Copy): number => (scaled ? c.c : 1);
+      weights.set(s.batchNorm, [
+        expandLastAxis(gamma, copies, bnFactor),
+        expandLastAxis(beta, copies, bnFactor),
+        expandLastAxis(mean, copies, () => 1),
+        expandLastAxis(variance, copies, () => 1),
+      ]);
+    }
+    for (const name of typeof s.consumer === 'string' ? [s.consumer] : s.consumer) {
+      const consumer = weights.get(name)!;
+      consumer[0] = expandInputAxis(consumer[0], n, copies, (c) => (scaled ? c.t / c.c : c.t));
+    }
+    units[s.layer] = copies.length;
+  }
+  return { weights, units };
+}
+
+/** Makes unit `to` a positive multiple of unit `from` in every given weight (kernel, bias, …), in place. */
+export function plantDuplicate(arrs: Arr[], from: number, to: number, factor: number): void {
+  for (const a of arrs) {
+    const n = a.shape[a.shape.length - 1];
+    for (let o = 0; o < a.data.length / n; o++) a.data[o * n + to] = a.data[o * n + from] * factor;
+  }
+}
