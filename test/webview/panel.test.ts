@@ -1,0 +1,188 @@
+/**
+ * The panel webview in a real browser (Debian chromium through playwright-core), behind the host's
+ * CSP, fed real analyses. Needs `node esbuild.mjs` first; skipped when chromium or the bundle is missing.
+ * Run alone: npx mocha --no-config --require tsx/cjs --timeout 120000 test/webview/panel.test.ts
+ */
+import * as assert from 'assert';
+import { existsSync } from 'fs';
+import * as path from 'path';
+import type { Browser } from 'playwright-core';
+import { estimate } from '../../src/core/summary';
+import { fromWire, ThresholdState } from '../../src/shared/protocol';
+import type { PanelSnapshot } from '../../webview/snapshot';
+import { AnalysisMessage, buildFixtures, EVIL_NAME, Fixtures } from './fixtures';
+import { CHROMIUM, HarnessServer, launchBrowser, openPanel, PanelPage, REPO, startServer } from './harness';
+
+/** The panel's numbers, exactly as the engine computes them at the same thresholds. */
+function assertSameAsEngine(snapshot: PanelSnapshot, message: AnalysisMessage, thresholds: ThresholdState): void {
+  const e = estimate(fromWire(message.summary), (layer) => thresholds.overrides[layer] ?? thresholds.threshold);
+  const shown = snapshot.layers.map(({ name, clusters, unitsBefore, unitsAfter, paramsBefore, paramsAfter, macsBefore, macsAfter, bytesBefore, bytesAfter }) => ({
+    name, clusters, unitsBefore, unitsAfter, paramsBefore, paramsAfter, macsBefore, macsAfter, bytesBefore, bytesAfter,
+  }));
+  assert.deepStrictEqual(shown, e.layers);
+  assert.deepStrictEqual(snapshot.totals, e.totals);
+}
+
+describe('panel webview', function () {
+  let fixtures: Fixtures;
+  let server: HarnessServer;
+  let browser: Browser;
+  let panel: PanelPage;
+
+  before(async function () {
+    if (!existsSync(CHROMIUM) || !existsSync(path.join(REPO, 'dist', 'webview.js'))) this.skip();
+    fixtures = await buildFixtures();
+    server = await startServer();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  beforeEach(async function () {
+    panel = await openPanel(browser, server, { theme: 'dark' });
+  });
+
+  afterEach(async function () {
+    const problems = panel.problems.slice();
+    await panel.page.context().close();
+    // No CSP violations, console errors, dialogs (injected markup running) or requests off the host.
+    assert.deepStrictEqual(problems, []);
+  });
+
+  it('posts ready and shows the engine’s counts and totals', async () => {
+    assert.deepStrictEqual((await panel.posted())[0], { type: 'ready' });
+    await panel.send(fixtures.condensed);
+    const snap = await panel.snapshot();
+    assert.strictEqual(snap.phase, 'ready');
+    assertSameAsEngine(snap, fixtures.condensed, fixtures.condensed.thresholds);
+    assert.deepStrictEqual(await panel.rendered(), {
+      type: 'rendered',
+      layers: snap.layers.map((l) => ({ name: l.name, clusters: l.clusters, unitsAfter: l.unitsAfter })),
+      ratio: snap.totals!.ratio,
+    });
+  });
+
+  it('re-counts locally while the slider moves and posts the thresholds debounced', async () => {
+    await panel.send(fixtures.condensed);
+    await panel.page.locator('input.slider').focus();
+    for (let i = 0; i < 50; i++) await panel.page.keyboard.press('ArrowLeft');
+    const snap = await panel.snapshot();
+    assert.strictEqual(snap.thresholds.threshold, 0.9);
+    assertSameAsEngine(snap, fixtures.condensed, snap.thresholds);
+    await panel.page.waitForTimeout(300);
+    const posts = (await panel.posted()).filter((m) => m.type === 'thresholds');
+    assert.ok(posts.length >= 1 && posts.length < 10, `${posts.length} thresholds messages for 50 key presses`);
+    assert.deepStrictEqual(posts[posts.length - 1], { type: 'thresholds', thresholds: { threshold: 0.9, overrides: {} } });
+    assert.deepStrictEqual(await panel.page.evaluate(() => (window as unknown as { __state: unknown }).__state), {
+      modelPath: fixtures.condensed.model.path,
+      thresholds: { threshold: 0.9, overrides: {} },
+    });
+  });
+
+  it('applies a per-layer override at once and flushes it before Write', async () => {
+    await panel.send(fixtures.condensed);
+    await panel.page.getByRole('button', { name: 'Set γ for layer hidden1' }).click();
+    await panel.page.keyboard.press('Control+A');
+    await panel.page.keyboard.type('0.8');
+    const snap = await panel.snapshot();
+    assert.deepStrictEqual(snap.thresholds, { threshold: 0.95, overrides: { hidden1: 0.8 } });
+    assertSameAsEngine(snap, fixtures.condensed, snap.thresholds);
+    await panel.page.getByRole('button', { name: 'Write Reduced Model' }).click();
+    assert.deepStrictEqual((await panel.posted()).slice(-2), [
+      { type: 'thresholds', thresholds: { threshold: 0.95, overrides: { hidden1: 0.8 } } },
+      { type: 'write' },
+    ]);
+    await panel.page.getByRole('button', { name: 'Use the global threshold for layer hidden1' }).click();
+    assert.deepStrictEqual((await panel.snapshot()).thresholds.overrides, {});
+    assert.ok(await panel.page.getByRole('button', { name: 'Set γ for layer hidden1' }).isVisible());
+  });
+
+  it('shows thresholds from the host without echoing them', async () => {
+    await panel.send(fixtures.condensed);
+    const before = (await panel.posted()).length;
+    const thresholds = { threshold: 0.97, overrides: { hidden2: 0.85 } };
+    await panel.send({ type: 'thresholds', thresholds });
+    await panel.page.waitForTimeout(250);
+    const snap = await panel.snapshot();
+    assert.deepStrictEqual(snap.thresholds, thresholds);
+    assertSameAsEngine(snap, fixtures.condensed, thresholds);
+    assert.strictEqual((await panel.posted()).length, before);
+  });
+
+  it('renders layer names as text, explains a model that barely condenses', async () => {
+    await panel.send(fixtures.standard);
+    assert.strictEqual(await panel.page.locator('td.name .layer-name', { hasText: EVIL_NAME }).count(), 1);
+    assert.strictEqual(await panel.page.locator('#app img').count(), 0);
+    assert.ok(await panel.page.locator('section.explain').isVisible());
+    assert.ok((await panel.snapshot()).totals!.ratio > 0.9);
+  });
+
+  it('shows the layer hint on hover and reads the heatmap by mouse and keyboard', async () => {
+    await panel.send(fixtures.condensed);
+    const row = panel.page.locator('tr.layer', { hasText: 'hidden2' });
+    await row.hover();
+    assert.match((await row.getAttribute('title')) ?? '', /^(strongly condensed|condenses): 128 → \d+ at γ 0\.95\n/);
+    await panel.page.getByRole('button', { name: 'Pictures for layer hidden2' }).click();
+    const heatmap = panel.page.locator('canvas.heatmap');
+    const readout = panel.page.locator('p.readout');
+    const box = (await heatmap.boundingBox())!;
+    await panel.page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.25);
+    assert.match((await readout.textContent()) ?? '', /× .*similarity -?\d\.\d{3}/);
+    await heatmap.focus();
+    await panel.page.keyboard.press('Home');
+    await panel.page.keyboard.press('PageUp');
+    await panel.page.keyboard.press('ArrowRight');
+    assert.match((await readout.textContent()) ?? '', /^units? [\d, ]+ × units? [\d, ]+: (mean )?similarity -?\d\.\d{3}/);
+  });
+
+  it('disables the actions while busy and shows results and errors', async () => {
+    await panel.send(fixtures.condensed);
+    await panel.send({ type: 'busy', what: 'Writing the reduced model…' });
+    assert.strictEqual(await panel.page.locator('.actions vscode-button[disabled]').count(), 3);
+    await panel.send({ type: 'busy', what: null });
+    assert.strictEqual(await panel.page.locator('.actions vscode-button[disabled]').count(), 0);
+    await panel.send({ type: 'written', outDir: '/tmp/out', paramsBefore: 100, paramsAfter: 10 });
+    const fidelity = { samples: 8, inputs: 'generated', maxAbs: 1, meanAbs: 0.5, maxRel: 0.2, meanRel: 0.1, argmaxAgreement: 0.875 };
+    await panel.send({ type: 'verification', reduced: '/tmp/out/model.json', tolerance: 1e-3, fidelity });
+    await panel.send({ type: 'error', message: 'something <b>failed</b>' });
+    const snap = await panel.snapshot();
+    assert.deepStrictEqual(snap.written, { outDir: '/tmp/out', paramsBefore: 100, paramsAfter: 10 });
+    assert.strictEqual(snap.verification?.pass, false);
+    assert.strictEqual(snap.error, 'something <b>failed</b>');
+    const text = await panel.page.locator('.status').textContent();
+    assert.ok(text!.includes('Verification failed') && text!.includes('87.5 %') && text!.includes('something <b>failed</b>'));
+    await panel.page.getByRole('button', { name: 'Verify' }).click();
+    await panel.page.getByRole('button', { name: 'Re-analyse' }).click();
+    assert.deepStrictEqual((await panel.posted()).slice(-2), [{ type: 'verify' }, { type: 'reanalyze' }]);
+  });
+
+  it('names the saved model while waiting, and shows an analysis failure', async () => {
+    const state = { modelPath: '/models/cnn/model.json', thresholds: { threshold: 0.9, overrides: {} } };
+    const restored = await openPanel(browser, server, { theme: 'light', state });
+    try {
+      assert.strictEqual(await restored.page.locator('.path').textContent(), state.modelPath);
+      await restored.send({ type: 'analysing', model: { path: state.modelPath, label: 'cnn/model.json' }, layer: 'conv2', done: 1, total: 4 });
+      assert.deepStrictEqual((await restored.snapshot()).progress, { layer: 'conv2', done: 1, total: 4 });
+      await restored.send({ type: 'error', message: 'not a TF.js Layers model' });
+      const snap = await restored.snapshot();
+      assert.strictEqual(snap.phase, 'failed');
+      assert.ok((await restored.page.locator('.placeholder').textContent())!.includes('Re-analyse'));
+      assert.deepStrictEqual(restored.problems, []);
+    } finally {
+      await restored.page.context().close();
+    }
+  });
+
+  it('redraws for a theme switch', async () => {
+    await panel.send(fixtures.condensed);
+    await panel.page.getByRole('button', { name: 'Pictures for layer hidden1' }).click();
+    const pixels = (): Promise<string> => panel.page.locator('canvas.heatmap').evaluate((c: HTMLCanvasElement) => c.toDataURL());
+    const dark = await pixels();
+    await panel.setTheme('light');
+    await panel.page.waitForTimeout(50);
+    assert.notStrictEqual(await pixels(), dark);
+  });
+});

@@ -1,0 +1,54 @@
+/** The model's name and path, and the actions: write the reduced model, verify it, re-analyse. */
+import type { VscodeButton } from '@vscode-elements/elements/dist/vscode-button/vscode-button';
+import type { WebviewToHost } from '../src/shared/protocol';
+import { h, icon, replace } from './dom';
+
+function button(label: string, codicon: string, secondary: boolean, onClick: () => void): VscodeButton {
+  const b = document.createElement('vscode-button');
+  b.secondary = secondary;
+  b.append(icon(codicon), ` ${label}`);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+export class Header {
+  readonly element: HTMLElement;
+  private readonly title = h('h1');
+  private readonly path = h('p', { class: 'path' });
+  private readonly meta = h('p', { class: 'meta' });
+  private readonly write: VscodeButton;
+  private readonly verify: VscodeButton;
+  private readonly reanalyse: VscodeButton;
+
+  /** `send` posts an action; the host answers with busy / written / verification / error. */
+  constructor(send: (message: WebviewToHost) => void) {
+    this.write = button('Write Reduced Model', 'save', false, () => send({ type: 'write' }));
+    this.write.title = 'Write the reduced model at the current thresholds next to the original';
+    this.verify = button('Verify', 'beaker', true, () => send({ type: 'verify' }));
+    this.verify.title = 'Compare the reduced model’s outputs with the original’s';
+    this.reanalyse = button('Re-analyse', 'refresh', true, () => send({ type: 'reanalyze' }));
+    this.reanalyse.title = 'Read the model file again and redo the analysis';
+    this.element = h(
+      'header',
+      { class: 'top' },
+      h('div', { class: 'title' }, h('div', { class: 'title-line' }, icon('circuit-board'), this.title), this.path, this.meta),
+      h('div', { class: 'actions', attrs: { role: 'toolbar', 'aria-label': 'Actions' } }, this.write, this.verify, this.reanalyse),
+    );
+    this.setModel(null, null);
+    this.setEnabled(false, false);
+  }
+
+  setModel(label: string | null, path: string | null, meta?: string): void {
+    replace(this.title, label ?? 'Condense');
+    replace(this.path, path ?? '');
+    this.path.title = path ?? '';
+    replace(this.meta, meta ?? '');
+  }
+
+  /** Writing and verifying need an analysis, re-analysing only a model; neither while the host is busy. */
+  setEnabled(actions: boolean, reanalyse: boolean): void {
+    this.write.disabled = !actions;
+    this.verify.disabled = !actions;
+    this.reanalyse.disabled = !reanalyse;
+  }
+}
