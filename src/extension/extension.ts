@@ -18,9 +18,12 @@ export interface CondenseApi {
   index: ModelIndex;
   analyses: Analyses;
   panelFor(model: string): CondensePanel | undefined;
+  /** How long activate() took, in milliseconds (the bench and the integration tests record it). */
+  activationMs: number;
 }
 
 export function activate(context: vscode.ExtensionContext): CondenseApi {
+  const started = performance.now();
   const index = new ModelIndex();
   const analyses = new Analyses(new WorkerClient(context.asAbsolutePath(path.join('dist', 'worker.js'))));
   const view = new ModelsView(index, analyses);
@@ -44,7 +47,7 @@ export function activate(context: vscode.ExtensionContext): CondenseApi {
   );
   registerCommands(context, index, analyses);
   void index.scan();
-  return { index, analyses, panelFor: (model) => CondensePanel.forModel(model) };
+  return { index, analyses, panelFor: (model) => CondensePanel.forModel(model), activationMs: performance.now() - started };
 }
 
 export function deactivate(): void {
