@@ -78,7 +78,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         const [model] = expect(p, 1, 'condense analyze MODEL');
         const threshold = thresholdFlag(p);
         const backend = await loadBackend(backendFlag(p));
-        const analysis = await analyzeModel(await loadModel(model), { gram: backend.gram, backend: backend.name });
+        const analysis = await analyzeModel(await loadModel(model), { gram: backend.gram, backend: backend.label });
         const sizes = estimate(analysis.summary, threshold);
         out(p.flags.has('json') ? JSON.stringify(analysisJson(analysis.summary, sizes, threshold), null, 2) : formatTable(analysis.summary, sizes, threshold));
         return 0;
@@ -89,7 +89,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         if (typeof outDir !== 'string') throw new UsageError('condense reduce needs --out DIR');
         const threshold = thresholdFlag(p);
         const backend = await loadBackend(backendFlag(p));
-        const analysis = await analyzeModel(await loadModel(model), { gram: backend.gram, backend: backend.name });
+        const analysis = await analyzeModel(await loadModel(model), { gram: backend.gram, backend: backend.label });
         const result = await reduceModel(analysis, threshold, outDir, { overwrite: p.flags.has('force') });
         const t = result.estimate.totals;
         out(formatTable(analysis.summary, result.estimate, threshold));
@@ -111,7 +111,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
           seed,
         });
         const pass = f.maxRel <= tolerance;
-        out(`Backend:             ${backend.name}`);
+        out(`Backend:             ${backend.label}`);
         out(`Inputs:              ${f.inputs}`);
         out(`Max abs deviation:   ${f.maxAbs.toExponential(3)}`);
         out(`Mean abs deviation:  ${f.meanAbs.toExponential(3)}`);

@@ -1,7 +1,9 @@
 import * as path from 'path';
 import * as fs from 'fs';
+import { createRequire } from 'module';
 import type * as TF from '@tensorflow/tfjs';
-import { GramEngine, typescriptGram } from './similarity';
+import type * as Ort from 'onnxruntime-node';
+import { GramEngine, mirrorUpper, typescriptGram } from './similarity';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKENDS: readonly BackendPreference[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
@@ -10,8 +12,10 @@ export interface Backend {
   /** The tfjs backend that runs models: "tensorflow" (tfjs-node), "wasm" or "cpu". */
   name: 'tensorflow' | 'wasm' | 'cpu';
   tf: typeof TF;
-  /** The similarity engine that goes with it. */
+  /** The similarity engine: onnxruntime when installed, else the tfjs backend's own (TypeScript for cpu). */
   gram: GramEngine;
+  /** For reports, e.g. "wasm (similarity: onnxruntime)". */
+  label: string;
 }
 
 let loaded: Promise<Backend> | undefined;
@@ -30,13 +34,14 @@ export function loadBackend(preference: BackendPreference = 'auto'): Promise<Bac
 }
 
 async function pick(preference: BackendPreference): Promise<Backend> {
-  const backend = await choose(preference);
+  const { name, tf, gram: fallback } = await choose(preference);
   // Production mode silences tfjs's console advice ("install tfjs-node"), which would pollute CLI output.
-  backend.tf.env().set('PROD', true);
-  return backend;
+  tf.env().set('PROD', true);
+  const gram = (await onnxGram()) ?? fallback;
+  return { name, tf, gram, label: `${name} (similarity: ${gram.name})` };
 }
 
-async function choose(preference: BackendPreference): Promise<Backend> {
+async function choose(preference: BackendPreference): Promise<Omit<Backend, 'label'>> {
   const errors: string[] = [];
   if (preference === 'auto' || preference === 'tensorflow') {
     try {
@@ -82,8 +87,11 @@ function wasmDirectory(): string {
   return found + path.sep;
 }
 
-/** Gram on a tfjs backend; the explicit transpose matters: wasm's transposeB flag is a slow path. */
-function tfjsGram(tf: typeof TF, name: string): GramEngine {
+/**
+ * Gram on the current tfjs backend; the explicit transpose matters: wasm's transposeB flag is a
+ * slow path. Mirrored because matMul does not promise an exactly symmetric result.
+ */
+export function tfjsGram(tf: typeof TF, name: string): GramEngine {
   return {
     name,
     async gram(rows, n, d) {
@@ -93,7 +101,104 @@ function tfjsGram(tf: typeof TF, name: string): GramEngine {
       });
       const data = (await product.data()) as Float32Array;
       product.dispose();
+      mirrorUpper(data, n);
       return data;
     },
   };
+}
+
+let onnx: Promise<GramEngine | undefined> | undefined;
+
+/**
+ * Gram on onnxruntime-node (optional dependency): a native multithreaded sgemm, several times
+ * faster than the wasm engine. Undefined when the package or its native binary cannot be loaded.
+ */
+export function onnxGram(): Promise<GramEngine | undefined> {
+  onnx ??= (async () => {
+    try {
+      // A native addon is loaded from node_modules at run time, never bundled: createRequire keeps esbuild out.
+      const ort = createRequire(__filename)('onnxruntime-node') as typeof Ort;
+      // No memory arena: every output goes straight into a JavaScript buffer, so an arena would only hold on to memory.
+      const session = await ort.InferenceSession.create(productModel(), { executionProviders: ['cpu'], enableCpuMemArena: false });
+      const matrix = (data: Float32Array, rows: number, columns: number): Ort.Tensor => new ort.Tensor('float32', data, [rows, columns]);
+      return {
+        name: 'onnxruntime',
+        async gram(rows: Float32Array, n: number, d: number) {
+          const s = new Float32Array(n * n);
+          if (n === 0) return s;
+          const panels = panelCount(n, d);
+          for (let p = 0; p < panels; p++) {
+            const r0 = Math.round((p * n) / panels), r1 = Math.round(((p + 1) * n) / panels);
+            const width = n - r0;
+            // Rows r0..r1 against rows r0..n; the first panel spans every column, so it is written in place.
+            const panel = p === 0 ? s.subarray(0, r1 * n) : new Float32Array((r1 - r0) * width);
+            const feeds = { A: matrix(rows.subarray(r0 * d, r1 * d), r1 - r0, d), B: matrix(rows.subarray(r0 * d, n * d), width, d) };
+            await session.run(feeds, { S: matrix(panel, r1 - r0, width) });
+            if (p > 0) for (let r = r0; r < r1; r++) s.set(panel.subarray((r - r0) * width, (r - r0 + 1) * width), r * n + r0);
+          }
+          mirrorUpper(s, n);
+          return s;
+        },
+      };
+    } catch {
+      // Not installed, or no binary for this platform: the caller falls back to another engine.
+      return undefined;
+    }
+  })();
+  return onnx;
+}
+
+/**
+ * Row panels over the upper triangle. Gemm computes a full product, so p panels, each against the
+ * rows from its own start on, do (p + 1) / 2p of the work. Worth it only while the product is
+ * compute-bound (long rows) and the panels stay large enough for sgemm to run at full speed.
+ */
+function panelCount(n: number, d: number): number {
+  return d < 64 ? 1 : Math.max(1, Math.min(4, Math.round(n / 512)));
+}
+
+// Protocol Buffers encoding, just enough for productModel: varint fields and length-delimited ones.
+type Bytes = number[];
+
+function varint(value: number): Bytes {
+  const out: Bytes = [];
+  for (; value > 0x7f; value >>>= 7) out.push((value & 0x7f) | 0x80);
+  out.push(value);
+  return out;
+}
+
+const intField = (field: number, value: number): Bytes => [...varint(field << 3), ...varint(value)];
+
+/** A string field, or an embedded message made of the given fields. */
+function lengthField(field: number, ...parts: (Bytes | string)[]): Bytes {
+  const body = parts.flatMap((p) => (typeof p === 'string' ? [...new TextEncoder().encode(p)] : p));
+  return [...varint((field << 3) | 2), ...varint(body.length), ...body];
+}
+
+/**
+ * The ONNX model S = A·Bᵀ for float inputs A [m, d] and B [k, d] (symbolic sizes), as ModelProto
+ * bytes: one Gemm with transB = 1, so nothing is transposed in JavaScript. Field numbers are those
+ * of onnx.proto.
+ */
+function productModel(): Uint8Array {
+  const FLOAT = 1;
+  const ATTRIBUTE_INT = 2;
+  const valueInfo = (name: string, dims: string[]): Bytes =>
+    [
+      ...lengthField(1, name),
+      ...lengthField(2 /* type */, lengthField(1 /* tensor_type */,
+        intField(1 /* elem_type */, FLOAT),
+        lengthField(2 /* shape */, ...dims.map((dim) => lengthField(1 /* dim */, lengthField(2 /* dim_param */, dim)))),
+      )),
+    ];
+  const transB = lengthField(5 /* attribute */, lengthField(1, 'transB'), intField(3 /* i */, 1), intField(20 /* type */, ATTRIBUTE_INT));
+  const gemm = lengthField(1 /* node */, lengthField(1, 'A'), lengthField(1, 'B'), lengthField(2, 'S'), lengthField(4 /* op_type */, 'Gemm'), transB);
+  const graph = lengthField(7 /* graph */,
+    gemm,
+    lengthField(2 /* name */, 'product'),
+    lengthField(11 /* input */, valueInfo('A', ['m', 'd'])),
+    lengthField(11 /* input */, valueInfo('B', ['k', 'd'])),
+    lengthField(12 /* output */, valueInfo('S', ['m', 'k'])),
+  );
+  return Uint8Array.from([...intField(1 /* ir_version */, 8), ...graph, ...lengthField(8 /* opset_import */, intField(2 /* version */, 13))]);
 }

@@ -22,30 +22,30 @@ export interface Dendrogram {
  * Builds the tree with the nearest-neighbour-chain algorithm: O(n²) time on an n×n similarity
  * matrix, which it overwrites. Ties go to the lower index, so the result is deterministic.
  */
-export function completeLinkage(s: Float32Array, n: number, onRow?: () => void): Dendrogram {
-  const active = new Uint8Array(n).fill(1);
+export function completeLinkage(s: Float32Array, n: number): Dendrogram {
+  // Active clusters in increasing order: searches and updates visit only these, so the work
+  // shrinks as clusters merge (about half of a scan over all n on average).
+  const active = Int32Array.from({ length: n }, (_, i) => i);
+  let activeCount = n;
   const mergeA = new Int32Array(Math.max(n - 1, 0));
   const mergeB = new Int32Array(Math.max(n - 1, 0));
   const mergeSim = new Float64Array(Math.max(n - 1, 0));
   const chain = new Int32Array(n);
   let chainLength = 0;
   let merges = 0;
-  let nextStart = 0;
   while (merges < n - 1) {
-    if (chainLength === 0) {
-      while (!active[nextStart]) nextStart++;
-      chain[chainLength++] = nextStart;
-    }
+    if (chainLength === 0) chain[chainLength++] = active[0];
     const tip = chain[chainLength - 1];
     const previous = chainLength > 1 ? chain[chainLength - 2] : -1;
-    // Nearest active neighbour of the tip; the previous chain element wins ties (keeps the chain acyclic).
-    let best = previous;
-    let bestSim = previous >= 0 ? s[tip * n + previous] : -Infinity;
+    // Nearest active neighbour of the tip; the previous chain element wins ties (keeps the chain acyclic),
+    // else the lowest index does (the scan is in increasing order and replaces only on a strict gain).
     const row = tip * n;
-    for (let j = 0; j < n; j++) {
-      if (j === tip || !active[j]) continue;
+    let best = previous;
+    let bestSim = previous >= 0 ? s[row + previous] : -Infinity;
+    for (let a = 0; a < activeCount; a++) {
+      const j = active[a];
       const v = s[row + j];
-      if (v > bestSim || (v === bestSim && best !== previous && j < best)) {
+      if (v > bestSim && j !== tip) {
         best = j;
         bestSim = v;
       }
@@ -58,16 +58,18 @@ export function completeLinkage(s: Float32Array, n: number, onRow?: () => void):
       mergeB[merges] = drop;
       mergeSim[merges] = bestSim;
       merges++;
-      active[drop] = 0;
+      let at = 0;
+      while (active[at] !== drop) at++;
+      active.copyWithin(at, at + 1, activeCount--);
       // Complete linkage in similarity terms: the merged cluster is as similar as its least similar side.
       const rk = keep * n, rd = drop * n;
-      for (let j = 0; j < n; j++) {
-        if (!active[j] || j === keep) continue;
+      for (let a = 0; a < activeCount; a++) {
+        const j = active[a];
+        if (j === keep) continue;
         const v = Math.min(s[rk + j], s[rd + j]);
         s[rk + j] = v;
         s[j * n + keep] = v;
       }
-      onRow?.();
     } else {
       chain[chainLength++] = best;
     }

@@ -34,7 +34,7 @@ async function analyse(id: number, file: string, backendName: BackendName): Prom
   const model = await loadModel(file);
   const analysis = await analyzeModel(model, {
     gram: backend.gram,
-    backend: backend.name,
+    backend: backend.label,
     onProgress: (p) => post({ type: 'progress', id, ...p }),
   });
   analyses.clear();
@@ -72,7 +72,7 @@ async function handle(request: WorkerRequest): Promise<void> {
     case 'verify': {
       const backend = await loadBackend(request.backend);
       const fidelity = await verifyModels(backend.tf, request.original, request.reduced, { samples: request.samples, data: request.data });
-      post({ type: 'verified', id: request.id, fidelity, backend: backend.name });
+      post({ type: 'verified', id: request.id, fidelity, backend: backend.label });
       return;
     }
   }
