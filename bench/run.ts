@@ -260,7 +260,7 @@ async function main(): Promise<void> {
     const modelPath = await writeModel(cpu.tf, dir);
     const load = await best(runs, () => loadModel(modelPath));
     const model = load.value;
-    const params = model.file.weights.reduce((s, w) => s + w.data.length, 0);
+    const params = model.source.weights.reduce((s, w) => s + w.data.length, 0);
     const flops = model.producers.reduce((s, p) => s + 2 * p.units * p.units * (p.layer.weights.get('kernel')!.data.length / p.units + 1), 0);
     console.log(`MLP ${WIDTHS.join('-')}: ${(params / 1e6).toFixed(2)} M parameters, full Gram ${(flops / 1e9).toFixed(1)} GFLOP; best of ${runs} runs`);
 

@@ -104,7 +104,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         const range = rangeFlag(p);
         const data = p.flags.get('data');
         const backend = await loadBackend(backendFlag(p));
-        const f = await verifyModels(backend.tf, original, reduced, {
+        const f = await verifyModels(backend, original, reduced, {
           data: typeof data === 'string' ? data : undefined,
           samples,
           range,

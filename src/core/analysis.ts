@@ -1,22 +1,22 @@
 import { completeLinkage } from './cluster';
 import { CancelToken, throwIfCancelled } from './errors';
-import { buildGraph, kernelSize, LayerNode, ModelGraph } from './graph';
+import { openModel } from './formats';
+import { kernelSize, LayerNode } from './graph';
 import { GramEngine, highestSimilarity, neuronVectors, NeuronVectors, typescriptGram, unitRows } from './similarity';
 import { describeProducers, ProducerInfo } from './structure';
 import { LayerSummary, ModelSummary, SizeTerm } from './summary';
-import { readTfjsModel, TfjsModelFile } from './tfjs/read';
+import { ModelSource } from './source';
 import { sizeOf } from './tensor';
 
 export interface LoadedModel {
-  file: TfjsModelFile;
-  graph: ModelGraph;
+  source: ModelSource;
   producers: ProducerInfo[];
 }
 
+/** Opens a model in any supported format (chosen by extension) and finds its condensable layers. */
 export async function loadModel(file: string): Promise<LoadedModel> {
-  const model = await readTfjsModel(file);
-  const graph = buildGraph(file, model.json, model.weights);
-  return { file: model, graph, producers: describeProducers(graph) };
+  const source = await openModel(file);
+  return { source, producers: describeProducers(source.graph) };
 }
 
 export interface AnalysisProgress {
@@ -96,7 +96,8 @@ function summarize(
   engine: string,
   backend: string | undefined,
 ): ModelSummary {
-  const { graph, producers } = model;
+  const { producers } = model;
+  const { graph } = model.source;
   const byName = new Map(producers.map((p) => [p.layer.name, p]));
   const reducible = (name: string): boolean => byName.get(name)?.reason === null;
   // Which reducible producer feeds each consumer's input channels, and with how many positions per channel.
@@ -137,10 +138,10 @@ function summarize(
     const reason = storedParams === 0 ? null : `not analysed: ${layer.className}`;
     return { ...base, units: null, analysed: false, reducible: false, reason, params: [{ coef: storedParams, factors: [] }], macs: [] };
   });
-  const otherParams = model.file.weights.filter((w) => !owned.has(w.name)).reduce((s, w) => s + w.data.length, 0);
+  const otherParams = model.source.weights.filter((w) => !owned.has(w.name)).reduce((s, w) => s + w.data.length, 0);
   return {
-    model: model.file.path,
-    format: 'tfjs-layers',
+    model: model.source.path,
+    format: model.source.format,
     backend: backend ?? engine,
     layers,
     otherParams,

@@ -3,14 +3,16 @@ import { Analysis } from './analysis';
 import { applyPlan, MergePlan, planMerge } from './merge';
 import { writeFolder } from './output';
 import { estimate, Estimate, Thresholds } from './summary';
-import { encodeTfjsModel, WEIGHTS_FILE } from './tfjs/write';
 
 export const REPORT_FILE = 'condense-report.json';
 
 /** What `condense-report.json` holds. */
 export interface CondenseReport {
   tool: 'condense';
+  /** The original model file. */
   model: string;
+  /** The reduced model's file name inside the output folder. */
+  reducedFile: string;
   threshold: number;
   backend: string;
   layers: {
@@ -26,6 +28,8 @@ export interface CondenseReport {
 
 export interface ReduceResult {
   outDir: string;
+  /** The reduced model file inside outDir (model.json, model.onnx, …). */
+  mainFile: string;
   plan: MergePlan;
   estimate: Estimate;
   report: CondenseReport;
@@ -48,17 +52,13 @@ export async function reduceModel(
   const thresholds: Thresholds = (layer) => overrides[layer] ?? threshold;
   const plan = planMerge(analysis, thresholds);
   const changed = applyPlan(analysis, plan);
-  const file = analysis.model.file;
-  const { modelJson, weightData } = encodeTfjsModel(
-    file.json,
-    file.weights,
-    changed,
-    new Map(plan.layers.map((l) => [l.name, l.kept.length])),
-  );
+  const source = analysis.model.source;
+  const files = source.encode(changed, new Map(plan.layers.map((l) => [l.name, l.kept.length])));
   const sizes = estimate(analysis.summary, thresholds);
   const report: CondenseReport = {
     tool: 'condense',
-    model: file.path,
+    model: source.path,
+    reducedFile: source.mainFile,
     threshold,
     backend: analysis.summary.backend,
     layers: plan.layers.map((l) => ({
@@ -73,12 +73,8 @@ export async function reduceModel(
   };
   const target = await writeFolder(
     outDir,
-    [
-      { name: WEIGHTS_FILE, data: weightData },
-      { name: 'model.json', data: JSON.stringify(modelJson) },
-      { name: REPORT_FILE, data: JSON.stringify(report, null, 1) },
-    ],
-    { overwrite: options.overwrite, protect: [file.path, ...file.shardPaths] },
+    [...files, { name: REPORT_FILE, data: JSON.stringify(report, null, 1) }],
+    { overwrite: options.overwrite, protect: source.files },
   );
-  return { outDir: target, plan, estimate: sizes, report };
+  return { outDir: target, mainFile: path.join(target, source.mainFile), plan, estimate: sizes, report };
 }

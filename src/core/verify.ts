@@ -1,9 +1,8 @@
-import type * as TF from '@tensorflow/tfjs';
+import type { Backend } from './backend';
 import { DataArray, readDataFile } from './data';
 import { InputError } from './errors';
-import { buildGraph } from './graph';
+import { openModel } from './formats';
 import { normalSamples, uniformSamples } from './random';
-import { readTfjsModel, TfjsModelFile } from './tfjs/read';
 import { sizeOf } from './tensor';
 
 export interface ProbeOptions {
@@ -30,49 +29,29 @@ export interface Fidelity {
 
 export const DEFAULT_SAMPLES = 256;
 
-/** Loads a model into tfjs from what our reader decoded (identical to tfjs's own decoding). */
-export async function toLayersModel(tf: typeof TF, model: TfjsModelFile): Promise<TF.LayersModel> {
-  const weightSpecs = model.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype }));
-  const total = model.weights.reduce((s, w) => s + w.data.byteLength, 0);
-  const weightData = new Uint8Array(total);
-  let offset = 0;
-  for (const w of model.weights) {
-    weightData.set(new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength), offset);
-    offset += w.data.byteLength;
-  }
+/** Runs the original and the reduced model (any format, through its own runner) on the same inputs and compares. */
+export async function verifyModels(backend: Backend, originalPath: string, reducedPath: string, options: ProbeOptions = {}): Promise<Fidelity> {
+  const [original, reduced] = await Promise.all([openModel(originalPath), openModel(reducedPath)]);
+  const a = await original.predictor(backend);
   try {
-    return await tf.loadLayersModel(
-      tf.io.fromMemory({ modelTopology: model.json.modelTopology as TF.io.ModelJSON['modelTopology'], weightSpecs, weightData: weightData.buffer }),
-    );
-  } catch (e) {
-    throw new InputError(model.path, `tfjs cannot build this model: ${(e as Error).message}`);
-  }
-}
-
-export async function verifyModels(tf: typeof TF, originalPath: string, reducedPath: string, options: ProbeOptions = {}): Promise<Fidelity> {
-  const [original, reduced] = await Promise.all([readTfjsModel(originalPath), readTfjsModel(reducedPath)]);
-  const [a, b] = [await toLayersModel(tf, original), await toLayersModel(tf, reduced)];
-  try {
-    const shapes = a.inputs.map((i) => i.shape.slice(1));
-    const reducedShapes = b.inputs.map((i) => i.shape.slice(1));
-    if (JSON.stringify(shapes) !== JSON.stringify(reducedShapes)) {
-      throw new InputError(reducedPath, `its inputs ${JSON.stringify(reducedShapes)} differ from the original's ${JSON.stringify(shapes)}`);
+    const b = await reduced.predictor(backend);
+    try {
+      const shapes = a.inputShapes;
+      if (JSON.stringify(shapes) !== JSON.stringify(b.inputShapes)) {
+        throw new InputError(reducedPath, `its inputs ${JSON.stringify(b.inputShapes)} differ from the original's ${JSON.stringify(shapes)}`);
+      }
+      const { inputs, description, samples } = await probeInputs(originalPath, shapes, options);
+      const ya = await a.run(inputs, samples);
+      const yb = await b.run(inputs, samples);
+      if (ya.length !== yb.length || ya.some((y, i) => y.length !== yb[i].length)) {
+        throw new InputError(reducedPath, "its outputs have different shapes from the original's");
+      }
+      return { samples, inputs: description, ...compare(ya, yb, samples, a.classifier) };
+    } finally {
+      b.dispose();
     }
-    const { inputs, description, samples } = await probeInputs(originalPath, shapes, options);
-    const run = (m: TF.LayersModel): Float32Array[] =>
-      tf.tidy(() => {
-        const out = m.predict(inputs.map((x, i) => tf.tensor(x, [samples, ...(shapes[i] as number[])])));
-        return (Array.isArray(out) ? out : [out]).map((t) => t.dataSync() as Float32Array);
-      });
-    const ya = run(a);
-    const yb = run(b);
-    if (ya.length !== yb.length || ya.some((y, i) => y.length !== yb[i].length)) {
-      throw new InputError(reducedPath, 'its outputs have different shapes from the original\'s');
-    }
-    return { samples, inputs: description, ...compare(ya, yb, a.outputs.map((o) => o.shape[o.shape.length - 1] ?? 1), samples, isClassifier(original)) };
   } finally {
     a.dispose();
-    b.dispose();
   }
 }
 
@@ -104,15 +83,7 @@ async function probeInputs(
   return { inputs, description, samples };
 }
 
-function isClassifier(model: TfjsModelFile): boolean {
-  const graph = buildGraph(model.path, model.json, model.weights);
-  return graph.outputs.some((name) => {
-    const layer = graph.byName.get(name)!;
-    return layer.config.activation === 'softmax' || layer.className === 'Softmax';
-  });
-}
-
-function compare(ya: Float32Array[], yb: Float32Array[], widths: number[], samples: number, classifier: boolean): Omit<Fidelity, 'samples' | 'inputs'> {
+function compare(ya: Float32Array[], yb: Float32Array[], samples: number, classifier: boolean): Omit<Fidelity, 'samples' | 'inputs'> {
   let maxAbs = 0, sumAbs = 0, maxRel = 0, sumRel = 0, count = 0, agree = 0;
   ya.forEach((a, o) => {
     const b = yb[o];
@@ -129,7 +100,7 @@ function compare(ya: Float32Array[], yb: Float32Array[], widths: number[], sampl
       count++;
     }
     if (o === 0 && classifier) {
-      const width = widths[0];
+      const width = a.length / samples;
       for (let s = 0; s < samples; s++) if (argmax(a, s * width, width) === argmax(b, s * width, width)) agree++;
     }
   });

@@ -1,7 +1,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { defaultOutputDir, REPORT_FILE } from '../core/reduce';
+import { CondenseReport, defaultOutputDir, REPORT_FILE } from '../core/reduce';
 import { Fidelity } from '../core/verify';
 import { formatGamma } from '../shared/hints';
 import { Analyses, isCancelled } from './analyses';
@@ -77,10 +77,10 @@ export function registerCommands(context: vscode.ExtensionContext, index: ModelI
       void vscode.window
         .showInformationMessage(`Condense: wrote ${vscode.workspace.asRelativePath(result.outDir)} — ${result.paramsAfter} of ${result.paramsBefore} parameters (${pct} %).`, 'Reveal', 'Verify')
         .then((choice) => {
-          if (choice === 'Reveal') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(path.join(result.outDir, 'model.json')));
+          if (choice === 'Reveal') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(result.mainFile));
           if (choice === 'Verify') void vscode.commands.executeCommand('condense.verifyReducedModel', vscode.Uri.file(model));
         });
-      return { outDir: result.outDir, paramsBefore: result.paramsBefore, paramsAfter: result.paramsAfter };
+      return { outDir: result.outDir, mainFile: result.mainFile, paramsBefore: result.paramsBefore, paramsAfter: result.paramsAfter };
     } catch (e) {
       report(e, panel);
       return undefined;
@@ -133,17 +133,27 @@ function describeFidelity(f: Fidelity): string {
   return `max relative deviation ${f.maxRel.toExponential(2)} (mean ${f.meanRel.toExponential(2)}), max absolute ${f.maxAbs.toExponential(2)}${agreement} over ${f.inputs}.`;
 }
 
-/** A reduced model (its folder holds condense-report.json) names its original; an original's reduced model is in the default output folder. */
+/**
+ * A reduced model's folder holds condense-report.json naming the original; an original's reduced
+ * model is named by the report in its default output folder.
+ */
 async function originalAndReduced(file: string, pattern: string): Promise<{ original: string; reduced?: string; expected: string }> {
-  try {
-    const report = JSON.parse(await fs.readFile(path.join(path.dirname(file), REPORT_FILE), 'utf8')) as { model?: unknown };
-    if (typeof report.model === 'string') return { original: report.model, reduced: file, expected: file };
-  } catch {
-    // Not a reduced model: look for its output folder.
-  }
-  const expected = path.join(defaultOutputDir(file, pattern), 'model.json');
+  const report = await readReport(path.dirname(file));
+  if (report) return { original: report.model, reduced: file, expected: file };
+  const outDir = defaultOutputDir(file, pattern);
+  const written = await readReport(outDir);
+  const expected = path.join(outDir, written?.reducedFile ?? path.basename(file));
   const exists = await fs.stat(expected).then(() => true, () => false);
   return { original: file, reduced: exists ? expected : undefined, expected };
+}
+
+async function readReport(dir: string): Promise<Pick<CondenseReport, 'model' | 'reducedFile'> | undefined> {
+  try {
+    const report = JSON.parse(await fs.readFile(path.join(dir, REPORT_FILE), 'utf8')) as Partial<CondenseReport>;
+    return typeof report.model === 'string' && typeof report.reducedFile === 'string' ? { model: report.model, reducedFile: report.reducedFile } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function pickModel(index: ModelIndex): Promise<string | undefined> {

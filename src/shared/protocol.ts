@@ -81,7 +81,7 @@ export type WorkerResponse =
   | { type: 'progress'; id: number; layer: string; done: number; total: number }
   /** `files`: model.json and its weight shards; a change to any of them makes the analysis stale. */
   | { type: 'analyzed'; id: number; summary: WireSummary; files: string[] }
-  | { type: 'reduced'; id: number; outDir: string; paramsBefore: number; paramsAfter: number }
+  | { type: 'reduced'; id: number; outDir: string; mainFile: string; paramsBefore: number; paramsAfter: number }
   | { type: 'verified'; id: number; fidelity: Fidelity; backend: string }
   /** `input` marks a problem with the user's file (vs. a bug): the message names the file. */
   | { type: 'failed'; id: number; message: string; input: boolean };

@@ -27,7 +27,7 @@ async function stampOf(paths: string[]): Promise<string> {
 
 async function analyse(id: number, file: string, backendName: BackendName): Promise<Analysis> {
   const cached = analyses.get(file);
-  if (cached && cached.stamp === (await stampOf([cached.analysis.model.file.path, ...cached.analysis.model.file.shardPaths]))) {
+  if (cached && cached.stamp === (await stampOf(cached.analysis.model.source.files))) {
     return cached.analysis;
   }
   const backend = await loadBackend(backendName);
@@ -38,7 +38,7 @@ async function analyse(id: number, file: string, backendName: BackendName): Prom
     onProgress: (p) => post({ type: 'progress', id, ...p }),
   });
   analyses.clear();
-  analyses.set(file, { stamp: await stampOf([model.file.path, ...model.file.shardPaths]), analysis });
+  analyses.set(file, { stamp: await stampOf(model.source.files), analysis });
   return analysis;
 }
 
@@ -55,8 +55,7 @@ async function handle(request: WorkerRequest): Promise<void> {
   switch (request.type) {
     case 'analyze': {
       const analysis = await analyse(request.id, request.file, request.backend);
-      const { path, shardPaths } = analysis.model.file;
-      post({ type: 'analyzed', id: request.id, summary: toWire(analysis.summary, heatmaps(analysis)), files: [path, ...shardPaths] });
+      post({ type: 'analyzed', id: request.id, summary: toWire(analysis.summary, heatmaps(analysis)), files: analysis.model.source.files });
       return;
     }
     case 'reduce': {
@@ -66,12 +65,12 @@ async function handle(request: WorkerRequest): Promise<void> {
         overwrite: request.overwrite,
       });
       const t = result.estimate.totals;
-      post({ type: 'reduced', id: request.id, outDir: result.outDir, paramsBefore: t.paramsBefore, paramsAfter: t.paramsAfter });
+      post({ type: 'reduced', id: request.id, outDir: result.outDir, mainFile: result.mainFile, paramsBefore: t.paramsBefore, paramsAfter: t.paramsAfter });
       return;
     }
     case 'verify': {
       const backend = await loadBackend(request.backend);
-      const fidelity = await verifyModels(backend.tf, request.original, request.reduced, { samples: request.samples, data: request.data });
+      const fidelity = await verifyModels(backend, request.original, request.reduced, { samples: request.samples, data: request.data });
       post({ type: 'verified', id: request.id, fidelity, backend: backend.label });
       return;
     }

@@ -232,7 +232,7 @@ describe('exactness: condensing a widened trained model', function () {
 
       const verified = await cli(['verify', wideFile, path.join(reducedDir, 'model.json'), '--tolerance', '1e-5', '--backend', 'cpu']);
       assert.strictEqual(verified.code, 0, verified.out + verified.err);
-      const fidelity = await verifyModels((await loadBackend('cpu')).tf, wideFile, path.join(reducedDir, 'model.json'));
+      const fidelity = await verifyModels(await loadBackend('cpu'), wideFile, path.join(reducedDir, 'model.json'));
       assert.ok(fidelity.maxRel <= 1e-5, `max relative deviation ${fidelity.maxRel}`);
 
       // tfjs loads the written files itself; same function, and as many parameters as reported.

@@ -222,7 +222,7 @@ describe('reading TF.js Layers models', function () {
     async function roundTrip(name: string, file: string, ref: Reference = mlpReference()): Promise<void> {
       const model = await loadModel(file);
       assert.deepStrictEqual(
-        model.file.weights.map((w) => [w.name, bits(w.data as Float32Array)]).sort(),
+        model.source.weights.map((w) => [w.name, bits(w.data as Float32Array)]).sort(),
         ref.weights.map((w) => [w.spec.name, bits(new Float32Array(asArrayBuffer(w.bytes)))]).sort(),
         `${name}: weights`,
       );

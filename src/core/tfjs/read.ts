@@ -1,17 +1,8 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { InputError } from '../errors';
-import { MAX_TENSOR_ELEMENTS, sizeOf, Tensor } from '../tensor';
+import { MAX_TENSOR_ELEMENTS, NamedWeight, Quantization, sizeOf, StorageDtype } from '../tensor';
 import { float16ToFloat32 } from './float16';
-
-export type StorageDtype = 'float32' | 'int32' | 'uint8' | 'uint16' | 'float16';
-
-export interface Quantization {
-  dtype: 'uint8' | 'uint16' | 'float16';
-  min?: number;
-  scale?: number;
-  original_dtype?: string;
-}
 
 export interface WeightSpec {
   name: string;
@@ -30,13 +21,6 @@ export interface ModelJson {
   modelTopology: Record<string, unknown>;
   weightsManifest: ManifestGroup[];
   [key: string]: unknown;
-}
-
-export interface NamedWeight extends Tensor {
-  name: string;
-  /** How the value was stored: the writer stores it back the same way. */
-  storage: StorageDtype;
-  quantization?: Quantization;
 }
 
 export interface TfjsModelFile {

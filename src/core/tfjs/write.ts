@@ -1,6 +1,6 @@
-import { isRecord, ModelJson, NamedWeight, Quantization, WeightSpec } from './read';
-import { modelConfigOf } from '../graph';
-import { Tensor } from '../tensor';
+import { isRecord, ModelJson, WeightSpec } from './read';
+import { modelConfigOf } from './topology';
+import { NamedWeight, Quantization, Tensor } from '../tensor';
 import { float32ToFloat16 } from './float16';
 
 export const WEIGHTS_FILE = 'group1-shard1of1.bin';
