@@ -1,6 +1,7 @@
 import { analyzeModel, loadModel } from '../core/analysis';
 import { BackendPreference, BACKENDS, loadBackend } from '../core/backend';
 import { InputError } from '../core/errors';
+import type { OpenOptions } from '../core/formats';
 import { reduceModel } from '../core/reduce';
 import { DEFAULT_THRESHOLD, estimate } from '../core/summary';
 import { analysisJson, formatTable } from './format';
@@ -14,6 +15,7 @@ Usage:
   condense verify ORIGINAL REDUCED [--data FILE] [--samples N] [--range LOW,HIGH] [--tolerance X] [--backend B]
 
 MODEL is a TF.js Layers model.json. B is one of ${BACKENDS.join(', ')} (default auto).
+--activation NAME: the activation between layers of a weights-only file (default relu).
 Exit codes: 0 success, 1 a failed check (verify over tolerance), 2 bad input.`;
 
 /** A usage mistake: reported like bad input (exit 2), naming the argument. */
@@ -24,7 +26,7 @@ interface Parsed {
   flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed']);
+const VALUE_FLAGS = new Set(['threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation']);
 const BOOLEAN_FLAGS = new Set(['json', 'force', 'help']);
 
 function parseArgs(args: string[]): Parsed {
@@ -78,7 +80,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         const [model] = expect(p, 1, 'condense analyze MODEL');
         const threshold = thresholdFlag(p);
         const backend = await loadBackend(backendFlag(p));
-        const analysis = await analyzeModel(await loadModel(model), { gram: backend.gram, backend: backend.label });
+        const analysis = await analyzeModel(await loadModel(model, openOptions(p)), { gram: backend.gram, backend: backend.label });
         const sizes = estimate(analysis.summary, threshold);
         out(p.flags.has('json') ? JSON.stringify(analysisJson(analysis.summary, sizes, threshold), null, 2) : formatTable(analysis.summary, sizes, threshold));
         return 0;
@@ -89,7 +91,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         if (typeof outDir !== 'string') throw new UsageError('condense reduce needs --out DIR');
         const threshold = thresholdFlag(p);
         const backend = await loadBackend(backendFlag(p));
-        const analysis = await analyzeModel(await loadModel(model), { gram: backend.gram, backend: backend.label });
+        const analysis = await analyzeModel(await loadModel(model, openOptions(p)), { gram: backend.gram, backend: backend.label });
         const result = await reduceModel(analysis, threshold, outDir, { overwrite: p.flags.has('force') });
         const t = result.estimate.totals;
         out(formatTable(analysis.summary, result.estimate, threshold));
@@ -109,6 +111,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
           samples,
           range,
           seed,
+          ...openOptions(p),
         });
         const pass = f.maxRel <= tolerance;
         out(`Backend:             ${backend.label}`);
@@ -136,6 +139,11 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
     err(`condense: internal error: ${(e as Error).stack ?? String(e)}`);
     return 3;
   }
+}
+
+function openOptions(p: Parsed): OpenOptions {
+  const activation = p.flags.get('activation');
+  return typeof activation === 'string' ? { activation } : {};
 }
 
 function expect(p: Parsed, count: number, usage: string): string[] {

@@ -5,7 +5,7 @@ import { kernelSize, LayerNode } from './graph';
 import { GramEngine, highestSimilarity, neuronVectors, NeuronVectors, typescriptGram, unitRows } from './similarity';
 import { describeProducers, ProducerInfo } from './structure';
 import { LayerSummary, ModelSummary, SizeTerm } from './summary';
-import { ModelSource } from './source';
+import { ModelSource, OpenOptions } from './source';
 import { sizeOf } from './tensor';
 
 export interface LoadedModel {
@@ -14,8 +14,8 @@ export interface LoadedModel {
 }
 
 /** Opens a model in any supported format (chosen by extension) and finds its condensable layers. */
-export async function loadModel(file: string): Promise<LoadedModel> {
-  const source = await openModel(file);
+export async function loadModel(file: string, options: OpenOptions = {}): Promise<LoadedModel> {
+  const source = await openModel(file, options);
   return { source, producers: describeProducers(source.graph) };
 }
 

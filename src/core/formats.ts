@@ -2,3 +2,4 @@
 import './tfjs/source';
 
 export { openModel } from './source';
+export type { OpenOptions } from './source';

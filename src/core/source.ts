@@ -38,7 +38,13 @@ export interface ModelSource {
   predictor(backend: Backend): Promise<Predictor>;
 }
 
-type Opener = (file: string) => Promise<ModelSource>;
+/** What a format may need beyond the file: weights-only formats carry no activations. */
+export interface OpenOptions {
+  /** Activation between inferred layers of a weights-only file (Keras name, e.g. "relu", "gelu"). */
+  activation?: string;
+}
+
+type Opener = (file: string, options: OpenOptions) => Promise<ModelSource>;
 const openers = new Map<string, Opener>();
 
 /** Formats register by file extension (`.json` for TF.js). */
@@ -46,10 +52,10 @@ export function registerFormat(extensions: string[], open: Opener): void {
   for (const ext of extensions) openers.set(ext, open);
 }
 
-export async function openModel(file: string): Promise<ModelSource> {
+export async function openModel(file: string, options: OpenOptions = {}): Promise<ModelSource> {
   const open = openers.get(path.extname(file).toLowerCase());
   if (!open) {
     throw new InputError(file, `unsupported model format "${path.extname(file) || path.basename(file)}" (supported: ${[...openers.keys()].join(', ')})`);
   }
-  return open(file);
+  return open(file, options);
 }

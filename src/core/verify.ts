@@ -2,10 +2,11 @@ import type { Backend } from './backend';
 import { DataArray, readDataFile } from './data';
 import { InputError } from './errors';
 import { openModel } from './formats';
+import type { OpenOptions } from './source';
 import { normalSamples, uniformSamples } from './random';
 import { sizeOf } from './tensor';
 
-export interface ProbeOptions {
+export interface ProbeOptions extends OpenOptions {
   /** A user file of inputs (.npy, .json, .csv); otherwise samples are generated. */
   data?: string;
   samples?: number;
@@ -31,7 +32,7 @@ export const DEFAULT_SAMPLES = 256;
 
 /** Runs the original and the reduced model (any format, through its own runner) on the same inputs and compares. */
 export async function verifyModels(backend: Backend, originalPath: string, reducedPath: string, options: ProbeOptions = {}): Promise<Fidelity> {
-  const [original, reduced] = await Promise.all([openModel(originalPath), openModel(reducedPath)]);
+  const [original, reduced] = await Promise.all([openModel(originalPath, options), openModel(reducedPath, options)]);
   const a = await original.predictor(backend);
   try {
     const b = await reduced.predictor(backend);

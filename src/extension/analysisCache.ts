@@ -3,7 +3,7 @@
  * shards changes. Free of `vscode` so it is unit-tested directly; `Analyses` adds the UI.
  */
 import { estimate, Estimate, ModelSummary } from '../core/summary';
-import { fromWire, ThresholdState, WireSummary } from '../shared/protocol';
+import { BackendName, fromWire, ThresholdState, WireSummary } from '../shared/protocol';
 import { WorkerClient } from './workerClient';
 
 export interface AnalysisEntry {
@@ -31,7 +31,7 @@ export class AnalysisCache {
 
   constructor(
     readonly worker: WorkerClient,
-    private readonly defaults: () => { threshold: number; backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu' },
+    private readonly defaults: () => { threshold: number; backend: BackendName; activation?: string },
   ) {}
 
   /** Called with a model path when its analysis or thresholds change; returns an unsubscribe function. */
@@ -87,7 +87,7 @@ export class AnalysisCache {
 
   private async request(path: string, options: { signal?: AbortSignal; onProgress?: Listener<ProgressEvent> }): Promise<AnalysisEntry> {
     const response = await this.worker.request<'analyzed'>(
-      { type: 'analyze', file: path, backend: this.defaults().backend },
+      { type: 'analyze', file: path, backend: this.defaults().backend, activation: this.defaults().activation },
       {
         signal: options.signal,
         onProgress: (p) => {

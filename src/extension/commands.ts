@@ -67,7 +67,7 @@ export function registerCommands(context: vscode.ExtensionContext, index: ModelI
           const abort = new AbortController();
           token.onCancellationRequested(() => abort.abort());
           return analyses.worker.request<'reduced'>(
-            { type: 'reduce', file: model, backend: settings.backend, thresholds, outDir, overwrite: exists },
+            { type: 'reduce', file: model, backend: settings.backend, activation: settings.activation, thresholds, outDir, overwrite: exists },
             { signal: abort.signal },
           );
         },
@@ -107,7 +107,7 @@ export function registerCommands(context: vscode.ExtensionContext, index: ModelI
           const abort = new AbortController();
           token.onCancellationRequested(() => abort.abort());
           return analyses.worker.request<'verified'>(
-            { type: 'verify', original: pair.original, reduced: pair.reduced!, backend: settings.backend, samples: settings.probeSamples },
+            { type: 'verify', original: pair.original, reduced: pair.reduced!, backend: settings.backend, activation: settings.activation, samples: settings.probeSamples },
             { signal: abort.signal },
           );
         },

@@ -7,6 +7,8 @@ import { BackendName } from '../shared/protocol';
 export interface Settings {
   threshold: number;
   backend: BackendName;
+  /** The activation between layers of weights-only files (PyTorch state dicts, safetensors). */
+  activation: string;
   outputFolder: string;
   probeSamples: number;
   /** Largest acceptable max relative deviation when verifying. */
@@ -19,6 +21,7 @@ export function readSettings(): Settings {
   return {
     threshold: c.get<number>('threshold', DEFAULT_THRESHOLD),
     backend: c.get<BackendName>('backend', 'auto'),
+    activation: c.get<string>('weightsOnly.activation', 'relu'),
     outputFolder: c.get<string>('outputFolder', '${name}.condensed'),
     probeSamples: c.get<number>('verification.probeSamples', DEFAULT_SAMPLES),
     tolerance: c.get<number>('verification.tolerance', 1e-3),

@@ -72,10 +72,11 @@ export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
 // ---- host ⇄ worker -------------------------------------------------------------------------------------
 
+/** `activation`: between the layers of weights-only files (PyTorch state dicts), which do not record it. */
 export type WorkerRequest =
-  | { type: 'analyze'; id: number; file: string; backend: BackendName }
-  | { type: 'reduce'; id: number; file: string; backend: BackendName; thresholds: ThresholdState; outDir: string; overwrite: boolean }
-  | { type: 'verify'; id: number; original: string; reduced: string; backend: BackendName; samples: number; data?: string };
+  | { type: 'analyze'; id: number; file: string; backend: BackendName; activation?: string }
+  | { type: 'reduce'; id: number; file: string; backend: BackendName; activation?: string; thresholds: ThresholdState; outDir: string; overwrite: boolean }
+  | { type: 'verify'; id: number; original: string; reduced: string; backend: BackendName; activation?: string; samples: number; data?: string };
 
 export type WorkerResponse =
   | { type: 'progress'; id: number; layer: string; done: number; total: number }

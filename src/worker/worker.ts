@@ -17,7 +17,7 @@ if (!port) throw new Error('worker.js must run as a worker thread');
 
 const post = (message: WorkerResponse): void => port.postMessage(message);
 
-/** The last analysis per model file, reused by "write" while the files are unchanged. */
+/** The last analysis (by model file and activation), reused by "write" while the files are unchanged. */
 const analyses = new Map<string, { stamp: string; analysis: Analysis }>();
 
 async function stampOf(paths: string[]): Promise<string> {
@@ -25,20 +25,21 @@ async function stampOf(paths: string[]): Promise<string> {
   return stats.join('|');
 }
 
-async function analyse(id: number, file: string, backendName: BackendName): Promise<Analysis> {
-  const cached = analyses.get(file);
+async function analyse(id: number, file: string, backendName: BackendName, activation: string | undefined): Promise<Analysis> {
+  const key = `${file}\n${activation ?? ''}`;
+  const cached = analyses.get(key);
   if (cached && cached.stamp === (await stampOf(cached.analysis.model.source.files))) {
     return cached.analysis;
   }
   const backend = await loadBackend(backendName);
-  const model = await loadModel(file);
+  const model = await loadModel(file, { activation });
   const analysis = await analyzeModel(model, {
     gram: backend.gram,
     backend: backend.label,
     onProgress: (p) => post({ type: 'progress', id, ...p }),
   });
   analyses.clear();
-  analyses.set(file, { stamp: await stampOf(model.source.files), analysis });
+  analyses.set(key, { stamp: await stampOf(model.source.files), analysis });
   return analysis;
 }
 
@@ -54,12 +55,12 @@ function heatmaps(analysis: Analysis): Map<string, Heatmap> {
 async function handle(request: WorkerRequest): Promise<void> {
   switch (request.type) {
     case 'analyze': {
-      const analysis = await analyse(request.id, request.file, request.backend);
+      const analysis = await analyse(request.id, request.file, request.backend, request.activation);
       post({ type: 'analyzed', id: request.id, summary: toWire(analysis.summary, heatmaps(analysis)), files: analysis.model.source.files });
       return;
     }
     case 'reduce': {
-      const analysis = await analyse(request.id, request.file, request.backend);
+      const analysis = await analyse(request.id, request.file, request.backend, request.activation);
       const result = await reduceModel(analysis, request.thresholds.threshold, request.outDir, {
         overrides: request.thresholds.overrides,
         overwrite: request.overwrite,
@@ -70,7 +71,7 @@ async function handle(request: WorkerRequest): Promise<void> {
     }
     case 'verify': {
       const backend = await loadBackend(request.backend);
-      const fidelity = await verifyModels(backend, request.original, request.reduced, { samples: request.samples, data: request.data });
+      const fidelity = await verifyModels(backend, request.original, request.reduced, { samples: request.samples, data: request.data, activation: request.activation });
       post({ type: 'verified', id: request.id, fidelity, backend: backend.label });
       return;
     }
