@@ -6,6 +6,7 @@ import { Fidelity } from '../core/verify';
 import { formatGamma } from '../shared/hints';
 import { Analyses, isCancelled } from './analyses';
 import { ModelIndex } from './modelIndex';
+import { modelLabel } from './modelText';
 import { CondensePanel } from './panel';
 import { readSettings } from './settings';
 import { WorkerFailure } from './workerClient';
@@ -163,13 +164,13 @@ async function pickModel(index: ModelIndex): Promise<string | undefined> {
     const picked = await vscode.window.showOpenDialog({
       canSelectMany: false,
       openLabel: 'Condense',
-      title: 'No models found in the workspace — choose a TF.js model.json',
-      filters: { 'TF.js Layers model': ['json'] },
+      title: 'No models found in the workspace — choose a model file',
+      filters: { 'Models (TF.js model.json, ONNX, PyTorch, safetensors)': ['json', 'onnx', 'pt', 'pth', 'safetensors'] },
     });
     return picked?.[0]?.fsPath;
   }
   const picked = await vscode.window.showQuickPick(
-    models.map((m) => ({ label: path.basename(path.dirname(m)) + '/' + path.basename(m), description: vscode.workspace.asRelativePath(path.dirname(m)), file: m })),
+    models.map((m) => ({ label: modelLabel(m), description: vscode.workspace.asRelativePath(path.dirname(m)), file: m })),
     { title: 'Condense Model', placeHolder: 'Choose a model to analyse' },
   );
   return picked?.file;

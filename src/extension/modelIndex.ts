@@ -1,7 +1,9 @@
+import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { readSettings } from './settings';
+import { HEAD_BYTES, isModelExtension, looksLikeBinaryModel, MODEL_GLOB } from './detect';
 import { isTfjsModelText } from './modelText';
+import { readSettings } from './settings';
 
 /** Files larger than this are not model.json files worth parsing (topologies are small; weights live in shards). */
 const MAX_MODEL_JSON_BYTES = 32 * 1024 * 1024;
@@ -26,7 +28,7 @@ export class ModelIndex implements vscode.Disposable {
     const touched = (uri: vscode.Uri, removed: boolean): void => {
       if (uri.scheme !== 'file' || uri.fsPath.includes(`${path.sep}node_modules${path.sep}`)) return;
       this.fileChanged.fire(uri.fsPath);
-      if (!uri.fsPath.endsWith('.json')) return;
+      if (!isModelExtension(uri.fsPath)) return;
       if (removed) this.remove(uri.fsPath);
       else void this.check(uri);
     };
@@ -65,10 +67,7 @@ export class ModelIndex implements vscode.Disposable {
   async check(uri: vscode.Uri): Promise<boolean> {
     let isModel = false;
     try {
-      const stat = await vscode.workspace.fs.stat(uri);
-      if (stat.size <= MAX_MODEL_JSON_BYTES) {
-        isModel = isTfjsModelText(new TextDecoder().decode(await vscode.workspace.fs.readFile(uri)));
-      }
+      isModel = uri.fsPath.toLowerCase().endsWith('.json') ? await isJsonModel(uri) : await isBinaryModel(uri.fsPath);
     } catch {
       isModel = false;
     }
@@ -86,7 +85,7 @@ export class ModelIndex implements vscode.Disposable {
   }
 
   private async run(): Promise<void> {
-    const candidates = await vscode.workspace.findFiles('**/*.json', excludeGlob());
+    const candidates = await vscode.workspace.findFiles(MODEL_GLOB, excludeGlob());
     // A handful of reads in flight at a time: enough to be quick, never a burst that starves the host.
     const queue = [...candidates];
     const next = async (): Promise<void> => {
@@ -106,6 +105,23 @@ export class ModelIndex implements vscode.Disposable {
     this.disposables.forEach((d) => d.dispose());
     this.changed.dispose();
     this.fileChanged.dispose();
+  }
+}
+
+async function isJsonModel(uri: vscode.Uri): Promise<boolean> {
+  const stat = await vscode.workspace.fs.stat(uri);
+  return stat.size <= MAX_MODEL_JSON_BYTES && isTfjsModelText(new TextDecoder().decode(await vscode.workspace.fs.readFile(uri)));
+}
+
+/** Binary formats are recognised by their first bytes; the rest of a possibly large file is never read here. */
+async function isBinaryModel(file: string): Promise<boolean> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const head = new Uint8Array(HEAD_BYTES);
+    const { bytesRead } = await handle.read(head, 0, HEAD_BYTES, 0);
+    return looksLikeBinaryModel(file, head.subarray(0, bytesRead), (await handle.stat()).size);
+  } finally {
+    await handle.close();
   }
 }
 

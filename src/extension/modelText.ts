@@ -1,6 +1,13 @@
 /** Pure helpers on a model.json's text: detection by content and "which layer is at this offset". */
+import * as path from 'path';
 import { findNodeAtLocation, getLocation, Node, parseTree } from 'jsonc-parser';
 import { looksLikeTfjsModel } from '../core/tfjs/read';
+
+/** A short label: TF.js models are all called model.json, so their folder names them. */
+export function modelLabel(file: string): string {
+  const name = path.basename(file);
+  return name.toLowerCase() === 'model.json' ? `${path.basename(path.dirname(file))}/${name}` : name;
+}
 
 /**
  * A TF.js Layers model.json is recognised by its content (`modelTopology` and `weightsManifest`),

@@ -1,8 +1,8 @@
-import * as path from 'path';
 import * as vscode from 'vscode';
 import { modelSummaryLine } from '../shared/hints';
 import { Analyses } from './analyses';
 import { ModelIndex } from './modelIndex';
+import { modelLabel } from './modelText';
 
 /** The Explorer's "Models" view: every detected model, with a one-line summary once analysed. */
 export class ModelsView implements vscode.TreeDataProvider<string>, vscode.Disposable {
@@ -27,7 +27,7 @@ export class ModelsView implements vscode.TreeDataProvider<string>, vscode.Dispo
   getTreeItem(file: string): vscode.TreeItem {
     const uri = vscode.Uri.file(file);
     const item = new vscode.TreeItem(uri, vscode.TreeItemCollapsibleState.None);
-    item.label = path.basename(path.dirname(file)) + '/' + path.basename(file);
+    item.label = modelLabel(file);
     item.id = file;
     const entry = this.analyses.cached(file);
     const sizes = this.analyses.estimateFor(file);

@@ -1,8 +1,8 @@
 import { randomBytes } from 'crypto';
-import * as path from 'path';
 import * as vscode from 'vscode';
 import { HostToWebview, PanelState, WebviewToHost } from '../shared/protocol';
 import { AnalysisEntry, Analyses } from './analyses';
+import { modelLabel } from './modelText';
 
 type Rendered = Extract<WebviewToHost, { type: 'rendered' }>;
 
@@ -130,7 +130,7 @@ export class CondensePanel implements vscode.Disposable {
 }
 
 function titleOf(modelPath: string): string {
-  return `Condense: ${path.basename(path.dirname(modelPath))}/${path.basename(modelPath)}`;
+  return `Condense: ${modelLabel(modelPath)}`;
 }
 
 function resourceRoots(extensionUri: vscode.Uri): vscode.Uri[] {

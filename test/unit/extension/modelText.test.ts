@@ -1,5 +1,6 @@
 import * as assert from 'assert';
-import { isTfjsModelText, layerAtOffset } from '../../../src/extension/modelText';
+import { looksLikeBinaryModel } from '../../../src/extension/detect';
+import { isTfjsModelText, layerAtOffset, modelLabel } from '../../../src/extension/modelText';
 
 const layers = [
   { class_name: 'InputLayer', config: { name: 'input_1', batch_input_shape: [null, 4] } },
@@ -57,5 +58,34 @@ describe('layer under the cursor in model.json', () => {
     const text = modelText({ class_name: 'Sequential', config: { layers } });
     assert.strictEqual(layerAtOffset(text, offsetOf(text, '"units"')), null);
     assert.strictEqual(layerAtOffset(text, offsetOf(text, '"weightsManifest"')), null);
+  });
+});
+
+describe('binary model files by their first bytes', () => {
+  const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b);
+
+  it('recognises ONNX, zip-format PyTorch and safetensors files', () => {
+    assert.strictEqual(looksLikeBinaryModel('m.onnx', bytes(0x08, 0x07, 0x12), 100), true);
+    assert.strictEqual(looksLikeBinaryModel('m.pt', bytes(0x50, 0x4b, 0x03, 0x04), 100), true);
+    assert.strictEqual(looksLikeBinaryModel('m.pth', bytes(0x50, 0x4b, 0x03, 0x04), 100), true);
+    const header = new Uint8Array(16);
+    new DataView(header.buffer).setBigUint64(0, 40n, true);
+    header[8] = 0x7b;
+    assert.strictEqual(looksLikeBinaryModel('m.safetensors', header, 100), true);
+  });
+
+  it('rejects look-alikes', () => {
+    assert.strictEqual(looksLikeBinaryModel('m.onnx', bytes(0x7b, 0x22), 100), false);
+    assert.strictEqual(looksLikeBinaryModel('m.pt', bytes(0x80, 0x02, 0x63), 100), false, 'legacy (non-zip) pickles are not state-dict archives');
+    const header = new Uint8Array(16);
+    new DataView(header.buffer).setBigUint64(0, 4000n, true);
+    header[8] = 0x7b;
+    assert.strictEqual(looksLikeBinaryModel('m.safetensors', header, 100), false, 'header longer than the file');
+    assert.strictEqual(looksLikeBinaryModel('m.bin', bytes(0x08, 1), 100), false);
+  });
+
+  it('labels model.json files by their folder', () => {
+    assert.strictEqual(modelLabel('/a/b/mlp/model.json'), 'mlp/model.json');
+    assert.strictEqual(modelLabel('/a/b/net.onnx'), 'net.onnx');
   });
 });
