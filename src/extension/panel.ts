@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { HostToWebview, PanelState, WebviewToHost } from '../shared/protocol';
 import { AnalysisEntry, Analyses } from './analyses';
 import { modelLabel } from './modelText';
+import { panelHtml } from './panelHtml';
 
 type Rendered = Extract<WebviewToHost, { type: 'rendered' }>;
 
@@ -138,28 +139,9 @@ function resourceRoots(extensionUri: vscode.Uri): vscode.Uri[] {
 }
 
 function html(webview: vscode.Webview, extensionUri: vscode.Uri): string {
-  const nonce = randomBytes(18).toString('base64');
-  const uri = (...parts: string[]): string => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...parts)).toString();
-  const csp = [
-    "default-src 'none'",
-    `style-src ${webview.cspSource} 'nonce-${nonce}'`,
-    `script-src 'nonce-${nonce}'`,
-    `font-src ${webview.cspSource}`,
-    `img-src ${webview.cspSource} data:`,
-  ].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link id="codicon-css" rel="stylesheet" href="${uri('dist', 'codicons', 'codicon.css')}">
-<link id="panel-css" rel="stylesheet" href="${uri('media', 'panel.css')}">
-<title>Condense</title>
-</head>
-<body>
-<div id="app"></div>
-<script nonce="${nonce}" src="${uri('dist', 'webview.js')}"></script>
-</body>
-</html>`;
+  return panelHtml({
+    cspSource: webview.cspSource,
+    nonce: randomBytes(18).toString('base64'),
+    resource: (...parts) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...parts)).toString(),
+  });
 }

@@ -8,6 +8,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { analyzeModel, loadModel } from '../../src/core/analysis';
 import { heatmapOf } from '../../src/core/heatmap';
+import { seededRandom } from '../../src/core/random';
 import { DEFAULT_THRESHOLD } from '../../src/core/summary';
 import { Heatmap, HostToWebview, toWire } from '../../src/shared/protocol';
 import { saveLayersModel, tempDir } from '../helpers/models';
@@ -58,25 +59,13 @@ export async function buildStandardCnn(dir: string): Promise<string> {
   return file;
 }
 
-/** mulberry32, for weights that are the same on every run. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Layers hidden1..3 and output, like the combustion example. Each hidden unit is one of a few
  * prototype directions, scaled and perturbed: mostly slightly (similarity ≈ 0.99), some more, so
  * the layers condense strongly and the highest similarities spread below 1.
  */
 export async function buildCondensedMlp(dir: string): Promise<string> {
-  const random = seeded(7);
+  const random = seededRandom(7);
   const normal = (): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
   const model = tf.sequential();
   const sizes: [string, number, number][] = [['hidden1', 6, 24], ['hidden2', 128, 20], ['hidden3', 128, 28]];

@@ -10,6 +10,7 @@ import * as http from 'http';
 import { AddressInfo } from 'net';
 import * as path from 'path';
 import { Browser, chromium, Page } from 'playwright-core';
+import { panelHtml } from '../../src/extension/panelHtml';
 import type { HostToWebview, PanelState, WebviewToHost } from '../../src/shared/protocol';
 import type { PanelSnapshot } from '../../webview/snapshot';
 import { ThemeName, THEMES } from './themes';
@@ -81,26 +82,13 @@ function bootScript(theme: ThemeName, state: PanelState | undefined): string {
 })();`;
 }
 
+/** The extension's own page (same CSP and markup), with the fake host injected before the bundle. */
 function page(origin: string, theme: ThemeName, state: PanelState | undefined): string {
   const nonce = randomBytes(16).toString('base64');
-  // The host's CSP, with the server's origin as cspSource.
-  const csp = `default-src 'none'; style-src ${origin} 'nonce-${nonce}'; script-src 'nonce-${nonce}'; font-src ${origin}; img-src ${origin} data:;`;
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link id="codicon-css" rel="stylesheet" href="${origin}/dist/codicons/codicon.css">
-<link id="panel-css" rel="stylesheet" href="${origin}/media/panel.css">
-<title>Condense</title>
-</head>
-<body>
-<div id="app"></div>
-<script nonce="${nonce}">${bootScript(theme, state)}</script>
-<script nonce="${nonce}" src="${origin}/dist/webview.js"></script>
-</body>
-</html>`;
+  const html = panelHtml({ cspSource: origin, nonce, resource: (...parts) => `${origin}/${parts.join('/')}` });
+  const bundle = `<script nonce="${nonce}" src=`;
+  if (!html.includes(bundle)) throw new Error('the panel page no longer loads its bundle the way the harness expects');
+  return html.replace(bundle, `<script nonce="${nonce}">${bootScript(theme, state)}</script>\n${bundle}`);
 }
 
 export async function startServer(root = REPO): Promise<HarnessServer> {
