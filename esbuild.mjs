@@ -14,6 +14,8 @@ const node = {
   sourcemap: !production,
   minify: production,
   external: ['vscode', '@tensorflow/tfjs-node'],
+  // Prefer ES module entries: jsonc-parser's UMD "main" loads its parts with run-time requires a bundle cannot see.
+  mainFields: ['module', 'main'],
   logLevel: 'warning',
   outdir: 'dist',
 };

@@ -3,9 +3,9 @@ import { BackendPreference, BACKENDS, loadBackend } from '../core/backend';
 import { InputError } from '../core/errors';
 import type { OpenOptions } from '../core/formats';
 import { reduceModel } from '../core/reduce';
-import { DEFAULT_THRESHOLD, estimate } from '../core/summary';
+import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/summary';
 import { analysisJson, formatTable } from './format';
-import { DEFAULT_SAMPLES, verifyModels } from '../core/verify';
+import { verifyModels } from '../core/verify';
 
 const USAGE = `condense — shrink trained neural networks by condensation
 
@@ -14,7 +14,8 @@ Usage:
   condense reduce MODEL --out DIR [--threshold T] [--force] [--backend B]
   condense verify ORIGINAL REDUCED [--data FILE] [--samples N] [--range LOW,HIGH] [--tolerance X] [--backend B]
 
-MODEL is a TF.js Layers model.json. B is one of ${BACKENDS.join(', ')} (default auto).
+MODEL is a TF.js Layers model.json, an .onnx file, a PyTorch state dict (.pt, .pth) or a .safetensors file.
+B is one of ${BACKENDS.join(', ')} (default auto).
 --activation NAME: the activation between layers of a weights-only file (default relu).
 Exit codes: 0 success, 1 a failed check (verify over tolerance), 2 bad input.`;
 
@@ -95,7 +96,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         const result = await reduceModel(analysis, threshold, outDir, { overwrite: p.flags.has('force') });
         const t = result.estimate.totals;
         out(formatTable(analysis.summary, result.estimate, threshold));
-        out(`\nWrote ${result.outDir} (model.json, weights, condense-report.json): ${t.paramsAfter} of ${t.paramsBefore} parameters (${(100 * t.ratio).toFixed(1)} %).`);
+        out(`\nWrote ${result.outDir} (${result.report.reducedFile}, condense-report.json): ${t.paramsAfter} of ${t.paramsBefore} parameters (${(100 * t.ratio).toFixed(1)} %).`);
         return 0;
       }
       case 'verify': {

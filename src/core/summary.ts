@@ -136,3 +136,6 @@ export function estimate(summary: ModelSummary, thresholds: Thresholds): Estimat
 
 /** See the README for why 0.95: it merges only near-parallel units, so the merge barely moves the function. */
 export const DEFAULT_THRESHOLD = 0.95;
+
+/** Generated inputs the fidelity check runs when no data file is given. Kept here, in a module free of model readers, so the extension host can import it. */
+export const DEFAULT_SAMPLES = 256;

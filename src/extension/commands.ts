@@ -2,7 +2,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { CondenseReport, defaultOutputDir, REPORT_FILE } from '../core/reduce';
-import { Fidelity } from '../core/verify';
+import type { Fidelity } from '../core/verify';
 import { formatGamma } from '../shared/hints';
 import { Analyses, isCancelled } from './analyses';
 import { ModelIndex } from './modelIndex';

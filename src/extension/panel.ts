@@ -15,6 +15,8 @@ export class CondensePanel implements vscode.Disposable {
 
   private readonly disposables: vscode.Disposable[] = [];
   private sentEntry: AnalysisEntry | undefined;
+  /** The thresholds the webview shows (as JSON), so changes made elsewhere are sent and its own are not echoed. */
+  private shownThresholds = '';
   private ready = false;
   private readonly queued: HostToWebview[] = [];
   /** The webview's last report of what it shows (for tests and commands). */
@@ -68,7 +70,9 @@ export class CondensePanel implements vscode.Disposable {
       }),
       panel.webview.onDidReceiveMessage((m: WebviewToHost) => this.receive(m)),
       analyses.subscribe((changed) => {
-        if (changed === modelPath) this.sendAnalysisIfNew();
+        if (changed !== modelPath) return;
+        this.sendAnalysisIfNew();
+        this.sendThresholdsIfChanged();
       }),
       analyses.subscribeProgress((e) => {
         if (e.path === modelPath) this.post({ type: 'analysing', model: this.model, layer: e.layer, done: e.done, total: e.total });
@@ -92,7 +96,18 @@ export class CondensePanel implements vscode.Disposable {
     const entry = this.analyses.cached(this.modelPath);
     if (!entry || entry === this.sentEntry) return;
     this.sentEntry = entry;
-    this.post({ type: 'analysis', model: this.model, summary: entry.wire, thresholds: this.analyses.thresholdsFor(this.modelPath) });
+    const thresholds = this.analyses.thresholdsFor(this.modelPath);
+    this.shownThresholds = JSON.stringify(thresholds);
+    this.post({ type: 'analysis', model: this.model, summary: entry.wire, thresholds });
+  }
+
+  private sendThresholdsIfChanged(): void {
+    if (!this.sentEntry) return;
+    const thresholds = this.analyses.thresholdsFor(this.modelPath);
+    const json = JSON.stringify(thresholds);
+    if (json === this.shownThresholds) return;
+    this.shownThresholds = json;
+    this.post({ type: 'thresholds', thresholds });
   }
 
   private receive(message: WebviewToHost): void {
@@ -104,6 +119,7 @@ export class CondensePanel implements vscode.Disposable {
         this.sendAnalysisIfNew();
         return;
       case 'thresholds':
+        this.shownThresholds = JSON.stringify(message.thresholds);
         this.analyses.setThresholds(this.modelPath, message.thresholds);
         return;
       case 'write':

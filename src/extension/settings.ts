@@ -1,6 +1,5 @@
 import * as vscode from 'vscode';
-import { DEFAULT_THRESHOLD } from '../core/summary';
-import { DEFAULT_SAMPLES } from '../core/verify';
+import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD } from '../core/summary';
 import { BackendName } from '../shared/protocol';
 
 /** The extension's settings (see `contributes.configuration` in package.json). */

@@ -1,0 +1,36 @@
+/**
+ * The extensionTestsPath module: VS Code calls run() in the extension host once the window is up.
+ * Runs the suite's test files with mocha and writes the counts for the runner.
+ */
+import { promises as fs } from 'fs';
+import Mocha from 'mocha';
+import * as path from 'path';
+import { format } from 'util';
+import { LAUNCHER_ENV, OUTPUT_ENV, OUTPUT_MARKER, SuiteResults, SUITE_ENV } from '../shared';
+
+/**
+ * Activation comes first: it checks that the extension activated before any command ran. The
+ * packaged suite checks what a missing file in the VSIX would break: activation and Condense Model.
+ */
+const FILES = {
+  development: ['activation.test.js', 'condense.test.js', 'hover.test.js', 'write.test.js', 'malformed.test.js'],
+  packaged: ['activation.test.js', 'condense.test.js'],
+};
+
+export async function run(): Promise<void> {
+  const suite = process.env[SUITE_ENV] === 'packaged' ? 'packaged' : 'development';
+  if (process.env[LAUNCHER_ENV]) {
+    // The launcher prints only marked lines: the workbench's own log comes through the same channel.
+    Mocha.reporters.Base.consoleLog = (...args: unknown[]) => console.log(OUTPUT_MARKER + format(...args));
+  }
+  // Generous timeouts: two cores shared with other work, and the first analysis starts a worker and a backend.
+  const mocha = new Mocha({ ui: 'bdd', reporter: 'spec', color: false, timeout: 180_000, slow: 20_000 });
+  for (const file of FILES[suite]) mocha.addFile(path.join(__dirname, file));
+  await mocha.loadFilesAsync();
+  const results = await new Promise<SuiteResults>((resolve) => {
+    const runner = mocha.run(() => resolve({ passed: runner.stats!.passes, failed: runner.stats!.failures, pending: runner.stats!.pending }));
+  });
+  const output = process.env[OUTPUT_ENV];
+  if (output) await fs.writeFile(path.join(output, 'results.json'), JSON.stringify(results));
+  if (results.failed > 0) throw new Error(`${results.failed} integration test(s) failed`);
+}

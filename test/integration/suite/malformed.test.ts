@@ -1,0 +1,49 @@
+import * as assert from 'assert';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { CondenseResult } from '../../../src/extension/commands';
+import { api, hasLauncher, notificationMessages, waitFor, workspaceModel } from './helpers';
+
+/** Broken copies of the example, made in the workspace, with the error each must produce. */
+async function brokenModels(): Promise<{ file: string; error: string }[]> {
+  const source = workspaceModel('combustion-mlp');
+  const truncated = workspaceModel('broken-truncated');
+  await fs.mkdir(truncated, { recursive: true });
+  await fs.copyFile(path.join(source, 'model.json'), path.join(truncated, 'model.json'));
+  const bytes = await fs.readFile(path.join(source, 'group1-shard1of1.bin'));
+  await fs.writeFile(path.join(truncated, 'group1-shard1of1.bin'), bytes.subarray(0, 1000));
+  const badJson = workspaceModel('broken-json');
+  await fs.mkdir(badJson, { recursive: true });
+  await fs.writeFile(path.join(badJson, 'model.json'), '{"modelTopology": {"class_name": "Sequential", ');
+  return [
+    { file: path.join(truncated, 'model.json'), error: 'weight group 1 is truncated' },
+    { file: path.join(badJson, 'model.json'), error: 'malformed JSON' },
+  ];
+}
+
+describe('malformed models', () => {
+  it('report an error and leave the extension working for the next model', async () => {
+    const condense = await api();
+    for (const { file, error } of await brokenModels()) {
+      const result = await vscode.commands.executeCommand<CondenseResult | undefined>('condense.condenseModel', vscode.Uri.file(file));
+      assert.strictEqual(result, undefined, `Condense Model on ${file} should fail`);
+      assert.strictEqual(condense.analyses.cached(file), undefined);
+      if (hasLauncher) {
+        // The error message names the file and the problem (read from the notification centre).
+        let seen: string[] = [];
+        await waitFor(`an error notification naming ${file} and "${error}"`, async () => (seen = await notificationMessages()).some((m) => m.includes(file) && m.includes(error)), {
+          timeoutMs: 30_000,
+          describe: () => JSON.stringify(seen),
+        });
+      }
+      condense.panelFor(file)?.dispose();
+    }
+    // The next model still works: the worker survived (or was replaced).
+    const next = workspaceModel('small-cnn', 'model.json');
+    const result = await vscode.commands.executeCommand<CondenseResult | undefined>('condense.condenseModel', vscode.Uri.file(next));
+    assert.ok(result, 'Condense Model failed on a good model after the broken ones');
+    assert.strictEqual(result.model, next);
+    assert.ok(result.layers.some((l) => l.name === 'conv1' && l.clusters === 8), JSON.stringify(result.layers));
+  });
+});

@@ -1,0 +1,67 @@
+import * as assert from 'assert';
+import { existsSync, promises as fs } from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { loadBackend } from '../../../src/core/backend';
+import { CondenseReport, defaultOutputDir, REPORT_FILE } from '../../../src/core/reduce';
+import { Fidelity, verifyModels } from '../../../src/core/verify';
+import type { ThresholdState } from '../../../src/shared/protocol';
+import { api, sha256, workspaceModel } from './helpers';
+
+/**
+ * The example's activation is GELU, where merging near-parallel units costs a little accuracy:
+ * γ 0.9999 keeps about two thirds of the parameters at a max relative deviation near 0.007, so
+ * 0.02 checks the written model closely without depending on the last digits of any backend.
+ */
+const THRESHOLDS: ThresholdState = { threshold: 0.9999, overrides: {} };
+const TOLERANCE = 0.02;
+
+describe('Write Reduced Model and Verify', () => {
+  const model = workspaceModel('combustion-mlp', 'model.json');
+  const shard = workspaceModel('combustion-mlp', 'group1-shard1of1.bin');
+  const outDir = defaultOutputDir(model);
+  let originalHashes: string[];
+
+  before(async () => {
+    originalHashes = await Promise.all([model, shard].map(sha256));
+    // A fresh folder: replacing an existing output asks through a modal dialog first.
+    assert.ok(!existsSync(outDir), `${outDir} exists already: the runner should start from a fresh workspace`);
+  });
+
+  it('writes the reduced model into <name>.condensed/ next to the model', async () => {
+    const condense = await api();
+    await condense.analyses.analyze(model);
+    condense.analyses.setThresholds(model, THRESHOLDS);
+    const expected = condense.analyses.estimateFor(model)!.totals;
+    const result = await vscode.commands.executeCommand<{ outDir: string; paramsBefore: number; paramsAfter: number } | undefined>(
+      'condense.writeReducedModel',
+      vscode.Uri.file(model),
+    );
+    assert.ok(result, 'Write Reduced Model returned nothing');
+    assert.strictEqual(result.outDir, outDir);
+    assert.deepStrictEqual((await fs.readdir(outDir)).sort(), [REPORT_FILE, 'group1-shard1of1.bin', 'model.json']);
+    // What was written is what the panel's estimate promised at these thresholds.
+    assert.strictEqual(result.paramsBefore, expected.paramsBefore);
+    assert.strictEqual(result.paramsAfter, expected.paramsAfter);
+    assert.ok(result.paramsAfter < result.paramsBefore, 'nothing was reduced');
+    const report = JSON.parse(await fs.readFile(path.join(outDir, REPORT_FILE), 'utf8')) as CondenseReport;
+    assert.strictEqual(report.model, model);
+    assert.strictEqual(report.reducedFile, 'model.json');
+    assert.strictEqual(report.threshold, THRESHOLDS.threshold);
+    assert.strictEqual(report.totals.paramsAfter, result.paramsAfter);
+  });
+
+  it('verifies the written model within tolerance, and tfjs loads it in the test too', async () => {
+    const fidelity = await vscode.commands.executeCommand<Fidelity | undefined>('condense.verifyReducedModel', vscode.Uri.file(model));
+    assert.ok(fidelity, 'Verify Reduced Model returned nothing');
+    assert.strictEqual(fidelity.samples, vscode.workspace.getConfiguration('condense').get('verification.probeSamples'));
+    assert.ok(fidelity.maxRel <= TOLERANCE, `Verify: max relative deviation ${fidelity.maxRel} > ${TOLERANCE}`);
+    // Independently of the extension's worker: tfjs (cpu) builds both models here and runs the example's own inputs.
+    const probe = await verifyModels(await loadBackend('cpu'), model, path.join(outDir, 'model.json'), { data: workspaceModel('combustion-mlp', 'probe-inputs.json') });
+    assert.ok(probe.maxRel <= TOLERANCE, `tfjs on probe-inputs.json: max relative deviation ${probe.maxRel} > ${TOLERANCE}`);
+  });
+
+  it("leaves the original model's bytes unchanged", async () => {
+    assert.deepStrictEqual(await Promise.all([model, shard].map(sha256)), originalHashes);
+  });
+});
