@@ -6,7 +6,7 @@ import { GramEngine, highestSimilarity, neuronVectors, NeuronVectors, typescript
 import { describeProducers, ProducerInfo } from './structure';
 import { LayerSummary, ModelSummary, SizeTerm } from './summary';
 import { ModelSource, OpenOptions } from './source';
-import { sizeOf } from './tensor';
+import { sizeOf, STORAGE_BYTES } from './tensor';
 
 export interface LoadedModel {
   source: ModelSource;
@@ -114,7 +114,7 @@ function summarize(
     const info = byName.get(layer.name);
     const extra = analysed.get(layer.name);
     const storedParams = [...layer.weights.values()].reduce((s, w) => s + w.data.length, 0);
-    const storedBytes = [...layer.weights.values()].reduce((s, w) => s + w.data.length * bytesOf(w.storage), 0);
+    const storedBytes = [...layer.weights.values()].reduce((s, w) => s + w.data.length * STORAGE_BYTES[w.storage], 0);
     const base = {
       name: layer.name,
       type: layer.className,
@@ -146,10 +146,6 @@ function summarize(
     layers,
     otherParams,
   };
-}
-
-function bytesOf(storage: string): number {
-  return storage === 'uint8' ? 1 : storage === 'uint16' || storage === 'float16' ? 2 : 4;
 }
 
 /** Parameter and multiply-add terms of a Dense/Conv2D layer, in terms of the units that reduction changes. */

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import { createRequire } from 'module';
 import type * as TF from '@tensorflow/tfjs';
 import type * as Ort from 'onnxruntime-node';
+import { bytesField, concatBytes, varintField } from './protobuf';
 import { GramEngine, mirrorUpper, typescriptGram } from './similarity';
 
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -107,6 +108,12 @@ export function tfjsGram(tf: typeof TF, name: string): GramEngine {
   };
 }
 
+/** onnxruntime-node (an optional dependency); throws when the package or its native binary cannot be loaded. */
+export function loadOnnxRuntime(): typeof Ort {
+  // A native addon is loaded from node_modules at run time, never bundled: createRequire keeps esbuild out.
+  return createRequire(__filename)('onnxruntime-node') as typeof Ort;
+}
+
 let onnx: Promise<GramEngine | undefined> | undefined;
 
 /**
@@ -116,8 +123,7 @@ let onnx: Promise<GramEngine | undefined> | undefined;
 export function onnxGram(): Promise<GramEngine | undefined> {
   onnx ??= (async () => {
     try {
-      // A native addon is loaded from node_modules at run time, never bundled: createRequire keeps esbuild out.
-      const ort = createRequire(__filename)('onnxruntime-node') as typeof Ort;
+      const ort = loadOnnxRuntime();
       // No memory arena: every output goes straight into a JavaScript buffer, so an arena would only hold on to memory.
       const session = await ort.InferenceSession.create(productModel(), { executionProviders: ['cpu'], enableCpuMemArena: false });
       const matrix = (data: Float32Array, rows: number, columns: number): Ort.Tensor => new ort.Tensor('float32', data, [rows, columns]);
@@ -157,24 +163,6 @@ function panelCount(n: number, d: number): number {
   return d < 64 ? 1 : Math.max(1, Math.min(4, Math.round(n / 512)));
 }
 
-// Protocol Buffers encoding, just enough for productModel: varint fields and length-delimited ones.
-type Bytes = number[];
-
-function varint(value: number): Bytes {
-  const out: Bytes = [];
-  for (; value > 0x7f; value >>>= 7) out.push((value & 0x7f) | 0x80);
-  out.push(value);
-  return out;
-}
-
-const intField = (field: number, value: number): Bytes => [...varint(field << 3), ...varint(value)];
-
-/** A string field, or an embedded message made of the given fields. */
-function lengthField(field: number, ...parts: (Bytes | string)[]): Bytes {
-  const body = parts.flatMap((p) => (typeof p === 'string' ? [...new TextEncoder().encode(p)] : p));
-  return [...varint((field << 3) | 2), ...varint(body.length), ...body];
-}
-
 /**
  * The ONNX model S = A·Bᵀ for float inputs A [m, d] and B [k, d] (symbolic sizes), as ModelProto
  * bytes: one Gemm with transB = 1, so nothing is transposed in JavaScript. Field numbers are those
@@ -183,22 +171,22 @@ function lengthField(field: number, ...parts: (Bytes | string)[]): Bytes {
 function productModel(): Uint8Array {
   const FLOAT = 1;
   const ATTRIBUTE_INT = 2;
-  const valueInfo = (name: string, dims: string[]): Bytes =>
-    [
-      ...lengthField(1, name),
-      ...lengthField(2 /* type */, lengthField(1 /* tensor_type */,
-        intField(1 /* elem_type */, FLOAT),
-        lengthField(2 /* shape */, ...dims.map((dim) => lengthField(1 /* dim */, lengthField(2 /* dim_param */, dim)))),
+  const valueInfo = (name: string, dims: string[]): Uint8Array =>
+    concatBytes([
+      bytesField(1, name),
+      bytesField(2 /* type */, bytesField(1 /* tensor_type */,
+        varintField(1 /* elem_type */, FLOAT),
+        bytesField(2 /* shape */, ...dims.map((dim) => bytesField(1 /* dim */, bytesField(2 /* dim_param */, dim)))),
       )),
-    ];
-  const transB = lengthField(5 /* attribute */, lengthField(1, 'transB'), intField(3 /* i */, 1), intField(20 /* type */, ATTRIBUTE_INT));
-  const gemm = lengthField(1 /* node */, lengthField(1, 'A'), lengthField(1, 'B'), lengthField(2, 'S'), lengthField(4 /* op_type */, 'Gemm'), transB);
-  const graph = lengthField(7 /* graph */,
+    ]);
+  const transB = bytesField(5 /* attribute */, bytesField(1, 'transB'), varintField(3 /* i */, 1), varintField(20 /* type */, ATTRIBUTE_INT));
+  const gemm = bytesField(1 /* node */, bytesField(1, 'A'), bytesField(1, 'B'), bytesField(2, 'S'), bytesField(4 /* op_type */, 'Gemm'), transB);
+  const graph = bytesField(7 /* graph */,
     gemm,
-    lengthField(2 /* name */, 'product'),
-    lengthField(11 /* input */, valueInfo('A', ['m', 'd'])),
-    lengthField(11 /* input */, valueInfo('B', ['k', 'd'])),
-    lengthField(12 /* output */, valueInfo('S', ['m', 'k'])),
+    bytesField(2 /* name */, 'product'),
+    bytesField(11 /* input */, valueInfo('A', ['m', 'd'])),
+    bytesField(11 /* input */, valueInfo('B', ['k', 'd'])),
+    bytesField(12 /* output */, valueInfo('S', ['m', 'k'])),
   );
-  return Uint8Array.from([...intField(1 /* ir_version */, 8), ...graph, ...lengthField(8 /* opset_import */, intField(2 /* version */, 13))]);
+  return concatBytes([varintField(1 /* ir_version */, 8), graph, bytesField(8 /* opset_import */, varintField(2 /* version */, 13))]);
 }

@@ -1,5 +1,7 @@
 // Every supported model format registers itself with openModel (src/core/source.ts) on import.
 import './tfjs/source';
+import './torch/source';
+import './onnx/source';
 
 export { openModel } from './source';
 export type { OpenOptions } from './source';

@@ -18,6 +18,11 @@ export interface LayerNode {
   outputShape: Shape | null;
   /** The input a Sequential model implies without naming it; not shown to users. */
   synthetic?: boolean;
+  /**
+   * Flatten only: its input is stored channels-first (NCHW, as in ONNX), so the flattened index is
+   * channel · positions + position, not position · channels + channel. Shapes stay channels-last.
+   */
+  channelMajor?: boolean;
 }
 
 export interface ModelGraph {
@@ -64,10 +69,23 @@ function pair(value: unknown, fallback: number): [number, number] {
   return [fallback, fallback];
 }
 
-function convOut(size: number | null, kernel: number, stride: number, dilation: number, padding: string): number | null {
+/** Keras "valid"/"same", or explicit amounts before and after (ONNX pads). */
+type Padding = string | [number, number];
+
+/** Per spatial axis: `padding` is a Keras string or explicit [[top, bottom], [left, right]]. */
+function paddings(value: unknown): [Padding, Padding] {
+  if (Array.isArray(value) && Array.isArray(value[0]) && Array.isArray(value[1])) {
+    return [value[0].map(Number) as [number, number], value[1].map(Number) as [number, number]];
+  }
+  const padding = String(value ?? 'valid');
+  return [padding, padding];
+}
+
+function convOut(size: number | null, kernel: number, stride: number, dilation: number, padding: Padding): number | null {
   if (size === null) return null;
   if (padding === 'same') return Math.ceil(size / stride);
-  return Math.floor((size - dilation * (kernel - 1) - 1) / stride) + 1;
+  const [before, after] = Array.isArray(padding) ? padding : [0, 0];
+  return Math.floor((size + before + after - dilation * (kernel - 1) - 1) / stride) + 1;
 }
 
 export function kernelSize(layer: LayerNode): [number, number] {
@@ -105,18 +123,18 @@ function outputShapeOf(layer: LayerNode, input: Shape | null, graph: ModelGraph)
       const [kh, kw] = kernelSize(layer);
       const [sh, sw] = pair(c.strides, 1);
       const [dh, dw] = pair(c.dilation_rate, 1);
-      const padding = String(c.padding ?? 'valid');
+      const [padH, padW] = paddings(c.padding);
       const channels =
         layer.className === 'Conv2D' ? Number(c.filters) : input[2] === null ? null : input[2] * Number(c.depth_multiplier ?? 1);
-      return [convOut(input[0], kh, sh, dh, padding), convOut(input[1], kw, sw, dw, padding), channels];
+      return [convOut(input[0], kh, sh, dh, padH), convOut(input[1], kw, sw, dw, padW), channels];
     }
     case 'MaxPooling2D':
     case 'AveragePooling2D': {
       if (input.length !== 3) return null;
       const [ph, pw] = pair(c.pool_size, 2);
       const [sh, sw] = c.strides == null ? [ph, pw] : pair(c.strides, ph);
-      const padding = String(c.padding ?? 'valid');
-      return [convOut(input[0], ph, sh, 1, padding), convOut(input[1], pw, sw, 1, padding), input[2]];
+      const [padH, padW] = paddings(c.padding);
+      return [convOut(input[0], ph, sh, 1, padH), convOut(input[1], pw, sw, 1, padW), input[2]];
     }
     case 'GlobalAveragePooling2D':
     case 'GlobalMaxPooling2D':

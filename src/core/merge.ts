@@ -105,7 +105,7 @@ export function applyPlan(analysis: Analysis, plan: MergePlan): Map<string, Tens
     for (const w of perUnit) if (w) changed.set(w.name, sliceLastAxis(current(w), layerPlan.kept));
     for (const consumer of info.consumers) {
       const k = consumer.layer.weights.get('kernel')!;
-      changed.set(k.name, combineInputs(current(k), info.units, layerPlan.groups));
+      changed.set(k.name, combineInputs(current(k), info.units, layerPlan.groups, consumer.channelMajor ? consumer.positions : 1));
     }
   }
   return changed;
@@ -122,20 +122,21 @@ function sliceLastAxis(t: Tensor, keep: number[]): Tensor {
 }
 
 /**
- * A consumer kernel seen as [outer, channels, out] (outer = kernel positions for conv, flattened
- * positions for Dense after Flatten): each kept channel's slice becomes the scaled sum of its group's.
+ * A consumer kernel seen as [outer, channels, inner · out] (outer = kernel positions for conv,
+ * flattened positions for Dense after a channels-last Flatten; inner = flattened positions after a
+ * channel-major one, else 1): each kept channel's slice becomes the scaled sum of its group's.
  */
-function combineInputs(t: Tensor, channels: number, groups: ClusterGroup[]): Tensor {
-  const out = t.shape[t.shape.length - 1];
-  const outer = sizeOf(t.shape) / (channels * out);
-  const data = new Float32Array(outer * groups.length * out);
+function combineInputs(t: Tensor, channels: number, groups: ClusterGroup[], inner: number): Tensor {
+  const block = inner * t.shape[t.shape.length - 1];
+  const outer = sizeOf(t.shape) / (channels * block);
+  const data = new Float32Array(outer * groups.length * block);
   for (let o = 0; o < outer; o++) {
     groups.forEach((g, k) => {
-      const target = (o * groups.length + k) * out;
+      const target = (o * groups.length + k) * block;
       g.members.forEach((m, idx) => {
-        const source = (o * channels + m) * out;
+        const source = (o * channels + m) * block;
         const scale = g.scales[idx];
-        for (let c = 0; c < out; c++) data[target + c] += scale * t.data[source + c];
+        for (let c = 0; c < block; c++) data[target + c] += scale * t.data[source + c];
       });
     });
   }

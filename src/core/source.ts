@@ -13,11 +13,12 @@ import { NamedWeight, Tensor } from './tensor';
 
 /** Runs a model on a batch (for verification). */
 export interface Predictor {
-  /** Per input, the shape of one sample (null where unknown). */
+  /** Per input, the shape of one sample (null where unknown: the samples then decide). */
   inputShapes: (number | null)[][];
   /** True when the first output is a softmax classification. */
   classifier: boolean;
-  run(inputs: Float32Array[], samples: number): Promise<Float32Array[]>;
+  /** `shapes` are the samples' own, inputShapes with every unknown size filled in. */
+  run(inputs: Float32Array[], samples: number, shapes: number[][]): Promise<Float32Array[]>;
   dispose(): void;
 }
 

@@ -6,9 +6,11 @@ export interface ConsumerLink {
   layer: LayerNode;
   /**
    * Positions per channel in the consumer's input axis: 1 when the channel feeds it directly,
-   * H·W when a Flatten sits between (input index = position · channels + channel).
+   * H·W when a Flatten sits between (input index = position · channels + channel, unless channelMajor).
    */
   positions: number;
+  /** The Flatten between read channels-first data (NCHW): input index = channel · positions + position. */
+  channelMajor: boolean;
 }
 
 /** What the engine knows about one Dense/Conv2D layer before looking at its weights. */
@@ -95,23 +97,27 @@ function describeProducer(graph: ModelGraph, layer: LayerNode & { className: 'De
   const chain: ActivationFn[] = [info.activation];
   let linearSoFar = info.activation.name === 'linear';
   // Walk every path from the layer to the next Dense/Conv2D layers.
-  const walk = (node: LayerNode, positions: number, first: boolean): string | null => {
+  const walk = (node: LayerNode, positions: number, first: boolean, channelMajor = false): string | null => {
     if (graph.outputs.includes(node.name)) return `its channels reach the model output through ${node.name}`;
     for (const nextName of node.outbound) {
       const next = graph.byName.get(nextName)!;
-      const problem = step(next, positions, first && node.outbound.length === 1);
+      const problem = step(next, positions, first && node.outbound.length === 1, channelMajor);
       if (problem) return problem;
     }
     return null;
   };
-  const step = (next: LayerNode, positions: number, directlyAfter: boolean): string | null => {
+  const step = (next: LayerNode, positions: number, directlyAfter: boolean, channelMajor: boolean): string | null => {
     if (next.shared) return `coupled — feeds shared layer ${next.name}`;
     if (isCondensable(next)) {
       if (next.className === 'Conv2D' && (next.config.data_format === 'channels_first' || Number(next.config.groups ?? 1) !== 1)) {
         return `coupled — feeds ${next.name}, a convolution of a kind not supported`;
       }
-      if (!next.weights.get('kernel')) return `its consumer ${next.name} has no kernel in the weights manifest`;
-      info.consumers.push({ layer: next, positions });
+      const kernel = next.weights.get('kernel');
+      if (!kernel) return `its consumer ${next.name} has no kernel in the weights manifest`;
+      // Dense [inputs, out], Conv2D [kh, kw, inputs, out]: a mismatch means the shapes on the way were misread.
+      const inputs = kernel.shape[kernel.shape.length - 2];
+      if (inputs !== units * positions) return `its consumer ${next.name} takes ${inputs} inputs, not ${units} × ${positions}`;
+      info.consumers.push({ layer: next, positions, channelMajor });
       return null;
     }
     if (next.className === 'BatchNormalization') {
@@ -125,7 +131,7 @@ function describeProducer(graph: ModelGraph, layer: LayerNode & { className: 'De
         return `BatchNormalization ${next.name} after the activation: its shift does not scale with the merged units`;
       }
       info.batchNorm = next;
-      return walk(next, positions, true);
+      return walk(next, positions, true, channelMajor);
     }
     if (next.className === 'Softmax' || (next.className === 'Activation' && next.config.activation === 'softmax')) {
       return `softmax (${next.name}) ties the units together`;
@@ -135,16 +141,16 @@ function describeProducer(graph: ModelGraph, layer: LayerNode & { className: 'De
     if (act) {
       chain.push(act);
       linearSoFar = linearSoFar && act.name === 'linear';
-      return walk(next, positions, false);
+      return walk(next, positions, false, channelMajor);
     }
     if (IDENTITY_AT_INFERENCE.has(next.className) || PER_CHANNEL.has(next.className)) {
-      return walk(next, positions, false);
+      return walk(next, positions, false, channelMajor);
     }
     if (next.className === 'Flatten') {
       const before = graph.byName.get(next.inbound[0])!.outputShape;
       if (!before || before.some((d) => d === null)) return `cannot map channels through ${next.name}: its input shape is unknown`;
       const spatial = (before as number[]).slice(0, -1).reduce((a, b) => a * b, 1);
-      return walk(next, positions * spatial, false);
+      return walk(next, positions * spatial, false, channelMajor || next.channelMajor === true);
     }
     if (MERGING.has(next.className)) return `coupled through ${next.className} (${next.name})`;
     if (TIED_CONSUMERS.has(next.className)) return `coupled through ${next.className} (${next.name})`;

@@ -4,6 +4,7 @@ import { InputError } from './errors';
 import { openModel } from './formats';
 import type { OpenOptions } from './source';
 import { normalSamples, uniformSamples } from './random';
+import { DEFAULT_SAMPLES } from './summary';
 import { sizeOf } from './tensor';
 
 export interface ProbeOptions extends OpenOptions {
@@ -28,7 +29,6 @@ export interface Fidelity {
   argmaxAgreement: number | null;
 }
 
-export const DEFAULT_SAMPLES = 256;
 
 /** Runs the original and the reduced model (any format, through its own runner) on the same inputs and compares. */
 export async function verifyModels(backend: Backend, originalPath: string, reducedPath: string, options: ProbeOptions = {}): Promise<Fidelity> {
@@ -41,9 +41,9 @@ export async function verifyModels(backend: Backend, originalPath: string, reduc
       if (JSON.stringify(shapes) !== JSON.stringify(b.inputShapes)) {
         throw new InputError(reducedPath, `its inputs ${JSON.stringify(b.inputShapes)} differ from the original's ${JSON.stringify(shapes)}`);
       }
-      const { inputs, description, samples } = await probeInputs(originalPath, shapes, options);
-      const ya = await a.run(inputs, samples);
-      const yb = await b.run(inputs, samples);
+      const { inputs, description, samples, sampleShapes } = await probeInputs(originalPath, shapes, options);
+      const ya = await a.run(inputs, samples, sampleShapes);
+      const yb = await b.run(inputs, samples, sampleShapes);
       if (ya.length !== yb.length || ya.some((y, i) => y.length !== yb[i].length)) {
         throw new InputError(reducedPath, "its outputs have different shapes from the original's");
       }
@@ -60,28 +60,40 @@ async function probeInputs(
   modelPath: string,
   shapes: (number | null)[][],
   options: ProbeOptions,
-): Promise<{ inputs: Float32Array[]; description: string; samples: number }> {
-  for (const shape of shapes) {
-    if (shape.some((d) => d === null)) throw new InputError(modelPath, `an input has an unknown size ${JSON.stringify(shape)}; pass --data`);
-  }
+): Promise<{ inputs: Float32Array[]; description: string; samples: number; sampleShapes: number[][] }> {
+  const open = shapes.find((shape) => shape.some((d) => d === null));
   if (options.data) {
     if (shapes.length !== 1) throw new InputError(options.data, 'data files are supported for single-input models only');
     const array: DataArray = await readDataFile(options.data);
-    const per = sizeOf(shapes[0] as number[]);
+    const shape = open ? sizesFromData(options.data, shapes[0], array) : (shapes[0] as number[]);
+    const per = sizeOf(shape);
     if (array.data.length % per !== 0 || array.data.length === 0) {
-      throw new InputError(options.data, `holds ${array.data.length} values, not a whole number of inputs of shape [${shapes[0].join(', ')}]`);
+      throw new InputError(options.data, `holds ${array.data.length} values, not a whole number of inputs of shape [${shape.join(', ')}]`);
     }
     const samples = array.data.length / per;
-    return { inputs: [array.data], description: `${samples} rows of ${options.data}`, samples };
+    return { inputs: [array.data], description: `${samples} rows of ${options.data}`, samples, sampleShapes: [shape] };
   }
+  if (open) {
+    throw new InputError(modelPath, `an input has an unknown size [${open.map((d) => d ?? '?').join(', ')}]; pass --data with samples of that shape (.npy or nested .json)`);
+  }
+  const sampleShapes = shapes as number[][];
   const samples = options.samples ?? DEFAULT_SAMPLES;
   const seed = options.seed ?? 1;
-  const inputs = shapes.map((shape, i) => {
-    const n = samples * sizeOf(shape as number[]);
+  const inputs = sampleShapes.map((shape, i) => {
+    const n = samples * sizeOf(shape);
     return options.range ? uniformSamples(n, options.range[0], options.range[1], seed + i) : normalSamples(n, seed + i);
   });
   const description = options.range ? `${samples} uniform samples in [${options.range.join(', ')}]` : `${samples} standard-normal samples`;
-  return { inputs, description, samples };
+  return { inputs, description, samples, sampleShapes };
+}
+
+/** An input's unknown sizes, taken from the data's shape ([samples, ...one sample]), which must agree with the known ones. */
+function sizesFromData(file: string, shape: (number | null)[], array: DataArray): number[] {
+  const sample = array.shape.slice(1);
+  if (sample.length !== shape.length || shape.some((d, i) => d !== null && d !== sample[i])) {
+    throw new InputError(file, `has shape [${array.shape.join(', ')}], but the model takes samples of shape [${shape.map((d) => d ?? '?').join(', ')}]`);
+  }
+  return sample;
 }
 
 function compare(ya: Float32Array[], yb: Float32Array[], samples: number, classifier: boolean): Omit<Fidelity, 'samples' | 'inputs'> {

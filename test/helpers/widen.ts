@@ -10,7 +10,9 @@
  *
  * Condensing the wide model at a threshold near 1 must find the original units again.
  */
+import type { ModelGraph } from '../../src/core/graph';
 import { seededRandom } from '../../src/core/random';
+import { Tensor } from '../../src/core/tensor';
 import { Arr } from './tfjs';
 
 export interface Copy {
@@ -50,17 +52,18 @@ export function expandLastAxis(a: Arr, copies: Copy[], factor: (c: Copy) => numb
 }
 
 /**
- * A consumer kernel seen as [outer, channels, out] (conv: kernel positions; Dense after Flatten:
- * spatial positions): the channel axis is expanded, each copy's slice scaled by factor(copy).
+ * A consumer kernel seen as [outer, channels, inner · out] (conv: kernel positions; Dense after a
+ * channels-last Flatten: spatial positions; inner: spatial positions after a channel-major one):
+ * the channel axis is expanded, each copy's slice scaled by factor(copy).
  */
-export function expandInputAxis(a: Arr, channels: number, copies: Copy[], factor: (c: Copy) => number): Arr {
-  const out = a.shape[a.shape.length - 1];
-  const outer = a.data.length / (channels * out);
-  const data = new Float32Array(outer * copies.length * out);
+export function expandInputAxis(a: Arr, channels: number, copies: Copy[], factor: (c: Copy) => number, inner = 1): Arr {
+  const block = inner * a.shape[a.shape.length - 1];
+  const outer = a.data.length / (channels * block);
+  const data = new Float32Array(outer * copies.length * block);
   for (let o = 0; o < outer; o++) {
     copies.forEach((copy, k) => {
       const f = factor(copy);
-      for (let c = 0; c < out; c++) data[(o * copies.length + k) * out + c] = a.data[(o * channels + copy.source) * out + c] * f;
+      for (let c = 0; c < block; c++) data[(o * copies.length + k) * block + c] = a.data[(o * channels + copy.source) * block + c] * f;
     });
   }
   const shape = a.shape.slice();
@@ -77,6 +80,8 @@ export interface SplitSpec {
   batchNorm?: string;
   /** 'scaled' for positively homogeneous activations, 'exact' otherwise. */
   mode: 'scaled' | 'exact';
+  /** Positions per channel when the consumer reads the layer through a channel-major Flatten (NCHW: ONNX). */
+  channelMajor?: number;
   seed: number;
 }
 
@@ -106,7 +111,7 @@ export function widen(original: Map<string, Arr[]>, splits: SplitSpec[]): { weig
     }
     for (const name of typeof s.consumer === 'string' ? [s.consumer] : s.consumer) {
       const consumer = weights.get(name)!;
-      consumer[0] = expandInputAxis(consumer[0], n, copies, (c) => (scaled ? c.t / c.c : c.t));
+      consumer[0] = expandInputAxis(consumer[0], n, copies, (c) => (scaled ? c.t / c.c : c.t), s.channelMajor);
     }
     units[s.layer] = copies.length;
   }
@@ -119,4 +124,31 @@ export function plantDuplicate(arrs: Arr[], from: number, to: number, factor: nu
     const n = a.shape[a.shape.length - 1];
     for (let o = 0; o < a.data.length / n; o++) a.data[o * n + to] = a.data[o * n + from] * factor;
   }
+}
+
+const ROLES: Record<string, string[]> = {
+  Dense: ['kernel', 'bias'],
+  Conv2D: ['kernel', 'bias'],
+  BatchNormalization: ['gamma', 'beta', 'moving_mean', 'moving_variance'],
+};
+
+/** Each Dense/Conv2D/BatchNormalization layer's weights (engine layout) from a ModelSource's graph, as widen() takes them. */
+export function graphArrays(graph: ModelGraph): Map<string, Arr[]> {
+  const out = new Map<string, Arr[]>();
+  for (const layer of graph.layers) {
+    const weights = (ROLES[layer.className] ?? []).flatMap((role) => layer.weights.get(role) ?? []);
+    if (weights.length) out.set(layer.name, weights.map((w) => ({ shape: w.shape.slice(), data: Float32Array.from(w.data) })));
+  }
+  return out;
+}
+
+/** Arrays from graphArrays() (widened, planted…) as weight tensors by weight name, for ModelSource.encode(). */
+export function graphTensors(graph: ModelGraph, arrays: Map<string, Arr[]>): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  for (const [name, arrs] of arrays) {
+    const layer = graph.byName.get(name)!;
+    const roles = ROLES[layer.className].filter((role) => layer.weights.has(role));
+    roles.forEach((role, i) => out.set(layer.weights.get(role)!.name, { shape: arrs[i].shape, dtype: 'float32', data: arrs[i].data }));
+  }
+  return out;
 }

@@ -9,7 +9,10 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { Analysis, analyzeModel, loadModel } from '../../src/core/analysis';
+import { inferShapes, LayerNode, makeGraph } from '../../src/core/graph';
+import { describeProducers } from '../../src/core/structure';
 import { clustersAt } from '../../src/core/summary';
+import { NamedWeight, sizeOf } from '../../src/core/tensor';
 import { reduceModel } from '../../src/core/reduce';
 import { saveLayersModel, tempDir } from '../helpers/models';
 import {
@@ -184,5 +187,28 @@ describe('coupled layers and the output layer', function () {
       await reduceAndCheck(analysis, c.model, path.join(root, `${c.name}.condensed`), { h: 5, last: 4 }, probeBatch([5], 32, 7));
       c.model.dispose();
     }
+  });
+
+  it('a consumer whose kernel does not take units × positions inputs is refused, so misread shapes never corrupt a merge', () => {
+    const weight = (name: string, shape: number[]): NamedWeight => ({ name, shape, dtype: 'float32', data: new Float32Array(sizeOf(shape)), storage: 'float32' });
+    const node = (name: string, className: string, config: Record<string, unknown>, kernel?: number[]): LayerNode => ({
+      name, className, config, inbound: [], outbound: [], shared: false, weights: new Map(kernel ? [['kernel', weight(`${name}/kernel`, kernel)]] : []), outputShape: null,
+    });
+    const chain = [
+      node('in', 'InputLayer', { batch_input_shape: [null, 4, 4, 2] }),
+      node('conv', 'Conv2D', { filters: 3, kernel_size: [3, 3], padding: 'same', activation: 'relu' }, [3, 3, 2, 3]),
+      node('flat', 'Flatten', {}),
+      // 4 · 4 positions × 3 channels = 48 inputs, not 40.
+      node('dense', 'Dense', { units: 2, activation: 'relu' }, [40, 2]),
+      node('out', 'Dense', { units: 1 }, [2, 1]),
+    ];
+    chain.slice(1).forEach((layer, i) => {
+      layer.inbound.push(chain[i].name);
+      chain[i].outbound.push(layer.name);
+    });
+    const graph = makeGraph('hand-made', 'Sequential', chain, ['in'], ['out']);
+    inferShapes(graph);
+    const conv = describeProducers(graph).find((p) => p.layer.name === 'conv')!;
+    assert.strictEqual(conv.reason, 'its consumer dense takes 40 inputs, not 3 × 16');
   });
 });

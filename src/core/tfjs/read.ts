@@ -1,7 +1,8 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { InputError } from '../errors';
-import { MAX_TENSOR_ELEMENTS, NamedWeight, Quantization, sizeOf, StorageDtype } from '../tensor';
+import { confinedPath } from '../paths';
+import { MAX_TENSOR_ELEMENTS, NamedWeight, Quantization, sizeOf, STORAGE_BYTES, StorageDtype } from '../tensor';
 import { float16ToFloat32 } from './float16';
 
 export interface WeightSpec {
@@ -34,8 +35,6 @@ export interface TfjsModelFile {
   /** Total bytes of weight data as stored. */
   storedBytes: number;
 }
-
-const BYTES: Record<StorageDtype, number> = { float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2 };
 
 export function storageOf(spec: WeightSpec): StorageDtype {
   return spec.quantization ? spec.quantization.dtype : spec.dtype;
@@ -173,29 +172,7 @@ function validateSpec(file: string, spec: unknown): asserts spec is WeightSpec {
 
 function specByteLength(file: string, spec: WeightSpec): number {
   validateSpec(file, spec);
-  return sizeOf(spec.shape) * BYTES[storageOf(spec)];
-}
-
-/** Resolves a manifest path inside the model's folder; anything that climbs out is refused. */
-async function confinedPath(file: string, realDir: string, rel: string): Promise<string> {
-  if (path.isAbsolute(rel) || /^[a-z][a-z0-9+.-]*:\/\//i.test(rel)) {
-    throw new InputError(file, `weight path "${rel}" is not a relative path inside the model's folder`);
-  }
-  const resolved = path.resolve(realDir, rel);
-  let real = resolved;
-  try {
-    real = await fs.realpath(resolved);
-  } catch {
-    // A missing file is reported by the caller; the lexical check below still applies.
-  }
-  for (const candidate of [resolved, real]) {
-    const relative = path.relative(realDir, candidate);
-    // "..", or ".." then a separator; a name that merely begins with ".." (e.g. "..w.bin") is inside.
-    if (relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
-      throw new InputError(file, `weight path "${rel}" climbs out of the model's folder; refused`);
-    }
-  }
-  return resolved;
+  return sizeOf(spec.shape) * STORAGE_BYTES[storageOf(spec)];
 }
 
 /** Decodes one weight exactly as tfjs-core's io.decodeWeights does. */

@@ -61,9 +61,9 @@ export function tfjsPredictor(tf: typeof TF, model: TF.LayersModel, classifier: 
   return {
     inputShapes,
     classifier,
-    async run(inputs, samples) {
+    async run(inputs, samples, shapes) {
       return tf.tidy(() => {
-        const out = model.predict(inputs.map((x, i) => tf.tensor(x, [samples, ...(inputShapes[i] as number[])])));
+        const out = model.predict(inputs.map((x, i) => tf.tensor(x, [samples, ...shapes[i]])));
         return (Array.isArray(out) ? out : [out]).map((t) => t.dataSync() as Float32Array);
       });
     },

@@ -56,7 +56,6 @@ describe(`Condense Model (${suiteName})`, () => {
 
   it('re-counts when the thresholds change, in the panel and in the command\'s answer', async () => {
     const condense = await api();
-    const panel = condense.panelFor(model) ?? assert.fail('no panel: the previous test opens it');
     const before = engineCounts(summary, DEFAULT);
     const expected = engineCounts(summary, CHANGED);
     assert.notDeepStrictEqual(expected.layers, before.layers, 'the new thresholds should change the counts');
