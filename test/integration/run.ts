@@ -128,7 +128,9 @@ async function runSuite(vscode: TestVSCode, suite: SuiteName, extensionDevelopme
   }
   const results = path.join(output, 'results.json');
   if (!existsSync(results)) throw new Error(`the ${suite} suite reported no results: VS Code did not start or run the tests, or the run was interrupted (see above)`);
-  return JSON.parse(await fs.readFile(results, 'utf8')) as SuiteResults;
+  const parsed = JSON.parse(await fs.readFile(results, 'utf8')) as SuiteResults;
+  if (parsed.activationMs !== undefined) console.log(`${suite}: activate() took ${parsed.activationMs.toFixed(1)} ms`);
+  return parsed;
 }
 
 /** `vsce package` without node_modules (everything is bundled; tfjs-node stays out of the universal package). */

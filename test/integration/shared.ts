@@ -37,4 +37,6 @@ export interface SuiteResults {
   passed: number;
   failed: number;
   pending: number;
+  /** How long the extension's activate() took (its API reports it): recorded, not asserted. */
+  activationMs?: number;
 }

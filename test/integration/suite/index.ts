@@ -6,6 +6,9 @@ import { promises as fs } from 'fs';
 import Mocha from 'mocha';
 import * as path from 'path';
 import { format } from 'util';
+import * as vscode from 'vscode';
+import type { CondenseApi } from '../../../src/extension/extension';
+import { EXTENSION_ID } from './helpers';
 import { LAUNCHER_ENV, OUTPUT_ENV, OUTPUT_MARKER, SuiteResults, SUITE_ENV } from '../shared';
 
 /**
@@ -30,6 +33,7 @@ export async function run(): Promise<void> {
   const results = await new Promise<SuiteResults>((resolve) => {
     const runner = mocha.run(() => resolve({ passed: runner.stats!.passes, failed: runner.stats!.failures, pending: runner.stats!.pending }));
   });
+  results.activationMs = vscode.extensions.getExtension<CondenseApi>(EXTENSION_ID)?.exports?.activationMs;
   const output = process.env[OUTPUT_ENV];
   if (output) await fs.writeFile(path.join(output, 'results.json'), JSON.stringify(results));
   if (results.failed > 0) throw new Error(`${results.failed} integration test(s) failed`);
