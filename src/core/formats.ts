@@ -2,6 +2,7 @@
 import './tfjs/source';
 import './torch/source';
 import './onnx/source';
+import './keras/source';
 
 export { openModel } from './source';
 export type { OpenOptions } from './source';

@@ -165,7 +165,7 @@ async function pickModel(index: ModelIndex): Promise<string | undefined> {
       canSelectMany: false,
       openLabel: 'Condense',
       title: 'No models found in the workspace — choose a model file',
-      filters: { 'Models (TF.js model.json, ONNX, PyTorch, safetensors)': ['json', 'onnx', 'pt', 'pth', 'safetensors'] },
+      filters: { 'Models (TF.js model.json, ONNX, PyTorch, safetensors, Keras)': ['json', 'onnx', 'pt', 'pth', 'safetensors', 'h5', 'hdf5', 'keras'] },
     });
     return picked?.[0]?.fsPath;
   }

@@ -5,11 +5,19 @@
 import * as path from 'path';
 
 /** Extensions of the formats the engine reads; `.json` is checked by content. */
-export const MODEL_EXTENSIONS = ['.json', '.onnx', '.pt', '.pth', '.safetensors'];
-export const MODEL_GLOB = '**/*.{json,onnx,pt,pth,safetensors}';
+export const MODEL_EXTENSIONS = ['.json', '.onnx', '.pt', '.pth', '.safetensors', '.h5', '.hdf5', '.keras'];
+export const MODEL_GLOB = '**/*.{json,onnx,pt,pth,safetensors,h5,hdf5,keras}';
 
-/** How many leading bytes `looksLikeBinaryModel` needs. */
-export const HEAD_BYTES = 16;
+/** How many leading bytes `looksLikeBinaryModel` needs (a Keras HDF5 file names its model_config within the first KiB). */
+export const HEAD_BYTES = 4096;
+
+const ZIP_SIGNATURE = [0x50, 0x4b, 0x03, 0x04];
+const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
+
+const startsWith = (head: Uint8Array, bytes: number[]): boolean => head.length >= bytes.length && bytes.every((b, i) => head[i] === b);
+
+/** A Keras full model: HDF5 whose root carries a model_config attribute (data files and weights-only files do not). */
+const isKerasHdf5 = (head: Uint8Array): boolean => startsWith(head, HDF5_SIGNATURE) && new TextDecoder('latin1').decode(head).includes('model_config');
 
 export function isModelExtension(file: string): boolean {
   return MODEL_EXTENSIONS.includes(path.extname(file).toLowerCase());
@@ -26,7 +34,13 @@ export function looksLikeBinaryModel(file: string, head: Uint8Array, size: numbe
       return head.length > 1 && head[0] === 0x08;
     case '.pt':
     case '.pth':
-      return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
+      return startsWith(head, ZIP_SIGNATURE);
+    case '.h5':
+    case '.hdf5':
+      return isKerasHdf5(head);
+    case '.keras':
+      // Keras 3 writes a zip archive; tf.keras before 2.13 wrote HDF5 under this name.
+      return startsWith(head, ZIP_SIGNATURE) || isKerasHdf5(head);
     case '.safetensors': {
       if (head.length < 9) return false;
       const headerLength = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);

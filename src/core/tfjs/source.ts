@@ -1,6 +1,7 @@
 /** TF.js Layers models (model.json + weight shards) as a ModelSource. */
 import type * as TF from '@tensorflow/tfjs';
 import { InputError } from '../errors';
+import { ModelGraph } from '../graph';
 import { ModelSource, Predictor, registerFormat } from '../source';
 import { readTfjsModel, TfjsModelFile } from './read';
 import { buildGraph } from './topology';
@@ -25,11 +26,7 @@ export async function openTfjsModel(file: string): Promise<ModelSource> {
     },
     async predictor(backend) {
       const layersModel = await toLayersModel(backend.tf, model);
-      const classifier = graph.outputs.some((name) => {
-        const layer = graph.byName.get(name)!;
-        return layer.config.activation === 'softmax' || layer.className === 'Softmax';
-      });
-      return tfjsPredictor(backend.tf, layersModel, classifier);
+      return tfjsPredictor(backend.tf, layersModel, softmaxOutput(graph));
     },
   };
 }
@@ -53,6 +50,14 @@ export async function toLayersModel(tf: typeof TF, model: TfjsModelFile): Promis
   } catch (e) {
     throw new InputError(model.path, `tfjs cannot build this model: ${(e as Error).message}`);
   }
+}
+
+/** True when an output layer of a Keras-vocabulary graph is a softmax (a classifier). */
+export function softmaxOutput(graph: ModelGraph): boolean {
+  return graph.outputs.some((name) => {
+    const layer = graph.byName.get(name)!;
+    return layer.config.activation === 'softmax' || layer.className === 'Softmax';
+  });
 }
 
 /** A tfjs LayersModel as a Predictor (also used by formats that rebuild their graph in tfjs). */

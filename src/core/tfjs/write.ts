@@ -39,7 +39,8 @@ export function encodeTfjsModel(
   return { modelJson, weightData };
 }
 
-function setUnits(json: ModelJson, newUnits: Map<string, number>): void {
+/** Sets Dense units and Conv filters in the model config of a model.json (or of any Keras config wrapped as one). */
+export function setUnits(json: ModelJson, newUnits: Map<string, number>): void {
   const model = modelConfigOf(json);
   const config = model.config;
   const layers = Array.isArray(config) ? config : isRecord(config) && Array.isArray(config.layers) ? config.layers : [];

@@ -74,6 +74,17 @@ describe('binary model files by their first bytes', () => {
     assert.strictEqual(looksLikeBinaryModel('m.safetensors', header, 100), true);
   });
 
+  it('recognises Keras files: HDF5 naming a model_config, or a .keras zip', () => {
+    const hdf5 = new Uint8Array(64);
+    hdf5.set([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const withConfig = hdf5.slice();
+    withConfig.set(new TextEncoder().encode('model_config'), 40);
+    assert.strictEqual(looksLikeBinaryModel('m.h5', withConfig, 100), true);
+    assert.strictEqual(looksLikeBinaryModel('m.keras', withConfig, 100), true, 'tf.keras < 2.13 wrote HDF5 as .keras');
+    assert.strictEqual(looksLikeBinaryModel('m.keras', bytes(0x50, 0x4b, 0x03, 0x04), 100), true);
+    assert.strictEqual(looksLikeBinaryModel('data.h5', hdf5, 100), false, 'an HDF5 data file is not a model');
+  });
+
   it('rejects look-alikes', () => {
     assert.strictEqual(looksLikeBinaryModel('m.onnx', bytes(0x7b, 0x22), 100), false);
     assert.strictEqual(looksLikeBinaryModel('m.pt', bytes(0x80, 0x02, 0x63), 100), false, 'legacy (non-zip) pickles are not state-dict archives');
