@@ -8,6 +8,10 @@ ONNX files the tests read (the tests themselves need neither Python nor PyTorch)
     Gemm + ReLU, Gemm, Softmax: a classifier on 1x12x12 images, NCHW. Its intermediate shapes are
     recorded as value_info by ONNX shape inference.
   - residual.onnx: an MLP whose middle block is added back to its input (Add between branches).
+  - inverted-residual.onnx: a MobileNetV2-style block on 3x6x6 images: stem Conv 1x1 + BatchNorm,
+    expand Conv 1x1 + BatchNorm + ReLU6, depthwise Conv 3x3 (group = channels) + BatchNorm + ReLU6,
+    project Conv 1x1 + BatchNorm, Add with the stem's output, Conv 1x1 + ReLU, global average pool,
+    Gemm.
   - tokens.onnx: float64 Linear layers on [N, 5, 6] inputs, which export as MatMul + Add, with Tanh
     and ReLU.
   - mlp-external.onnx + mlp-external.onnx.data: mlp.onnx with every initializer stored as
@@ -81,6 +85,30 @@ class Residual(nn.Module):
         return self.out(h)
 
 
+class InvertedResidual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 4, 1, bias=False), nn.BatchNorm2d(4))
+        self.block = nn.Sequential(
+            nn.Conv2d(4, 8, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU6(),
+            nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), nn.BatchNorm2d(8), nn.ReLU6(),
+            nn.Conv2d(8, 4, 1, bias=False), nn.BatchNorm2d(4),
+        )
+        self.head = nn.Sequential(nn.Conv2d(4, 5, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)
+        return self.head(h + self.block(h))
+
+
+def inverted_residual() -> None:
+    torch.manual_seed(5)
+    model = InvertedResidual()
+    images = torch.randn(256, 3, 6, 6)
+    train(model, images, teacher(images, 3, 15), nn.functional.mse_loss, steps=60)
+    export(model, images[:2], 'inverted-residual.onnx')
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
 
@@ -135,6 +163,8 @@ def main() -> None:
     x = torch.randn(256, 5, 6, dtype=torch.float64)
     train(tokens, x, teacher(x, 3, 14), nn.functional.mse_loss)
     export(tokens, x[:2], 'tokens.onnx')
+
+    inverted_residual()
 
     for path in sorted(OUT.iterdir()):
         print(f'{path.name}: {path.stat().st_size} bytes')

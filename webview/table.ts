@@ -127,7 +127,12 @@ class Row {
       'tr',
       { class: s.analysed ? 'layer analysed' : 'layer' },
       h('td', { class: 'toggle' }, this.toggle),
-      h('td', { class: 'name' }, h('span', { class: 'layer-name' }, s.name), s.activation ? h('span', { class: 'activation' }, s.activation) : null),
+      h('td', { class: 'name' },
+        h('span', { class: 'layer-name' }, s.name),
+        s.activation ? h('span', { class: 'activation' }, s.activation) : null,
+        // How similarity was measured; a bias-dominated layer is marked (details in its hint).
+        s.similarity === 'data' ? h('span', { class: 'activation', attrs: { title: 'Similarity measured on the calibration data' } }, 'on data') : null,
+        s.biasDominance ? h('span', { class: 'activation', attrs: { title: 'The bias dominates the weights: see the layer’s details' } }, icon('warning'), ' bias-dominated') : null),
       h('td', { class: 'type' }, s.type),
       h('td', { class: 'num' }, s.units === null ? '—' : int(s.units)),
       this.clusters,

@@ -1,10 +1,14 @@
-import { Estimate, ModelSummary } from '../core/summary';
+import type { CondenseReport } from '../core/reduce';
+import { countClusters } from '../core/cluster';
+import { Estimate, LayerSummary, ModelSummary } from '../core/summary';
 
 /** The `analyze --json` document; its shape is part of the CLI's contract (see README). */
 export interface AnalysisJson {
   model: string;
   backend: string;
   threshold: number;
+  /** The calibration inputs similarity was measured on; null: on weights. */
+  calibration: string | null;
   layers: {
     name: string;
     type: string;
@@ -16,15 +20,19 @@ export interface AnalysisJson {
     paramsAfter: number;
     macsBefore: number;
     macsAfter: number;
+    /** null where the layer is not analysed. */
+    similarity: 'weights' | 'data' | null;
+    biasDominated: boolean;
   }[];
   totals: { paramsBefore: number; paramsAfter: number; ratio: number };
 }
 
-export function analysisJson(summary: ModelSummary, sizes: Estimate, threshold: number): AnalysisJson {
+export function analysisJson(summary: ModelSummary, sizes: Estimate, threshold: number, calibration: string | null = null): AnalysisJson {
   return {
     model: summary.model,
     backend: summary.backend,
     threshold,
+    calibration,
     layers: summary.layers.map((layer, i) => {
       const e = sizes.layers[i];
       return {
@@ -38,22 +46,32 @@ export function analysisJson(summary: ModelSummary, sizes: Estimate, threshold: 
         paramsAfter: e.paramsAfter,
         macsBefore: e.macsBefore,
         macsAfter: e.macsAfter,
+        similarity: layer.analysed ? layer.similarity ?? 'weights' : null,
+        biasDominated: !!layer.biasDominance,
       };
     }),
     totals: { paramsBefore: sizes.totals.paramsBefore, paramsAfter: sizes.totals.paramsAfter, ratio: sizes.totals.ratio },
   };
 }
 
-export function formatTable(summary: ModelSummary, sizes: Estimate, threshold: number): string {
-  const header = ['layer', 'type', 'units', 'clusters', 'dead', 'params before → after', 'MACs before → after', 'note'];
+/** The note on a bias-dominated layer: what the weight part alone would give at γ. */
+function biasNote(layer: LayerSummary, gamma: number): string {
+  const b = layer.biasDominance;
+  return b ? `; bias-dominated: weight-only cosine gives ${countClusters(b.weightOnly, gamma)} clusters` : '';
+}
+
+export function formatTable(summary: ModelSummary, sizes: Estimate, threshold: number, calibration: string | null = null): string {
+  const header = ['layer', 'type', 'units', 'clusters', 'similarity', 'dead', 'params before → after', 'MACs before → after', 'note'];
   const rows = summary.layers.map((layer, i) => {
     const e = sizes.layers[i];
-    const note = layer.reducible ? 'reducible' : layer.reason ?? '';
+    const reducible = layer.joint ? `reducible, ${layer.joint.note}` : 'reducible';
+    const note = (layer.reducible ? reducible : layer.reason ?? '') + biasNote(layer, threshold);
     return [
       layer.name,
       layer.type,
       layer.units === null ? '' : String(layer.units),
       e.clusters === null ? '' : String(e.clusters),
+      layer.analysed ? layer.similarity ?? 'weights' : '',
       layer.dead ? String(layer.dead) : '',
       `${e.paramsBefore} → ${e.paramsAfter}`,
       e.macsBefore ? `${e.macsBefore} → ${e.macsAfter}` : '',
@@ -64,7 +82,7 @@ export function formatTable(summary: ModelSummary, sizes: Estimate, threshold: n
   const line = (cells: string[]): string => cells.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd();
   const t = sizes.totals;
   return [
-    `${summary.model}  (backend ${summary.backend}, γ = ${threshold})`,
+    `${summary.model}  (backend ${summary.backend}, γ = ${threshold}, similarity ${calibration ? `on ${calibration}` : 'on weights'})`,
     '',
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
@@ -73,4 +91,16 @@ export function formatTable(summary: ModelSummary, sizes: Estimate, threshold: n
     `Total: ${t.paramsBefore} → ${t.paramsAfter} parameters (${(100 * t.ratio).toFixed(1)} % of the original), ` +
       `${t.macsBefore} → ${t.macsAfter} multiply-adds per sample, ${t.bytesBefore} → ${t.bytesAfter} weight bytes.`,
   ].join('\n');
+}
+
+/** How `reduce` merged: plain, or refitted (with each fit's relative residual). */
+export function formatMerge(report: CondenseReport): string {
+  if (report.merge === 'plain') return 'Merge: plain (output weights of each cluster summed into its representative).';
+  const lines = [`Merge: next layers refitted by least squares on ${report.calibration}:`];
+  for (const r of report.refits ?? []) {
+    lines.push(r.skipped
+      ? `  ${r.producer} → ${r.consumer}: plain merge kept (${r.skipped})`
+      : `  ${r.producer} → ${r.consumer}: ${r.rows} rows × ${r.features} inputs, relative residual ${r.relativeError!.toExponential(2)}`);
+  }
+  return lines.join('\n');
 }

@@ -1,22 +1,27 @@
-import { analyzeModel, loadModel } from '../core/analysis';
-import { BackendPreference, BACKENDS, loadBackend } from '../core/backend';
+import { Analysis, analyzeModel, loadModel } from '../core/analysis';
+import { Backend, BackendPreference, BACKENDS, loadBackend } from '../core/backend';
+import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES, loadCalibration } from '../core/calibration';
 import { InputError } from '../core/errors';
 import type { OpenOptions } from '../core/formats';
 import { reduceModel } from '../core/reduce';
 import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/summary';
-import { analysisJson, formatTable } from './format';
+import { analysisJson, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
 
 const USAGE = `condense — shrink trained neural networks by condensation
 
 Usage:
-  condense analyze MODEL [--threshold T] [--json] [--backend B]
-  condense reduce MODEL --out DIR [--threshold T] [--force] [--backend B]
+  condense analyze MODEL [--threshold T] [--json] [--backend B] [CALIBRATION]
+  condense reduce MODEL --out DIR [--threshold T] [--force] [--backend B] [CALIBRATION]
   condense verify ORIGINAL REDUCED [--data FILE] [--samples N] [--range LOW,HIGH] [--tolerance X] [--backend B]
 
 MODEL is a TF.js Layers model.json, an .onnx file, a PyTorch state dict (.pt, .pth) or a .safetensors file.
 B is one of ${BACKENDS.join(', ')} (default auto).
 --activation NAME: the activation between layers of a weights-only file (default relu).
+CALIBRATION: --calibration FILE (unlabelled inputs: .npy, .json, .csv) or --calibration-range LOW,HIGH
+  [--calibration-samples N] (generated, default ${DEFAULT_CALIBRATION_SAMPLES}). Similarity is then measured on the
+  units' pre-activations over these inputs, and reduce refits each next layer by least squares on them.
+--allow-bias-dominated: reduce layers whose bias dominates their weights even without calibration data.
 Exit codes: 0 success, 1 a failed check (verify over tolerance), 2 bad input.`;
 
 /** A usage mistake: reported like bad input (exit 2), naming the argument. */
@@ -27,8 +32,10 @@ interface Parsed {
   flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation']);
-const BOOLEAN_FLAGS = new Set(['json', 'force', 'help']);
+const VALUE_FLAGS = new Set([
+  'threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation', 'calibration', 'calibration-range', 'calibration-samples',
+]);
+const BOOLEAN_FLAGS = new Set(['json', 'force', 'help', 'allow-bias-dominated']);
 
 function parseArgs(args: string[]): Parsed {
   const positional: string[] = [];
@@ -80,10 +87,10 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
       case 'analyze': {
         const [model] = expect(p, 1, 'condense analyze MODEL');
         const threshold = thresholdFlag(p);
-        const backend = await loadBackend(backendFlag(p));
-        const analysis = await analyzeModel(await loadModel(model, openOptions(p)), { gram: backend.gram, backend: backend.label });
+        const { analysis, calibration } = await analyse(p, model, await loadBackend(backendFlag(p)));
         const sizes = estimate(analysis.summary, threshold);
-        out(p.flags.has('json') ? JSON.stringify(analysisJson(analysis.summary, sizes, threshold), null, 2) : formatTable(analysis.summary, sizes, threshold));
+        const description = calibration?.description ?? null;
+        out(p.flags.has('json') ? JSON.stringify(analysisJson(analysis.summary, sizes, threshold, description), null, 2) : formatTable(analysis.summary, sizes, threshold, description));
         return 0;
       }
       case 'reduce': {
@@ -91,11 +98,12 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         const outDir = p.flags.get('out');
         if (typeof outDir !== 'string') throw new UsageError('condense reduce needs --out DIR');
         const threshold = thresholdFlag(p);
-        const backend = await loadBackend(backendFlag(p));
-        const analysis = await analyzeModel(await loadModel(model, openOptions(p)), { gram: backend.gram, backend: backend.label });
-        const result = await reduceModel(analysis, threshold, outDir, { overwrite: p.flags.has('force') });
+        const { analysis, calibration } = await analyse(p, model, await loadBackend(backendFlag(p)));
+        const result = await reduceModel(analysis, threshold, outDir, { overwrite: p.flags.has('force'), calibration });
         const t = result.estimate.totals;
-        out(formatTable(analysis.summary, result.estimate, threshold));
+        out(formatTable(analysis.summary, result.estimate, threshold, calibration?.description ?? null));
+        out('');
+        out(formatMerge(result.report));
         out(`\nWrote ${result.outDir} (${result.report.reducedFile}, condense-report.json): ${t.paramsAfter} of ${t.paramsBefore} parameters (${(100 * t.ratio).toFixed(1)} %).`);
         return 0;
       }
@@ -142,6 +150,30 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
   }
 }
 
+/** Opens and analyses the model, on calibration data when the flags give some. */
+async function analyse(p: Parsed, file: string, backend: Backend): Promise<{ analysis: Analysis; calibration?: Calibration }> {
+  const model = await loadModel(file, openOptions(p));
+  const spec = calibrationFlags(p);
+  const calibration = spec ? await loadCalibration(model.source.graph, spec, model.source.path) : undefined;
+  const analysis = await analyzeModel(model, {
+    gram: backend.gram,
+    backend: backend.label,
+    calibration,
+    allowBiasDominated: p.flags.has('allow-bias-dominated'),
+  });
+  return { analysis, calibration };
+}
+
+function calibrationFlags(p: Parsed): CalibrationSpec | undefined {
+  const file = p.flags.get('calibration');
+  const range = rangeFlag(p, 'calibration-range');
+  if (file !== undefined && range) throw new UsageError('give either --calibration FILE or --calibration-range LOW,HIGH, not both');
+  if (p.flags.has('calibration-samples') && !range) throw new UsageError('--calibration-samples needs --calibration-range');
+  const samples = numberFlag(p, 'calibration-samples', DEFAULT_CALIBRATION_SAMPLES, (v) => Number.isInteger(v) && v > 0 && v <= 1e6, 'a positive integer');
+  if (typeof file === 'string') return { file };
+  return range ? { range, samples } : undefined;
+}
+
 function openOptions(p: Parsed): OpenOptions {
   const activation = p.flags.get('activation');
   return typeof activation === 'string' ? { activation } : {};
@@ -152,12 +184,12 @@ function expect(p: Parsed, count: number, usage: string): string[] {
   return p.positional;
 }
 
-function rangeFlag(p: Parsed): [number, number] | undefined {
-  const raw = p.flags.get('range');
+function rangeFlag(p: Parsed, name = 'range'): [number, number] | undefined {
+  const raw = p.flags.get(name);
   if (raw === undefined) return undefined;
   const parts = String(raw).split(',').map(Number);
   if (parts.length !== 2 || !parts.every(Number.isFinite) || parts[0] >= parts[1]) {
-    throw new UsageError(`--range must be LOW,HIGH with LOW < HIGH, got "${String(raw)}"`);
+    throw new UsageError(`--${name} must be LOW,HIGH with LOW < HIGH, got "${String(raw)}"`);
   }
   return [parts[0], parts[1]];
 }

@@ -1,7 +1,11 @@
+import { Calibration } from './calibration';
 import { completeLinkage } from './cluster';
+import { measureLayer } from './dataSimilarity';
 import { CancelToken, throwIfCancelled } from './errors';
 import { openModel } from './formats';
+import { GraphEvaluator } from './forward';
 import { kernelSize, LayerNode } from './graph';
+import { jointVectors } from './jointVectors';
 import { GramEngine, highestSimilarity, neuronVectors, NeuronVectors, typescriptGram, unitRows } from './similarity';
 import { describeProducers, ProducerInfo } from './structure';
 import { LayerSummary, ModelSummary, SizeTerm } from './summary';
@@ -32,6 +36,10 @@ export interface AnalyzeOptions {
   backend?: string;
   onProgress?: (p: AnalysisProgress) => void;
   cancel?: CancelToken;
+  /** Inputs to measure similarity on: the cosine of the units' pre-activations over them (see dataSimilarity.ts). */
+  calibration?: Calibration;
+  /** Reduce layers whose bias dominates their weights even when similarity is measured on weights. */
+  allowBiasDominated?: boolean;
 }
 
 /** Everything the merge step needs besides the summary, per analysed layer. */
@@ -52,13 +60,29 @@ export interface Analysis {
 export async function analyzeModel(model: LoadedModel, options: AnalyzeOptions = {}): Promise<Analysis> {
   const gram = options.gram ?? typescriptGram;
   const details = new Map<string, LayerDetail>();
-  const analysed = new Map<string, Pick<LayerSummary, 'dendrogram' | 'highest' | 'dead' | 'activation'>>();
+  const analysed = new Map<string, AnalysedTerms>();
+  const data = options.calibration ? new GraphEvaluator(model.source.graph, options.calibration.input) : null;
+  const producers: ProducerInfo[] = [];
   let done = 0;
-  for (const info of model.producers) {
+  for (const producer of model.producers) {
     throwIfCancelled(options.cancel);
-    options.onProgress?.({ layer: info.layer.name, done, total: model.producers.length });
-    const vectors = neuronVectors(info);
-    const { live, dead } = splitDead(info, vectors);
+    options.onProgress?.({ layer: producer.layer.name, done, total: model.producers.length });
+    // The members of a joint group after its lead share the lead's vectors and clustering (and its refusal, if any).
+    const lead = producer.joint && producer.joint.lead !== producer.layer.name ? details.get(producer.joint.lead)! : null;
+    if (lead) {
+      const info = { ...producer, reason: lead.info.reason };
+      producers.push(info);
+      details.set(info.layer.name, { ...lead, info });
+      analysed.set(info.layer.name, analysed.get(lead.info.layer.name)!);
+      done++;
+      continue;
+    }
+    const weights = producer.joint ? jointVectors(producer.joint, producer.units) : neuronVectors(producer);
+    const { live, dead } = splitDead(producer, weights);
+    // Calibration data measures one layer's pre-activations; a joint group is compared on its weights.
+    const { info, vectors, similarity, biasDominance } =
+      await measureLayer(producer, weights, live, producer.joint ? null : data, gram, options.allowBiasDominated === true);
+    producers.push(info);
     const rows = unitRows(vectors, live);
     const s = await gram.gram(rows, live.length, vectors.d);
     throwIfCancelled(options.cancel);
@@ -70,11 +94,13 @@ export async function analyzeModel(model: LoadedModel, options: AnalyzeOptions =
       highest,
       dead: info.reason === null ? dead.length : 0,
       activation: info.activation.name,
+      similarity,
+      biasDominance,
     });
     done++;
   }
   options.onProgress?.({ layer: '', done, total: model.producers.length });
-  return { model, summary: summarize(model, analysed, gram.name, options.backend), details };
+  return { model, summary: summarize({ ...model, producers }, analysed, gram.name, options.backend), details };
 }
 
 /** A unit whose input weights are all zero and whose activation maps its bias to 0 outputs zero everywhere. */
@@ -90,9 +116,11 @@ function splitDead(info: ProducerInfo, v: NeuronVectors): { live: Int32Array; de
   return { live: Int32Array.from(live), dead: Int32Array.from(dead) };
 }
 
+type AnalysedTerms = Pick<LayerSummary, 'dendrogram' | 'highest' | 'dead' | 'activation' | 'similarity' | 'biasDominance'>;
+
 function summarize(
   model: LoadedModel,
-  analysed: Map<string, Pick<LayerSummary, 'dendrogram' | 'highest' | 'dead' | 'activation'>>,
+  analysed: Map<string, AnalysedTerms>,
   engine: string,
   backend: string | undefined,
 ): ModelSummary {
@@ -100,13 +128,22 @@ function summarize(
   const { graph } = model.source;
   const byName = new Map(producers.map((p) => [p.layer.name, p]));
   const reducible = (name: string): boolean => byName.get(name)?.reason === null;
-  // Which reducible producer feeds each consumer's input channels, and with how many positions per channel.
-  const feeder = new Map<string, { producer: string; positions: number }>();
-  const foldedInto = new Map<string, string>();
+  // Which reducible producers feed each consumer's input channels (several through a Concatenate; a joint group by its lead).
+  const feeds = new Map<string, Feed[]>();
+  // BatchNormalization → the layer it is folded into, and the producer whose units it keeps.
+  const foldedInto = new Map<string, { into: string; unitsOf: string }>();
+  // DepthwiseConv2D following a reducible group → the group's lead.
+  const followerOf = new Map<string, string>();
   for (const p of producers) {
-    if (p.batchNorm) foldedInto.set(p.batchNorm.name, p.layer.name);
-    if (p.reason !== null) continue;
-    for (const c of p.consumers) feeder.set(c.layer.name, { producer: p.layer.name, positions: c.positions });
+    if (p.batchNorm) foldedInto.set(p.batchNorm.name, { into: p.layer.name, unitsOf: p.layer.name });
+    if (p.reason !== null || (p.joint && p.joint.lead !== p.layer.name)) continue;
+    for (const f of p.joint?.followers ?? []) {
+      followerOf.set(f.layer.name, p.layer.name);
+      if (f.batchNorm) foldedInto.set(f.batchNorm.name, { into: f.layer.name, unitsOf: p.layer.name });
+    }
+    for (const c of p.consumers) {
+      feeds.set(c.layer.name, [...(feeds.get(c.layer.name) ?? []), { producer: p.layer.name, positions: c.positions, channels: p.units }]);
+    }
   }
   const owned = new Set<string>();
   const layers = graph.layers.filter((layer) => !layer.synthetic).map((layer): LayerSummary => {
@@ -125,15 +162,22 @@ function summarize(
       activation: null,
     };
     if (info && extra) {
-      const { params, macs } = condensableTerms(layer, info, feeder.get(layer.name), reducible(layer.name));
-      return { ...base, ...extra, units: info.units, analysed: true, reducible: info.reason === null, reason: info.reason, params, macs };
+      const { params, macs } = condensableTerms(layer, info, feeds.get(layer.name) ?? [], reducible(layer.name));
+      const joint = info.joint && info.reason === null ? { joint: { lead: info.joint.lead, note: info.joint.note } } : {};
+      return { ...base, ...extra, units: info.units, analysed: true, reducible: info.reason === null, reason: info.reason, params, macs, ...joint };
     }
     const folded = foldedInto.get(layer.name);
     if (folded) {
-      const factors = reducible(folded) ? [folded] : [];
-      const units = byName.get(folded)!.units;
+      const factors = reducible(folded.unitsOf) ? [folded.unitsOf] : [];
+      const units = byName.get(folded.unitsOf)!.units;
       const coef = layer.weights.size * (factors.length ? 1 : units);
-      return { ...base, units: null, analysed: false, reducible: false, reason: `folded into ${folded} for analysis`, params: [{ coef, factors }], macs: [] };
+      return { ...base, units: null, analysed: false, reducible: false, reason: `folded into ${folded.into} for analysis`, params: [{ coef, factors }], macs: [] };
+    }
+    const lead = followerOf.get(layer.name);
+    if (lead) {
+      // A depthwise filter and bias per channel: they shrink with the group's channels.
+      const coef = storedParams / byName.get(lead)!.units;
+      return { ...base, units: null, analysed: false, reducible: false, reason: `follows the channels of ${lead}`, params: [{ coef, factors: [lead] }], macs: [] };
     }
     const reason = storedParams === 0 ? null : `not analysed: ${layer.className}`;
     return { ...base, units: null, analysed: false, reducible: false, reason, params: [{ coef: storedParams, factors: [] }], macs: [] };
@@ -148,11 +192,18 @@ function summarize(
   };
 }
 
+/** A reduced producer feeding a layer: `channels` of the layer's inputs per position, `positions` each. */
+interface Feed {
+  producer: string;
+  positions: number;
+  channels: number;
+}
+
 /** Parameter and multiply-add terms of a Dense/Conv2D layer, in terms of the units that reduction changes. */
 function condensableTerms(
   layer: LayerNode,
   info: ProducerInfo,
-  feed: { producer: string; positions: number } | undefined,
+  feeds: Feed[],
   selfReducible: boolean,
 ): { params: SizeTerm[]; macs: SizeTerm[] } {
   const kernel = layer.weights.get('kernel')!;
@@ -160,14 +211,15 @@ function condensableTerms(
   const inputs = kernel.data.length / info.units / spatial;
   const outFactor = selfReducible ? [layer.name] : [];
   const outCoef = selfReducible ? 1 : info.units;
-  const inFactor = feed ? [feed.producer] : [];
-  const inCoef = feed ? feed.positions : inputs;
-  const kernelTerm: SizeTerm = { coef: spatial * inCoef * outCoef, factors: [...inFactor, ...outFactor] };
-  const params: SizeTerm[] = [kernelTerm];
+  const kernelTerms: SizeTerm[] = feeds.map((f) => ({ coef: spatial * f.positions * outCoef, factors: [f.producer, ...outFactor] }));
+  // Inputs no reduced producer feeds (all of them, or the other sources of a Concatenate).
+  const fixedInputs = inputs - feeds.reduce((s, f) => s + f.positions * f.channels, 0);
+  if (fixedInputs > 0 || feeds.length === 0) kernelTerms.push({ coef: spatial * fixedInputs * outCoef, factors: outFactor });
+  const params: SizeTerm[] = [...kernelTerms];
   const bias = layer.weights.get('bias');
   if (bias && layer.config.use_bias !== false) params.push({ coef: outCoef, factors: outFactor });
   // Output positions: everything but the channel axis (H·W for conv; leading axes for Dense on N-D input).
   const shape = layer.outputShape;
   const positions = shape && shape.every((d) => d !== null) ? sizeOf(shape.slice(0, -1) as number[]) : 1;
-  return { params, macs: [{ coef: kernelTerm.coef * positions, factors: kernelTerm.factors }] };
+  return { params, macs: kernelTerms.map((t) => ({ coef: t.coef * positions, factors: t.factors })) };
 }

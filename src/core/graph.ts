@@ -63,17 +63,17 @@ function topologicalOrder(file: string, layers: LayerNode[], byName: Map<string,
 
 // ---- shapes ---------------------------------------------------------------------------------------
 
-function pair(value: unknown, fallback: number): [number, number] {
+export function pair(value: unknown, fallback: number): [number, number] {
   if (Array.isArray(value)) return [Number(value[0]), Number(value[1] ?? value[0])];
   if (typeof value === 'number') return [value, value];
   return [fallback, fallback];
 }
 
 /** Keras "valid"/"same", or explicit amounts before and after (ONNX pads). */
-type Padding = string | [number, number];
+export type Padding = string | [number, number];
 
 /** Per spatial axis: `padding` is a Keras string or explicit [[top, bottom], [left, right]]. */
-function paddings(value: unknown): [Padding, Padding] {
+export function paddings(value: unknown): [Padding, Padding] {
   if (Array.isArray(value) && Array.isArray(value[0]) && Array.isArray(value[1])) {
     return [value[0].map(Number) as [number, number], value[1].map(Number) as [number, number]];
   }

@@ -1,6 +1,7 @@
 import { Analysis, LayerDetail } from './analysis';
 import { clusterLabels } from './cluster';
-import { Thresholds } from './summary';
+import { ConsumerLink } from './structure';
+import { thresholdFor, Thresholds } from './summary';
 import { sizeOf, Tensor } from './tensor';
 
 export interface ClusterGroup {
@@ -29,14 +30,21 @@ export interface MergePlan {
 /**
  * Clusters every reducible layer at its threshold and picks a representative per cluster: the
  * member whose direction is closest to the cluster's mean direction (ties → lowest index).
- * Scales are ‖wᵢ‖/‖w_rep‖ for positively homogeneous activations, 1 otherwise.
+ * Scales are ‖wᵢ‖/‖w_rep‖ for positively homogeneous activations, 1 otherwise. The members of a
+ * joint group all get their lead's plan.
  */
 export function planMerge(analysis: Analysis, thresholds: Thresholds): MergePlan {
   const layers: LayerPlan[] = [];
+  const byName = new Map<string, LayerPlan>();
   for (const layer of analysis.summary.layers) {
     if (!layer.reducible || !layer.dendrogram) continue;
+    const lead = layer.joint ? byName.get(layer.joint.lead) : undefined;
+    if (lead) {
+      layers.push({ ...lead, name: layer.name });
+      continue;
+    }
     const detail = analysis.details.get(layer.name)!;
-    const gamma = typeof thresholds === 'number' ? thresholds : thresholds(layer.name);
+    const gamma = thresholdFor(thresholds, layer);
     const labels = clusterLabels(layer.dendrogram, gamma);
     const byLabel = new Map<number, number[]>();
     labels.forEach((label, leaf) => {
@@ -52,14 +60,16 @@ export function planMerge(analysis: Analysis, thresholds: Thresholds): MergePlan
       dead = dead.slice(1);
     }
     groups.sort((a, b) => a.representative - b.representative);
-    layers.push({
+    const plan = {
       name: layer.name,
       threshold: gamma,
       unitsBefore: detail.info.units,
       kept: groups.map((g) => g.representative),
       groups,
       dead,
-    });
+    };
+    layers.push(plan);
+    byName.set(layer.name, plan);
   }
   return { layers };
 }
@@ -96,6 +106,8 @@ function makeGroup(detail: LayerDetail, members: number[]): ClusterGroup {
 export function applyPlan(analysis: Analysis, plan: MergePlan): Map<string, Tensor> {
   const changed = new Map<string, Tensor>();
   const current = (t: { name: string } & Tensor): Tensor => changed.get(t.name) ?? t;
+  // Per consumer, every reduced producer feeding it: combined in one pass, so the sources of a Concatenate keep their places.
+  const feeds = new Map<string, Feed[]>();
   for (const layerPlan of plan.layers) {
     const detail = analysis.details.get(layerPlan.name)!;
     const { info } = detail;
@@ -103,12 +115,58 @@ export function applyPlan(analysis: Analysis, plan: MergePlan): Map<string, Tens
     changed.set(kernel.name, sliceLastAxis(current(kernel), layerPlan.kept));
     const perUnit = [info.layer.weights.get('bias'), ...(info.batchNorm ? info.batchNorm.weights.values() : [])];
     for (const w of perUnit) if (w) changed.set(w.name, sliceLastAxis(current(w), layerPlan.kept));
-    for (const consumer of info.consumers) {
-      const k = consumer.layer.weights.get('kernel')!;
-      changed.set(k.name, combineInputs(current(k), info.units, layerPlan.groups, consumer.channelMajor ? consumer.positions : 1));
+    // A joint group's followers and consumers change once, with its lead.
+    if (info.joint && info.joint.lead !== info.layer.name) continue;
+    for (const f of info.joint?.followers ?? []) {
+      for (const w of [...f.layer.weights.values(), ...(f.batchNorm ? f.batchNorm.weights.values() : [])]) {
+        changed.set(w.name, sliceChannels(current(w), layerPlan.kept));
+      }
+    }
+    for (const link of info.consumers) {
+      feeds.set(link.layer.name, [...(feeds.get(link.layer.name) ?? []), { link, units: info.units, groups: layerPlan.groups }]);
     }
   }
+  for (const [first, ...rest] of feeds.values()) {
+    const k = first.link.layer.weights.get('kernel')!;
+    const { channels, groups } = inputGroups([first, ...rest]);
+    changed.set(k.name, combineInputs(current(k), channels, groups, first.link.channelMajor ? first.link.positions : 1));
+  }
   return changed;
+}
+
+interface Feed {
+  link: ConsumerLink;
+  units: number;
+  groups: ClusterGroup[];
+}
+
+/**
+ * The groups over all of a consumer's input channels: each reduced source's own (moved to its place
+ * in a Concatenate), every other channel kept on its own.
+ */
+function inputGroups(feeds: Feed[]): { channels: number; groups: ClusterGroup[] } {
+  const [first] = feeds;
+  if (feeds.length === 1 && !first.link.slice) return { channels: first.units, groups: first.groups };
+  const channels = first.link.slice?.total ?? first.units;
+  const covered = new Uint8Array(channels);
+  const groups: ClusterGroup[] = [];
+  for (const { link, units, groups: own } of feeds) {
+    const offset = link.slice?.offset ?? 0;
+    covered.fill(1, offset, offset + units);
+    for (const g of own) groups.push({ representative: g.representative + offset, members: g.members.map((m) => m + offset), scales: g.scales });
+  }
+  covered.forEach((c, i) => {
+    if (!c) groups.push({ representative: i, members: [i], scales: [1] });
+  });
+  groups.sort((a, b) => a.representative - b.representative);
+  return { channels, groups };
+}
+
+/** A follower's weight with the kept channels: its last axis, or the channel axis of a depthwise kernel [kh, kw, C, 1]. */
+function sliceChannels(t: Tensor, keep: number[]): Tensor {
+  if (t.shape.length < 4) return sliceLastAxis(t, keep);
+  const sliced = sliceLastAxis({ ...t, shape: t.shape.slice(0, -1) }, keep);
+  return { ...sliced, shape: [...sliced.shape, 1] };
 }
 
 function sliceLastAxis(t: Tensor, keep: number[]): Tensor {

@@ -1,7 +1,9 @@
 import * as path from 'path';
 import { Analysis } from './analysis';
+import { Calibration } from './calibration';
 import { applyPlan, MergePlan, planMerge } from './merge';
 import { writeFolder } from './output';
+import { RefitLayer, refitPlan } from './refit';
 import { estimate, Estimate, Thresholds } from './summary';
 
 export const REPORT_FILE = 'condense-report.json';
@@ -15,6 +17,11 @@ export interface CondenseReport {
   reducedFile: string;
   threshold: number;
   backend: string;
+  /** "refit": next layers solved by least squares on calibration data (described in `calibration`); "plain": summed output weights. */
+  merge: 'refit' | 'plain';
+  calibration?: string;
+  /** Per consumer of a reduced layer, with refit only. */
+  refits?: RefitLayer[];
   layers: {
     name: string;
     threshold: number;
@@ -46,12 +53,13 @@ export async function reduceModel(
   analysis: Analysis,
   threshold: number,
   outDir: string,
-  options: { overrides?: Record<string, number>; overwrite?: boolean } = {},
+  options: { overrides?: Record<string, number>; overwrite?: boolean; calibration?: Calibration } = {},
 ): Promise<ReduceResult> {
   const overrides = options.overrides ?? {};
   const thresholds: Thresholds = (layer) => overrides[layer] ?? threshold;
   const plan = planMerge(analysis, thresholds);
-  const changed = applyPlan(analysis, plan);
+  const refit = options.calibration ? refitPlan(analysis, plan, options.calibration) : null;
+  const changed = refit ? refit.changed : applyPlan(analysis, plan);
   const source = analysis.model.source;
   const files = source.encode(changed, new Map(plan.layers.map((l) => [l.name, l.kept.length])));
   const sizes = estimate(analysis.summary, thresholds);
@@ -61,6 +69,8 @@ export async function reduceModel(
     reducedFile: source.mainFile,
     threshold,
     backend: analysis.summary.backend,
+    merge: refit ? 'refit' : 'plain',
+    ...(refit ? { calibration: options.calibration!.description, refits: refit.layers } : {}),
     layers: plan.layers.map((l) => ({
       name: l.name,
       threshold: l.threshold,

@@ -16,8 +16,9 @@ export interface NeuronVectors {
   zeroWeights: Uint8Array;
 }
 
-export function neuronVectors(info: ProducerInfo): NeuronVectors {
-  const kernel = info.layer.weights.get('kernel')!;
+/** `kernelRole`: "depthwise_kernel" for a DepthwiseConv2D ([kh, kw, C, 1]: a filter per channel). */
+export function neuronVectors(info: Pick<ProducerInfo, 'layer' | 'units' | 'batchNorm'>, kernelRole = 'kernel'): NeuronVectors {
+  const kernel = info.layer.weights.get(kernelRole)!;
   const bias = info.layer.config.use_bias === false ? undefined : info.layer.weights.get('bias');
   const n = info.units;
   const fanIn = kernel.data.length / n;

@@ -30,6 +30,23 @@ export interface LayerSummary {
   macs: SizeTerm[];
   /** Stored bytes per parameter (the writer stores weights back the same way). */
   bytesPerParam: number;
+  /** How similarity was measured: on weight vectors, or on the units' pre-activations over calibration data. Absent: weights. */
+  similarity?: 'weights' | 'data';
+  /** Set where, measured on weights, the (folded) bias dominates the weight vectors. */
+  biasDominance?: BiasDominance | null;
+  /**
+   * Set on a reducible layer whose channels are tied to other layers' (a residual Add, a DepthwiseConv2D
+   * after it): the group shares one clustering, cut at the threshold of its `lead`; `note` says what ties it.
+   */
+  joint?: { lead: string; note: string };
+}
+
+/** A layer whose bias-appended cosine mostly compares biases; the weight part's own tree is shown beside it. */
+export interface BiasDominance {
+  medianBias: number;
+  medianWeightNorm: number;
+  /** Complete-linkage tree of the weight part alone (bias left out), over the same live units. */
+  weightOnly: Dendrogram;
 }
 
 export interface ModelSummary {
@@ -70,7 +87,8 @@ export interface Estimate {
   };
 }
 
-const thresholdFor = (t: Thresholds, layer: string): number => (typeof t === 'number' ? t : t(layer));
+/** A layer's threshold; a joint group's members all take their lead's. */
+export const thresholdFor = (t: Thresholds, layer: LayerSummary): number => (typeof t === 'number' ? t : t(layer.joint?.lead ?? layer.name));
 
 export function clustersAt(layer: LayerSummary, gamma: number): number | null {
   return layer.dendrogram ? countClusters(layer.dendrogram, gamma) : null;
@@ -98,10 +116,10 @@ export function estimate(summary: ModelSummary, thresholds: Thresholds): Estimat
   for (const layer of summary.layers) {
     if (layer.units === null) continue;
     before.set(layer.name, layer.units);
-    after.set(layer.name, keptUnits(layer, thresholdFor(thresholds, layer.name)));
+    after.set(layer.name, keptUnits(layer, thresholdFor(thresholds, layer)));
   }
   const layers = summary.layers.map((layer): LayerEstimate => {
-    const gamma = thresholdFor(thresholds, layer.name);
+    const gamma = thresholdFor(thresholds, layer);
     const paramsBefore = evaluate(layer.params, before);
     const paramsAfter = evaluate(layer.params, after);
     return {

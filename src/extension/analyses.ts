@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { CancelledError } from '../core/errors';
 import { AnalysisCache, AnalysisEntry } from './analysisCache';
-import { readSettings } from './settings';
+import { calibrationFor, readSettings } from './settings';
 import { WorkerClient } from './workerClient';
 
 export type { AnalysisEntry } from './analysisCache';
@@ -9,7 +9,10 @@ export type { AnalysisEntry } from './analysisCache';
 /** The analysis cache with VS Code's side: a cancellable progress notification and disposables for events. */
 export class Analyses extends AnalysisCache implements vscode.Disposable {
   constructor(worker: WorkerClient) {
-    super(worker, () => readSettings());
+    super(worker, (model) => {
+      const settings = readSettings();
+      return { ...settings, calibration: model ? calibrationFor(model, settings.calibrationFile) : undefined };
+    });
   }
 
   /** Like `analyze`, with progress per layer in a notification whose Cancel stops the worker at once. */

@@ -31,7 +31,8 @@ export class AnalysisCache {
 
   constructor(
     readonly worker: WorkerClient,
-    private readonly defaults: () => { threshold: number; backend: BackendName; activation?: string },
+    /** `calibration`: the model's calibration file, if any. */
+    private readonly defaults: (model?: string) => { threshold: number; backend: BackendName; activation?: string; calibration?: string },
   ) {}
 
   /** Called with a model path when its analysis or thresholds change; returns an unsubscribe function. */
@@ -69,6 +70,11 @@ export class AnalysisCache {
     if (this.entries.delete(path)) this.changed(path);
   }
 
+  /** Drops every analysis (a setting they depend on changed). */
+  invalidateAll(): void {
+    for (const model of [...this.entries.keys()]) this.invalidate(model);
+  }
+
   /** Drops every analysis that read `file`. */
   invalidateFile(file: string): void {
     for (const [model, entry] of this.entries) if (entry.files.includes(file)) this.invalidate(model);
@@ -87,7 +93,7 @@ export class AnalysisCache {
 
   private async request(path: string, options: { signal?: AbortSignal; onProgress?: Listener<ProgressEvent> }): Promise<AnalysisEntry> {
     const response = await this.worker.request<'analyzed'>(
-      { type: 'analyze', file: path, backend: this.defaults().backend, activation: this.defaults().activation },
+      { type: 'analyze', file: path, backend: this.defaults(path).backend, activation: this.defaults(path).activation, calibration: this.defaults(path).calibration },
       {
         signal: options.signal,
         onProgress: (p) => {

@@ -8,7 +8,7 @@ import { Analyses, isCancelled } from './analyses';
 import { ModelIndex } from './modelIndex';
 import { modelLabel } from './modelText';
 import { CondensePanel } from './panel';
-import { readSettings } from './settings';
+import { calibrationFor, readSettings } from './settings';
 import { WorkerFailure } from './workerClient';
 
 /** What "Condense Model" returns (tests and other extensions can use it). */
@@ -68,15 +68,19 @@ export function registerCommands(context: vscode.ExtensionContext, index: ModelI
           const abort = new AbortController();
           token.onCancellationRequested(() => abort.abort());
           return analyses.worker.request<'reduced'>(
-            { type: 'reduce', file: model, backend: settings.backend, activation: settings.activation, thresholds, outDir, overwrite: exists },
+            {
+              type: 'reduce', file: model, backend: settings.backend, activation: settings.activation,
+              calibration: calibrationFor(model, settings.calibrationFile), thresholds, outDir, overwrite: exists,
+            },
             { signal: abort.signal },
           );
         },
       );
       panel?.post({ type: 'written', outDir: result.outDir, paramsBefore: result.paramsBefore, paramsAfter: result.paramsAfter });
       const pct = ((100 * result.paramsAfter) / Math.max(1, result.paramsBefore)).toFixed(1);
+      const merge = result.merge === 'refit' ? ', next layers refitted on the calibration data' : '';
       void vscode.window
-        .showInformationMessage(`Condense: wrote ${vscode.workspace.asRelativePath(result.outDir)} — ${result.paramsAfter} of ${result.paramsBefore} parameters (${pct} %).`, 'Reveal', 'Verify')
+        .showInformationMessage(`Condense: wrote ${vscode.workspace.asRelativePath(result.outDir)} — ${result.paramsAfter} of ${result.paramsBefore} parameters (${pct} %${merge}).`, 'Reveal', 'Verify')
         .then((choice) => {
           if (choice === 'Reveal') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(result.mainFile));
           if (choice === 'Verify') void vscode.commands.executeCommand('condense.verifyReducedModel', vscode.Uri.file(model));

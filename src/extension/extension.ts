@@ -44,6 +44,10 @@ export function activate(context: vscode.ExtensionContext): CondenseApi {
     }),
     // A changed model.json or weight shard makes the analyses that read it stale.
     index.onDidChangeFile((file) => analyses.invalidateFile(file)),
+    // Similarity is measured on the calibration data when it is set: another file means other analyses.
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('condense.calibration.file')) analyses.invalidateAll();
+    }),
   );
   registerCommands(context, index, analyses);
   void index.scan();

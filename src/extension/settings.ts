@@ -1,3 +1,4 @@
+import * as path from 'path';
 import * as vscode from 'vscode';
 import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD } from '../core/summary';
 import { BackendName } from '../shared/protocol';
@@ -13,6 +14,8 @@ export interface Settings {
   /** Largest acceptable max relative deviation when verifying. */
   tolerance: number;
   exclude: string[];
+  /** Unlabelled inputs for data-aware similarity and the least-squares refit ('' = none); may be relative to the workspace. */
+  calibrationFile: string;
 }
 
 export function readSettings(): Settings {
@@ -25,5 +28,14 @@ export function readSettings(): Settings {
     probeSamples: c.get<number>('verification.probeSamples', DEFAULT_SAMPLES),
     tolerance: c.get<number>('verification.tolerance', 1e-3),
     exclude: c.get<string[]>('exclude', []),
+    calibrationFile: c.get<string>('calibration.file', '').trim(),
   };
+}
+
+/** The calibration file for a model: the setting, resolved against the model's workspace folder when relative. */
+export function calibrationFor(model: string, setting: string): string | undefined {
+  if (!setting) return undefined;
+  if (path.isAbsolute(setting)) return setting;
+  const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(model)) ?? vscode.workspace.workspaceFolders?.[0];
+  return path.resolve(folder?.uri.fsPath ?? path.dirname(model), setting);
 }

@@ -2,6 +2,7 @@
  * Reduction hints for one layer, as the hover in model.json and the panel's rows show them.
  * Pure: used by the extension host and the webview alike.
  */
+import { countClusters } from '../core/cluster';
 import type { Estimate, LayerEstimate, LayerSummary, ModelSummary } from '../core/summary';
 
 export interface LayerHint {
@@ -36,6 +37,7 @@ export function layerHint(layer: LayerSummary, e: LayerEstimate, gamma: number):
   if (layer.highest && layer.highest.length > 1) {
     details.push(`Highest similarity per unit: median ${median(layer.highest).toFixed(3)}, min ${Math.min(...layer.highest).toFixed(3)}.`);
   }
+  details.push(similarityNote(layer, gamma));
   if (!layer.reducible) {
     return { headline: `${layer.reason ?? 'not reduced'}: not reduced`, details: [`${units} units would form ${clusters} clusters at γ ${g}.`, ...details] };
   }
@@ -51,6 +53,15 @@ export function layerHint(layer: LayerSummary, e: LayerEstimate, gamma: number):
   if (saved > 0) details.unshift(`Parameters in this layer: ${e.paramsBefore} → ${e.paramsAfter} (saves ${pct(saved / Math.max(1, e.paramsBefore))}).`);
   if (layer.dead) details.push(`${layer.dead} dead unit${layer.dead === 1 ? '' : 's'} (output always zero) removed.`);
   return { headline, details };
+}
+
+/** How similarity was measured, and for a bias-dominated layer what the weight part alone gives. */
+function similarityNote(layer: LayerSummary, gamma: number): string {
+  if (layer.similarity === 'data') return 'Similarity measured on the calibration data: cosine of the units’ pre-activations.';
+  const b = layer.biasDominance;
+  if (!b) return 'Similarity measured on the weights (bias appended).';
+  return `Bias-dominated: median |bias| ${b.medianBias.toPrecision(2)} vs median weight norm ${b.medianWeightNorm.toPrecision(2)}. ` +
+    `Without the bias, the weights form ${countClusters(b.weightOnly, gamma)} clusters at γ ${formatGamma(gamma)}.`;
 }
 
 /** One line per model for the Models view, e.g. "3 layers · 41 % of size at γ 0.95". */

@@ -4,18 +4,29 @@
  */
 import type { Dendrogram } from '../core/cluster';
 import type { Heatmap } from '../core/heatmap';
-import type { LayerSummary, ModelSummary } from '../core/summary';
+import type { BiasDominance, LayerSummary, ModelSummary } from '../core/summary';
 import type { Fidelity } from '../core/verify';
 
 // ---- wire form of the analysis ---------------------------------------------------------------------
 
 export type { Heatmap };
 
-export interface WireLayer extends Omit<LayerSummary, 'dendrogram' | 'highest'> {
-  dendrogram: { n: number; a: number[]; b: number[]; sim: number[] } | null;
+export interface WireDendrogram {
+  n: number;
+  a: number[];
+  b: number[];
+  sim: number[];
+}
+
+export interface WireLayer extends Omit<LayerSummary, 'dendrogram' | 'highest' | 'biasDominance'> {
+  dendrogram: WireDendrogram | null;
   highest: number[] | null;
   heatmap: Heatmap | null;
+  biasDominance?: (Omit<BiasDominance, 'weightOnly'> & { weightOnly: WireDendrogram }) | null;
 }
+
+const dendrogramToWire = (d: Dendrogram): WireDendrogram => ({ n: d.n, a: Array.from(d.a), b: Array.from(d.b), sim: Array.from(d.sim) });
+const dendrogramFromWire = (d: WireDendrogram): Dendrogram => ({ n: d.n, a: Int32Array.from(d.a), b: Int32Array.from(d.b), sim: Float64Array.from(d.sim) });
 
 export interface WireSummary extends Omit<ModelSummary, 'layers'> {
   layers: WireLayer[];
@@ -27,11 +38,10 @@ export function toWire(summary: ModelSummary, heatmaps: Map<string, Heatmap> = n
     ...summary,
     layers: summary.layers.map((l) => ({
       ...l,
-      dendrogram: l.dendrogram
-        ? { n: l.dendrogram.n, a: Array.from(l.dendrogram.a), b: Array.from(l.dendrogram.b), sim: Array.from(l.dendrogram.sim) }
-        : null,
+      dendrogram: l.dendrogram ? dendrogramToWire(l.dendrogram) : null,
       highest: l.highest ? Array.from(l.highest) : null,
       heatmap: heatmaps.get(l.name) ?? null,
+      biasDominance: l.biasDominance ? { ...l.biasDominance, weightOnly: dendrogramToWire(l.biasDominance.weightOnly) } : null,
     })),
   };
 }
@@ -40,9 +50,7 @@ export function fromWire(wire: WireSummary): ModelSummary {
   return {
     ...wire,
     layers: wire.layers.map((l): LayerSummary => {
-      const d: Dendrogram | null = l.dendrogram
-        ? { n: l.dendrogram.n, a: Int32Array.from(l.dendrogram.a), b: Int32Array.from(l.dendrogram.b), sim: Float64Array.from(l.dendrogram.sim) }
-        : null;
+      const d = l.dendrogram ? dendrogramFromWire(l.dendrogram) : null;
       return {
         name: l.name,
         type: l.type,
@@ -57,6 +65,9 @@ export function fromWire(wire: WireSummary): ModelSummary {
         params: l.params,
         macs: l.macs,
         bytesPerParam: l.bytesPerParam,
+        similarity: l.similarity ?? 'weights',
+        biasDominance: l.biasDominance ? { ...l.biasDominance, weightOnly: dendrogramFromWire(l.biasDominance.weightOnly) } : null,
+        ...(l.joint ? { joint: l.joint } : {}),
       };
     }),
   };
@@ -72,17 +83,21 @@ export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
 // ---- host ⇄ worker -------------------------------------------------------------------------------------
 
-/** `activation`: between the layers of weights-only files (PyTorch state dicts), which do not record it. */
+/**
+ * `activation`: between the layers of weights-only files (PyTorch state dicts), which do not record it.
+ * `calibration`: a file of unlabelled inputs: similarity is measured on them and reduce refits the next layers.
+ */
 export type WorkerRequest =
-  | { type: 'analyze'; id: number; file: string; backend: BackendName; activation?: string }
-  | { type: 'reduce'; id: number; file: string; backend: BackendName; activation?: string; thresholds: ThresholdState; outDir: string; overwrite: boolean }
+  | { type: 'analyze'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string }
+  | { type: 'reduce'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; thresholds: ThresholdState; outDir: string; overwrite: boolean }
   | { type: 'verify'; id: number; original: string; reduced: string; backend: BackendName; activation?: string; samples: number; data?: string };
 
 export type WorkerResponse =
   | { type: 'progress'; id: number; layer: string; done: number; total: number }
   /** `files`: model.json and its weight shards; a change to any of them makes the analysis stale. */
   | { type: 'analyzed'; id: number; summary: WireSummary; files: string[] }
-  | { type: 'reduced'; id: number; outDir: string; mainFile: string; paramsBefore: number; paramsAfter: number }
+  /** `merge`: "refit" when the next layers were solved on the calibration data. */
+  | { type: 'reduced'; id: number; outDir: string; mainFile: string; paramsBefore: number; paramsAfter: number; merge?: 'refit' | 'plain' }
   | { type: 'verified'; id: number; fidelity: Fidelity; backend: string }
   /** `input` marks a problem with the user's file (vs. a bug): the message names the file. */
   | { type: 'failed'; id: number; message: string; input: boolean };

@@ -6,41 +6,47 @@ import { promises as fs } from 'fs';
 import { parentPort } from 'worker_threads';
 import { Analysis, analyzeModel, loadModel } from '../core/analysis';
 import { loadBackend } from '../core/backend';
+import { Calibration, loadCalibration } from '../core/calibration';
 import { InputError } from '../core/errors';
 import { Heatmap, heatmapOf } from '../core/heatmap';
 import { reduceModel } from '../core/reduce';
 import { verifyModels } from '../core/verify';
-import { BackendName, toWire, WorkerRequest, WorkerResponse } from '../shared/protocol';
+import { toWire, WorkerRequest, WorkerResponse } from '../shared/protocol';
 
 const port = parentPort;
 if (!port) throw new Error('worker.js must run as a worker thread');
 
 const post = (message: WorkerResponse): void => port.postMessage(message);
 
-/** The last analysis (by model file and activation), reused by "write" while the files are unchanged. */
-const analyses = new Map<string, { stamp: string; analysis: Analysis }>();
+/** The last analysis (by model file, activation and calibration file), reused by "write" while the files are unchanged. */
+const analyses = new Map<string, { stamp: string; analysis: Analysis; calibration?: Calibration }>();
 
 async function stampOf(paths: string[]): Promise<string> {
   const stats = await Promise.all(paths.map((p) => fs.stat(p).then((s) => `${s.size}:${s.mtimeMs}`, () => 'missing')));
   return stats.join('|');
 }
 
-async function analyse(id: number, file: string, backendName: BackendName, activation: string | undefined): Promise<Analysis> {
-  const key = `${file}\n${activation ?? ''}`;
+type Request = Extract<WorkerRequest, { type: 'analyze' | 'reduce' }>;
+
+async function analyse(request: Request): Promise<{ analysis: Analysis; calibration?: Calibration }> {
+  const { id, file, activation, calibration: data } = request;
+  const key = `${file}\n${activation ?? ''}\n${data ?? ''}`;
   const cached = analyses.get(key);
-  if (cached && cached.stamp === (await stampOf(cached.analysis.model.source.files))) {
-    return cached.analysis;
-  }
-  const backend = await loadBackend(backendName);
+  const read = (files: string[]): string[] => (data ? [...files, data] : files);
+  if (cached && cached.stamp === (await stampOf(read(cached.analysis.model.source.files)))) return cached;
+  const backend = await loadBackend(request.backend);
   const model = await loadModel(file, { activation });
+  const calibration = data ? await loadCalibration(model.source.graph, { file: data }, model.source.path) : undefined;
   const analysis = await analyzeModel(model, {
     gram: backend.gram,
     backend: backend.label,
+    calibration,
     onProgress: (p) => post({ type: 'progress', id, ...p }),
   });
   analyses.clear();
-  analyses.set(key, { stamp: await stampOf(model.source.files), analysis });
-  return analysis;
+  const entry = { stamp: await stampOf(read(model.source.files)), analysis, calibration };
+  analyses.set(key, entry);
+  return entry;
 }
 
 function heatmaps(analysis: Analysis): Map<string, Heatmap> {
@@ -55,18 +61,21 @@ function heatmaps(analysis: Analysis): Map<string, Heatmap> {
 async function handle(request: WorkerRequest): Promise<void> {
   switch (request.type) {
     case 'analyze': {
-      const analysis = await analyse(request.id, request.file, request.backend, request.activation);
-      post({ type: 'analyzed', id: request.id, summary: toWire(analysis.summary, heatmaps(analysis)), files: analysis.model.source.files });
+      const { analysis } = await analyse(request);
+      // The calibration file is read too: editing it makes the analysis stale.
+      const files = request.calibration ? [...analysis.model.source.files, request.calibration] : analysis.model.source.files;
+      post({ type: 'analyzed', id: request.id, summary: toWire(analysis.summary, heatmaps(analysis)), files });
       return;
     }
     case 'reduce': {
-      const analysis = await analyse(request.id, request.file, request.backend, request.activation);
+      const { analysis, calibration } = await analyse(request);
       const result = await reduceModel(analysis, request.thresholds.threshold, request.outDir, {
         overrides: request.thresholds.overrides,
         overwrite: request.overwrite,
+        calibration,
       });
       const t = result.estimate.totals;
-      post({ type: 'reduced', id: request.id, outDir: result.outDir, mainFile: result.mainFile, paramsBefore: t.paramsBefore, paramsAfter: t.paramsAfter });
+      post({ type: 'reduced', id: request.id, outDir: result.outDir, mainFile: result.mainFile, paramsBefore: t.paramsBefore, paramsAfter: t.paramsAfter, merge: result.report.merge });
       return;
     }
     case 'verify': {

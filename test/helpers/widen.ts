@@ -6,7 +6,11 @@
  *    (c_k > 0) and output weights ×t_k/c_k, with Σ t_k = 1;
  *  - any other activation (tanh, GELU, …): exact copies, output weights ×t_k;
  *  - Conv2D → BatchNormalization → ReLU: the filter is copied unchanged and BN's gamma and beta are
- *    scaled by c_k, which makes positively scaled copies after the (folded) normalisation.
+ *    scaled by c_k, which makes positively scaled copies after the (folded) normalisation;
+ *  - layers whose channels are tied to the split layer's get the same copies: the other inputs of a
+ *    residual Add (each scaled by c_k like the layer), and a DepthwiseConv2D after it (filter copied,
+ *    its bias — or its BatchNormalization's beta and mean — scaled by c_k, so its output copies are
+ *    c_k times the original's too).
  *
  * Condensing the wide model at a threshold near 1 must find the original units again.
  */
@@ -78,6 +82,10 @@ export interface SplitSpec {
   consumer: string | string[];
   /** BatchNormalization right after the layer: the scaling then goes into gamma and beta. */
   batchNorm?: string;
+  /** Other layers whose output channels are identified with this one's (the other inputs of a residual Add). */
+  also?: { layer: string; batchNorm?: string }[];
+  /** A DepthwiseConv2D (weights [depthwise kernel, bias?]) carrying the channels on, and its BatchNormalization. */
+  follower?: { layer: string; batchNorm?: string };
   /** 'scaled' for positively homogeneous activations, 'exact' otherwise. */
   mode: 'scaled' | 'exact';
   /** Positions per channel when the consumer reads the layer through a channel-major Flatten (NCHW: ONNX). */
@@ -97,23 +105,38 @@ export function widen(original: Map<string, Arr[]>, splits: SplitSpec[]): { weig
     const n = own[0].shape[own[0].shape.length - 1];
     const copies = splitPlan(n, s.seed, s.mode === 'exact');
     const scaled = s.mode === 'scaled';
-    const producerFactor = (c: Copy): number => (scaled && !s.batchNorm ? c.c : 1);
-    weights.set(s.layer, own.map((a) => expandLastAxis(a, copies, producerFactor)));
-    if (s.batchNorm) {
-      const [gamma, beta, mean, variance] = weights.get(s.batchNorm)!;
-      const bnFactor = (c: Copy): number => (scaled ? c.c : 1);
-      weights.set(s.batchNorm, [
-        expandLastAxis(gamma, copies, bnFactor),
-        expandLastAxis(beta, copies, bnFactor),
-        expandLastAxis(mean, copies, () => 1),
-        expandLastAxis(variance, copies, () => 1),
-      ]);
+    const factor = (c: Copy): number => (scaled ? c.c : 1);
+    for (const member of [{ layer: s.layer, batchNorm: s.batchNorm }, ...(s.also ?? [])]) {
+      weights.set(member.layer, weights.get(member.layer)!.map((a) => expandLastAxis(a, copies, member.batchNorm ? () => 1 : factor)));
+      if (member.batchNorm) {
+        const [gamma, beta, mean, variance] = weights.get(member.batchNorm)!;
+        weights.set(member.batchNorm, [
+          expandLastAxis(gamma, copies, factor),
+          expandLastAxis(beta, copies, factor),
+          expandLastAxis(mean, copies, () => 1),
+          expandLastAxis(variance, copies, () => 1),
+        ]);
+      }
+    }
+    if (s.follower) {
+      // Its input copy is c·(the original channel): the same filter, and a shift scaled by c, give c·(its output).
+      const [kernel, bias] = weights.get(s.follower.layer)!;
+      weights.set(s.follower.layer, [expandInputAxis(kernel, n, copies, () => 1), ...(bias ? [expandLastAxis(bias, copies, factor)] : [])]);
+      if (s.follower.batchNorm) {
+        const [gamma, beta, mean, variance] = weights.get(s.follower.batchNorm)!;
+        weights.set(s.follower.batchNorm, [
+          expandLastAxis(gamma, copies, () => 1),
+          expandLastAxis(beta, copies, factor),
+          expandLastAxis(mean, copies, factor),
+          expandLastAxis(variance, copies, () => 1),
+        ]);
+      }
     }
     for (const name of typeof s.consumer === 'string' ? [s.consumer] : s.consumer) {
       const consumer = weights.get(name)!;
       consumer[0] = expandInputAxis(consumer[0], n, copies, (c) => (scaled ? c.t / c.c : c.t), s.channelMajor);
     }
-    units[s.layer] = copies.length;
+    for (const name of [s.layer, ...(s.also ?? []).map((m) => m.layer)]) units[name] = copies.length;
   }
   return { weights, units };
 }
@@ -129,6 +152,7 @@ export function plantDuplicate(arrs: Arr[], from: number, to: number, factor: nu
 const ROLES: Record<string, string[]> = {
   Dense: ['kernel', 'bias'],
   Conv2D: ['kernel', 'bias'],
+  DepthwiseConv2D: ['depthwise_kernel', 'bias'],
   BatchNormalization: ['gamma', 'beta', 'moving_mean', 'moving_variance'],
 };
 

@@ -18,7 +18,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string[]; er
   return { code, out, err };
 }
 
-const LAYER_KEYS = ['name', 'type', 'units', 'clusters', 'reducible', 'reason', 'paramsBefore', 'paramsAfter', 'macsBefore', 'macsAfter'];
+const LAYER_KEYS = ['name', 'type', 'units', 'clusters', 'reducible', 'reason', 'paramsBefore', 'paramsAfter', 'macsBefore', 'macsAfter', 'similarity', 'biasDominated'];
 
 describe('CLI contract', function () {
   let root: string;
@@ -55,7 +55,7 @@ describe('CLI contract', function () {
     assert.strictEqual(run.out.length, 1, 'one JSON document');
     const doc = JSON.parse(run.out[0]);
 
-    assert.deepStrictEqual(Object.keys(doc).sort(), ['backend', 'layers', 'model', 'threshold', 'totals']);
+    assert.deepStrictEqual(Object.keys(doc).sort(), ['backend', 'calibration', 'layers', 'model', 'threshold', 'totals']);
     assert.strictEqual(doc.model, file);
     assert.strictEqual(typeof doc.backend, 'string');
     assert.match(doc.backend, /cpu/);

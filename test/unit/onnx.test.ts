@@ -354,13 +354,15 @@ describe('ONNX models', function () {
     assert.strictEqual(fidelity.maxAbs, 0);
   });
 
-  it('layers whose outputs meet in a residual Add are coupled and left alone; the block inside is reducible', async () => {
-    const run = await cli('analyze', fixture('residual.onnx'), '--json', '--backend', 'cpu');
+  it('layers whose outputs meet in a residual Add are reducible jointly (see coupled.test.ts); the block inside is reducible', async () => {
+    const run = await cli('analyze', fixture('residual.onnx'), '--backend', 'cpu');
     assert.strictEqual(run.code, 0, run.err.join('\n'));
-    const layers = Object.fromEntries(JSON.parse(run.out).layers.map((l: { name: string }) => [l.name, l]));
+    assert.match(run.out, /\/inp\/Gemm .* reducible, reduced jointly with \/block2\/Gemm \(residual Add \/Add\)/);
+    const json = await cli('analyze', fixture('residual.onnx'), '--json', '--backend', 'cpu');
+    const layers = Object.fromEntries(JSON.parse(json.out).layers.map((l: { name: string }) => [l.name, l]));
     for (const name of ['/inp/Gemm', '/block2/Gemm']) {
-      assert.strictEqual(layers[name].reducible, false);
-      assert.match(layers[name].reason, /coupled through Add \(\/Add\)/);
+      assert.strictEqual(layers[name].reducible, true);
+      assert.strictEqual(layers[name].reason, null);
     }
     assert.strictEqual(layers['/block1/Gemm'].reducible, true);
     assert.strictEqual(layers['/Add'].type, 'Add');

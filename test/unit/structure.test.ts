@@ -1,8 +1,10 @@
 /**
- * Coupled layers (requirement 6): a Dense/Conv2D whose channels meet another layer's in Add or
- * Concatenate, or feed a DepthwiseConv2D, is reported not reducible with a reason naming the
- * coupling, and reduce leaves it as it was; the output layer is never reduced. Each of those
- * layers holds units that would merge, so a wrong "reducible" would change the written model.
+ * Coupled layers (requirement 6): a Dense/Conv2D whose channels meet another layer's in a merge the
+ * engine does not reduce through (Multiply, Maximum, …), or feed a DepthwiseConv2D with a depth
+ * multiplier above 1, is reported not reducible with a reason naming the coupling, and reduce leaves
+ * it as it was; the output layer is never reduced. Each of those layers holds units that would
+ * merge, so a wrong "reducible" would change the written model. (Residual Adds, depthwise
+ * convolutions with multiplier 1 and Concatenate are reduced jointly: coupled.test.ts.)
  */
 import * as assert from 'assert';
 import { promises as fs } from 'fs';
@@ -55,7 +57,7 @@ describe('coupled layers and the output layer', function () {
     await fs.rm(root, { recursive: true, force: true });
   });
 
-  it('Dense layers feeding Add or Concatenate are not reducible, named as coupled, and left unchanged; the output layer too', async () => {
+  it('Dense layers feeding Multiply or Maximum are not reducible, named as coupled, and left unchanged; the output layer too', async () => {
     let seed = 300;
     const init = () => tf.initializers.glorotUniform({ seed: seed++ });
     const build = (hUnits: number): tf.LayersModel => {
@@ -65,10 +67,10 @@ describe('coupled layers and the output layer', function () {
       const h = dense('h', hUnits).apply(input) as tf.SymbolicTensor;
       const a = dense('a', 8).apply(h) as tf.SymbolicTensor;
       const b = dense('b', 8).apply(h) as tf.SymbolicTensor;
-      const sum = tf.layers.add({ name: 'add' }).apply([a, b]) as tf.SymbolicTensor;
+      const sum = tf.layers.multiply({ name: 'mul' }).apply([a, b]) as tf.SymbolicTensor;
       const c1 = dense('c1', 6).apply(sum) as tf.SymbolicTensor;
       const c2 = dense('c2', 6).apply(sum) as tf.SymbolicTensor;
-      const cat = tf.layers.concatenate({ name: 'cat' }).apply([c1, c2]) as tf.SymbolicTensor;
+      const cat = tf.layers.maximum({ name: 'max' }).apply([c1, c2]) as tf.SymbolicTensor;
       const out = dense('out', 4, 'linear').apply(cat) as tf.SymbolicTensor;
       return tf.model({ inputs: input, outputs: out, name: 'coupled' });
     };
@@ -81,13 +83,13 @@ describe('coupled layers and the output layer', function () {
     const wide = widen(weights, [{ layer: 'h', consumer: ['a', 'b'], mode: 'scaled', seed: 31 }]);
     const model = build(wide.units.h);
     setLayerWeights(model, wide.weights);
-    const file = await saveLayersModel(model, path.join(root, 'add-concat'));
+    const file = await saveLayersModel(model, path.join(root, 'multiply-maximum'));
 
     const analysis = await analyzeModel(await loadModel(file));
     const h = layer(analysis, 'h');
     assert.strictEqual(h.reducible, true, h.reason ?? '');
     assert.strictEqual(clustersAt(h, GAMMA), 10);
-    for (const [name, merge] of [['a', 'Add'], ['b', 'Add'], ['c1', 'Concatenate'], ['c2', 'Concatenate']]) {
+    for (const [name, merge] of [['a', 'Multiply'], ['b', 'Multiply'], ['c1', 'Maximum'], ['c2', 'Maximum']]) {
       const l = layer(analysis, name);
       assert.strictEqual(l.reducible, false, `${name} must not be reducible`);
       assert.match(l.reason ?? '', /coupled/, `${name}: ${l.reason}`);
@@ -100,12 +102,12 @@ describe('coupled layers and the output layer', function () {
     assert.match(out.reason ?? '', /output/);
 
     const x = probeBatch([6], 64, 5);
-    await reduceAndCheck(analysis, model, path.join(root, 'add-concat.condensed'), { h: 10, a: 8, b: 8, c1: 6, c2: 6, out: 4 }, x);
+    await reduceAndCheck(analysis, model, path.join(root, 'multiply-maximum.condensed'), { h: 10, a: 8, b: 8, c1: 6, c2: 6, out: 4 }, x);
     assert.ok(maxRelDeviation(predict(original, x), predict(model, x)) <= 1e-5);
     [original, model].forEach((m) => m.dispose());
   });
 
-  it('a Conv2D feeding a DepthwiseConv2D is not reducible, named as coupled, and left unchanged', async () => {
+  it('a Conv2D feeding a DepthwiseConv2D with depth multiplier 2 is not reducible, named as coupled, and left unchanged', async () => {
     let seed = 400;
     const init = () => tf.initializers.glorotUniform({ seed: seed++ });
     const build = (c0: number): tf.LayersModel =>
@@ -113,7 +115,7 @@ describe('coupled layers and the output layer', function () {
         layers: [
           tf.layers.conv2d({ name: 'c0', inputShape: [7, 7, 2], filters: c0, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init() }),
           tf.layers.conv2d({ name: 'c', filters: 4, kernelSize: 3, activation: 'relu', kernelInitializer: init() }),
-          tf.layers.depthwiseConv2d({ name: 'dw', kernelSize: 3, depthwiseInitializer: init() }),
+          tf.layers.depthwiseConv2d({ name: 'dw', kernelSize: 3, depthMultiplier: 2, depthwiseInitializer: init() }),
           tf.layers.flatten({ name: 'flatten' }),
           tf.layers.dense({ name: 'out', units: 3, kernelInitializer: init() }),
         ],

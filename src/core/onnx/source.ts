@@ -5,16 +5,18 @@
  */
 import * as path from 'path';
 import { InputError } from '../errors';
+import { LayerNode, ModelGraph } from '../graph';
 import { ModelSource, registerFormat } from '../source';
+import { isCondensable } from '../structure';
 import { FloatDtype, encodeFloats } from '../torch/tensors';
 import { onnxPredictor } from './predictor';
 import { declaredDims, readOnnxModel } from './read';
-import { buildOnnxGraph, channelTensors, toStored } from './topology';
-import { ShapeEdit, TensorUpdate, writeOnnxModel } from './write';
+import { buildOnnxGraph, toStored } from './topology';
+import { IntAttributes, ShapeEdit, TensorUpdate, writeOnnxModel } from './write';
 
 export async function openOnnxModel(file: string): Promise<ModelSource> {
   const source = await readOnnxModel(file);
-  const { graph, weights, bindings, tensors } = buildOnnxGraph(file, source);
+  const { graph, weights, bindings, tensors, nodes } = buildOnnxGraph(file, source);
   const mainFile = path.basename(source.path);
   const dataFile = `${mainFile}.data`;
   return {
@@ -37,13 +39,13 @@ export async function openOnnxModel(file: string): Promise<ModelSource> {
         // Where initializers are also listed as graph inputs (IR < 4), their declared shapes follow.
         shapes.set(name, () => back.shape);
       }
-      for (const [name, kept] of units) {
-        const layer = graph.byName.get(name)!;
-        const conv = layer.className === 'Conv2D';
-        const before = Number(conv ? layer.config.filters : layer.config.units);
-        for (const t of channelTensors(graph, tensors, layer)) shapes.set(t, resizeChannels(before, kept, conv));
+      const attributes = new Map<number, IntAttributes>();
+      for (const [name, { before, after, channelsFirst }] of newWidths(graph, units)) {
+        for (const t of tensors.get(name) ?? []) shapes.set(t, resizeChannels(before, after, channelsFirst));
+        // A depthwise Conv has one group per channel.
+        if (graph.byName.get(name)!.className === 'DepthwiseConv2D') attributes.set(nodes.get(name)![0], { group: after });
       }
-      const { model, data } = writeOnnxModel(source, updates, shapes, dataFile);
+      const { model, data } = writeOnnxModel(source, updates, shapes, dataFile, attributes);
       return data ? [{ name: mainFile, data: model }, { name: dataFile, data }] : [{ name: mainFile, data: model }];
     },
     async predictor() {
@@ -59,17 +61,53 @@ export async function openOnnxModel(file: string): Promise<ModelSource> {
 
 registerFormat(['.onnx'], openOnnxModel);
 
+interface Width {
+  /** The engine's last axis (channels; features after a Flatten), before and after reduction. */
+  before: number;
+  after: number;
+  /** Its channels come from a convolution: axis 1 of a 4-D (NCHW) tensor. */
+  channelsFirst: boolean;
+}
+
 /**
- * A declared shape with a layer's channels resized: axis 1 of NCHW images from a convolution, else
- * the last axis (Dense outputs, and Flatten outputs, where each channel spans its positions).
+ * Every layer whose output width the reduction changes: the reduced layers, and the layers their
+ * channels flow through to their consumers (a Flatten multiplies by its positions, a Concatenate
+ * adds up its sources).
  */
-function resizeChannels(before: number, after: number, conv: boolean): ShapeEdit {
+function newWidths(graph: ModelGraph, units: Map<string, number>): Map<string, Width> {
+  const widths = new Map<string, Width>();
+  const last = (layer: LayerNode): number | null => (layer.outputShape ? layer.outputShape[layer.outputShape.length - 1] : null);
+  for (const layer of graph.layers) {
+    const before = last(layer);
+    const kept = units.get(layer.name);
+    if (before === null) continue;
+    if (kept !== undefined) {
+      widths.set(layer.name, { before, after: kept, channelsFirst: layer.className === 'Conv2D' });
+      continue;
+    }
+    const inputs = layer.inbound.map((name) => graph.byName.get(name)!);
+    const changed = inputs.find((i) => widths.has(i.name));
+    if (isCondensable(layer) || !changed) continue;
+    const width = (i: LayerNode): number => widths.get(i.name)?.after ?? last(i)!;
+    const after = layer.className === 'Concatenate'
+      ? inputs.reduce((s, i) => s + width(i), 0)
+      // Per-channel layers and Add keep the width; a Flatten keeps positions × channels.
+      : (before / last(inputs[0])!) * width(inputs[0]);
+    widths.set(layer.name, { before, after, channelsFirst: widths.get(changed.name)!.channelsFirst && layer.className !== 'Flatten' });
+  }
+  return widths;
+}
+
+/**
+ * A declared shape with a layer's width resized: axis 1 of NCHW images from a convolution, else the
+ * last axis. Left alone where the declared size is not the engine's.
+ */
+function resizeChannels(before: number, after: number, channelsFirst: boolean): ShapeEdit {
   return (dims) => {
-    const axis = conv && dims.length === 4 ? 1 : dims.length - 1;
-    const size = dims[axis];
-    if (size === null || size % before !== 0) return dims;
+    const axis = channelsFirst && dims.length === 4 ? 1 : dims.length - 1;
+    if (dims[axis] !== before) return dims;
     const resized = dims.slice();
-    resized[axis] = (size / before) * after;
+    resized[axis] = after;
     return resized;
   };
 }

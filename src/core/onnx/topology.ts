@@ -3,7 +3,8 @@
  * of a bias → Dense; Conv → Conv2D; BatchNormalization; activations (GELU and SiLU also as PyTorch
  * exports them: Div by √2 → Erf → Add 1 → Mul x → Mul 0.5, and Sigmoid → Mul x); pooling; Flatten
  * and Reshape to [batch, -1]; Add/Concat/Mul/… of several branches. Every other node becomes a layer
- * the engine does not analyse; Identity and Dropout are skipped.
+ * the engine does not analyse; Identity and Dropout are skipped. A Conv with one input channel per group
+ * and one filter per group (group = channels) is a DepthwiseConv2D.
  *
  * Weights the engine analyses are given in its layout (Dense [in, out], Conv2D [kh, kw, in, out]);
  * the bindings say how they sit in the file. 4-D tensors are taken as NCHW: their shapes are given
@@ -12,7 +13,6 @@
 import { onnx } from 'onnx-proto';
 import { InputError } from '../errors';
 import { inferShapes, LayerNode, makeGraph, ModelGraph, Shape } from '../graph';
-import { isCondensable } from '../structure';
 import { NamedWeight, sizeOf, Tensor, transpose } from '../tensor';
 import { decodeTensor, isFloatDtype } from '../torch/tensors';
 import { declaredDims, Int64, OnnxModelFile, tensorValues, toNumber } from './read';
@@ -33,6 +33,8 @@ export interface OnnxGraph {
   bindings: Map<string, WeightBinding>;
   /** By layer: the ONNX tensors it computes (those of fused nodes and skipped Identity/Dropout included). */
   tensors: Map<string, string[]>;
+  /** By layer: the indices of the nodes it stands for. */
+  nodes: Map<string, number[]>;
 }
 
 interface LayerSpec {
@@ -172,6 +174,7 @@ class GraphBuilder {
   private readonly layerOf = new Map<string, string>();
   private readonly layers = new Map<string, LayerNode>();
   private readonly tensors = new Map<string, string[]>();
+  private readonly layerNodes = new Map<string, number[]>();
   private readonly engineWeights = new Map<string, NamedWeight>();
   private readonly bindings = new Map<string, WeightBinding>();
 
@@ -248,7 +251,7 @@ class GraphBuilder {
     const weights = [...this.source.initializers.values()]
       .filter((init) => init.dtype && isFloatDtype(init.dtype) && this.stored.has(init.name))
       .map((init) => this.engineWeights.get(init.name) ?? this.stored.get(init.name)!);
-    return { graph: modelGraph, weights, bindings: this.bindings, tensors: this.tensors };
+    return { graph: modelGraph, weights, bindings: this.bindings, tensors: this.tensors, nodes: this.layerNodes };
   }
 
   // ---- layers --------------------------------------------------------------------------------
@@ -289,6 +292,7 @@ class GraphBuilder {
     const last = this.nodes[spec.nodes[spec.nodes.length - 1]];
     for (const t of last.outputs) if (this.ranks.get(t) == null) this.ranks.set(t, spec.rank);
     this.tensors.set(layer.name, outputs);
+    this.layerNodes.set(layer.name, spec.nodes);
   }
 
   /** Identity and Dropout (inference) pass their input on: their output is the same tensor. */
@@ -412,24 +416,28 @@ class GraphBuilder {
     const [x, w, b] = node.inputs;
     const kernel = this.weight(w);
     if (!this.isDynamic(x) || kernel?.shape.length !== 4) return null;
-    const [filters, , kh, kw] = kernel.shape;
-    const weights: LayerSpec['weights'] = [['kernel', w, { perm: [2, 3, 1, 0], scale: 1 }]];
+    const [filters, perGroup, kh, kw] = kernel.shape;
+    const groups = node.int('group', 1);
+    // One input channel and one filter per group: a filter per channel, held as Keras holds it ([kh, kw, C, 1]).
+    const depthwise = groups > 1 && groups === filters && perGroup === 1;
+    const weights: LayerSpec['weights'] = depthwise
+      ? [['depthwise_kernel', w, { perm: [2, 3, 0, 1], scale: 1 }]]
+      : [['kernel', w, { perm: [2, 3, 1, 0], scale: 1 }]];
     if (b) {
       if (!isUnitVector(this.weight(b), filters)) return null;
       weights.push(['bias', b, { perm: null, scale: 1 }]);
     }
     const strides = node.ints('strides') ?? [1, 1];
-    const config = {
-      filters,
+    const common = {
       kernel_size: [kh, kw],
       strides,
       dilation_rate: node.ints('dilations') ?? [1, 1],
       padding: padding(node, strides, false),
-      groups: node.int('group', 1),
       activation: 'linear',
       use_bias: !!b,
     };
-    return { className: 'Conv2D', config, nodes: [node.index], inputs: [x], weights, rank: 4 };
+    if (depthwise) return { className: 'DepthwiseConv2D', config: { ...common, depth_multiplier: 1 }, nodes: [node.index], inputs: [x], weights, rank: 4 };
+    return { className: 'Conv2D', config: { filters, ...common, groups }, nodes: [node.index], inputs: [x], weights, rank: 4 };
   }
 
   private batchNorm(node: Node): LayerSpec | null {
@@ -607,21 +615,4 @@ function scaled(data: Float32Array | Int32Array, factor: number): Float32Array |
   const out = Float32Array.from(data);
   for (let i = 0; i < out.length; i++) out[i] *= factor;
   return out;
-}
-
-/**
- * The ONNX tensors carrying a reduced layer's channels: its own, and those of every layer between it
- * and the Dense/Conv2D layers that read them (activations, BatchNormalization, pooling, Flatten).
- */
-export function channelTensors(graph: ModelGraph, tensors: Map<string, string[]>, producer: LayerNode): string[] {
-  const found: string[] = [];
-  const seen = new Set<string>();
-  const visit = (layer: LayerNode): void => {
-    if (seen.has(layer.name)) return;
-    seen.add(layer.name);
-    found.push(...(tensors.get(layer.name) ?? []));
-    for (const next of layer.outbound.map((name) => graph.byName.get(name)!)) if (!isCondensable(next)) visit(next);
-  };
-  visit(producer);
-  return found;
 }

@@ -4,6 +4,7 @@
  * only these are rewritten:
  *  - the changed initializers (new dims and data, in their stored data type);
  *  - the declared shapes (graph inputs, outputs, value_info) of tensors whose channels changed;
+ *  - integer attributes of nodes whose channels changed (a depthwise Conv's group);
  *  - external data: every initializer kept in another file goes to one new file next to the model.
  * Field numbers are those of onnx.proto.
  */
@@ -11,7 +12,9 @@ import { bytesField, concatBytes, LENGTH_DELIMITED, scanFields, varintField } fr
 import { OnnxModelFile } from './read';
 
 const MODEL_GRAPH = 7;
-const GRAPH = { initializer: 5, input: 11, output: 12, valueInfo: 13 };
+const GRAPH = { node: 1, initializer: 5, input: 11, output: 12, valueInfo: 13 };
+const NODE = { attribute: 5 };
+const ATTRIBUTE = { name: 1, i: 3 };
 const TENSOR = { dims: 1, name: 8, rawData: 9, externalData: 13, dataLocation: 14 };
 /** float_data, int32_data, string_data, int64_data, raw_data, double_data, uint64_data, external_data, data_location. */
 const TENSOR_DATA = new Set([4, 5, 6, 7, 9, 10, 11, 13, 14]);
@@ -26,11 +29,16 @@ export interface TensorUpdate {
 /** New sizes for a declared shape (null: a symbolic or unknown size). */
 export type ShapeEdit = (dims: (number | null)[]) => (number | null)[];
 
+/** New values of integer attributes, by attribute name. */
+export type IntAttributes = Record<string, number>;
+
+/** `nodes`: by node index (in the graph's order), integer attributes to set. */
 export function writeOnnxModel(
   source: OnnxModelFile,
   updates: Map<string, TensorUpdate>,
   shapes: Map<string, ShapeEdit>,
   dataFile: string,
+  nodes: Map<number, IntAttributes> = new Map(),
 ): { model: Uint8Array; data: Uint8Array | null } {
   const external: Uint8Array[] = [];
   let offset = 0;
@@ -55,8 +63,13 @@ export function writeOnnxModel(
     // ValueInfoProto.type → TypeProto.tensor_type → TypeProto.Tensor.shape
     return edit ? rewrite(info, 2, (type) => rewrite(type, 1, (tensorType) => rewrite(tensorType, 2, (shape) => editShape(shape, edit)))) : info;
   };
+  let nodeIndex = 0;
   const model = rewrite(source.bytes, MODEL_GRAPH, (graph) =>
     concatBytes(scanFields(graph).map((f) => {
+      if (f.field === GRAPH.node) {
+        const ints = nodes.get(nodeIndex++);
+        return ints ? bytesField(f.field, rewrite(f.body, NODE.attribute, (attribute) => setInt(attribute, ints))) : f.raw;
+      }
       if (f.field === GRAPH.initializer) return bytesField(f.field, rewriteInitializer(f.body));
       if (f.field === GRAPH.input || f.field === GRAPH.output || f.field === GRAPH.valueInfo) return bytesField(f.field, rewriteValueInfo(f.body));
       return f.raw;
@@ -91,6 +104,13 @@ function editShape(shape: Uint8Array, edit: ShapeEdit): Uint8Array {
     const rest = scanFields(f.body).filter((g) => g.field !== 1 && g.field !== 2).map((g) => g.raw);
     return bytesField(1, varintField(1, after[i]!), ...rest);
   }));
+}
+
+/** An AttributeProto with its integer value replaced when `ints` names it; every other field kept. */
+function setInt(attribute: Uint8Array, ints: IntAttributes): Uint8Array {
+  const value = ints[stringField(attribute, ATTRIBUTE.name)];
+  if (value === undefined) return attribute;
+  return concatBytes([...scanFields(attribute).filter((f) => f.field !== ATTRIBUTE.i).map((f) => f.raw), varintField(ATTRIBUTE.i, value)]);
 }
 
 function entry(key: string, value: string): Uint8Array {

@@ -1,0 +1,139 @@
+/**
+ * Dense float64 linear algebra for the data-aware steps (forward pass, second moments, ridge
+ * least squares). Matrices are row-major Float64Arrays. The products work on rows of both operands
+ * (A·Bᵀ), so every inner loop reads contiguous memory; a 4×4 register block keeps 16 sums live per
+ * 8 loads, the same scheme as the TypeScript Gram engine.
+ */
+
+/** A copy of the n×d matrix with zero rows appended up to a multiple of 4 (the kernel then needs no edge cases). */
+function padRows(a: Float64Array, n: number, d: number): Float64Array {
+  const padded = (n + 3) & ~3;
+  if (padded === n) return a;
+  const out = new Float64Array(padded * d);
+  out.set(a.subarray(0, n * d));
+  return out;
+}
+
+/**
+ * C = A·Bᵀ for A n×d and B m×d (both row-major), C n×m. With `symmetric` (A = B) only the upper
+ * triangle is computed and then mirrored. (Blocking over d for cache measured no gain: V8's scalar
+ * float64 arithmetic, about 2 GMAC/s, is the limit.)
+ */
+function productRows(a: Float64Array, n: number, b: Float64Array, m: number, d: number, symmetric: boolean): Float64Array {
+  const pa = padRows(a, n, d);
+  const pb = symmetric ? pa : padRows(b, m, d);
+  const c = new Float64Array(n * m);
+  const store = (i: number, j: number, v0: number, v1: number, v2: number, v3: number): void => {
+    if (i >= n) return;
+    const at = i * m + j;
+    c[at] = v0;
+    if (j + 1 < m) c[at + 1] = v1;
+    if (j + 2 < m) c[at + 2] = v2;
+    if (j + 3 < m) c[at + 3] = v3;
+  };
+  for (let i = 0; i < n; i += 4) {
+    const x0 = i * d, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d;
+    for (let j = symmetric ? i : 0; j < m; j += 4) {
+      const y0 = j * d, y1 = y0 + d, y2 = y1 + d, y3 = y2 + d;
+      let s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+      let s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
+      for (let k = 0; k < d; k++) {
+        const a0 = pa[x0 + k], a1 = pa[x1 + k], a2 = pa[x2 + k], a3 = pa[x3 + k];
+        let v = pb[y0 + k];
+        s00 += a0 * v; s10 += a1 * v; s20 += a2 * v; s30 += a3 * v;
+        v = pb[y1 + k];
+        s01 += a0 * v; s11 += a1 * v; s21 += a2 * v; s31 += a3 * v;
+        v = pb[y2 + k];
+        s02 += a0 * v; s12 += a1 * v; s22 += a2 * v; s32 += a3 * v;
+        v = pb[y3 + k];
+        s03 += a0 * v; s13 += a1 * v; s23 += a2 * v; s33 += a3 * v;
+      }
+      store(i, j, s00, s01, s02, s03);
+      store(i + 1, j, s10, s11, s12, s13);
+      store(i + 2, j, s20, s21, s22, s23);
+      store(i + 3, j, s30, s31, s32, s33);
+    }
+  }
+  // The kernel wrote whole 4×4 blocks from the diagonal's block on: the upper triangle is the truth.
+  if (symmetric) for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) c[i * n + j] = c[j * n + i];
+  return c;
+}
+
+/** A·Bᵀ: A n×d, B m×d → n×m. */
+export function multiplyRows(a: Float64Array, n: number, b: Float64Array, m: number, d: number): Float64Array {
+  return productRows(a, n, b, m, d, false);
+}
+
+/** A·Aᵀ: A n×d → n×n (exactly symmetric). */
+export function gramRows(a: Float64Array, n: number, d: number): Float64Array {
+  return productRows(a, n, a, n, d, true);
+}
+
+/** Row-major transpose of an r×c matrix, in tiles so the strided side stays in cache. */
+export function transposeMatrix(a: ArrayLike<number>, r: number, c: number): Float64Array {
+  const out = new Float64Array(r * c);
+  const tile = 32;
+  for (let i0 = 0; i0 < r; i0 += tile) {
+    for (let j0 = 0; j0 < c; j0 += tile) {
+      const i1 = Math.min(r, i0 + tile), j1 = Math.min(c, j0 + tile);
+      for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) out[j * r + i] = a[i * c + j];
+    }
+  }
+  return out;
+}
+
+/**
+ * Lower Cholesky factor L (row-major, upper part zero) of the symmetric positive definite d×d
+ * matrix a, which is left unchanged. Row-oriented (Cholesky–Banachiewicz): each entry is a dot
+ * product of two contiguous row prefixes. When a pivot is not positive (a rank-deficient second
+ * moment), a jitter of growing size times the mean diagonal is added and the factorisation retried.
+ */
+export function cholesky(a: Float64Array, d: number): Float64Array {
+  let mean = 0;
+  for (let i = 0; i < d; i++) mean += a[i * d + i];
+  mean = mean / Math.max(d, 1) || 1;
+  for (let jitter = 0; ; jitter = jitter ? jitter * 100 : 1e-12) {
+    const l = tryCholesky(a, d, jitter * mean);
+    if (l) return l;
+    if (jitter > 1) throw new Error('matrix is not positive definite');
+  }
+}
+
+function tryCholesky(a: Float64Array, d: number, shift: number): Float64Array | null {
+  const l = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) {
+    const ri = i * d;
+    for (let j = 0; j <= i; j++) {
+      const rj = j * d;
+      let sum = a[ri + j] + (i === j ? shift : 0);
+      for (let k = 0; k < j; k++) sum -= l[ri + k] * l[rj + k];
+      if (i === j) {
+        if (!(sum > 0)) return null;
+        l[ri + i] = Math.sqrt(sum);
+      } else l[ri + j] = sum / l[rj + j];
+    }
+  }
+  return l;
+}
+
+/** Solves (L·Lᵀ)·X = B for X, B d×k row-major (overwritten with X). */
+export function solveCholesky(l: Float64Array, d: number, b: Float64Array, k: number): Float64Array {
+  for (let i = 0; i < d; i++) {
+    const ri = i * d;
+    for (let p = 0; p < i; p++) {
+      const f = l[ri + p];
+      if (f !== 0) for (let c = 0; c < k; c++) b[i * k + c] -= f * b[p * k + c];
+    }
+    const inv = 1 / l[ri + i];
+    for (let c = 0; c < k; c++) b[i * k + c] *= inv;
+  }
+  for (let i = d - 1; i >= 0; i--) {
+    for (let p = i + 1; p < d; p++) {
+      const f = l[p * d + i];
+      if (f !== 0) for (let c = 0; c < k; c++) b[i * k + c] -= f * b[p * k + c];
+    }
+    const inv = 1 / l[i * d + i];
+    for (let c = 0; c < k; c++) b[i * k + c] *= inv;
+  }
+  return b;
+}

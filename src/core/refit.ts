@@ -1,0 +1,181 @@
+/**
+ * Data-aware merge: after a layer's kept units are chosen, the next layer's weights and bias are
+ * solved by ridge least squares so that its pre-activations on calibration inputs match the
+ * original network's. Layers are taken front to back, each fit reading its inputs from the
+ * already-reduced network, so later fits also absorb earlier fits' residual errors.
+ *
+ * The plain merge (applyPlan) gives every sliced tensor first; the refit then replaces each
+ * consumer's kernel and bias. A consumer that is reduced too is fitted on its own kept outputs
+ * only (least squares is separable per output, so this is the fit of all outputs, sliced).
+ * Without a bias, a consumer followed by BatchNormalization takes the fitted intercept into the
+ * moving mean; otherwise it is fitted without one.
+ */
+import { Analysis } from './analysis';
+import { Calibration, evenRows } from './calibration';
+import { GraphEvaluator, isUnsupported, LayerRows, layerRows, WeightLookup } from './forward';
+import { cholesky, gramRows, multiplyRows, solveCholesky, transposeMatrix } from './linalg';
+import { applyPlan, MergePlan } from './merge';
+import { sizeOf, Tensor } from './tensor';
+
+/** Ridge term relative to the mean feature variance: regularises rank-deficient fits, barely biases others. */
+export const RIDGE = 1e-6;
+/** Rows (samples × output positions) a convolution's fit reads at most, spread evenly. */
+const FIT_ROWS = 65536;
+
+export interface RidgeFit {
+  /** width × out, row-major. */
+  weights: Float64Array;
+  /** Per output; null when fitted without an intercept. */
+  intercept: Float64Array | null;
+}
+
+/**
+ * argmin ‖A·W + 1·bᵀ − Y‖² + λ‖W‖² in float64, with λ = ridge · trace(AᶜᵀAᶜ)/width (Aᶜ: A with
+ * column means removed when fitting an intercept, which also keeps the system well conditioned).
+ * Solved by Cholesky on the normal equations, or on their dual (A·Aᵀ + λI) when there are fewer
+ * rows than features — the same solution, at the smaller cost.
+ */
+export function ridgeLeastSquares(a: Float64Array, rows: number, width: number, y: Float64Array, out: number, intercept: boolean, ridge = RIDGE): RidgeFit {
+  const ac = new Float64Array(a.subarray(0, rows * width));
+  const yc = new Float64Array(y.subarray(0, rows * out));
+  const mx = new Float64Array(width);
+  const my = new Float64Array(out);
+  if (intercept) {
+    centerColumns(ac, rows, width, mx);
+    centerColumns(yc, rows, out, my);
+  }
+  let trace = 0;
+  for (const v of ac) trace += v * v;
+  const lambda = trace > 0 ? (ridge * trace) / width : ridge;
+  const at = transposeMatrix(ac, rows, width);
+  let weights: Float64Array;
+  if (rows >= width) {
+    const normal = gramRows(at, width, rows);
+    for (let i = 0; i < width; i++) normal[i * width + i] += lambda;
+    const rhs = multiplyRows(at, width, transposeMatrix(yc, rows, out), out, rows);
+    weights = solveCholesky(cholesky(normal, width), width, rhs, out);
+  } else {
+    const dual = gramRows(ac, rows, width);
+    for (let i = 0; i < rows; i++) dual[i * rows + i] += lambda;
+    const alpha = solveCholesky(cholesky(dual, rows), rows, yc, out);
+    weights = multiplyRows(at, width, transposeMatrix(alpha, rows, out), out, rows);
+  }
+  if (!intercept) return { weights, intercept: null };
+  const b = Float64Array.from(my);
+  for (let i = 0; i < width; i++) for (let o = 0; o < out; o++) b[o] -= mx[i] * weights[i * out + o];
+  return { weights, intercept: b };
+}
+
+function centerColumns(m: Float64Array, rows: number, cols: number, means: Float64Array): void {
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) means[c] += m[r * cols + c];
+  for (let c = 0; c < cols; c++) means[c] /= Math.max(rows, 1);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) m[r * cols + c] -= means[c];
+}
+
+/** One consumer's fit, for the report. */
+export interface RefitLayer {
+  producer: string;
+  consumer: string;
+  /** Null where the fit ran; else why the plain merge was kept for this consumer. */
+  skipped: string | null;
+  rows: number;
+  features: number;
+  /** RMS of the fit's residual over the RMS of the (centred) target, on up to 256 of the fitted rows. */
+  relativeError: number | null;
+}
+
+export interface RefitResult {
+  changed: Map<string, Tensor>;
+  layers: RefitLayer[];
+}
+
+/** The plan's changed weights with every consumer refitted on the calibration data where it can be evaluated. */
+export function refitPlan(analysis: Analysis, plan: MergePlan, calibration: Calibration): RefitResult {
+  const changed = applyPlan(analysis, plan);
+  const current: WeightLookup = (layer, role) => {
+    const w = layer.weights.get(role);
+    return w && (changed.get(w.name) ?? w);
+  };
+  const { graph } = analysis.model.source;
+  const original = new GraphEvaluator(graph, calibration.input);
+  const reduced = new GraphEvaluator(graph, calibration.input, current);
+  const planned = new Map(plan.layers.map((l) => [l.name, l]));
+  const layers: RefitLayer[] = [];
+  for (const layerPlan of plan.layers) {
+    const { info } = analysis.details.get(layerPlan.name)!;
+    // The members of a residual group share their consumers: fit those once, with the group's lead.
+    if (info.joint && info.joint.lead !== layerPlan.name) continue;
+    for (const { layer: consumer } of info.consumers) {
+      const record = (skipped: string | null, rows = 0, features = 0, relativeError: number | null = null): void =>
+        void layers.push({ producer: layerPlan.name, consumer: consumer.name, skipped, rows, features, relativeError });
+      const zo = original.preActivation(consumer);
+      const xr = reduced.inputOf(consumer);
+      if (isUnsupported(zo)) {
+        record(zo.unsupported);
+        continue;
+      }
+      if (isUnsupported(xr)) {
+        record(xr.unsupported);
+        continue;
+      }
+      const kernel = consumer.weights.get('kernel')!;
+      const bias = consumer.config.use_bias === false ? undefined : consumer.weights.get('bias');
+      const out = kernel.shape[kernel.shape.length - 1];
+      // Rows of the pre-activation are the rows layerRows gives (samples × output positions).
+      const pick = evenRows(zo.data.length / out, FIT_ROWS);
+      const rr = layerRows(consumer, xr, pick);
+      if (isUnsupported(rr)) {
+        record(rr.unsupported);
+        continue;
+      }
+      const keep = planned.get(consumer.name)?.kept ?? Array.from({ length: out }, (_, j) => j);
+      const target = pickRows(zo.data, out, pick, keep);
+      const batchNorm = analysis.details.get(consumer.name)?.info.batchNorm ?? null;
+      const mean = batchNorm?.weights.get('moving_mean');
+      const fit = ridgeLeastSquares(rr.data, rr.rows, rr.width, target, keep.length, bias !== undefined || mean !== undefined);
+      record(null, rr.rows, rr.width, relativeError(rr, fit, target, keep.length));
+
+      const shape = kernel.shape.slice();
+      shape[shape.length - 2] = rr.width / sizeOf(shape.slice(0, -2));
+      shape[shape.length - 1] = keep.length;
+      changed.set(kernel.name, { shape, dtype: 'float32', data: Float32Array.from(fit.weights) });
+      if (bias) changed.set(bias.name, { shape: [keep.length], dtype: 'float32', data: Float32Array.from(fit.intercept!) });
+      else if (mean) {
+        // BatchNorm(y + c) with moving mean μ equals BatchNorm(y) with μ − c.
+        changed.set(mean.name, { shape: [keep.length], dtype: 'float32', data: Float32Array.from(keep, (j, k) => mean.data[j] - fit.intercept![k]) });
+      }
+    }
+  }
+  return { changed, layers };
+}
+
+/** The picked rows of a rows × width matrix, and of those only the given columns (default: all). */
+function pickRows(data: Float64Array, width: number, pick: Int32Array, columns?: number[]): Float64Array {
+  const all = !columns || (columns.length === width && columns.every((c, i) => c === i));
+  if (all && pick.length * width === data.length) return data;
+  const cols = columns ?? Array.from({ length: width }, (_, c) => c);
+  const out = new Float64Array(pick.length * cols.length);
+  pick.forEach((r, i) => cols.forEach((c, k) => (out[i * cols.length + k] = data[r * width + c])));
+  return out;
+}
+
+/** Rows the reported residual is measured on: an estimate, so it costs little next to the fit. */
+const RESIDUAL_ROWS = 256;
+
+function relativeError(a: LayerRows, fit: RidgeFit, y: Float64Array, out: number): number {
+  const pick = evenRows(a.rows, RESIDUAL_ROWS);
+  const rows = pick.length;
+  const z = multiplyRows(pickRows(a.data, a.width, pick), rows, transposeMatrix(fit.weights, a.width, out), out, a.width);
+  const t = pickRows(y, out, pick);
+  let residual = 0, spread = 0;
+  for (let o = 0; o < out; o++) {
+    let mean = 0;
+    for (let r = 0; r < rows; r++) mean += t[r * out + o];
+    mean /= Math.max(rows, 1);
+    for (let r = 0; r < rows; r++) {
+      residual += (z[r * out + o] + (fit.intercept ? fit.intercept[o] : 0) - t[r * out + o]) ** 2;
+      spread += (t[r * out + o] - mean) ** 2;
+    }
+  }
+  return spread > 0 ? Math.sqrt(residual / spread) : Math.sqrt(residual);
+}
