@@ -1,18 +1,19 @@
 import { Analysis, analyzeModel, loadModel } from '../core/analysis';
 import { Backend, BackendPreference, BACKENDS, loadBackend } from '../core/backend';
+import { AutoResult, autoReduce, loadValidation } from '../core/autoReduce';
 import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES, loadCalibration } from '../core/calibration';
 import { InputError } from '../core/errors';
 import type { OpenOptions } from '../core/formats';
 import { reduceModel } from '../core/reduce';
 import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/summary';
-import { analysisJson, formatMerge, formatTable } from './format';
+import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
 
 const USAGE = `condense — shrink trained neural networks by condensation
 
 Usage:
-  condense analyze MODEL [--threshold T] [--json] [--backend B] [CALIBRATION]
-  condense reduce MODEL --out DIR [--threshold T] [--force] [--backend B] [CALIBRATION]
+  condense analyze MODEL [--threshold T | AUTO] [--json] [--backend B] [CALIBRATION]
+  condense reduce MODEL --out DIR [--threshold T | AUTO] [--force] [--backend B] [CALIBRATION]
   condense verify ORIGINAL REDUCED [--data FILE] [--samples N] [--range LOW,HIGH] [--tolerance X] [--backend B]
 
 MODEL is a TF.js Layers model.json, an .onnx file, a PyTorch state dict (.pt, .pth) or a .safetensors file.
@@ -22,6 +23,9 @@ CALIBRATION: --calibration FILE (unlabelled inputs: .npy, .json, .csv) or --cali
   [--calibration-samples N] (generated, default ${DEFAULT_CALIBRATION_SAMPLES}). Similarity is then measured on the
   units' pre-activations over these inputs, and reduce refits each next layer by least squares on them.
 --allow-bias-dominated: reduce layers whose bias dominates their weights even without calibration data.
+AUTO: --auto --tolerance X --val-inputs FILE --val-targets FILE: per-layer thresholds for the smallest model whose
+  validation error is within X — the relative MSE increase (0.1 = 10 % worse), or for targets that are class
+  indices the accuracy drop (0.01 = one point). analyze prints the size–error curve; reduce writes the choice.
 Exit codes: 0 success, 1 a failed check (verify over tolerance), 2 bad input.`;
 
 /** A usage mistake: reported like bad input (exit 2), naming the argument. */
@@ -34,8 +38,9 @@ interface Parsed {
 
 const VALUE_FLAGS = new Set([
   'threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation', 'calibration', 'calibration-range', 'calibration-samples',
+  'val-inputs', 'val-targets',
 ]);
-const BOOLEAN_FLAGS = new Set(['json', 'force', 'help', 'allow-bias-dominated']);
+const BOOLEAN_FLAGS = new Set(['json', 'force', 'help', 'allow-bias-dominated', 'auto']);
 
 function parseArgs(args: string[]): Parsed {
   const positional: string[] = [];
@@ -87,7 +92,14 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
       case 'analyze': {
         const [model] = expect(p, 1, 'condense analyze MODEL');
         const threshold = thresholdFlag(p);
-        const { analysis, calibration } = await analyse(p, model, await loadBackend(backendFlag(p)));
+        const auto = autoFlags(p);
+        const backend = await loadBackend(backendFlag(p));
+        const { analysis, calibration } = await analyse(p, model, backend);
+        if (auto) {
+          const result = await search(p, auto, analysis, calibration, backend);
+          out(p.flags.has('json') ? JSON.stringify(result, null, 2) : formatAuto(result));
+          return 0;
+        }
         const sizes = estimate(analysis.summary, threshold);
         const description = calibration?.description ?? null;
         out(p.flags.has('json') ? JSON.stringify(analysisJson(analysis.summary, sizes, threshold, description), null, 2) : formatTable(analysis.summary, sizes, threshold, description));
@@ -98,10 +110,20 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         const outDir = p.flags.get('out');
         if (typeof outDir !== 'string') throw new UsageError('condense reduce needs --out DIR');
         const threshold = thresholdFlag(p);
-        const { analysis, calibration } = await analyse(p, model, await loadBackend(backendFlag(p)));
-        const result = await reduceModel(analysis, threshold, outDir, { overwrite: p.flags.has('force'), calibration });
+        const auto = autoFlags(p);
+        const backend = await loadBackend(backendFlag(p));
+        const { analysis, calibration } = await analyse(p, model, backend);
+        const found = auto ? await search(p, auto, analysis, calibration, backend) : null;
+        if (found && !found.chosen) {
+          err(`condense: ${formatAuto(found)}\nNothing written.`);
+          return 1;
+        }
+        // The automatic choice gives every reduced layer its own threshold, so the shared one is only a default.
+        const result = found
+          ? await reduceModel(analysis, 1, outDir, { overrides: found.chosen!.thresholds, overwrite: p.flags.has('force'), calibration, auto: found })
+          : await reduceModel(analysis, threshold, outDir, { overwrite: p.flags.has('force'), calibration });
         const t = result.estimate.totals;
-        out(formatTable(analysis.summary, result.estimate, threshold, calibration?.description ?? null));
+        out(found ? formatAuto(found) : formatTable(analysis.summary, result.estimate, threshold, calibration?.description ?? null));
         out('');
         out(formatMerge(result.report));
         out(`\nWrote ${result.outDir} (${result.report.reducedFile}, condense-report.json): ${t.paramsAfter} of ${t.paramsBefore} parameters (${(100 * t.ratio).toFixed(1)} %).`);
@@ -162,6 +184,34 @@ async function analyse(p: Parsed, file: string, backend: Backend): Promise<{ ana
     allowBiasDominated: p.flags.has('allow-bias-dominated'),
   });
   return { analysis, calibration };
+}
+
+interface AutoSpec {
+  tolerance: number;
+  inputs: string;
+  targets: string;
+}
+
+/** The --auto flags, checked before any analysis runs; null without --auto. */
+function autoFlags(p: Parsed): AutoSpec | null {
+  const inputs = p.flags.get('val-inputs');
+  const targets = p.flags.get('val-targets');
+  if (!p.flags.has('auto')) {
+    if (inputs !== undefined || targets !== undefined) throw new UsageError('--val-inputs and --val-targets go with --auto');
+    if (p.flags.has('tolerance')) throw new UsageError('--tolerance goes with --auto (or verify)');
+    return null;
+  }
+  if (p.flags.has('threshold')) throw new UsageError('give either --threshold or --auto, not both');
+  if (!p.flags.has('tolerance')) throw new UsageError('--auto needs --tolerance X');
+  if (typeof inputs !== 'string' || typeof targets !== 'string') throw new UsageError('--auto needs --val-inputs FILE and --val-targets FILE');
+  const tolerance = numberFlag(p, 'tolerance', 0, (v) => v >= 0, 'a non-negative number');
+  return { tolerance, inputs, targets };
+}
+
+/** Reads the validation data and searches the thresholds. */
+async function search(p: Parsed, spec: AutoSpec, analysis: Analysis, calibration: Calibration | undefined, backend: Backend): Promise<AutoResult> {
+  const validation = await loadValidation(analysis.model.source.graph, spec.inputs, spec.targets);
+  return autoReduce(analysis, { tolerance: spec.tolerance, validation, calibration, backend, openOptions: openOptions(p) });
 }
 
 function calibrationFlags(p: Parsed): CalibrationSpec | undefined {

@@ -36,28 +36,55 @@ export interface Calibration {
 
 /** Reads or generates calibration inputs shaped for the graph's single input. */
 export async function loadCalibration(graph: ModelGraph, spec: CalibrationSpec, modelPath: string): Promise<Calibration> {
-  if (graph.inputs.length !== 1) throw new InputError(spec.file ?? modelPath, 'calibration data is supported for single-input models only');
-  const expected = graph.byName.get(graph.inputs[0])!.outputShape;
-  const cap = Math.min(MAX_CALIBRATION_SAMPLES, Math.max(16, Math.floor(VALUE_BUDGET / valuesPerSample(graph))));
   if (spec.file) {
-    const array = await readDataFile(spec.file);
-    const [samples, sample, data] = matchInput(spec.file, expected, array.shape, array.data);
-    const rows = evenRows(samples, cap);
-    const per = sizeOf(sample);
-    const picked = new Float64Array(rows.length * per);
-    rows.forEach((r, i) => picked.set(data.subarray(r * per, (r + 1) * per), i * per));
-    const note = rows.length < samples ? ` (${rows.length} of them, evenly spaced)` : '';
-    return { input: { shape: [rows.length, ...sample], data: picked }, description: `${samples} rows of ${spec.file}${note}` };
+    const rows = await readInputRows(graph, spec.file, MAX_CALIBRATION_SAMPLES);
+    const note = rows.picked.length < rows.samples ? ` (${rows.picked.length} of them, evenly spaced)` : '';
+    return { input: rows.input, description: `${rows.samples} rows of ${spec.file}${note}` };
   }
+  if (graph.inputs.length !== 1) throw new InputError(modelPath, 'calibration data is supported for single-input models only');
   if (!spec.range) throw new InputError(modelPath, 'calibration needs a data file or a range to generate inputs in');
+  const expected = graph.byName.get(graph.inputs[0])!.outputShape;
   if (!expected || expected.some((d) => d === null)) {
     throw new InputError(modelPath, `the input's size is not known [${(expected ?? []).map((d) => d ?? '?').join(', ')}]: give calibration data in a file`);
   }
   const sample = expected as number[];
-  const samples = Math.min(spec.samples ?? DEFAULT_CALIBRATION_SAMPLES, cap);
+  const samples = Math.min(spec.samples ?? DEFAULT_CALIBRATION_SAMPLES, rowCap(graph, MAX_CALIBRATION_SAMPLES));
   const [low, high] = spec.range;
   const data = Float64Array.from(uniformSamples(samples * sizeOf(sample), low, high, spec.seed ?? 1));
   return { input: { shape: [samples, ...sample], data }, description: `${samples} uniform samples in [${low}, ${high}]` };
+}
+
+/** Rows of a data file for the graph's single input. */
+export interface InputRows {
+  /** The kept rows as the engine's graph takes them (channels-last). */
+  input: Value;
+  /** The same rows as the file holds them: the layout the format's own runner takes. */
+  fileRows: { data: Float32Array; sampleShape: number[] };
+  /** Rows in the file; `picked` are the indices of those kept. */
+  samples: number;
+  picked: Int32Array;
+}
+
+/** Reads a file of inputs, keeping at most `maxRows` rows (fewer where the network's values would not fit), evenly spaced. */
+export async function readInputRows(graph: ModelGraph, file: string, maxRows: number): Promise<InputRows> {
+  if (graph.inputs.length !== 1) throw new InputError(file, 'data files are supported for single-input models only');
+  const expected = graph.byName.get(graph.inputs[0])!.outputShape;
+  const array = await readDataFile(file);
+  const [samples, sample, data] = matchInput(file, expected, array.shape, array.data);
+  const picked = evenRows(samples, rowCap(graph, maxRows));
+  const per = sizeOf(sample);
+  const input = new Float64Array(picked.length * per);
+  const raw = new Float32Array(picked.length * per);
+  picked.forEach((r, i) => {
+    input.set(data.subarray(r * per, (r + 1) * per), i * per);
+    raw.set(array.data.subarray(r * per, (r + 1) * per), i * per);
+  });
+  return { input: { shape: [picked.length, ...sample], data: input }, fileRows: { data: raw, sampleShape: array.shape.slice(1) }, samples, picked };
+}
+
+/** At most `max` rows, and no more than one evaluated network's values fit in VALUE_BUDGET. */
+function rowCap(graph: ModelGraph, max: number): number {
+  return Math.min(max, Math.max(16, Math.floor(VALUE_BUDGET / valuesPerSample(graph))));
 }
 
 /** Sum over layers of one sample's output size (unknown sizes count as nothing). */

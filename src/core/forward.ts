@@ -33,6 +33,12 @@ export type WeightLookup = (layer: LayerNode, role: string) => Tensor | undefine
 
 export const originalWeights: WeightLookup = (layer, role) => layer.weights.get(role);
 
+/** The network with `changed` weights (by weight name) in place of the originals. */
+export const replacedWeights = (changed: Map<string, Tensor>): WeightLookup => (layer, role) => {
+  const w = layer.weights.get(role);
+  return w && (changed.get(w.name) ?? w);
+};
+
 /** Lazily evaluates layers on one batch, each once; ask only for layers whose weights are final. */
 export class GraphEvaluator {
   private readonly values = new Map<string, Outcome>();

@@ -1,5 +1,6 @@
 import * as path from 'path';
 import { Analysis } from './analysis';
+import type { AutoResult } from './autoReduce';
 import { Calibration } from './calibration';
 import { applyPlan, MergePlan, planMerge } from './merge';
 import { writeFolder } from './output';
@@ -31,6 +32,8 @@ export interface CondenseReport {
     clusters: { representative: number; members: number[]; scales: number[] }[];
   }[];
   totals: Estimate['totals'];
+  /** With `reduce --auto`: the search that chose the per-layer thresholds (the chosen point, the metric before/after, the curve). */
+  auto?: AutoResult;
 }
 
 export interface ReduceResult {
@@ -53,7 +56,7 @@ export async function reduceModel(
   analysis: Analysis,
   threshold: number,
   outDir: string,
-  options: { overrides?: Record<string, number>; overwrite?: boolean; calibration?: Calibration } = {},
+  options: { overrides?: Record<string, number>; overwrite?: boolean; calibration?: Calibration; auto?: AutoResult } = {},
 ): Promise<ReduceResult> {
   const overrides = options.overrides ?? {};
   const thresholds: Thresholds = (layer) => overrides[layer] ?? threshold;
@@ -80,6 +83,7 @@ export async function reduceModel(
       clusters: l.groups,
     })),
     totals: sizes.totals,
+    ...(options.auto ? { auto: options.auto } : {}),
   };
   const target = await writeFolder(
     outDir,

@@ -12,7 +12,7 @@
  */
 import { Analysis } from './analysis';
 import { Calibration, evenRows } from './calibration';
-import { GraphEvaluator, isUnsupported, LayerRows, layerRows, WeightLookup } from './forward';
+import { GraphEvaluator, isUnsupported, LayerRows, layerRows, replacedWeights } from './forward';
 import { cholesky, gramRows, multiplyRows, solveCholesky, transposeMatrix } from './linalg';
 import { applyPlan, MergePlan } from './merge';
 import { sizeOf, Tensor } from './tensor';
@@ -92,13 +92,9 @@ export interface RefitResult {
 /** The plan's changed weights with every consumer refitted on the calibration data where it can be evaluated. */
 export function refitPlan(analysis: Analysis, plan: MergePlan, calibration: Calibration): RefitResult {
   const changed = applyPlan(analysis, plan);
-  const current: WeightLookup = (layer, role) => {
-    const w = layer.weights.get(role);
-    return w && (changed.get(w.name) ?? w);
-  };
   const { graph } = analysis.model.source;
   const original = new GraphEvaluator(graph, calibration.input);
-  const reduced = new GraphEvaluator(graph, calibration.input, current);
+  const reduced = new GraphEvaluator(graph, calibration.input, replacedWeights(changed));
   const planned = new Map(plan.layers.map((l) => [l.name, l]));
   const layers: RefitLayer[] = [];
   for (const layerPlan of plan.layers) {

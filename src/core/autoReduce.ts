@@ -1,0 +1,302 @@
+/**
+ * Automatic thresholds: the per-layer thresholds that make the model smallest while its error on a
+ * labelled validation set stays within a tolerance — the relative increase of the mean squared error
+ * for regression, the drop in accuracy for classifiers (targets are then class indices).
+ *
+ * A candidate (a threshold per reduced layer) is planned, merged (refitted when calibration data is
+ * given, exactly as `reduce` will) and run on the validation inputs by the engine's float64 evaluator,
+ * without writing files; where that evaluator cannot run the graph, the candidate is encoded into a
+ * temporary folder and run by the format's own runner. Each layer's candidate thresholds are the merge
+ * similarities of its dendrogram (every distinct cut, thinned). The search is a lazy greedy: from γ = 1
+ * everywhere, it repeatedly takes the step — one layer's threshold lowered — that saves the most
+ * parameters per unit of error increase; a step measured before the last accepted one is measured
+ * again before it is taken, a step that breaks the tolerance is halved, and a layer whose smallest step
+ * breaks it stays where it is. Every candidate is a whole reduced model measured on the whole
+ * validation set, so the chosen one — the smallest that meets the tolerance — is confirmed as it is.
+ */
+import { promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Analysis } from './analysis';
+import type { Backend } from './backend';
+import { Calibration, InputRows, readInputRows } from './calibration';
+import { readDataFile } from './data';
+import { InputError } from './errors';
+import { openModel } from './formats';
+import { GraphEvaluator, isUnsupported, replacedWeights, Value } from './forward';
+import { ModelGraph } from './graph';
+import { applyPlan, MergePlan, planMerge } from './merge';
+import { writeFolder } from './output';
+import { refitPlan } from './refit';
+import type { OpenOptions } from './source';
+import { estimate, LayerSummary } from './summary';
+import { Tensor } from './tensor';
+
+/** Candidate thresholds per layer: enough to follow its size–error curve, few enough to search quickly. */
+export const CUTS_PER_LAYER = 20;
+/** Candidates the search evaluates at most (each is a merge, maybe a refit, and a forward pass). */
+export const MAX_EVALUATIONS = 60;
+
+export type AutoMetric = 'mse' | 'accuracy';
+
+/** Labelled validation data: inputs and, per row, either the expected outputs or a class index. */
+export interface Validation {
+  inputs: string;
+  targetsFile: string;
+  rows: InputRows;
+  /** The targets of the kept rows, `targetWidth` values per row. */
+  targets: Float64Array;
+  targetWidth: number;
+  description: string;
+}
+
+export async function loadValidation(graph: ModelGraph, inputsFile: string, targetsFile: string): Promise<Validation> {
+  // All rows count: subsampling would make the metric noisier than the tolerance it is checked against.
+  const rows = await readInputRows(graph, inputsFile, Infinity);
+  const array = await readDataFile(targetsFile);
+  if (array.shape[0] !== rows.samples) {
+    throw new InputError(targetsFile, `has ${array.shape[0]} rows, but ${inputsFile} has ${rows.samples}`);
+  }
+  const targetWidth = array.data.length / rows.samples;
+  const targets = new Float64Array(rows.picked.length * targetWidth);
+  rows.picked.forEach((r, i) => targets.set(array.data.subarray(r * targetWidth, (r + 1) * targetWidth), i * targetWidth));
+  const note = rows.picked.length < rows.samples ? ` (${rows.picked.length} of them, evenly spaced)` : '';
+  return { inputs: inputsFile, targetsFile, rows, targets, targetWidth, description: `${rows.samples} rows of ${inputsFile}${note}` };
+}
+
+export interface AutoPoint {
+  /** Per reduced layer (a joint group by its lead): the threshold its clusters are cut at. */
+  thresholds: Record<string, number>;
+  paramsAfter: number;
+  /** paramsAfter / paramsBefore. */
+  ratio: number;
+  /** Validation MSE, or accuracy. */
+  value: number;
+  /** Against the original: relative MSE increase, or accuracy drop. */
+  change: number;
+  meets: boolean;
+}
+
+export interface AutoResult {
+  metric: AutoMetric;
+  tolerance: number;
+  validation: string;
+  /** How each candidate's next layers were merged, as `reduce` will merge the chosen one. */
+  merge: 'refit' | 'plain';
+  /** What ran the candidates: the engine's float64 evaluator, or the format's own runner. */
+  runner: 'engine' | 'format';
+  /** The original model's value on the validation set. */
+  baseline: number;
+  paramsBefore: number;
+  /** The smallest evaluated candidate within the tolerance; null when even γ = 1 everywhere is not. */
+  chosen: AutoPoint | null;
+  /** Every evaluated candidate, in evaluation order: the size–error curve. */
+  curve: AutoPoint[];
+  milliseconds: number;
+}
+
+export interface AutoOptions {
+  tolerance: number;
+  validation: Validation;
+  /** Refit every candidate on these inputs (as `reduce` does with them). */
+  calibration?: Calibration;
+  /** Runs candidates the engine's evaluator cannot (with the options the model was opened with). */
+  backend?: Backend;
+  openOptions?: OpenOptions;
+  maxEvaluations?: number;
+}
+
+/** Searches per-layer thresholds; see the file comment. */
+export async function autoReduce(analysis: Analysis, options: AutoOptions): Promise<AutoResult> {
+  const started = performance.now();
+  const { summary } = analysis;
+  const { validation, tolerance } = options;
+  const run = await runnerFor(analysis, validation, options);
+  const original = await run.original();
+  const samples = validation.rows.picked.length;
+  const width = original.length / samples;
+  const metric = metricOf(validation, width);
+  const baseline = score(metric, original, validation.targets, samples, width);
+  const paramsBefore = estimate(summary, 1).totals.paramsBefore;
+
+  interface Measured extends AutoPoint {
+    /** What the greedy ranks steps by (smaller is better). */
+    cost: number;
+  }
+  const curve: AutoPoint[] = [];
+  // The search may come back to a candidate (a step halved back onto one that failed): measured once.
+  const measured = new Map<string, Measured>();
+  const measure = async (thresholds: Record<string, number>): Promise<Measured> => {
+    const key = JSON.stringify(thresholds);
+    const known = measured.get(key);
+    if (known) return known;
+    const gamma = (layer: string): number => thresholds[layer] ?? 1;
+    const plan = planMerge(analysis, gamma);
+    const changed = options.calibration ? refitPlan(analysis, plan, options.calibration).changed : applyPlan(analysis, plan);
+    const y = await run.reduced(changed, plan);
+    const value = score(metric, y, validation.targets, samples, width);
+    const change = metric === 'mse' ? relativeIncrease(value, baseline) : baseline - value;
+    const paramsAfter = estimate(summary, gamma).totals.paramsAfter;
+    const point = { thresholds, paramsAfter, ratio: paramsAfter / paramsBefore, value, change, meets: change <= tolerance + 1e-12 };
+    curve.push(point);
+    // Accuracy moves in steps of one sample: the outputs' deviation from the original's ranks the steps instead.
+    const result = { ...point, cost: metric === 'mse' ? change : deviation(y, original) };
+    measured.set(key, result);
+    return result;
+  };
+
+  const lanes = summary.layers.filter(isLead).map((layer) => ({ layer: layer.name, cuts: cutPoints(layer), at: -1, stride: 1, step: null as Step | null }));
+  interface Step {
+    point: Measured;
+    /** The accepted state it was measured from. */
+    version: number;
+  }
+  const thresholdsAt = (moved?: { layer: string; at: number }): Record<string, number> =>
+    Object.fromEntries(lanes.map((l) => [l.layer, l.cuts[moved?.layer === l.layer ? moved.at : l.at] ?? 1]));
+  const budget = options.maxEvaluations ?? MAX_EVALUATIONS;
+  let current = await measure(thresholdsAt());
+  let version = 0;
+  let active = lanes.filter((l) => l.cuts.length > 0);
+  while (active.length && curve.length < budget) {
+    const unmeasured = active.find((l) => !l.step);
+    if (unmeasured) {
+      const point = await measure(thresholdsAt({ layer: unmeasured.layer, at: unmeasured.at + unmeasured.stride }));
+      if (point.meets) unmeasured.step = { point, version };
+      else if (unmeasured.stride > 1) unmeasured.stride = Math.max(1, Math.floor(unmeasured.stride / 2));
+      else active = active.filter((l) => l !== unmeasured);
+      continue;
+    }
+    const gain = (l: (typeof lanes)[number]): number =>
+      (current.paramsAfter - l.step!.point.paramsAfter) / Math.max(l.step!.point.cost - current.cost, 1e-12);
+    const best = active.reduce((a, b) => (gain(b) > gain(a) ? b : a));
+    const step = best.step!;
+    best.step = null;
+    // Measured before another layer moved: measure it again from here before taking it.
+    if (step.version !== version) continue;
+    best.at += best.stride;
+    current = step.point;
+    version++;
+    // Cheap steps grow, so the long flat start of a layer's curve takes few evaluations.
+    best.stride = Math.min(best.stride * 2, best.cuts.length - 1 - best.at);
+    if (best.stride === 0) active = active.filter((l) => l !== best);
+  }
+  const chosen = curve.filter((p) => p.meets).reduce<AutoPoint | null>((a, b) => (!a || b.paramsAfter < a.paramsAfter || (b.paramsAfter === a.paramsAfter && b.change < a.change) ? b : a), null);
+  return {
+    metric,
+    tolerance,
+    validation: validation.description,
+    merge: options.calibration ? 'refit' : 'plain',
+    runner: run.kind,
+    baseline,
+    paramsBefore,
+    chosen,
+    curve,
+    milliseconds: performance.now() - started,
+  };
+}
+
+/** A layer with its own threshold: reducible, and not a member following its joint group's lead. */
+const isLead = (layer: LayerSummary): boolean => layer.reducible && !!layer.dendrogram && (!layer.joint || layer.joint.lead === layer.name);
+
+/**
+ * A layer's candidate thresholds, descending: the distinct merge similarities in (0, 1) (γ = 1
+ * already merges exact duplicates; a cut below 0 would merge units pointing apart), at most
+ * CUTS_PER_LAYER of them spread evenly over the merges, the last merge always among them.
+ */
+export function cutPoints(layer: LayerSummary): number[] {
+  const distinct = [...new Set(layer.dendrogram!.sim)].filter((s) => s > 0 && s < 1);
+  if (distinct.length <= CUTS_PER_LAYER) return distinct;
+  return Array.from({ length: CUTS_PER_LAYER }, (_, i) => distinct[Math.round(((i + 1) * distinct.length) / CUTS_PER_LAYER) - 1]);
+}
+
+function metricOf(validation: Validation, width: number): AutoMetric {
+  if (validation.targetWidth === width) return 'mse';
+  if (validation.targetWidth !== 1) {
+    throw new InputError(validation.targetsFile, `has ${validation.targetWidth} values per row, but the model gives ${width} (regression targets) or takes one class index per row (classifiers)`);
+  }
+  validation.targets.forEach((t, i) => {
+    if (!Number.isInteger(t) || t < 0 || t >= width) throw new InputError(validation.targetsFile, `row ${i + 1}: ${t} is not a class index in [0, ${width - 1}]`);
+  });
+  return 'accuracy';
+}
+
+function score(metric: AutoMetric, y: Float64Array, targets: Float64Array, samples: number, width: number): number {
+  if (metric === 'mse') {
+    let sum = 0;
+    for (let i = 0; i < y.length; i++) sum += (y[i] - targets[i]) ** 2;
+    return sum / y.length;
+  }
+  let correct = 0;
+  for (let s = 0; s < samples; s++) {
+    let best = 0;
+    for (let c = 1; c < width; c++) if (y[s * width + c] > y[s * width + best]) best = c;
+    if (best === targets[s]) correct++;
+  }
+  return correct / samples;
+}
+
+/** (after − before) / before; a model that fits exactly tolerates no increase at all. */
+function relativeIncrease(after: number, before: number): number {
+  if (before > 0) return (after - before) / before;
+  return after > 0 ? Infinity : 0;
+}
+
+/** ‖y − y₀‖² / ‖y₀‖²: how far the reduced outputs moved from the original's. */
+function deviation(y: Float64Array, original: Float64Array): number {
+  let diff = 0, norm = 0;
+  original.forEach((v, i) => {
+    diff += (y[i] - v) ** 2;
+    norm += v * v;
+  });
+  return norm > 0 ? diff / norm : diff;
+}
+
+interface Runner {
+  kind: 'engine' | 'format';
+  /** The first output on the validation inputs, samples × outputs. */
+  original(): Promise<Float64Array>;
+  reduced(changed: Map<string, Tensor>, plan: MergePlan): Promise<Float64Array>;
+}
+
+async function runnerFor(analysis: Analysis, validation: Validation, { backend, openOptions }: AutoOptions): Promise<Runner> {
+  const source = analysis.model.source;
+  const { graph } = source;
+  const input: Value = validation.rows.input;
+  const first = new GraphEvaluator(graph, input).output(graph.outputs[0]);
+  if (!isUnsupported(first)) {
+    return {
+      kind: 'engine',
+      original: async () => first.data,
+      reduced: async (changed) => {
+        const y = new GraphEvaluator(graph, input, replacedWeights(changed)).output(graph.outputs[0]);
+        if (isUnsupported(y)) throw new Error(`the reduced network cannot be evaluated: ${y.unsupported}`);
+        return y.data;
+      },
+    };
+  }
+  if (!backend) throw new InputError(source.path, `condense's evaluator cannot run it (${first.unsupported}), and no runner was given`);
+  const { data, sampleShape } = validation.rows.fileRows;
+  const samples = validation.rows.picked.length;
+  const predict = async (file: string): Promise<Float64Array> => {
+    const predictor = await (await openModel(file, openOptions)).predictor(backend);
+    try {
+      const known = predictor.inputShapes[0].every((d) => d !== null) ? (predictor.inputShapes[0] as number[]) : sampleShape;
+      return Float64Array.from((await predictor.run([data], samples, [known]))[0]);
+    } finally {
+      predictor.dispose();
+    }
+  };
+  return {
+    kind: 'format',
+    original: () => predict(source.path),
+    reduced: async (changed, plan) => {
+      const files = source.encode(changed, new Map(plan.layers.map((l) => [l.name, l.kept.length])));
+      const dir = await writeFolder(path.join(os.tmpdir(), `condense-auto-${process.pid}-${Date.now()}`), files, { protect: source.files });
+      try {
+        return await predict(path.join(dir, source.mainFile));
+      } finally {
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}

@@ -1,0 +1,198 @@
+/**
+ * Issue 6, part 3: the automatic threshold search. On the shipped examples the chosen point meets the
+ * tolerance on the validation set — re-checked independently with the written model run by tfjs — is
+ * smaller than the original and lies on the curve; then the CLI's flags and usage errors.
+ */
+import * as assert from 'assert';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { main } from '../../src/cli/main';
+import { analyzeModel, loadModel } from '../../src/core/analysis';
+import { AutoResult, autoReduce, CUTS_PER_LAYER, cutPoints, loadValidation } from '../../src/core/autoReduce';
+import { loadCalibration } from '../../src/core/calibration';
+import { GraphEvaluator, isUnsupported } from '../../src/core/forward';
+import { normalSamples, uniformSamples } from '../../src/core/random';
+import { CondenseReport, reduceModel } from '../../src/core/reduce';
+import { tempDir } from '../helpers/models';
+import { loadFolderWithTfjs, readJson, useCpu } from '../helpers/tfjs';
+
+const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
+const COMBUSTION = path.join(EXAMPLES, 'combustion-mlp', 'model.json');
+const CNN = path.join(EXAMPLES, 'small-cnn', 'model.json');
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+/** The original model's outputs on nested-array inputs, by condense's evaluator. */
+async function originalOutputs(file: string, inputs: unknown[]): Promise<{ y: Float64Array; width: number }> {
+  const { graph } = (await loadModel(file)).source;
+  const flat = Float64Array.from((inputs as number[]).flat(3) as number[]);
+  const shape = [inputs.length, ...(graph.byName.get(graph.inputs[0])!.outputShape! as number[])];
+  const y = new GraphEvaluator(graph, { shape, data: flat }).output(graph.outputs[0]);
+  assert.ok(!isUnsupported(y));
+  return { y: y.data, width: y.data.length / inputs.length };
+}
+
+/** The written model's outputs, run by tfjs (independent of the engine's evaluator). */
+async function writtenOutputs(folder: string, inputs: unknown[]): Promise<Float32Array> {
+  const model = await loadFolderWithTfjs(folder);
+  const x = tf.tensor(inputs as number[][]);
+  const y = model.predict(x) as tf.Tensor;
+  const data = y.dataSync() as Float32Array;
+  tf.dispose([x, y]);
+  model.dispose();
+  return data;
+}
+
+const mse = (y: ArrayLike<number>, t: number[][]): number => t.flat().reduce((s, v, i) => s + (y[i] - v) ** 2, 0) / y.length;
+
+function accuracy(y: ArrayLike<number>, labels: number[]): number {
+  const width = y.length / labels.length;
+  return labels.filter((label, s) => {
+    let best = 0;
+    for (let c = 1; c < width; c++) if (y[s * width + c] > y[s * width + best]) best = c;
+    return best === label;
+  }).length / labels.length;
+}
+
+function assertOnCurve(result: AutoResult): void {
+  assert.ok(result.chosen, 'a point meets the tolerance');
+  assert.ok(result.curve.includes(result.chosen));
+  assert.ok(result.chosen.meets && result.chosen.change <= result.tolerance);
+  assert.ok(result.chosen.ratio < 1, `smaller than the original: ${result.chosen.ratio}`);
+  assert.ok(result.curve.length <= 60);
+  // Nothing on the curve within the tolerance is smaller than the chosen point.
+  for (const p of result.curve) if (p.meets) assert.ok(p.paramsAfter >= result.chosen.paramsAfter);
+}
+
+describe('automatic thresholds', function () {
+  let dir: string;
+  /** Combustion validation set: states in the standardised inputs' range, the original's outputs plus 5 % noise as targets. */
+  let regression: { inputs: number[][]; targets: number[][]; inputsFile: string; targetsFile: string };
+  /** Small CNN: the probe images, the original's argmax as labels. */
+  let classes: { inputs: unknown[]; labels: number[]; inputsFile: string; targetsFile: string };
+
+  before(async () => {
+    await useCpu();
+    dir = await tempDir();
+    const u = uniformSamples(400 * 6, -1.8, 1.8, 21);
+    const inputs = Array.from({ length: 400 }, (_, r) => Array.from(u.subarray(r * 6, (r + 1) * 6)));
+    const { y, width } = await originalOutputs(COMBUSTION, inputs);
+    const rms = Math.sqrt(y.reduce((s, v) => s + v * v, 0) / y.length);
+    const noise = normalSamples(y.length, 22);
+    const targets = inputs.map((_, r) => Array.from({ length: width }, (_, c) => y[r * width + c] + 0.05 * rms * noise[r * width + c]));
+    regression = { inputs, targets, inputsFile: path.join(dir, 'val-x.json'), targetsFile: path.join(dir, 'val-y.json') };
+    await fs.writeFile(regression.inputsFile, JSON.stringify(inputs));
+    await fs.writeFile(regression.targetsFile, JSON.stringify(targets));
+
+    const images = (await readJson(path.join(EXAMPLES, 'small-cnn', 'probe-inputs.json'))) as unknown[];
+    const out = await originalOutputs(CNN, images);
+    const labels = images.map((_, s) => {
+      let best = 0;
+      for (let c = 1; c < out.width; c++) if (out.y[s * out.width + c] > out.y[s * out.width + best]) best = c;
+      return best;
+    });
+    classes = { inputs: images, labels, inputsFile: path.join(EXAMPLES, 'small-cnn', 'probe-inputs.json'), targetsFile: path.join(dir, 'labels.json') };
+    await fs.writeFile(classes.targetsFile, JSON.stringify(labels));
+  });
+
+  it('offers at most CUTS_PER_LAYER thresholds per layer, descending, in (0, 1)', async () => {
+    const analysis = await analyzeModel(await loadModel(COMBUSTION));
+    for (const layer of analysis.summary.layers.filter((l) => l.reducible)) {
+      const cuts = cutPoints(layer);
+      assert.ok(cuts.length > 0 && cuts.length <= CUTS_PER_LAYER, `${layer.name}: ${cuts.length}`);
+      cuts.forEach((c, i) => assert.ok(c > 0 && c < 1 && (i === 0 || c < cuts[i - 1])));
+    }
+  });
+
+  it('regression (combustion, tolerance 0.1): the written model meets the MSE bound, smaller than the original', async () => {
+    const model = await loadModel(COMBUSTION);
+    const analysis = await analyzeModel(model);
+    const validation = await loadValidation(model.source.graph, regression.inputsFile, regression.targetsFile);
+    const result = await autoReduce(analysis, { tolerance: 0.1, validation });
+    assert.strictEqual(result.metric, 'mse');
+    assert.strictEqual(result.runner, 'engine');
+    assertOnCurve(result);
+    assert.ok(result.chosen!.ratio < 0.5, `ratio ${result.chosen!.ratio}`);
+
+    const written = await reduceModel(analysis, 1, path.join(dir, 'combustion'), { overrides: result.chosen!.thresholds, auto: result });
+    assert.strictEqual(written.estimate.totals.paramsAfter, result.chosen!.paramsAfter);
+    const before = mse(await writtenOutputs(path.join(EXAMPLES, 'combustion-mlp'), regression.inputs), regression.targets);
+    const after = mse(await writtenOutputs(written.outDir, regression.inputs), regression.targets);
+    assert.ok(Math.abs(before - result.baseline) <= 1e-6 * before, `baseline ${result.baseline} vs tfjs ${before}`);
+    assert.ok(after <= before * (1 + 0.1) * (1 + 1e-5), `tfjs: MSE ${before} → ${after}`);
+  });
+
+  it('refits every candidate when calibration data is given', async () => {
+    const model = await loadModel(COMBUSTION);
+    const analysis = await analyzeModel(model);
+    const validation = await loadValidation(model.source.graph, regression.inputsFile, regression.targetsFile);
+    const calibration = await loadCalibration(model.source.graph, { range: [-1.8, 1.8], samples: 512, seed: 5 }, COMBUSTION);
+    const result = await autoReduce(analysis, { tolerance: 0.1, validation, calibration, maxEvaluations: 30 });
+    assert.strictEqual(result.merge, 'refit');
+    assert.ok(result.curve.length <= 30);
+    assertOnCurve(result);
+    const written = await reduceModel(analysis, 1, path.join(dir, 'combustion-refit'), { overrides: result.chosen!.thresholds, calibration });
+    const after = mse(await writtenOutputs(written.outDir, regression.inputs), regression.targets);
+    assert.ok(after <= result.baseline * (1 + 0.1) * (1 + 1e-5), `tfjs: MSE ${result.baseline} → ${after}`);
+  });
+
+  it('classifier (small CNN, tolerance 0.01): the written model keeps the accuracy within one point', async () => {
+    const model = await loadModel(CNN);
+    const analysis = await analyzeModel(model);
+    const validation = await loadValidation(model.source.graph, classes.inputsFile, classes.targetsFile);
+    const result = await autoReduce(analysis, { tolerance: 0.01, validation });
+    assert.strictEqual(result.metric, 'accuracy');
+    assert.strictEqual(result.baseline, 1);
+    assertOnCurve(result);
+    const written = await reduceModel(analysis, 1, path.join(dir, 'cnn'), { overrides: result.chosen!.thresholds });
+    assert.ok(accuracy(await writtenOutputs(written.outDir, classes.inputs), classes.labels) >= 1 - 0.01);
+  });
+
+  it('CLI: reduce --auto writes the choice and its curve; analyze --auto --json prints the search', async () => {
+    const out = path.join(dir, 'cli');
+    const run = await cli('reduce', COMBUSTION, '--out', out, '--auto', '--tolerance', '0.1', '--val-inputs', regression.inputsFile, '--val-targets', regression.targetsFile, '--backend', 'cpu');
+    assert.strictEqual(run.code, 0, run.err);
+    assert.match(run.out, /Chosen: \d+ of \d+ parameters/);
+    const report = (await readJson(path.join(out, 'condense-report.json'))) as CondenseReport;
+    const auto = report.auto!;
+    assert.ok(auto.chosen && auto.curve.length > 1);
+    assert.deepStrictEqual(Object.fromEntries(report.layers.map((l) => [l.name, l.threshold])), auto.chosen.thresholds);
+    assert.strictEqual(report.totals.paramsAfter, auto.chosen.paramsAfter);
+    const after = mse(await writtenOutputs(out, regression.inputs), regression.targets);
+    assert.ok(after <= auto.baseline * 1.1 * (1 + 1e-5));
+
+    const analysed = await cli('analyze', CNN, '--json', '--auto', '--tolerance', '0.01', '--val-inputs', classes.inputsFile, '--val-targets', classes.targetsFile);
+    assert.strictEqual(analysed.code, 0, analysed.err);
+    const doc = JSON.parse(analysed.out) as AutoResult;
+    assert.strictEqual(doc.metric, 'accuracy');
+    assert.ok(doc.chosen && doc.chosen.ratio < 1);
+  });
+
+  it('CLI: usage errors and bad validation files exit 2, naming the problem', async () => {
+    const base = ['analyze', COMBUSTION, '--auto'];
+    const cases: [string[], RegExp][] = [
+      [[...base, '--val-inputs', regression.inputsFile, '--val-targets', regression.targetsFile], /--auto needs --tolerance/],
+      [[...base, '--tolerance', '0.1', '--val-inputs', regression.inputsFile], /--auto needs --val-inputs FILE and --val-targets FILE/],
+      [[...base, '--tolerance', '0.1', '--threshold', '0.9', '--val-inputs', regression.inputsFile, '--val-targets', regression.targetsFile], /either --threshold or --auto/],
+      [['analyze', COMBUSTION, '--val-inputs', regression.inputsFile], /go with --auto/],
+      [[...base, '--tolerance', '-1', '--val-inputs', regression.inputsFile, '--val-targets', regression.targetsFile], /--tolerance must be a non-negative number/],
+      [[...base, '--tolerance', '0.1', '--val-inputs', regression.inputsFile, '--val-targets', path.join(dir, 'missing.json')], /missing\.json: cannot read/],
+      [[...base, '--tolerance', '0.1', '--val-inputs', regression.inputsFile, '--val-targets', classes.targetsFile], /labels\.json: has 32 rows, but .*val-x\.json has 400/],
+      [[...base, '--tolerance', '0.1', '--val-inputs', classes.inputsFile, '--val-targets', classes.targetsFile], /probe-inputs\.json: has samples of shape \[12, 12, 1\], but the model takes \[6\]/],
+    ];
+    const wide = path.join(dir, 'wide.json');
+    await fs.writeFile(wide, JSON.stringify(regression.targets.map((t) => [...t, 0])));
+    cases.push([[...base, '--tolerance', '0.1', '--val-inputs', regression.inputsFile, '--val-targets', wide], /wide\.json: has 6 values per row, but the model gives 5/]);
+    for (const [argv, message] of cases) {
+      const run = await cli(...argv);
+      assert.strictEqual(run.code, 2, `${argv.join(' ')}: ${run.err}`);
+      assert.match(run.err, message);
+    }
+  });
+});
