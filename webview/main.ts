@@ -7,6 +7,7 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import type { HostToWebview, WebviewToHost } from '../src/shared/protocol';
+import { AutoCurveCard } from './autoCurve';
 import { ThresholdControl } from './controls';
 import { h, icon, replace } from './dom';
 import { Explanation } from './explain';
@@ -28,8 +29,9 @@ const control = new ThresholdControl(store);
 const overview = new Overview(store);
 const explanation = new Explanation(store);
 const table = new LayerTable(store);
+const auto = new AutoCurveCard(store, act);
 const placeholder = h('div', { class: 'placeholder' });
-const content = h('main', { class: 'content' }, h('div', { class: 'top-cards' }, control.element, overview.element), explanation.element, table.element);
+const content = h('main', { class: 'content' }, h('div', { class: 'top-cards' }, control.element, overview.element), auto.element, explanation.element, table.element);
 
 let phase: PanelPhase = 'waiting';
 let busy = false;
@@ -46,6 +48,7 @@ function setPhase(next: PanelPhase): void {
   else replace(placeholder, icon('loading', 'codicon-modifier-spin'), ' Waiting for the analysis…');
   const idle = !busy && next !== 'analysing';
   header.setEnabled(store.analysis !== null && idle, modelPath !== null && idle);
+  auto.setEnabled(store.analysis !== null && idle);
 }
 
 // ---- thresholds to the host: debounced while the slider moves, flushed before an action ----------
@@ -124,6 +127,8 @@ function handle(message: HostToWebview): void {
       status.setProgress(null);
       status.setError(null);
       status.setWritten(null);
+      // A curve belongs to the analysis it was searched on.
+      auto.show(null);
       store.load(message.model, s, message.thresholds);
       setPhase('ready');
       return;
@@ -138,6 +143,9 @@ function handle(message: HostToWebview): void {
       return;
     case 'verification':
       status.setVerification(message.fidelity, message.reduced, message.tolerance);
+      return;
+    case 'autoCurve':
+      auto.show(message.curve);
       return;
     case 'busy':
       busy = message.what !== null;

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { CancelledError } from '../core/errors';
 import { AnalysisCache, AnalysisEntry } from './analysisCache';
-import { calibrationFor, readSettings } from './settings';
+import { dataFileFor, readSettings } from './settings';
 import { WorkerClient } from './workerClient';
 
 export type { AnalysisEntry } from './analysisCache';
@@ -11,7 +11,7 @@ export class Analyses extends AnalysisCache implements vscode.Disposable {
   constructor(worker: WorkerClient) {
     super(worker, (model) => {
       const settings = readSettings();
-      return { ...settings, calibration: model ? calibrationFor(model, settings.calibrationFile) : undefined };
+      return { ...settings, calibration: model ? dataFileFor(model, settings.calibrationFile) : undefined };
     });
   }
 

@@ -4,11 +4,12 @@ import * as vscode from 'vscode';
 import { CondenseReport, defaultOutputDir, REPORT_FILE } from '../core/reduce';
 import type { Fidelity } from '../core/verify';
 import { formatGamma } from '../shared/hints';
+import type { AutoCurve } from '../shared/protocol';
 import { Analyses, isCancelled } from './analyses';
 import { ModelIndex } from './modelIndex';
 import { modelLabel } from './modelText';
 import { CondensePanel } from './panel';
-import { calibrationFor, readSettings } from './settings';
+import { dataFileFor, readSettings } from './settings';
 import { WorkerFailure } from './workerClient';
 
 /** What "Condense Model" returns (tests and other extensions can use it). */
@@ -70,7 +71,7 @@ export function registerCommands(context: vscode.ExtensionContext, index: ModelI
           return analyses.worker.request<'reduced'>(
             {
               type: 'reduce', file: model, backend: settings.backend, activation: settings.activation,
-              calibration: calibrationFor(model, settings.calibrationFile), thresholds, outDir, overwrite: exists,
+              calibration: dataFileFor(model, settings.calibrationFile), thresholds, outDir, overwrite: exists,
             },
             { signal: abort.signal },
           );
@@ -127,6 +128,51 @@ export function registerCommands(context: vscode.ExtensionContext, index: ModelI
       return undefined;
     } finally {
       panel?.post({ type: 'busy', what: null });
+    }
+  });
+
+  register('condense.findThresholds', async (uri): Promise<AutoCurve | undefined> => {
+    const model = uri?.fsPath ?? CondensePanel.active()?.modelPath ?? (await pickModel(index));
+    if (!model) return undefined;
+    const settings = readSettings();
+    if (!settings.validationInputs || !settings.validationTargets) {
+      const choice = await vscode.window.showErrorMessage(
+        'Condense: finding thresholds automatically needs labelled validation data: set condense.auto.validationInputs and condense.auto.validationTargets.',
+        'Open Settings',
+      );
+      if (choice === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'condense.auto');
+      return undefined;
+    }
+    // The curve is shown on the analysis, and picking a point needs it: open the panel and analyse first.
+    const panel = CondensePanel.show(context.extensionUri, analyses, model);
+    panel.post({ type: 'busy', what: 'Finding thresholds…' });
+    try {
+      await analyses.analyzeWithProgress(model);
+      const { result } = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Condense: finding thresholds (tolerance ${settings.autoTolerance})`, cancellable: true },
+        (_progress, token) => {
+          const abort = new AbortController();
+          token.onCancellationRequested(() => abort.abort());
+          return analyses.worker.request<'autoResult'>(
+            {
+              type: 'auto', file: model, backend: settings.backend, activation: settings.activation,
+              calibration: dataFileFor(model, settings.calibrationFile), tolerance: settings.autoTolerance,
+              valInputs: dataFileFor(model, settings.validationInputs)!, valTargets: dataFileFor(model, settings.validationTargets)!,
+            },
+            { signal: abort.signal },
+          );
+        },
+      );
+      panel.post({ type: 'autoCurve', curve: result });
+      const chosen = result.chosen === null ? null : result.points[result.chosen];
+      if (chosen) void vscode.window.showInformationMessage(`Condense: ${result.points.length} candidates; the smallest within the tolerance keeps ${(100 * chosen.paramsRatio).toFixed(1)} % of the parameters. Pick a point in the panel to use it.`);
+      else void vscode.window.showWarningMessage(`Condense: no candidate stays within the tolerance ${settings.autoTolerance}.`);
+      return result;
+    } catch (e) {
+      report(e, panel);
+      return undefined;
+    } finally {
+      panel.post({ type: 'busy', what: null });
     }
   });
 

@@ -128,6 +128,9 @@ export class CondensePanel implements vscode.Disposable {
       case 'verify':
         void vscode.commands.executeCommand('condense.verifyReducedModel', vscode.Uri.file(this.modelPath));
         return;
+      case 'auto':
+        void vscode.commands.executeCommand('condense.findThresholds', vscode.Uri.file(this.modelPath));
+        return;
       case 'reanalyze':
         this.analyses.invalidate(this.modelPath);
         this.analyses.analyzeWithProgress(this.modelPath).catch((e: Error) => this.post({ type: 'error', message: e.message }));

@@ -16,6 +16,11 @@ export interface Settings {
   exclude: string[];
   /** Unlabelled inputs for data-aware similarity and the least-squares refit ('' = none); may be relative to the workspace. */
   calibrationFile: string;
+  /** Automatic thresholds: relative MSE increase (regression) or accuracy drop (classifiers) allowed. */
+  autoTolerance: number;
+  /** Labelled validation data for the automatic search ('' = not set); may be relative to the workspace. */
+  validationInputs: string;
+  validationTargets: string;
 }
 
 export function readSettings(): Settings {
@@ -29,11 +34,14 @@ export function readSettings(): Settings {
     tolerance: c.get<number>('verification.tolerance', 1e-3),
     exclude: c.get<string[]>('exclude', []),
     calibrationFile: c.get<string>('calibration.file', '').trim(),
+    autoTolerance: c.get<number>('auto.tolerance', 0.1),
+    validationInputs: c.get<string>('auto.validationInputs', '').trim(),
+    validationTargets: c.get<string>('auto.validationTargets', '').trim(),
   };
 }
 
-/** The calibration file for a model: the setting, resolved against the model's workspace folder when relative. */
-export function calibrationFor(model: string, setting: string): string | undefined {
+/** A data file setting for a model (calibration, validation): resolved against the model's workspace folder when relative. */
+export function dataFileFor(model: string, setting: string): string | undefined {
   if (!setting) return undefined;
   if (path.isAbsolute(setting)) return setting;
   const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(model)) ?? vscode.workspace.workspaceFolders?.[0];

@@ -2,6 +2,7 @@
  * The one message protocol between the extension host, the analysis worker and the panel webview.
  * Every message is a discriminated union on `type`. This file is pure (no Node, no DOM, no vscode).
  */
+import type { AutoMetric, AutoResult } from '../core/autoReduce';
 import type { Dendrogram } from '../core/cluster';
 import type { Heatmap } from '../core/heatmap';
 import type { BiasDominance, LayerSummary, ModelSummary } from '../core/summary';
@@ -81,6 +82,45 @@ export interface ThresholdState {
 
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
+// ---- wire form of the automatic threshold search ----------------------------------------------------
+
+/** One evaluated candidate: a whole reduced model measured on the validation set. */
+export interface AutoCurvePoint {
+  /** Parameters after / before. */
+  paramsRatio: number;
+  /** Validation MSE, or accuracy. */
+  metric: number;
+  /** Against the original: relative MSE increase, or accuracy drop. */
+  change: number;
+  /** Per reduced layer (a joint group by its lead); layers not named stay at γ = 1. */
+  thresholds: Record<string, number>;
+  meets: boolean;
+}
+
+/** The size–error curve as plain JSON data (worker → host → webview, and the command's result). */
+export interface AutoCurve {
+  metric: AutoMetric;
+  baseline: number;
+  tolerance: number;
+  validation: string;
+  merge: 'refit' | 'plain';
+  points: AutoCurvePoint[];
+  /** Index into `points` of the smallest candidate within the tolerance; null when none is. */
+  chosen: number | null;
+}
+
+export function autoCurveToWire(result: AutoResult): AutoCurve {
+  return {
+    metric: result.metric,
+    baseline: result.baseline,
+    tolerance: result.tolerance,
+    validation: result.validation,
+    merge: result.merge,
+    points: result.curve.map((p) => ({ paramsRatio: p.ratio, metric: p.value, change: p.change, thresholds: { ...p.thresholds }, meets: p.meets })),
+    chosen: result.chosen ? result.curve.indexOf(result.chosen) : null,
+  };
+}
+
 // ---- host ⇄ worker -------------------------------------------------------------------------------------
 
 /**
@@ -90,7 +130,9 @@ export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export type WorkerRequest =
   | { type: 'analyze'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string }
   | { type: 'reduce'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; thresholds: ThresholdState; outDir: string; overwrite: boolean }
-  | { type: 'verify'; id: number; original: string; reduced: string; backend: BackendName; activation?: string; samples: number; data?: string };
+  | { type: 'verify'; id: number; original: string; reduced: string; backend: BackendName; activation?: string; samples: number; data?: string }
+  /** The automatic threshold search on the (cached) analysis; `valTargets`: outputs per row, or class indices. */
+  | { type: 'auto'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; tolerance: number; valInputs: string; valTargets: string };
 
 export type WorkerResponse =
   | { type: 'progress'; id: number; layer: string; done: number; total: number }
@@ -99,6 +141,7 @@ export type WorkerResponse =
   /** `merge`: "refit" when the next layers were solved on the calibration data. */
   | { type: 'reduced'; id: number; outDir: string; mainFile: string; paramsBefore: number; paramsAfter: number; merge?: 'refit' | 'plain' }
   | { type: 'verified'; id: number; fidelity: Fidelity; backend: string }
+  | { type: 'autoResult'; id: number; result: AutoCurve }
   /** `input` marks a problem with the user's file (vs. a bug): the message names the file. */
   | { type: 'failed'; id: number; message: string; input: boolean };
 
@@ -117,6 +160,7 @@ export type HostToWebview =
   | { type: 'written'; outDir: string; paramsBefore: number; paramsAfter: number }
   | { type: 'verification'; fidelity: Fidelity; reduced: string; tolerance: number }
   | { type: 'busy'; what: string | null }
+  | { type: 'autoCurve'; curve: AutoCurve }
   | { type: 'error'; message: string };
 
 export type WebviewToHost =
@@ -125,6 +169,8 @@ export type WebviewToHost =
   | { type: 'write' }
   | { type: 'verify' }
   | { type: 'reanalyze' }
+  /** "Find thresholds…": run the automatic search (the host reads the validation settings). */
+  | { type: 'auto' }
   /** What the panel now shows, after every render: lets the host (and its tests) check it. */
   | { type: 'rendered'; layers: { name: string; clusters: number | null; unitsAfter: number | null }[]; ratio: number };
 

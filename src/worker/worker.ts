@@ -7,11 +7,12 @@ import { parentPort } from 'worker_threads';
 import { Analysis, analyzeModel, loadModel } from '../core/analysis';
 import { loadBackend } from '../core/backend';
 import { Calibration, loadCalibration } from '../core/calibration';
+import { autoReduce, loadValidation } from '../core/autoReduce';
 import { InputError } from '../core/errors';
 import { Heatmap, heatmapOf } from '../core/heatmap';
 import { reduceModel } from '../core/reduce';
 import { verifyModels } from '../core/verify';
-import { toWire, WorkerRequest, WorkerResponse } from '../shared/protocol';
+import { autoCurveToWire, toWire, WorkerRequest, WorkerResponse } from '../shared/protocol';
 
 const port = parentPort;
 if (!port) throw new Error('worker.js must run as a worker thread');
@@ -26,7 +27,7 @@ async function stampOf(paths: string[]): Promise<string> {
   return stats.join('|');
 }
 
-type Request = Extract<WorkerRequest, { type: 'analyze' | 'reduce' }>;
+type Request = Extract<WorkerRequest, { type: 'analyze' | 'reduce' | 'auto' }>;
 
 async function analyse(request: Request): Promise<{ analysis: Analysis; calibration?: Calibration }> {
   const { id, file, activation, calibration: data } = request;
@@ -76,6 +77,14 @@ async function handle(request: WorkerRequest): Promise<void> {
       });
       const t = result.estimate.totals;
       post({ type: 'reduced', id: request.id, outDir: result.outDir, mainFile: result.mainFile, paramsBefore: t.paramsBefore, paramsAfter: t.paramsAfter, merge: result.report.merge });
+      return;
+    }
+    case 'auto': {
+      const { analysis, calibration } = await analyse(request);
+      const backend = await loadBackend(request.backend);
+      const validation = await loadValidation(analysis.model.source.graph, request.valInputs, request.valTargets);
+      const result = await autoReduce(analysis, { tolerance: request.tolerance, validation, calibration, backend, openOptions: { activation: request.activation } });
+      post({ type: 'autoResult', id: request.id, result: autoCurveToWire(result) });
       return;
     }
     case 'verify': {

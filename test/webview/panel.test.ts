@@ -8,7 +8,7 @@ import { existsSync } from 'fs';
 import * as path from 'path';
 import type { Browser } from 'playwright-core';
 import { estimate } from '../../src/core/summary';
-import { fromWire, ThresholdState } from '../../src/shared/protocol';
+import { AutoCurve, fromWire, ThresholdState } from '../../src/shared/protocol';
 import type { PanelSnapshot } from '../../webview/snapshot';
 import { AnalysisMessage, buildFixtures, EVIL_NAME, Fixtures } from './fixtures';
 import { CHROMIUM, HarnessServer, launchBrowser, openPanel, PanelPage, REPO, startServer } from './harness';
@@ -184,5 +184,48 @@ describe('panel webview', function () {
     await panel.setTheme('light');
     await panel.page.waitForTimeout(50);
     assert.notStrictEqual(await pixels(), dark);
+  });
+
+  it('shows the size–error curve, reads a point by keyboard, and applies a clicked point\'s thresholds', async () => {
+    await panel.send(fixtures.condensed);
+    const layers = fixtures.condensed.summary.layers.filter((l) => l.reducible).map((l) => l.name);
+    const at = (g: number): Record<string, number> => Object.fromEntries(layers.map((name, i) => [name, g - 0.01 * i]));
+    const curve: AutoCurve = {
+      metric: 'mse', baseline: 0.01, tolerance: 0.1, validation: '64 rows of val-x.json', merge: 'plain',
+      points: [
+        { paramsRatio: 0.9, metric: 0.0101, change: 0.01, thresholds: at(0.97), meets: true },
+        { paramsRatio: 0.5, metric: 0.0105, change: 0.05, thresholds: at(0.9), meets: true },
+        { paramsRatio: 0.3, metric: 0.02, change: 1, thresholds: at(0.8), meets: false },
+      ],
+      chosen: 1,
+    };
+    await panel.send({ type: 'autoCurve', curve });
+    const points = panel.page.locator('circle.auto-point');
+    assert.strictEqual(await points.count(), 3);
+    assert.deepStrictEqual(await points.evaluateAll((els) => els.map((e) => [e.getAttribute('data-index'), e.getAttribute('class')])), [
+      ['2', 'auto-point fails'],
+      ['0', 'auto-point meets'],
+      ['1', 'auto-point meets chosen'],
+    ]);
+    const readout = panel.page.locator('.auto-readout');
+    assert.match((await readout.textContent())!, /^Chosen: 50\.0 % of the parameters, MSE 0\.0105 \(\+5\.0 % vs the original\), within the tolerance/);
+    // Keyboard: Tab-reachable chosen point, arrows walk the points in size order, Enter applies.
+    await panel.page.locator('circle.auto-point.chosen').focus();
+    await panel.page.keyboard.press('ArrowLeft');
+    assert.match((await readout.textContent())!, /^30\.0 % of the parameters, .* beyond the tolerance/);
+    await panel.page.keyboard.press('Enter');
+    assert.deepStrictEqual((await panel.snapshot()).thresholds, { threshold: 1, overrides: curve.points[2].thresholds });
+    await panel.page.locator('circle.auto-point[data-index="0"]').click();
+    const snap = await panel.snapshot();
+    assert.deepStrictEqual(snap.thresholds, { threshold: 1, overrides: curve.points[0].thresholds });
+    assertSameAsEngine(snap, fixtures.condensed, snap.thresholds);
+    await panel.page.waitForTimeout(300);
+    const posts = (await panel.posted()).filter((m) => m.type === 'thresholds');
+    assert.deepStrictEqual(posts[posts.length - 1], { type: 'thresholds', thresholds: { threshold: 1, overrides: curve.points[0].thresholds } });
+    // The button asks the host to search; a new analysis clears the stale curve.
+    await panel.page.locator('section.auto vscode-button').click();
+    assert.deepStrictEqual((await panel.posted()).pop(), { type: 'auto' });
+    await panel.send(fixtures.condensed);
+    assert.strictEqual(await points.count(), 0);
   });
 });

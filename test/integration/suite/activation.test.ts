@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { EXTENSIONS_DIR_ENV } from '../shared';
 import { api, extension, suiteName, waitFor, workspaceModel } from './helpers';
 
-const COMMANDS = ['condense.condenseModel', 'condense.writeReducedModel', 'condense.verifyReducedModel', 'condense.refreshModels'];
+const COMMANDS = ['condense.condenseModel', 'condense.writeReducedModel', 'condense.verifyReducedModel', 'condense.refreshModels', 'condense.findThresholds'];
 
 /** What the extension loads at run time from its own folder: the VSIX must carry every one. */
 const RUNTIME_FILES = [

@@ -69,6 +69,31 @@ describe('analysis worker (dist/worker.js, built by npm test)', function () {
     assert.strictEqual(written.layers.find((l: { name: string }) => l.name === 'hidden2').threshold, 0.99);
     assert.deepStrictEqual(await fs.readFile(model), before);
   });
+
+  it('searches thresholds automatically and returns the size–error curve as plain data', async () => {
+    const model = await copyExample();
+    const dir = path.dirname(model);
+    const inputs = JSON.parse(await fs.readFile(path.join(example, 'probe-inputs.json'), 'utf8')) as number[][];
+    // Targets unrelated to the model: a large baseline MSE, so the search finds reductions within 10 %.
+    const targets = inputs.map((_, r) => Array.from({ length: 5 }, (_, c) => Math.sin(7 * r + 3 * c)));
+    await fs.writeFile(path.join(dir, 'val-x.json'), JSON.stringify(inputs));
+    await fs.writeFile(path.join(dir, 'val-y.json'), JSON.stringify(targets));
+    const { result } = await client.request<'autoResult'>({
+      type: 'auto', file: model, backend: 'cpu', tolerance: 0.1, valInputs: path.join(dir, 'val-x.json'), valTargets: path.join(dir, 'val-y.json'),
+    });
+    assert.deepStrictEqual(JSON.parse(JSON.stringify(result)), result);
+    assert.strictEqual(result.metric, 'mse');
+    assert.ok(result.points.length > 1);
+    const chosen = result.points[result.chosen!];
+    assert.ok(chosen.meets && chosen.paramsRatio < 1);
+    assert.ok(result.points.filter((p) => p.meets).every((p) => p.paramsRatio >= chosen.paramsRatio));
+    assert.deepStrictEqual(Object.keys(chosen.thresholds).sort(), ['hidden1', 'hidden2', 'hidden3']);
+    // What the panel does with a picked point (global γ 1, the point's thresholds as overrides) writes that size.
+    const written = await client.request<'reduced'>({
+      type: 'reduce', file: model, backend: 'cpu', thresholds: { threshold: 1, overrides: chosen.thresholds }, outDir: path.join(dir, 'auto.condensed'), overwrite: false,
+    });
+    assert.strictEqual(written.paramsAfter / written.paramsBefore, chosen.paramsRatio);
+  });
 });
 
 describe('analysis cache', () => {

@@ -1,0 +1,187 @@
+/**
+ * The automatic threshold search in the panel: a button that asks the host to run it, and its
+ * size–error curve as a scatter plot — one point per evaluated candidate (parameters kept vs the
+ * validation metric), within the tolerance or not, the search's choice ringed. A point is read by
+ * hovering or focusing it (arrow keys move between points in size order) and applied by a click or
+ * Enter: its per-layer thresholds become the panel's, ready for "Write Reduced Model".
+ * SVG rather than canvas: each point is an element that can take focus and a click, and theme colours
+ * apply through CSS without redrawing.
+ */
+import type { VscodeButton } from '@vscode-elements/elements/dist/vscode-button/vscode-button';
+import type { AutoCurve, AutoCurvePoint, WebviewToHost } from '../src/shared/protocol';
+import { h, icon, replace } from './dom';
+import { formatGamma } from './format';
+import { Store } from './state';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const WIDTH = 360, HEIGHT = 170;
+const LEFT = 58, RIGHT = 12, TOP = 10, BOTTOM = 30;
+
+function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
+  const el = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, String(value));
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+const percent = (ratio: number): string => `${(100 * ratio).toFixed(1)} %`;
+
+function metricText(curve: AutoCurve, value: number): string {
+  return curve.metric === 'mse' ? `MSE ${value.toPrecision(3)}` : `accuracy ${percent(value)}`;
+}
+
+function changeText(curve: AutoCurve, change: number): string {
+  if (curve.metric === 'accuracy') return `${(100 * change).toFixed(1)} points below the original`;
+  return Number.isFinite(change) ? `${change >= 0 ? '+' : '−'}${percent(Math.abs(change))} vs the original` : 'the original fits exactly';
+}
+
+export class AutoCurveCard {
+  readonly element: HTMLElement;
+  private readonly button: VscodeButton;
+  private readonly summary = h('p', { class: 'muted' });
+  private readonly plot = svg('svg', { class: 'auto-plot', viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'group' });
+  private readonly readout = h('p', { class: 'auto-readout', attrs: { 'aria-live': 'polite' } });
+  private readonly figure: HTMLElement;
+  private curve: AutoCurve | null = null;
+  /** The points' elements in size order (what the arrow keys walk), with their index in the curve. */
+  private dots: { el: SVGCircleElement; index: number }[] = [];
+
+  /** `send` posts the request; the host answers with busy, then autoCurve or error. */
+  constructor(
+    private readonly store: Store,
+    send: (message: WebviewToHost) => void,
+  ) {
+    this.button = document.createElement('vscode-button');
+    this.button.secondary = true;
+    this.button.append(icon('graph-scatter'), ' Find thresholds…');
+    this.button.title = 'Search per-layer thresholds for the smallest model within the tolerance on the validation data (settings condense.auto.*)';
+    this.button.addEventListener('click', () => send({ type: 'auto' }));
+    this.plot.setAttribute('aria-label', 'Size–error curve: one point per candidate reduction');
+    this.plot.addEventListener('pointerleave', () => this.describe(this.curve?.chosen ?? null));
+    this.figure = h('figure', { class: 'chart auto-figure' }, h('figcaption', {}, 'Candidates: parameters kept vs validation error'), this.plot, this.readout);
+    this.element = h(
+      'section',
+      { class: 'card auto', attrs: { 'aria-label': 'Automatic thresholds' } },
+      h('div', { class: 'auto-head' }, h('h2', {}, 'Automatic thresholds'), this.button),
+      this.summary,
+      this.figure,
+    );
+    this.show(null);
+  }
+
+  setEnabled(enabled: boolean): void {
+    this.button.disabled = !enabled;
+  }
+
+  /** null clears the curve (a new analysis makes it stale). */
+  show(curve: AutoCurve | null): void {
+    this.curve = curve;
+    this.figure.hidden = curve === null;
+    if (!curve) {
+      replace(this.summary, 'The smallest per-layer thresholds whose error on labelled validation data stays within a tolerance.');
+      replace(this.plot);
+      this.dots = [];
+      return;
+    }
+    const chosen = curve.chosen === null ? null : curve.points[curve.chosen];
+    const within = `${curve.metric === 'mse' ? 'relative MSE increase' : 'accuracy drop'} ≤ ${curve.tolerance}`;
+    replace(
+      this.summary,
+      `${curve.points.length} candidates on ${curve.validation} (${within}; original ${metricText(curve, curve.baseline)}). `,
+      chosen ? `The ringed point is the smallest within it: ${percent(chosen.paramsRatio)} of the parameters.` : 'None is within it.',
+      ' Click a point or press Enter on it to use its thresholds.',
+    );
+    this.draw(curve);
+    this.describe(curve.chosen);
+  }
+
+  private draw(curve: AutoCurve): void {
+    const xs = curve.points.map((p) => p.paramsRatio);
+    const ys = curve.points.map((p) => p.metric).filter(Number.isFinite);
+    const limit = curve.metric === 'mse' ? curve.baseline * (1 + curve.tolerance) : curve.baseline - curve.tolerance;
+    const [x0, x1] = span([...xs, 1]);
+    const [y0, y1] = span([...ys, curve.baseline, limit]);
+    const plotW = WIDTH - LEFT - RIGHT, plotH = HEIGHT - TOP - BOTTOM;
+    const x = (r: number): number => LEFT + ((r - x0) / (x1 - x0)) * plotW;
+    // Error grows upwards: MSE as it is, accuracy upside down, so "worse" is always up.
+    const up = curve.metric === 'mse' ? (v: number): number => (v - y0) / (y1 - y0) : (v: number): number => (y1 - v) / (y1 - y0);
+    const y = (v: number): number => TOP + (1 - up(Math.min(y1, Math.max(y0, v)))) * plotH;
+    const format = (v: number): string => (curve.metric === 'mse' ? v.toPrecision(2) : `${(100 * v).toFixed(0)} %`);
+
+    const axes = svg('g', { class: 'auto-axes', 'aria-hidden': 'true' });
+    axes.append(
+      svg('line', { x1: LEFT, y1: TOP + plotH, x2: LEFT + plotW, y2: TOP + plotH }),
+      svg('line', { x1: LEFT, y1: TOP, x2: LEFT, y2: TOP + plotH }),
+      svg('line', { class: 'auto-limit', x1: LEFT, y1: y(limit), x2: LEFT + plotW, y2: y(limit) }),
+      svg('text', { x: LEFT + plotW, y: y(limit) - 3, 'text-anchor': 'end' }, 'tolerance'),
+      svg('text', { x: LEFT - 4, y: TOP + 4, 'text-anchor': 'end' }, format(curve.metric === 'mse' ? y1 : y0)),
+      svg('text', { x: LEFT - 4, y: TOP + plotH, 'text-anchor': 'end' }, format(curve.metric === 'mse' ? y0 : y1)),
+      svg('text', { x: LEFT, y: HEIGHT - 4, 'text-anchor': 'start' }, percent(x0)),
+      svg('text', { x: LEFT + plotW, y: HEIGHT - 4, 'text-anchor': 'end' }, percent(x1)),
+      svg('text', { x: LEFT + plotW / 2, y: HEIGHT - 4, 'text-anchor': 'middle' }, 'parameters kept'),
+    );
+    const order = curve.points.map((p, index) => ({ p, index })).sort((a, b) => a.p.paramsRatio - b.p.paramsRatio || a.p.metric - b.p.metric);
+    this.dots = order.map(({ p, index }) => {
+      const el = svg('circle', {
+        class: `auto-point ${p.meets ? 'meets' : 'fails'}${index === curve.chosen ? ' chosen' : ''}`,
+        cx: x(p.paramsRatio),
+        cy: y(p.metric),
+        r: index === curve.chosen ? 6 : 4,
+        role: 'button',
+        tabindex: index === (curve.chosen ?? order[0].index) ? 0 : -1,
+        'aria-label': this.label(curve, p),
+        'data-index': index,
+      });
+      el.addEventListener('pointerenter', () => this.describe(index));
+      el.addEventListener('focus', () => this.describe(index));
+      el.addEventListener('click', () => this.apply(index));
+      el.addEventListener('keydown', (e) => this.key(e, index));
+      return { el, index };
+    });
+    // The chosen point last, so it is drawn on top of any it overlaps.
+    const dots = this.dots.map((d) => d.el).sort((a, b) => Number(a.classList.contains('chosen')) - Number(b.classList.contains('chosen')));
+    replace(this.plot, axes, ...dots);
+  }
+
+  private label(curve: AutoCurve, p: AutoCurvePoint): string {
+    return `${percent(p.paramsRatio)} of the parameters, ${metricText(curve, p.metric)} (${changeText(curve, p.change)}), ${p.meets ? 'within' : 'beyond'} the tolerance`;
+  }
+
+  private describe(index: number | null): void {
+    const curve = this.curve;
+    if (!curve || index === null) {
+      replace(this.readout);
+      return;
+    }
+    const p = curve.points[index];
+    const layers = Object.entries(p.thresholds).map(([name, g]) => `${name} ${formatGamma(g)}`).join(', ');
+    replace(this.readout, `${index === curve.chosen ? 'Chosen: ' : ''}${this.label(curve, p)}. γ per layer: ${layers || 'none'}.`);
+  }
+
+  private key(e: KeyboardEvent, index: number): void {
+    const at = this.dots.findIndex((d) => d.index === index);
+    const next = { ArrowRight: at + 1, ArrowUp: at + 1, ArrowLeft: at - 1, ArrowDown: at - 1, Home: 0, End: this.dots.length - 1 }[e.key];
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      this.apply(index);
+    } else if (next !== undefined) {
+      e.preventDefault();
+      const target = this.dots[Math.max(0, Math.min(this.dots.length - 1, next))];
+      this.dots.forEach((d) => d.el.setAttribute('tabindex', d === target ? '0' : '-1'));
+      target.el.focus();
+    }
+  }
+
+  /** Layers the point does not name were searched at γ = 1, so that is the global threshold (as the CLI writes it). */
+  private apply(index: number): void {
+    const p = this.curve!.points[index];
+    this.store.setThresholds({ threshold: 1, overrides: { ...p.thresholds } }, 'user');
+  }
+}
+
+/** [lo, hi] around the values with a little margin, never empty. */
+function span(values: number[]): [number, number] {
+  const lo = Math.min(...values), hi = Math.max(...values);
+  const pad = (hi - lo) * 0.06 || Math.abs(hi) * 0.05 || 0.01;
+  return [lo - pad, hi + pad];
+}
