@@ -26,3 +26,12 @@ export async function confinedPath(file: string, realDir: string, rel: string): 
   }
   return resolved;
 }
+
+/** Reads a model file the user named; failures become an InputError naming it. */
+export async function readModelFile(file: string): Promise<Buffer> {
+  try {
+    return await fs.readFile(path.resolve(file));
+  } catch (e) {
+    throw new InputError(file, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}

@@ -5,6 +5,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type * as tf from '@tensorflow/tfjs';
+import { concatBytes } from '../../src/core/protobuf';
 import { readJson } from './tfjs';
 
 export interface RawWeight {
@@ -35,15 +36,7 @@ export async function readRawWeights(dir: string): Promise<{ json: any; weights:
   return { json, weights };
 }
 
-export function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
+export { concatBytes };
 
 /**
  * Writes model.json and the shards: `groups[g]` lists group g's weights; `shards[g]` says into how

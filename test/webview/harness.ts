@@ -11,23 +11,13 @@ import { AddressInfo } from 'net';
 import * as path from 'path';
 import { Browser, chromium, Page } from 'playwright-core';
 import { panelHtml } from '../../src/extension/panelHtml';
+import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/chromium';
 import type { HostToWebview, PanelState, WebviewToHost } from '../../src/shared/protocol';
 import type { PanelSnapshot } from '../../webview/snapshot';
 import { ThemeName, THEMES } from './themes';
 
 /** The repository root, whose dist/ and media/ are served. */
 export const REPO = path.resolve(__dirname, '..', '..');
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** The only files the page may load, as the host's localResourceRoots would allow. */
 const FILES: Record<string, string> = {
@@ -90,6 +80,8 @@ function page(origin: string, theme: ThemeName, state: PanelState | undefined): 
   if (!html.includes(bundle)) throw new Error('the panel page no longer loads its bundle the way the harness expects');
   return html.replace(bundle, `<script nonce="${nonce}">${bootScript(theme, state)}</script>\n${bundle}`);
 }
+
+export { CHROMIUM };
 
 export async function startServer(root = REPO): Promise<HarnessServer> {
   await fs.access(path.join(root, 'dist', 'webview.js')).catch(() => {

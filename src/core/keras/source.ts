@@ -3,10 +3,10 @@
  * tf.keras 2.13) and Keras 3 archives (.keras), told apart by their first bytes. The reduced model
  * is written in the flavour it came in; verification rebuilds the model in tfjs from its config.
  */
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
 import { InputError } from '../errors';
+import { readModelFile } from '../paths';
 import { ModelSource, Predictor, registerFormat } from '../source';
 import { softmaxOutput, tfjsPredictor } from '../tfjs/source';
 import { readKerasArchive } from './archive';
@@ -19,12 +19,7 @@ const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 
 export async function openKerasModel(file: string): Promise<ModelSource> {
   const modelPath = path.resolve(file);
-  let bytes: Buffer;
-  try {
-    bytes = await fs.readFile(modelPath);
-  } catch (e) {
-    throw new InputError(file, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const bytes = await readModelFile(modelPath);
   const hdf5 = await loadHdf5();
   let model: KerasModel;
   if (isHdf5(bytes)) model = readKerasH5(file, bytes, hdf5);

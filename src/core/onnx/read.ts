@@ -7,7 +7,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { InputError } from '../errors';
-import { confinedPath } from '../paths';
+import { confinedPath, readModelFile } from '../paths';
 import { sizeOf, STORAGE_BYTES, StorageDtype, Tensor } from '../tensor';
 import { checkShape, decodeTensor, encodeFloats } from '../torch/tensors';
 
@@ -62,12 +62,7 @@ function dtypeOf(dataType: number | null | undefined): StorageDtype | null {
 
 export async function readOnnxModel(file: string): Promise<OnnxModelFile> {
   const modelPath = path.resolve(file);
-  let bytes: Buffer;
-  try {
-    bytes = await fs.readFile(modelPath);
-  } catch (e) {
-    throw new InputError(file, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const bytes = await readModelFile(modelPath);
   let model: onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);

@@ -1,7 +1,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { InputError } from '../errors';
-import { confinedPath } from '../paths';
+import { confinedPath, readModelFile } from '../paths';
 import { MAX_TENSOR_ELEMENTS, NamedWeight, Quantization, sizeOf, STORAGE_BYTES, StorageDtype } from '../tensor';
 import { float16ToFloat32 } from './float16';
 
@@ -49,12 +49,7 @@ export function looksLikeTfjsModel(json: unknown): boolean {
 
 export async function readTfjsModel(file: string): Promise<TfjsModelFile> {
   const modelPath = path.resolve(file);
-  let text: string;
-  try {
-    text = await fs.readFile(modelPath, 'utf8');
-  } catch (e) {
-    throw new InputError(file, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const text = (await readModelFile(modelPath)).toString('utf8');
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -3,9 +3,8 @@
  * safetensors files. The graph is inferred from the weights (see chain.ts); a reduced model is
  * always written as safetensors, every tensor in its original dtype and order.
  */
-import { promises as fs } from 'fs';
 import * as path from 'path';
-import { InputError } from '../errors';
+import { readModelFile } from '../paths';
 import { ModelSource, OpenOptions, registerFormat } from '../source';
 import { NamedWeight } from '../tensor';
 import { inferChains } from './chain';
@@ -19,12 +18,7 @@ const DEFAULT_ACTIVATION = 'relu';
 
 export async function openTorchModel(file: string, options: OpenOptions): Promise<ModelSource> {
   const modelPath = path.resolve(file);
-  let bytes: Buffer;
-  try {
-    bytes = await fs.readFile(modelPath);
-  } catch (e) {
-    throw new InputError(file, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const bytes = await readModelFile(modelPath);
   const safetensors = path.extname(file).toLowerCase() === '.safetensors';
   const { tensors, metadata, moduleOrder } = safetensors ? readSafetensors(file, bytes) : readStateDict(file, bytes);
   const layout = inferChains(moduleOrder);

@@ -12,7 +12,9 @@ import * as path from 'path';
 
 export const CODE_SERVER_VERSION = '4.139.1';
 export const NODE_VERSION = '24.21.0';
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+import { CHROMIUM } from '../../helpers/chromium';
+
+export { CHROMIUM };
 
 /** Debian packages: the browser that shows the workbench, and the headers code-server's `kerberos` module builds against. */
 const APT_PACKAGES = ['chromium', 'libkrb5-dev'];

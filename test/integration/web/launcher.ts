@@ -15,17 +15,9 @@ import * as path from 'path';
 import { Browser, chromium, Page } from 'playwright-core';
 import { format } from 'util';
 import { LAUNCHER_ENV, LauncherRequest, OUTPUT_MARKER, REQUEST_MARKER } from '../shared';
+import { CHROMIUM_ARGS } from '../../helpers/chromium';
 import { CHROMIUM, codeServerDir, codeServerFiles, isInstalled, isolatedEnv, makeIsolatedHome } from './codeServer';
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const STARTUP_TIMEOUT_MS = 120_000;
 /** A backstop for a run whose tests never report an exit code (a crashed extension host, say). */
 const RUN_TIMEOUT_MS = 15 * 60_000;
