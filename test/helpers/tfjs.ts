@@ -8,7 +8,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { normalSamples } from '../../src/core/random';
 
-/** Model building and training run on the plain cpu backend (wasm lacks some gradients). */
+/** Model building and training run on the plain cpu backend: small, deterministic, and every gradient is there without registering kernels. */
 export async function useCpu(): Promise<void> {
   // Silences tfjs's "install tfjs-node" advice, as the CLI does.
   tf.env().set('PROD', true);

@@ -1,0 +1,116 @@
+/**
+ * Fine-tuning a (condensed) model with Adam: the retrain half of a condense–retrain cycle. Reports
+ * every epoch (for a live loss curve) and stops between batches when asked.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import type { Backend } from '../backend';
+import { registerWasmTrainingKernels } from './wasmKernels';
+
+export type TrainingLoss = 'mse' | 'sparseCategoricalCrossentropy';
+
+export interface TrainingData {
+  inputs: TF.Tensor;
+  /** Regression targets shaped like the output, or class indices ([samples] or [samples, 1]) for classification. */
+  targets: TF.Tensor;
+  valInputs?: TF.Tensor;
+  valTargets?: TF.Tensor;
+}
+
+export interface EpochReport {
+  /** Counted from 1. */
+  epoch: number;
+  /** Mean training loss over the epoch's batches. */
+  loss: number;
+  /** Loss on the validation data, when given. */
+  valLoss?: number;
+  /** Relative MSE Σ(ŷ − y)² / Σy² (mse) or accuracy (classification) on the validation data, when given. */
+  valMetric?: number;
+}
+
+export interface FineTuneOptions {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  loss: TrainingLoss;
+  /** Called after every complete epoch; returning 'stop' ends training there. */
+  onEpoch?: (report: EpochReport) => void | 'stop';
+  /** Aborting stops training after the current batch; the unfinished epoch is not reported. */
+  signal?: AbortSignal;
+}
+
+export interface FineTuneResult {
+  /** One report per complete epoch. */
+  history: EpochReport[];
+  /** 'completed' ran every epoch, 'stopped' ended on onEpoch's request, 'aborted' on the signal. */
+  outcome: 'completed' | 'stopped' | 'aborted';
+}
+
+/** Trains `model` in place (its compile settings are replaced) and returns what each epoch reported. */
+export async function fineTune(backend: Backend, model: TF.LayersModel, data: TrainingData, options: FineTuneOptions): Promise<FineTuneResult> {
+  const { tf } = backend;
+  if (backend.name === 'wasm') registerWasmTrainingKernels(tf);
+  if ((data.valInputs === undefined) !== (data.valTargets === undefined)) {
+    throw new Error('fineTune: validation needs both valInputs and valTargets');
+  }
+  for (const [name, value] of [['epochs', options.epochs], ['batchSize', options.batchSize]] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`fineTune: ${name} must be a positive integer, got ${value}`);
+  }
+  if (!(options.learningRate > 0)) throw new Error(`fineTune: learningRate must be positive, got ${options.learningRate}`);
+
+  const history: EpochReport[] = [];
+  if (options.signal?.aborted) return { history, outcome: 'aborted' };
+  let outcome: FineTuneResult['outcome'] = 'completed';
+  const optimizer = tf.train.adam(options.learningRate);
+  model.compile({ optimizer, loss: options.loss === 'mse' ? 'meanSquaredError' : 'sparseCategoricalCrossentropy' });
+  try {
+    await model.fit(data.inputs, data.targets, {
+      epochs: options.epochs,
+      batchSize: options.batchSize,
+      verbose: 0,
+      callbacks: {
+        onBatchEnd: () => {
+          if (options.signal?.aborted) {
+            outcome = 'aborted';
+            model.stopTraining = true;
+          }
+        },
+        onEpochEnd: async (epoch, logs) => {
+          if (outcome === 'aborted') return;
+          const report: EpochReport = { epoch: epoch + 1, loss: Number(logs?.loss) };
+          if (data.valInputs && data.valTargets) {
+            Object.assign(report, await validate(tf, model, data.valInputs, data.valTargets, options));
+          }
+          history.push(report);
+          if (options.onEpoch?.(report) === 'stop') {
+            outcome = 'stopped';
+            model.stopTraining = true;
+          }
+        },
+      },
+    });
+  } finally {
+    // The model does not own an optimizer passed to compile: without this, Adam's moment estimates would leak.
+    optimizer.dispose();
+  }
+  return { history, outcome };
+}
+
+/** Validation loss (the same formulas tfjs-layers trains with) and metric from one batched prediction. */
+async function validate(tf: typeof TF, model: TF.LayersModel, inputs: TF.Tensor, targets: TF.Tensor, options: FineTuneOptions): Promise<Pick<EpochReport, 'valLoss' | 'valMetric'>> {
+  const [loss, metric] = tf.tidy(() => {
+    const predicted = model.predict(inputs, { batchSize: options.batchSize }) as TF.Tensor;
+    if (options.loss === 'mse') {
+      const y = targets.reshape(predicted.shape);
+      const squaredError = tf.sum(tf.squaredDifference(predicted, y));
+      return [tf.div(squaredError, predicted.size), tf.div(squaredError, tf.sum(tf.square(y)))];
+    }
+    const classes = predicted.shape[predicted.shape.length - 1]!;
+    const labels = tf.cast(tf.floor(targets.flatten()), 'int32');
+    const crossEntropy = tf.metrics.categoricalCrossentropy(tf.oneHot(labels, classes), predicted.reshape([-1, classes]));
+    const correct = tf.equal(tf.argMax(predicted.reshape([-1, classes]), -1), labels);
+    return [tf.mean(crossEntropy), tf.mean(tf.cast(correct, 'float32'))];
+  });
+  const [valLoss, valMetric] = await Promise.all([loss.data(), metric.data()]);
+  tf.dispose([loss, metric]);
+  return { valLoss: valLoss[0], valMetric: valMetric[0] };
+}
