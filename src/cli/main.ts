@@ -5,6 +5,7 @@ import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES, loadCalibrat
 import { InputError } from '../core/errors';
 import type { OpenOptions } from '../core/formats';
 import { reduceModel } from '../core/reduce';
+import { retrainModel } from '../core/retrain';
 import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/summary';
 import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
@@ -14,6 +15,7 @@ const USAGE = `condense — shrink trained neural networks by condensation
 Usage:
   condense analyze MODEL [--threshold T | AUTO] [--json] [--backend B] [CALIBRATION]
   condense reduce MODEL --out DIR [--threshold T | AUTO] [--force] [--backend B] [CALIBRATION]
+  condense reduce MODEL --out DIR RETRAIN [--threshold T] [--calibration FILE] [--force] [--backend B]
   condense verify ORIGINAL REDUCED [--data FILE] [--samples N] [--range LOW,HIGH] [--tolerance X] [--backend B]
 
 MODEL is a TF.js Layers model.json, an .onnx file, a PyTorch state dict (.pt, .pth) or a .safetensors file.
@@ -26,6 +28,9 @@ CALIBRATION: --calibration FILE (unlabelled inputs: .npy, .json, .csv) or --cali
 AUTO: --auto --tolerance X --val-inputs FILE --val-targets FILE: per-layer thresholds for the smallest model whose
   validation error is within X — the relative MSE increase (0.1 = 10 % worse), or for targets that are class
   indices the accuracy drop (0.01 = one point). analyze prints the size–error curve; reduce writes the choice.
+RETRAIN: --train-inputs FILE --train-targets FILE --val-inputs FILE --val-targets FILE --tolerance X [--epochs N (5)]
+  [--rounds R (3)] [--target-ratio R]: condense–retrain cycles (TF.js Layers models): each round condenses the
+  current model, fine-tunes it on the training set and keeps the smallest within the validation tolerance (as AUTO).
 Exit codes: 0 success, 1 a failed check (verify over tolerance), 2 bad input.`;
 
 /** A usage mistake: reported like bad input (exit 2), naming the argument. */
@@ -38,7 +43,7 @@ interface Parsed {
 
 const VALUE_FLAGS = new Set([
   'threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation', 'calibration', 'calibration-range', 'calibration-samples',
-  'val-inputs', 'val-targets',
+  'val-inputs', 'val-targets', 'train-inputs', 'train-targets', 'epochs', 'rounds', 'target-ratio',
 ]);
 const BOOLEAN_FLAGS = new Set(['json', 'force', 'help', 'allow-bias-dominated', 'auto']);
 
@@ -110,6 +115,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         const outDir = p.flags.get('out');
         if (typeof outDir !== 'string') throw new UsageError('condense reduce needs --out DIR');
         const threshold = thresholdFlag(p);
+        if (p.flags.has('train-inputs') || p.flags.has('train-targets')) return await retrain(p, model, outDir, threshold, out, err);
         const auto = autoFlags(p);
         const backend = await loadBackend(backendFlag(p));
         const { analysis, calibration } = await analyse(p, model, backend);
@@ -212,6 +218,40 @@ function autoFlags(p: Parsed): AutoSpec | null {
 async function search(p: Parsed, spec: AutoSpec, analysis: Analysis, calibration: Calibration | undefined, backend: Backend): Promise<AutoResult> {
   const validation = await loadValidation(analysis.model.source.graph, spec.inputs, spec.targets);
   return autoReduce(analysis, { tolerance: spec.tolerance, validation, calibration, backend, openOptions: openOptions(p) });
+}
+
+/** reduce with --train-inputs: condense–retrain rounds (see core/retrain.ts). */
+async function retrain(p: Parsed, model: string, outDir: string, threshold: number, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const files = ['train-inputs', 'train-targets', 'val-inputs', 'val-targets'].map((name) => {
+    const value = p.flags.get(name);
+    if (typeof value !== 'string') throw new UsageError(`retraining needs --${name} FILE`);
+    return value;
+  });
+  if (p.flags.has('auto')) throw new UsageError('give either --auto or --train-inputs, not both');
+  if (!p.flags.has('tolerance')) throw new UsageError('retraining needs --tolerance X');
+  if (p.flags.has('calibration-range')) throw new UsageError('retraining takes --calibration FILE, not --calibration-range');
+  const tolerance = numberFlag(p, 'tolerance', 0, (v) => v >= 0, 'a non-negative number');
+  const epochs = numberFlag(p, 'epochs', 5, (v) => Number.isInteger(v) && v > 0 && v <= 10000, 'a positive integer');
+  const rounds = numberFlag(p, 'rounds', 3, (v) => Number.isInteger(v) && v > 0 && v <= 100, 'a positive integer');
+  const targetRatio = p.flags.has('target-ratio') ? numberFlag(p, 'target-ratio', 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]') : undefined;
+  const backend = await loadBackend(backendFlag(p));
+  const [trainInputs, trainTargets, valInputs, valTargets] = files;
+  const result = await retrainModel(model, outDir, {
+    backend, threshold, tolerance, epochs, rounds, targetRatio, trainInputs, trainTargets, valInputs, valTargets,
+    calibration: calibrationFlags(p),
+    allowBiasDominated: p.flags.has('allow-bias-dominated'),
+    openOptions: openOptions(p),
+    overwrite: p.flags.has('force'),
+    onRound: (r) => out(`Round ${r.round}: ${(100 * r.paramsRatio).toFixed(1)} % of the parameters, validation ${r.metric.toPrecision(4)} (change ${r.change.toPrecision(3)}) ${r.meets ? 'within' : 'outside'} the tolerance ${tolerance}`),
+  });
+  const s = result.summary;
+  if (!result.outDir) {
+    err(`condense: no retrained round met the tolerance ${tolerance} (original's validation ${s.metric}: ${s.baseline.toPrecision(4)}). Nothing written.`);
+    return 1;
+  }
+  const chosen = s.rounds.find((r) => r.round === s.chosen)!;
+  out(`\nWrote ${result.outDir} (model.json, condense-report.json): round ${chosen.round}, ${chosen.params} of ${s.paramsBefore} parameters (${(100 * chosen.paramsRatio).toFixed(1)} %).`);
+  return 0;
 }
 
 function calibrationFlags(p: Parsed): CalibrationSpec | undefined {

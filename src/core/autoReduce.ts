@@ -209,7 +209,8 @@ export function cutPoints(layer: LayerSummary): number[] {
   return Array.from({ length: CUTS_PER_LAYER }, (_, i) => distinct[Math.round(((i + 1) * distinct.length) / CUTS_PER_LAYER) - 1]);
 }
 
-function metricOf(validation: Validation, width: number): AutoMetric {
+/** 'mse' when the targets are shaped like the outputs, 'accuracy' when they are one class index per row. */
+export function metricOf(validation: Validation, width: number): AutoMetric {
   if (validation.targetWidth === width) return 'mse';
   if (validation.targetWidth !== 1) {
     throw new InputError(validation.targetsFile, `has ${validation.targetWidth} values per row, but the model gives ${width} (regression targets) or takes one class index per row (classifiers)`);
@@ -220,7 +221,8 @@ function metricOf(validation: Validation, width: number): AutoMetric {
   return 'accuracy';
 }
 
-function score(metric: AutoMetric, y: Float64Array, targets: Float64Array, samples: number, width: number): number {
+/** Validation MSE, or accuracy (argmax against the class indices). */
+export function score(metric: AutoMetric, y: Float64Array, targets: Float64Array, samples: number, width: number): number {
   if (metric === 'mse') {
     let sum = 0;
     for (let i = 0; i < y.length; i++) sum += (y[i] - targets[i]) ** 2;
@@ -236,7 +238,7 @@ function score(metric: AutoMetric, y: Float64Array, targets: Float64Array, sampl
 }
 
 /** (after − before) / before; a model that fits exactly tolerates no increase at all. */
-function relativeIncrease(after: number, before: number): number {
+export function relativeIncrease(after: number, before: number): number {
   if (before > 0) return (after - before) / before;
   return after > 0 ? Infinity : 0;
 }

@@ -1,6 +1,7 @@
 import * as path from 'path';
 import { Analysis } from './analysis';
 import type { AutoResult } from './autoReduce';
+import type { RetrainSummary } from './retrain';
 import { Calibration } from './calibration';
 import { applyPlan, MergePlan, planMerge } from './merge';
 import { writeFolder } from './output';
@@ -34,6 +35,8 @@ export interface CondenseReport {
   totals: Estimate['totals'];
   /** With `reduce --auto`: the search that chose the per-layer thresholds (the chosen point, the metric before/after, the curve). */
   auto?: AutoResult;
+  /** With `reduce --train-inputs`: the condense–retrain rounds and the one written. */
+  retrain?: RetrainSummary;
 }
 
 export interface ReduceResult {
