@@ -52,9 +52,6 @@ describe('bad input through the CLI', function () {
     base = path.dirname(await saveLayersModel(model, path.join(root, 'base', 'model')));
     model.dispose();
   });
-  after(async () => {
-    await fs.rm(root, { recursive: true, force: true });
-  });
 
   /** A fresh copy of the good model, plus an empty folder to write the output into. */
   async function freshCase(): Promise<{ dir: string; file: string; shard: string; outputs: string; json: any }> {

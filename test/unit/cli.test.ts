@@ -3,7 +3,6 @@
  * `verify` exits 1 when the reduced model deviates more than --tolerance (0 when within it).
  */
 import * as assert from 'assert';
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { main } from '../../src/cli/main';
@@ -43,9 +42,6 @@ describe('CLI contract', function () {
     file = await saveLayersModel(model, path.join(root, 'model'));
     params = model.countParams();
     model.dispose();
-  });
-  after(async () => {
-    await fs.rm(root, { recursive: true, force: true });
   });
 
   it('analyze --json prints exactly {model, backend, threshold, layers[…], totals{paramsBefore, paramsAfter, ratio}}', async () => {

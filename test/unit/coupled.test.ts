@@ -120,9 +120,6 @@ describe('coupled layers reduced jointly', function () {
     await useCpu();
     root = await tempDir();
   });
-  after(async () => {
-    await fs.rm(root, { recursive: true, force: true });
-  });
 
   const blocks: { act: 'relu' | 'relu6'; expandMode: 'scaled' | 'exact' }[] = [
     // ReLU is positively homogeneous: copies scaled by c_k merge exactly with the norm-ratio scale.

@@ -5,7 +5,6 @@
  * still computes the same function.
  */
 import * as assert from 'assert';
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { analyzeModel, loadModel } from '../../src/core/analysis';
@@ -62,9 +61,6 @@ describe('dead units', function () {
   before(async () => {
     await useCpu();
     root = await tempDir();
-  });
-  after(async () => {
-    await fs.rm(root, { recursive: true, force: true });
   });
 
   async function run(activation: 'relu' | 'tanh', extras: Extra[], expectedDead: number[], name: string): Promise<void> {

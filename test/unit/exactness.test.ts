@@ -5,7 +5,6 @@
  * deviation ≤ 1e-5), load in tfjs, and have as many parameters as reported.
  */
 import * as assert from 'assert';
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { main } from '../../src/cli/main';
@@ -124,9 +123,6 @@ describe('exactness: condensing a widened trained model', function () {
   before(async () => {
     await useCpu();
     root = await tempDir();
-  });
-  after(async () => {
-    await fs.rm(root, { recursive: true, force: true });
   });
 
   const cases: Case[] = [

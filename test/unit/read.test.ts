@@ -74,9 +74,6 @@ describe('reading TF.js Layers models', function () {
     await useCpu();
     root = await tempDir();
   });
-  after(async () => {
-    await fs.rm(root, { recursive: true, force: true });
-  });
 
   describe('quantised weights', () => {
     const weights = quantisedWeights();

@@ -4,7 +4,6 @@
  * and a freshly initialised wide layer shows almost no clusters at γ = 0.99.
  */
 import * as assert from 'assert';
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { analyzeModel, loadModel } from '../../src/core/analysis';
@@ -124,9 +123,6 @@ describe('similarity', function () {
     references.set('d1', referenceCosines(referenceVectors(d1k, d1b)));
     references.set('d2', referenceCosines(referenceVectors(d2k, d2b, { gamma, beta, mean, variance, epsilon: 1e-3 })));
     model.dispose();
-  });
-  after(async () => {
-    await fs.rm(root, { recursive: true, force: true });
   });
 
   async function checkEngine(gram: GramEngine, label: string): Promise<void> {

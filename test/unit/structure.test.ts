@@ -7,7 +7,6 @@
  * convolutions with multiplier 1 and Concatenate are reduced jointly: coupled.test.ts.)
  */
 import * as assert from 'assert';
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { Analysis, analyzeModel, loadModel } from '../../src/core/analysis';
@@ -52,9 +51,6 @@ describe('coupled layers and the output layer', function () {
   before(async () => {
     await useCpu();
     root = await tempDir();
-  });
-  after(async () => {
-    await fs.rm(root, { recursive: true, force: true });
   });
 
   it('Dense layers feeding Multiply or Maximum are not reducible, named as coupled, and left unchanged; the output layer too', async () => {
