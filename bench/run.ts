@@ -302,19 +302,20 @@ async function sizeVersusError(
   const analysis: Analysis = await analyzeModel(model);
   const data = await calibration(model);
   const reference = outputsOf(model, heldOut);
-  const rows = gammas.map((gamma) => {
+  const rows: ErrorRow[] = [];
+  for (const gamma of gammas) {
     const plan = planMerge(analysis, gamma);
     const started = now();
-    const refit = refitPlan(analysis, plan, data);
+    const refit = await refitPlan(analysis, plan, data);
     const refitMs = now() - started;
-    return {
+    rows.push({
       gamma,
       ratio: estimate(analysis.summary, gamma).totals.ratio,
       plain: relativeMse(reference, outputsOf(model, heldOut, applyPlan(analysis, plan))),
       refit: relativeMse(reference, outputsOf(model, heldOut, refit.changed)),
       refitMs,
-    };
-  });
+    });
+  }
   return { calibration: data.description, rows };
 }
 
@@ -323,12 +324,13 @@ async function refitLines(model: LoadedModel): Promise<string[]> {
   process.stdout.write('  refit, paper-scale MLP ...');
   const calibration = await loadCalibration(model.source.graph, { range: [-1, 1], samples: REFIT_ROWS }, model.source.path);
   const analysis = await analyzeModel(model);
-  const timings = REFIT_GAMMAS.map((gamma) => {
+  const timings = [];
+  for (const gamma of REFIT_GAMMAS) {
     const plan = planMerge(analysis, gamma);
     const started = now();
-    const result = refitPlan(analysis, plan, calibration);
-    return { gamma, ms: now() - started, kept: plan.layers.map((l) => `${l.kept.length}`).join('-'), worst: Math.max(...result.layers.map((l) => l.relativeError ?? 0)) };
-  });
+    const result = await refitPlan(analysis, plan, calibration);
+    timings.push({ gamma, ms: now() - started, kept: plan.layers.map((l) => `${l.kept.length}`).join('-'), worst: Math.max(...result.layers.map((l) => l.relativeError ?? 0)) });
+  }
   console.log(` ${timings.map((t) => `${fmt(t.ms)} ms`).join(', ')}`);
 
   process.stdout.write('  size vs error, examples ...');

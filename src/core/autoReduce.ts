@@ -104,6 +104,10 @@ export interface AutoOptions {
   backend?: Backend;
   openOptions?: OpenOptions;
   maxEvaluations?: number;
+  /** After every measured candidate: how many were measured, out of at most `budget`. */
+  onCandidate?: (point: AutoPoint, measured: number, budget: number) => void;
+  /** Aborting ends the search after the candidate being measured; the result holds what was measured. */
+  signal?: AbortSignal;
 }
 
 /** Searches per-layer thresholds; see the file comment. */
@@ -132,13 +136,14 @@ export async function autoReduce(analysis: Analysis, options: AutoOptions): Prom
     if (known) return known;
     const gamma = (layer: string): number => thresholds[layer] ?? 1;
     const plan = planMerge(analysis, gamma);
-    const changed = options.calibration ? refitPlan(analysis, plan, options.calibration).changed : applyPlan(analysis, plan);
+    const changed = options.calibration ? (await refitPlan(analysis, plan, options.calibration)).changed : applyPlan(analysis, plan);
     const y = await run.reduced(changed, plan);
     const value = score(metric, y, validation.targets, samples, width);
     const change = metric === 'mse' ? relativeIncrease(value, baseline) : baseline - value;
     const paramsAfter = estimate(summary, gamma).totals.paramsAfter;
     const point = { thresholds, paramsAfter, ratio: paramsAfter / paramsBefore, value, change, meets: change <= tolerance + 1e-12 };
     curve.push(point);
+    options.onCandidate?.(point, curve.length, budget);
     // Accuracy moves in steps of one sample: the outputs' deviation from the original's ranks the steps instead.
     const result = { ...point, cost: metric === 'mse' ? change : deviation(y, original) };
     measured.set(key, result);
@@ -157,7 +162,7 @@ export async function autoReduce(analysis: Analysis, options: AutoOptions): Prom
   let current = await measure(thresholdsAt());
   let version = 0;
   let active = lanes.filter((l) => l.cuts.length > 0);
-  while (active.length && curve.length < budget) {
+  while (active.length && curve.length < budget && !options.signal?.aborted) {
     const unmeasured = active.find((l) => !l.step);
     if (unmeasured) {
       const point = await measure(thresholdsAt({ layer: unmeasured.layer, at: unmeasured.at + unmeasured.stride }));

@@ -64,7 +64,7 @@ export async function reduceModel(
   const overrides = options.overrides ?? {};
   const thresholds: Thresholds = (layer) => overrides[layer] ?? threshold;
   const plan = planMerge(analysis, thresholds);
-  const refit = options.calibration ? refitPlan(analysis, plan, options.calibration) : null;
+  const refit = options.calibration ? await refitPlan(analysis, plan, options.calibration) : null;
   const changed = refit ? refit.changed : applyPlan(analysis, plan);
   const source = analysis.model.source;
   const files = source.encode(changed, new Map(plan.layers.map((l) => [l.name, l.kept.length])));

@@ -90,7 +90,7 @@ export interface RefitResult {
 }
 
 /** The plan's changed weights with every consumer refitted on the calibration data where it can be evaluated. */
-export function refitPlan(analysis: Analysis, plan: MergePlan, calibration: Calibration): RefitResult {
+export async function refitPlan(analysis: Analysis, plan: MergePlan, calibration: Calibration): Promise<RefitResult> {
   const changed = applyPlan(analysis, plan);
   const { graph } = analysis.model.source;
   const original = new GraphEvaluator(graph, calibration.input);
