@@ -21,11 +21,11 @@ import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
 import { Analysis, analyzeModel, loadModel, LoadedModel } from '../src/core/analysis';
 import { Calibration, loadCalibration } from '../src/core/calibration';
-import { GraphEvaluator, isUnsupported, Value, WeightLookup } from '../src/core/forward';
+import { GraphEvaluator, isUnsupported, replacedWeights, Value } from '../src/core/forward';
 import { applyPlan, planMerge } from '../src/core/merge';
 import { refitPlan } from '../src/core/refit';
 import { Tensor } from '../src/core/tensor';
-import { Backend, BackendPreference, loadBackend, onnxGram, tfjsGram } from '../src/core/backend';
+import { Backend, BackendPreference, loadBackend, onnxGram, productEngine, tfjsGram } from '../src/core/backend';
 import { completeLinkage } from '../src/core/cluster';
 import { GramEngine, highestSimilarity, neuronVectors, NeuronVectors, typescriptGram, unitRows } from '../src/core/similarity';
 import { estimate, ModelSummary } from '../src/core/summary';
@@ -263,13 +263,9 @@ async function hostLag(modelPath: string): Promise<{ worstMs: number; p99Ms: num
 }
 
 /** Output of the network whose weights `lookup` gives, on `input` (the engine's float64 evaluator). */
-function outputsOf(model: LoadedModel, input: Value, changed?: Map<string, Tensor>): Float64Array {
-  const lookup: WeightLookup = (layer, role) => {
-    const w = layer.weights.get(role);
-    return w && (changed?.get(w.name) ?? w);
-  };
+async function outputsOf(model: LoadedModel, input: Value, changed = new Map<string, Tensor>()): Promise<Float64Array> {
   const { graph } = model.source;
-  const y = new GraphEvaluator(graph, input, lookup).output(graph.outputs[0]);
+  const y = await new GraphEvaluator(graph, input, replacedWeights(changed), await productEngine()).output(graph.outputs[0]);
   if (isUnsupported(y)) throw new Error(y.unsupported);
   return y.data;
 }
@@ -301,7 +297,7 @@ async function sizeVersusError(
   const model = await loadModel(file);
   const analysis: Analysis = await analyzeModel(model);
   const data = await calibration(model);
-  const reference = outputsOf(model, heldOut);
+  const reference = await outputsOf(model, heldOut);
   const rows: ErrorRow[] = [];
   for (const gamma of gammas) {
     const plan = planMerge(analysis, gamma);
@@ -311,8 +307,8 @@ async function sizeVersusError(
     rows.push({
       gamma,
       ratio: estimate(analysis.summary, gamma).totals.ratio,
-      plain: relativeMse(reference, outputsOf(model, heldOut, applyPlan(analysis, plan))),
-      refit: relativeMse(reference, outputsOf(model, heldOut, refit.changed)),
+      plain: relativeMse(reference, await outputsOf(model, heldOut, applyPlan(analysis, plan))),
+      refit: relativeMse(reference, await outputsOf(model, heldOut, refit.changed)),
       refitMs,
     });
   }

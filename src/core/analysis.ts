@@ -3,8 +3,10 @@ import { completeLinkage } from './cluster';
 import { measureLayer } from './dataSimilarity';
 import { CancelToken, throwIfCancelled } from './errors';
 import { openModel } from './formats';
-import { GraphEvaluator } from './forward';
+import { productEngine } from './backend';
+import { GraphEvaluator, originalWeights } from './forward';
 import { kernelSize, LayerNode } from './graph';
+import { ProductEngine } from './linalg';
 import { jointVectors } from './jointVectors';
 import { GramEngine, highestSimilarity, neuronVectors, NeuronVectors, typescriptGram, unitRows } from './similarity';
 import { describeProducers, ProducerInfo } from './structure';
@@ -57,11 +59,17 @@ export interface Analysis {
   details: Map<string, LayerDetail>;
 }
 
+/** The original network on the calibration inputs, for similarity measured on the data. */
+async function calibrationEvaluator(model: LoadedModel, calibration: Calibration): Promise<{ evaluator: GraphEvaluator; products: ProductEngine }> {
+  const products = await productEngine();
+  return { evaluator: new GraphEvaluator(model.source.graph, calibration.input, originalWeights, products), products };
+}
+
 export async function analyzeModel(model: LoadedModel, options: AnalyzeOptions = {}): Promise<Analysis> {
   const gram = options.gram ?? typescriptGram;
   const details = new Map<string, LayerDetail>();
   const analysed = new Map<string, AnalysedTerms>();
-  const data = options.calibration ? new GraphEvaluator(model.source.graph, options.calibration.input) : null;
+  const data = options.calibration ? await calibrationEvaluator(model, options.calibration) : null;
   const producers: ProducerInfo[] = [];
   let done = 0;
   for (const producer of model.producers) {

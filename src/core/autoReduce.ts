@@ -18,12 +18,12 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Analysis } from './analysis';
-import type { Backend } from './backend';
+import { Backend, productEngine } from './backend';
 import { Calibration, InputRows, readInputRows } from './calibration';
 import { readDataFile } from './data';
 import { InputError } from './errors';
 import { openModel } from './formats';
-import { GraphEvaluator, isUnsupported, replacedWeights, Value } from './forward';
+import { GraphEvaluator, isUnsupported, originalWeights, replacedWeights, Value } from './forward';
 import { ModelGraph } from './graph';
 import { applyPlan, MergePlan, planMerge } from './merge';
 import { writeFolder } from './output';
@@ -269,13 +269,14 @@ async function runnerFor(analysis: Analysis, validation: Validation, { backend, 
   const source = analysis.model.source;
   const { graph } = source;
   const input: Value = validation.rows.input;
-  const first = new GraphEvaluator(graph, input).output(graph.outputs[0]);
+  const products = await productEngine();
+  const first = await new GraphEvaluator(graph, input, originalWeights, products).output(graph.outputs[0]);
   if (!isUnsupported(first)) {
     return {
       kind: 'engine',
       original: async () => first.data,
       reduced: async (changed) => {
-        const y = new GraphEvaluator(graph, input, replacedWeights(changed)).output(graph.outputs[0]);
+        const y = await new GraphEvaluator(graph, input, replacedWeights(changed), products).output(graph.outputs[0]);
         if (isUnsupported(y)) throw new Error(`the reduced network cannot be evaluated: ${y.unsupported}`);
         return y.data;
       },

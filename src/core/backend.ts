@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import { createRequire } from 'module';
 import type * as TF from '@tensorflow/tfjs';
 import type * as Ort from 'onnxruntime-node';
+import { ProductEngine, typescriptProducts } from './linalg';
 import { bytesField, concatBytes, varintField } from './protobuf';
 import { GramEngine, mirrorUpper, typescriptGram } from './similarity';
 
@@ -125,7 +126,7 @@ export function onnxGram(): Promise<GramEngine | undefined> {
     try {
       const ort = loadOnnxRuntime();
       // No memory arena: every output goes straight into a JavaScript buffer, so an arena would only hold on to memory.
-      const session = await ort.InferenceSession.create(productModel(), { executionProviders: ['cpu'], enableCpuMemArena: false });
+      const session = await ort.InferenceSession.create(productModel(FLOAT), { executionProviders: ['cpu'], enableCpuMemArena: false });
       const matrix = (data: Float32Array, rows: number, columns: number): Ort.Tensor => new ort.Tensor('float32', data, [rows, columns]);
       return {
         name: 'onnxruntime',
@@ -163,19 +164,62 @@ function panelCount(n: number, d: number): number {
   return d < 64 ? 1 : Math.max(1, Math.min(4, Math.round(n / 512)));
 }
 
+/** Products smaller than this (multiply–adds) stay in TypeScript: a session run costs more than they do. */
+const NATIVE_PRODUCT_MACS = 1 << 20;
+
+let onnxFloat64: Promise<ProductEngine | undefined> | undefined;
+
+/** onnxruntime's double Gemm for the data-aware steps; undefined when onnxruntime-node cannot be loaded. */
+export function onnxProducts(): Promise<ProductEngine | undefined> {
+  onnxFloat64 ??= (async () => {
+    try {
+      const ort = loadOnnxRuntime();
+      const session = await ort.InferenceSession.create(productModel(DOUBLE), { executionProviders: ['cpu'], enableCpuMemArena: false });
+      const multiplyRows = async (a: Float64Array, n: number, b: Float64Array, m: number, d: number): Promise<Float64Array> => {
+        if (n * m * d < NATIVE_PRODUCT_MACS || d === 0) return typescriptProducts.multiplyRows(a, n, b, m, d);
+        const s = new Float64Array(n * m);
+        const feeds = { A: new ort.Tensor('float64', a.subarray(0, n * d), [n, d]), B: new ort.Tensor('float64', b.subarray(0, m * d), [m, d]) };
+        await session.run(feeds, { S: new ort.Tensor('float64', s, [n, m]) });
+        return s;
+      };
+      return {
+        name: 'onnxruntime',
+        multiplyRows,
+        async gramRows(a, n, d) {
+          const s = await multiplyRows(a, n, a, n, d);
+          // Gemm does not promise an exactly symmetric result, and Cholesky reads one triangle only.
+          for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) s[i * n + j] = s[j * n + i];
+          return s;
+        },
+      };
+    } catch {
+      return undefined;
+    }
+  })();
+  return onnxFloat64;
+}
+
+/** The fastest float64 product engine available: onnxruntime's when installed, else TypeScript. */
+export async function productEngine(): Promise<ProductEngine> {
+  return (await onnxProducts()) ?? typescriptProducts;
+}
+
+/** onnx.proto TensorProto.DataType values. */
+const FLOAT = 1;
+const DOUBLE = 11;
+
 /**
- * The ONNX model S = A·Bᵀ for float inputs A [m, d] and B [k, d] (symbolic sizes), as ModelProto
- * bytes: one Gemm with transB = 1, so nothing is transposed in JavaScript. Field numbers are those
- * of onnx.proto.
+ * The ONNX model S = A·Bᵀ for inputs A [m, d] and B [k, d] of one element type (symbolic sizes), as
+ * ModelProto bytes: one Gemm with transB = 1, so nothing is transposed in JavaScript. Field numbers
+ * are those of onnx.proto.
  */
-function productModel(): Uint8Array {
-  const FLOAT = 1;
+function productModel(elementType: typeof FLOAT | typeof DOUBLE): Uint8Array {
   const ATTRIBUTE_INT = 2;
   const valueInfo = (name: string, dims: string[]): Uint8Array =>
     concatBytes([
       bytesField(1, name),
       bytesField(2 /* type */, bytesField(1 /* tensor_type */,
-        varintField(1 /* elem_type */, FLOAT),
+        varintField(1 /* elem_type */, elementType),
         bytesField(2 /* shape */, ...dims.map((dim) => bytesField(1 /* dim */, bytesField(2 /* dim_param */, dim)))),
       )),
     ]);

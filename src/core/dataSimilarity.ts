@@ -13,7 +13,7 @@
 import { completeLinkage, Dendrogram } from './cluster';
 import { evenRows } from './calibration';
 import { GraphEvaluator, isUnsupported, layerRows, rowCount } from './forward';
-import { cholesky, gramRows, multiplyRows, transposeMatrix } from './linalg';
+import { cholesky, ProductEngine, transposeMatrix } from './linalg';
 import { GramEngine, NeuronVectors, unitRows } from './similarity';
 import { ProducerInfo } from './structure';
 import { BiasDominance } from './summary';
@@ -67,8 +67,8 @@ function biasDominatedReason(b: BiasDominance): string {
  * The second moment Σ = E[[x;1][x;1]ᵀ] of the producer's input on the calibration data (rows
  * subsampled evenly on large feature maps), or the reason it cannot be had.
  */
-function inputMoment(info: ProducerInfo, data: GraphEvaluator): { sigma: Float64Array; d: number } | string {
-  const x = data.inputOf(info.layer);
+async function inputMoment(info: ProducerInfo, data: GraphEvaluator, products: ProductEngine): Promise<{ sigma: Float64Array; d: number } | string> {
+  const x = await data.inputOf(info.layer);
   if (isUnsupported(x)) return x.unsupported;
   const total = rowCount(info.layer, x.shape);
   if (isUnsupported(total)) return total.unsupported;
@@ -79,15 +79,15 @@ function inputMoment(info: ProducerInfo, data: GraphEvaluator): { sigma: Float64
   const columns = new Float64Array(d * rows.rows);
   columns.set(transposeMatrix(rows.data, rows.rows, rows.width));
   columns.fill(1, rows.width * rows.rows);
-  const sigma = gramRows(columns, d, rows.rows);
+  const sigma = await products.gramRows(columns, d, rows.rows);
   for (let i = 0; i < sigma.length; i++) sigma[i] /= rows.rows;
   return { sigma, d };
 }
 
 /** Each vector v replaced by Lᵀv (Σ = L·Lᵀ): their cosines are the pre-activations' cosines over the data. */
-function weighByData(v: NeuronVectors, sigma: Float64Array): NeuronVectors {
+async function weighByData(v: NeuronVectors, sigma: Float64Array, products: ProductEngine): Promise<NeuronVectors> {
   const l = cholesky(sigma, v.d);
-  const rows = multiplyRows(v.rows, v.n, transposeMatrix(l, v.d, v.d), v.d, v.d);
+  const rows = await products.multiplyRows(v.rows, v.n, transposeMatrix(l, v.d, v.d), v.d, v.d);
   const norms = new Float64Array(v.n);
   for (let j = 0; j < v.n; j++) {
     let sum = 0;
@@ -115,13 +115,13 @@ export async function measureLayer(
   info: ProducerInfo,
   weights: NeuronVectors,
   live: Int32Array,
-  data: GraphEvaluator | null,
+  data: { evaluator: GraphEvaluator; products: ProductEngine } | null,
   gram: GramEngine,
   allowBiasDominated: boolean,
 ): Promise<MeasuredLayer> {
-  const moment = data ? inputMoment(info, data) : null;
+  const moment = data ? await inputMoment(info, data.evaluator, data.products) : null;
   if (moment && typeof moment !== 'string') {
-    return { info, vectors: weighByData(weights, moment.sigma), similarity: 'data', biasDominance: null };
+    return { info, vectors: await weighByData(weights, moment.sigma, data!.products), similarity: 'data', biasDominance: null };
   }
   const dominance = await biasDominance(weights, live, gram);
   if (!dominance || allowBiasDominated || info.reason !== null) return { info, vectors: weights, similarity: 'weights', biasDominance: dominance };

@@ -2,8 +2,9 @@
  * A small float64 evaluator over the engine's own graph, for the data-aware steps: it yields each
  * layer's output on calibration inputs, for the original network or one whose weights are being
  * replaced (reduced widths follow from the weights' shapes). It knows the layers that sit on
- * condensable chains — Dense, Conv2D (strides, padding, dilation), BatchNormalization, activations,
- * pooling, zero padding, Flatten (also channel-major) and inference-time identities. A layer it
+ * condensable chains — Dense, Conv2D (strides, padding, dilation), DepthwiseConv2D,
+ * BatchNormalization, activations, pooling, zero padding, Flatten (also channel-major), residual
+ * Add, channel Concatenate and inference-time identities. A layer it
  * does not know has no value, and neither has anything computed from it: callers fall back to the
  * weights-only path there, with the reason this evaluator gives.
  */
@@ -11,7 +12,7 @@ import { activationByName, ActivationFn } from './activations';
 import { kernelSize, LayerNode, ModelGraph, Padding, paddings, pair } from './graph';
 import { activationLayer, IDENTITY_AT_INFERENCE } from './structure';
 import { sizeOf, Tensor } from './tensor';
-import { multiplyRows, transposeMatrix } from './linalg';
+import { ProductEngine, transposeMatrix, typescriptProducts } from './linalg';
 
 /** A batch: shape includes the leading sample axis; images are channels-last. */
 export interface Value {
@@ -39,59 +40,69 @@ export const replacedWeights = (changed: Map<string, Tensor>): WeightLookup => (
   return w && (changed.get(w.name) ?? w);
 };
 
-/** Lazily evaluates layers on one batch, each once; ask only for layers whose weights are final. */
+/**
+ * Lazily evaluates layers on one batch, each once; ask only for layers whose weights are final.
+ * Asynchronous because the products may run on a native engine (see ProductEngine).
+ */
 export class GraphEvaluator {
-  private readonly values = new Map<string, Outcome>();
-  private readonly linear = new Map<string, Outcome>();
+  private readonly values = new Map<string, Promise<Outcome>>();
+  private readonly linear = new Map<string, Promise<Outcome>>();
 
   constructor(
     private readonly graph: ModelGraph,
     private readonly input: Value,
     private readonly weight: WeightLookup = originalWeights,
+    private readonly products: ProductEngine = typescriptProducts,
   ) {}
 
-  output(name: string): Outcome {
+  output(name: string): Promise<Outcome> {
     let value = this.values.get(name);
     if (!value) {
-      const layer = this.graph.byName.get(name)!;
-      value = this.evaluate(layer);
+      value = this.evaluate(this.graph.byName.get(name)!);
       this.values.set(name, value);
     }
     return value;
   }
 
   /** A Dense/Conv2D layer's pre-activation (kept: the refit's targets are the original network's). */
-  preActivation(layer: LayerNode): Outcome {
+  preActivation(layer: LayerNode): Promise<Outcome> {
     let z = this.linear.get(layer.name);
     if (!z) {
-      const x = this.inputOf(layer);
-      z = isUnsupported(x) ? x : linearOutput(layer, x, this.weight);
+      z = this.inputOf(layer).then((x) => (isUnsupported(x) ? x : linearOutput(layer, x, this.weight, this.products)));
       this.linear.set(layer.name, z);
     }
     return z;
   }
 
-  /** The (first) input of a layer: the output of the layer feeding it. */
-  inputOf(layer: LayerNode): Outcome {
+  /** The (only) input of a layer: the output of the layer feeding it. */
+  async inputOf(layer: LayerNode): Promise<Outcome> {
     if (layer.inbound.length !== 1) return { unsupported: `${layer.name} has ${layer.inbound.length} inputs` };
     return this.output(layer.inbound[0]);
   }
 
-  private evaluate(layer: LayerNode): Outcome {
+  private async evaluate(layer: LayerNode): Promise<Outcome> {
     if (layer.className === 'InputLayer') {
       return this.graph.inputs.length === 1 ? this.input : { unsupported: 'the model has several inputs' };
     }
-    const x = this.inputOf(layer);
+    if (layer.className === 'Add' || layer.className === 'Concatenate') {
+      const inputs = await Promise.all(layer.inbound.map((name) => this.output(name)));
+      const missing = inputs.find(isUnsupported);
+      if (missing) return missing;
+      return layer.className === 'Add' ? add(layer, inputs as Value[]) : concatenate(layer, inputs as Value[]);
+    }
+    const x = await this.inputOf(layer);
     if (isUnsupported(x)) return x;
     const c = layer.config;
     switch (layer.className) {
       case 'Dense':
-      case 'Conv2D': {
-        const z = this.preActivation(layer);
-        if (c.activation === 'softmax') return isUnsupported(z) ? z : softmax(z);
+      case 'Conv2D':
+      case 'DepthwiseConv2D': {
+        const z = layer.className === 'DepthwiseConv2D' ? depthwise(layer, x, this.weight) : await this.preActivation(layer);
+        if (isUnsupported(z)) return z;
+        if (c.activation === 'softmax') return softmax(z);
         const act = activationByName(c.activation);
         if (!act) return { unsupported: `activation "${String(c.activation)}" of ${layer.name}` };
-        return isUnsupported(z) ? z : activate(z, act);
+        return activate(z, act);
       }
       case 'BatchNormalization':
         return batchNorm(layer, x, this.weight);
@@ -112,6 +123,73 @@ export class GraphEvaluator {
     if (act) return activate(x, act);
     return { unsupported: `${layer.className} (${layer.name}) is not evaluated on calibration data` };
   }
+}
+
+/** Elementwise sum of inputs of one shape (a residual connection). */
+function add(layer: LayerNode, inputs: Value[]): Outcome {
+  const [first] = inputs;
+  if (inputs.some((v) => v.shape.join() !== first.shape.join())) return { unsupported: `${layer.name} adds tensors of different shapes` };
+  const data = Float64Array.from(first.data);
+  for (const v of inputs.slice(1)) for (let i = 0; i < data.length; i++) data[i] += v.data[i];
+  return { shape: first.shape, data };
+}
+
+/** Concatenation along the last (channel) axis, the one the engine's channel bookkeeping knows. */
+function concatenate(layer: LayerNode, inputs: Value[]): Outcome {
+  const rank = inputs[0].shape.length;
+  const axis = Number(layer.config.axis ?? -1);
+  if (axis !== -1 && axis !== rank - 1) return { unsupported: `${layer.name} concatenates along axis ${axis}, not the channels` };
+  const outer = inputs[0].data.length / inputs[0].shape[rank - 1];
+  if (inputs.some((v) => v.shape.length !== rank || v.data.length / v.shape[rank - 1] !== outer)) return { unsupported: `${layer.name} concatenates tensors of different shapes` };
+  const widths = inputs.map((v) => v.shape[rank - 1]);
+  const total = widths.reduce((a, b) => a + b, 0);
+  const data = new Float64Array(outer * total);
+  for (let r = 0; r < outer; r++) {
+    let at = r * total;
+    inputs.forEach((v, k) => {
+      data.set(v.data.subarray(r * widths[k], (r + 1) * widths[k]), at);
+      at += widths[k];
+    });
+  }
+  return { shape: [...inputs[0].shape.slice(0, -1), total], data };
+}
+
+/** A DepthwiseConv2D's pre-activation: each input channel filtered on its own (kernel [kh, kw, C, multiplier]). */
+function depthwise(layer: LayerNode, x: Value, weight: WeightLookup): Outcome {
+  const kernel = weight(layer, 'depthwise_kernel');
+  if (!kernel) return { unsupported: `${layer.name} has no depthwise kernel` };
+  const g = convGeometry(layer, x.shape);
+  if (isUnsupported(g)) return g;
+  const { kh, kw, sh, sw, dh, dw, top, left, outH, outW } = g;
+  const [n, height, width, channels] = x.shape;
+  const multiplier = kernel.shape[3];
+  if (kernel.shape[2] !== channels) return { unsupported: `${layer.name}'s kernel does not match its input` };
+  const outC = channels * multiplier;
+  const bias = layer.config.use_bias === false ? undefined : weight(layer, 'bias');
+  const data = new Float64Array(n * outH * outW * outC);
+  for (let s = 0; s < n; s++) {
+    for (let oy = 0; oy < outH; oy++) {
+      for (let ox = 0; ox < outW; ox++) {
+        const at = ((s * outH + oy) * outW + ox) * outC;
+        if (bias) for (let o = 0; o < outC; o++) data[at + o] = bias.data[o];
+        for (let i = 0; i < kh; i++) {
+          const y = oy * sh + i * dh - top;
+          if (y < 0 || y >= height) continue;
+          for (let j = 0; j < kw; j++) {
+            const xx = ox * sw + j * dw - left;
+            if (xx < 0 || xx >= width) continue;
+            const from = ((s * height + y) * width + xx) * channels;
+            const k0 = (i * kw + j) * channels * multiplier;
+            for (let c = 0; c < channels; c++) {
+              const v = x.data[from + c];
+              for (let m = 0; m < multiplier; m++) data[at + c * multiplier + m] += v * kernel.data[k0 + c * multiplier + m];
+            }
+          }
+        }
+      }
+    }
+  }
+  return { shape: [n, outH, outW, outC], data };
 }
 
 function activate(x: Value, act: ActivationFn): Value {
@@ -150,6 +228,7 @@ export interface LayerRows {
  * which the least-squares fit uses to bound its cost on large feature maps.
  */
 export function layerRows(layer: LayerNode, x: Value, pick?: Int32Array): LayerRows | Unsupported {
+  if (layer.className === 'DepthwiseConv2D') return { unsupported: `${layer.name} is a DepthwiseConv2D, which has no rows` };
   if (layer.className === 'Dense') {
     const width = x.shape[x.shape.length - 1];
     const rows = x.data.length / width;
@@ -191,7 +270,7 @@ interface ConvGeometry {
 }
 
 function convGeometry(layer: LayerNode, shape: number[]): ConvGeometry | Unsupported {
-  if (layer.className !== 'Conv2D' || shape.length !== 4) return { unsupported: `${layer.name} is not a channels-last Dense or Conv2D layer` };
+  if ((layer.className !== 'Conv2D' && layer.className !== 'DepthwiseConv2D') || shape.length !== 4 || layer.config.data_format === 'channels_first') return { unsupported: `${layer.name} is not a channels-last Dense or Conv2D layer` };
   const [kh, kw] = kernelSize(layer);
   const [sh, sw] = pair(layer.config.strides, 1);
   const [dh, dw] = pair(layer.config.dilation_rate, 1);
@@ -203,6 +282,7 @@ function convGeometry(layer: LayerNode, shape: number[]): ConvGeometry | Unsuppo
 
 /** How many rows layerRows gives for input of this shape (samples × output positions for a convolution). */
 export function rowCount(layer: LayerNode, shape: number[]): { rows: number } | Unsupported {
+  if (layer.className === 'DepthwiseConv2D') return { unsupported: `${layer.name} is a DepthwiseConv2D, which has no rows` };
   if (layer.className === 'Dense') return { rows: sizeOf(shape.slice(0, -1)) };
   const g = convGeometry(layer, shape);
   return isUnsupported(g) ? g : { rows: shape[0] * g.outH * g.outW };
@@ -220,7 +300,7 @@ function padAmount(size: number, kernel: number, stride: number, dilation: numbe
 }
 
 /** A Dense/Conv2D layer's pre-activation (kernel and bias, no activation) on input x. */
-export function linearOutput(layer: LayerNode, x: Value, weight: WeightLookup): Outcome {
+export async function linearOutput(layer: LayerNode, x: Value, weight: WeightLookup, products: ProductEngine = typescriptProducts): Promise<Outcome> {
   const kernel = weight(layer, 'kernel');
   if (!kernel) return { unsupported: `${layer.name} has no kernel` };
   const rows = layerRows(layer, x);
@@ -228,13 +308,13 @@ export function linearOutput(layer: LayerNode, x: Value, weight: WeightLookup): 
   const out = kernel.shape[kernel.shape.length - 1];
   if (rows.width * out !== kernel.data.length) return { unsupported: `${layer.name}'s kernel does not match its input` };
   const bias = layer.config.use_bias === false ? undefined : weight(layer, 'bias');
-  return { shape: [...rows.outer, out], data: applyKernel(rows, kernel, bias) };
+  return { shape: [...rows.outer, out], data: await applyKernel(rows, kernel, bias, products) };
 }
 
 /** rows · kernel (+ bias): kernel is [width, out] in row-major order (conv kernels flattened over kh, kw, channels). */
-function applyKernel(rows: LayerRows, kernel: Tensor, bias: Tensor | undefined): Float64Array {
+async function applyKernel(rows: LayerRows, kernel: Tensor, bias: Tensor | undefined, products: ProductEngine): Promise<Float64Array> {
   const out = kernel.shape[kernel.shape.length - 1];
-  const z = multiplyRows(rows.data, rows.rows, transposeMatrix(kernel.data, rows.width, out), out, rows.width);
+  const z = await products.multiplyRows(rows.data, rows.rows, transposeMatrix(kernel.data, rows.width, out), out, rows.width);
   if (bias) for (let r = 0; r < rows.rows; r++) for (let j = 0; j < out; j++) z[r * out + j] += bias.data[j];
   return z;
 }

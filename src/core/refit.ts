@@ -12,8 +12,9 @@
  */
 import { Analysis } from './analysis';
 import { Calibration, evenRows } from './calibration';
-import { GraphEvaluator, isUnsupported, LayerRows, layerRows, replacedWeights } from './forward';
-import { cholesky, gramRows, multiplyRows, solveCholesky, transposeMatrix } from './linalg';
+import { productEngine } from './backend';
+import { GraphEvaluator, isUnsupported, LayerRows, layerRows, originalWeights, replacedWeights } from './forward';
+import { multiplyRows, ProductEngine, solveSymmetric, transposeMatrix, typescriptProducts } from './linalg';
 import { applyPlan, MergePlan } from './merge';
 import { sizeOf, Tensor } from './tensor';
 
@@ -35,7 +36,10 @@ export interface RidgeFit {
  * Solved by Cholesky on the normal equations, or on their dual (A·Aᵀ + λI) when there are fewer
  * rows than features — the same solution, at the smaller cost.
  */
-export function ridgeLeastSquares(a: Float64Array, rows: number, width: number, y: Float64Array, out: number, intercept: boolean, ridge = RIDGE): RidgeFit {
+export async function ridgeLeastSquares(
+  a: Float64Array, rows: number, width: number, y: Float64Array, out: number, intercept: boolean,
+  engine: ProductEngine = typescriptProducts, ridge = RIDGE,
+): Promise<RidgeFit> {
   const ac = new Float64Array(a.subarray(0, rows * width));
   const yc = new Float64Array(y.subarray(0, rows * out));
   const mx = new Float64Array(width);
@@ -48,17 +52,17 @@ export function ridgeLeastSquares(a: Float64Array, rows: number, width: number, 
   for (const v of ac) trace += v * v;
   const lambda = trace > 0 ? (ridge * trace) / width : ridge;
   const at = transposeMatrix(ac, rows, width);
+  const yt = transposeMatrix(yc, rows, out);
   let weights: Float64Array;
   if (rows >= width) {
-    const normal = gramRows(at, width, rows);
+    const normal = await engine.gramRows(at, width, rows);
     for (let i = 0; i < width; i++) normal[i * width + i] += lambda;
-    const rhs = multiplyRows(at, width, transposeMatrix(yc, rows, out), out, rows);
-    weights = solveCholesky(cholesky(normal, width), width, rhs, out);
+    weights = await solveSymmetric(engine, normal, width, await engine.multiplyRows(yt, out, at, width, rows), out);
   } else {
-    const dual = gramRows(ac, rows, width);
+    const dual = await engine.gramRows(ac, rows, width);
     for (let i = 0; i < rows; i++) dual[i * rows + i] += lambda;
-    const alpha = solveCholesky(cholesky(dual, rows), rows, yc, out);
-    weights = multiplyRows(at, width, transposeMatrix(alpha, rows, out), out, rows);
+    const alpha = await solveSymmetric(engine, dual, rows, yt, out);
+    weights = await engine.multiplyRows(at, width, transposeMatrix(alpha, rows, out), out, rows);
   }
   if (!intercept) return { weights, intercept: null };
   const b = Float64Array.from(my);
@@ -89,57 +93,62 @@ export interface RefitResult {
   layers: RefitLayer[];
 }
 
-/** The plan's changed weights with every consumer refitted on the calibration data where it can be evaluated. */
-export async function refitPlan(analysis: Analysis, plan: MergePlan, calibration: Calibration): Promise<RefitResult> {
+/**
+ * The plan's changed weights with every consumer refitted on the calibration data where it can be
+ * evaluated. Consumers are fitted in topological order, so each reads inputs computed with final
+ * weights — also across residual Adds, whose sums may involve a consumer fitted earlier.
+ */
+export async function refitPlan(analysis: Analysis, plan: MergePlan, calibration: Calibration, engine?: ProductEngine): Promise<RefitResult> {
+  const products = engine ?? (await productEngine());
   const changed = applyPlan(analysis, plan);
   const { graph } = analysis.model.source;
-  const original = new GraphEvaluator(graph, calibration.input);
-  const reduced = new GraphEvaluator(graph, calibration.input, replacedWeights(changed));
+  const original = new GraphEvaluator(graph, calibration.input, originalWeights, products);
+  const reduced = new GraphEvaluator(graph, calibration.input, replacedWeights(changed), products);
   const planned = new Map(plan.layers.map((l) => [l.name, l]));
-  const layers: RefitLayer[] = [];
+  // Each consumer once, with the first reduced producer feeding it (the members of a residual group share their consumers).
+  const producerOf = new Map<string, string>();
   for (const layerPlan of plan.layers) {
-    const { info } = analysis.details.get(layerPlan.name)!;
-    // The members of a residual group share their consumers: fit those once, with the group's lead.
-    if (info.joint && info.joint.lead !== layerPlan.name) continue;
-    for (const { layer: consumer } of info.consumers) {
-      const record = (skipped: string | null, rows = 0, features = 0, relativeError: number | null = null): void =>
-        void layers.push({ producer: layerPlan.name, consumer: consumer.name, skipped, rows, features, relativeError });
-      const zo = original.preActivation(consumer);
-      const xr = reduced.inputOf(consumer);
-      if (isUnsupported(zo)) {
-        record(zo.unsupported);
-        continue;
-      }
-      if (isUnsupported(xr)) {
-        record(xr.unsupported);
-        continue;
-      }
-      const kernel = consumer.weights.get('kernel')!;
-      const bias = consumer.config.use_bias === false ? undefined : consumer.weights.get('bias');
-      const out = kernel.shape[kernel.shape.length - 1];
-      // Rows of the pre-activation are the rows layerRows gives (samples × output positions).
-      const pick = evenRows(zo.data.length / out, FIT_ROWS);
-      const rr = layerRows(consumer, xr, pick);
-      if (isUnsupported(rr)) {
-        record(rr.unsupported);
-        continue;
-      }
-      const keep = planned.get(consumer.name)?.kept ?? Array.from({ length: out }, (_, j) => j);
-      const target = pickRows(zo.data, out, pick, keep);
-      const batchNorm = analysis.details.get(consumer.name)?.info.batchNorm ?? null;
-      const mean = batchNorm?.weights.get('moving_mean');
-      const fit = ridgeLeastSquares(rr.data, rr.rows, rr.width, target, keep.length, bias !== undefined || mean !== undefined);
-      record(null, rr.rows, rr.width, relativeError(rr, fit, target, keep.length));
+    for (const { layer } of analysis.details.get(layerPlan.name)!.info.consumers) if (!producerOf.has(layer.name)) producerOf.set(layer.name, layerPlan.name);
+  }
+  const layers: RefitLayer[] = [];
+  for (const consumer of graph.layers.filter((l) => producerOf.has(l.name))) {
+    const record = (skipped: string | null, rows = 0, features = 0, relativeError: number | null = null): void =>
+      void layers.push({ producer: producerOf.get(consumer.name)!, consumer: consumer.name, skipped, rows, features, relativeError });
+    const zo = await original.preActivation(consumer);
+    if (isUnsupported(zo)) {
+      record(zo.unsupported);
+      continue;
+    }
+    const xr = await reduced.inputOf(consumer);
+    if (isUnsupported(xr)) {
+      record(xr.unsupported);
+      continue;
+    }
+    const kernel = consumer.weights.get('kernel')!;
+    const bias = consumer.config.use_bias === false ? undefined : consumer.weights.get('bias');
+    const out = kernel.shape[kernel.shape.length - 1];
+    // Rows of the pre-activation are the rows layerRows gives (samples × output positions).
+    const pick = evenRows(zo.data.length / out, FIT_ROWS);
+    const rr = layerRows(consumer, xr, pick);
+    if (isUnsupported(rr)) {
+      record(rr.unsupported);
+      continue;
+    }
+    const keep = planned.get(consumer.name)?.kept ?? Array.from({ length: out }, (_, j) => j);
+    const target = pickRows(zo.data, out, pick, keep);
+    const batchNorm = analysis.details.get(consumer.name)?.info.batchNorm ?? null;
+    const mean = batchNorm?.weights.get('moving_mean');
+    const fit = await ridgeLeastSquares(rr.data, rr.rows, rr.width, target, keep.length, bias !== undefined || mean !== undefined, products);
+    record(null, rr.rows, rr.width, relativeError(rr, fit, target, keep.length));
 
-      const shape = kernel.shape.slice();
-      shape[shape.length - 2] = rr.width / sizeOf(shape.slice(0, -2));
-      shape[shape.length - 1] = keep.length;
-      changed.set(kernel.name, { shape, dtype: 'float32', data: Float32Array.from(fit.weights) });
-      if (bias) changed.set(bias.name, { shape: [keep.length], dtype: 'float32', data: Float32Array.from(fit.intercept!) });
-      else if (mean) {
-        // BatchNorm(y + c) with moving mean μ equals BatchNorm(y) with μ − c.
-        changed.set(mean.name, { shape: [keep.length], dtype: 'float32', data: Float32Array.from(keep, (j, k) => mean.data[j] - fit.intercept![k]) });
-      }
+    const shape = kernel.shape.slice();
+    shape[shape.length - 2] = rr.width / sizeOf(shape.slice(0, -2));
+    shape[shape.length - 1] = keep.length;
+    changed.set(kernel.name, { shape, dtype: 'float32', data: Float32Array.from(fit.weights) });
+    if (bias) changed.set(bias.name, { shape: [keep.length], dtype: 'float32', data: Float32Array.from(fit.intercept!) });
+    else if (mean) {
+      // BatchNorm(y + c) with moving mean μ equals BatchNorm(y) with μ − c.
+      changed.set(mean.name, { shape: [keep.length], dtype: 'float32', data: Float32Array.from(keep, (j, k) => mean.data[j] - fit.intercept![k]) });
     }
   }
   return { changed, layers };

@@ -33,7 +33,7 @@ async function originalOutputs(file: string, inputs: unknown[]): Promise<{ y: Fl
   const { graph } = (await loadModel(file)).source;
   const flat = Float64Array.from((inputs as number[]).flat(3) as number[]);
   const shape = [inputs.length, ...(graph.byName.get(graph.inputs[0])!.outputShape! as number[])];
-  const y = new GraphEvaluator(graph, { shape, data: flat }).output(graph.outputs[0]);
+  const y = await new GraphEvaluator(graph, { shape, data: flat }).output(graph.outputs[0]);
   assert.ok(!isUnsupported(y));
   return { y: y.data, width: y.data.length / inputs.length };
 }

@@ -13,7 +13,9 @@ import * as tf from '@tensorflow/tfjs';
 import { main } from '../../src/cli/main';
 import { analyzeModel, loadModel } from '../../src/core/analysis';
 import { loadBackend } from '../../src/core/backend';
+import { loadCalibration } from '../../src/core/calibration';
 import { openModel } from '../../src/core/formats';
+import { GraphEvaluator, isUnsupported } from '../../src/core/forward';
 import { ModelGraph } from '../../src/core/graph';
 import { reduceModel } from '../../src/core/reduce';
 import { ModelSource } from '../../src/core/source';
@@ -184,6 +186,45 @@ describe('coupled layers reduced jointly', function () {
       [original, wide, loaded].forEach((m) => m.dispose());
     });
   }
+
+  it('refit through the residual Add and the depthwise conv: evaluated as tfjs computes it, every consumer fitted, closer than the plain merge', async () => {
+    const original = invertedResidual('relu')({});
+    await trainBriefly(original, 78, 2, 64);
+    const trained = layerWeights(original);
+    randomiseBatchNorm(trained, BATCH_NORMS, 4343);
+    setLayerWeights(original, trained);
+    const dir = freshDir();
+    const file = await saveLayersModel(original, path.join(dir, 'block'));
+    const model = await loadModel(file);
+    const { graph } = model.source;
+    const x = probeBatch([6, 6, 3], 64, 10);
+    const expected = predict(original, x);
+    const evaluated = await new GraphEvaluator(graph, { shape: x.shape, data: Float64Array.from(x.dataSync()) }).output(graph.outputs[0]);
+    assert.ok(!isUnsupported(evaluated), isUnsupported(evaluated) ? evaluated.unsupported : '');
+    assert.ok(maxRelDeviation(expected, Float32Array.from(evaluated.data)) <= 1e-5, 'the evaluator differs from tfjs');
+
+    const calibration = await loadCalibration(graph, { range: [-2, 2], samples: 512, seed: 3 }, file);
+    const analysis = await analyzeModel(model, { calibration });
+    // Halve the expand layer (and its depthwise follower): its channels are no copies, so the plain merge is lossy there.
+    const expand = analysis.summary.layers.find((l) => l.name === 'expand')!;
+    const threshold = Float64Array.from(expand.dendrogram!.sim).sort().reverse()[3];
+    const plain = await reduceModel(analysis, 1, path.join(dir, 'plain'), { overrides: { expand: threshold } });
+    const refit = await reduceModel(analysis, 1, path.join(dir, 'refit'), { overrides: { expand: threshold }, calibration });
+    assert.ok(refit.estimate.totals.paramsAfter < refit.estimate.totals.paramsBefore);
+    const fitted = refit.report.refits!.map((r) => [r.consumer, r.skipped]);
+    assert.deepStrictEqual(fitted.filter(([, skipped]) => skipped !== null), [], 'no consumer fell back to the plain merge');
+    assert.deepStrictEqual(fitted.map(([consumer]) => consumer).sort(), ['expand', 'head', 'out', 'project']);
+    const error = async (folder: string): Promise<number> => {
+      const loaded = await loadFolderWithTfjs(folder);
+      const deviation = maxRelDeviation(expected, predict(loaded, x));
+      loaded.dispose();
+      return deviation;
+    };
+    const [plainError, refitError] = [await error(plain.outDir), await error(refit.outDir)];
+    assert.ok(refitError < plainError / 2, `refit ${refitError} vs plain ${plainError}`);
+    tf.dispose(x);
+    original.dispose();
+  });
 
   it('TF.js Concatenate: each source is reduced on its own, the consumer\'s inputs combined per source; the model input\'s part is kept', async () => {
     const build = (): tf.LayersModel => {

@@ -14,6 +14,8 @@ import { GraphEvaluator, isUnsupported, Value } from '../../src/core/forward';
 import { planMerge } from '../../src/core/merge';
 import { reduceModel } from '../../src/core/reduce';
 import { ridgeLeastSquares } from '../../src/core/refit';
+import { cholesky, gramRows, invertLower, multiplyRows, solveSymmetric, transposeMatrix, typescriptProducts } from '../../src/core/linalg';
+import { onnxProducts } from '../../src/core/backend';
 import { normalSamples, uniformSamples } from '../../src/core/random';
 import { saveLayersModel, tempDir } from '../helpers/models';
 import { layerWeights, loadFolderWithTfjs, readJson, setLayerWeights, useCpu } from '../helpers/tfjs';
@@ -70,7 +72,7 @@ const cosine = (x: Float64Array | number[], y: Float64Array | number[]): number 
 async function relativeError(original: string, reduced: string, input: Value): Promise<number> {
   const outputs = async (file: string): Promise<Float64Array> => {
     const graph = (await loadModel(file)).source.graph;
-    const y = new GraphEvaluator(graph, input).output(graph.outputs[0]);
+    const y = await new GraphEvaluator(graph, input).output(graph.outputs[0]);
     assert.ok(!isUnsupported(y));
     return y.data;
   };
@@ -92,11 +94,11 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 
 describe('ridge least squares', () => {
   for (const [rows, width, label] of [[120, 9, 'normal equations'], [12, 30, 'dual (fewer rows than features)']] as const) {
-    it(`matches a float64 Gaussian-elimination reference: ${label}`, () => {
+    it(`matches a float64 Gaussian-elimination reference: ${label}`, async () => {
       const a = randomMatrix(rows, width, 7);
       const y = randomMatrix(rows, 3, 8).map((r, k) => r.map((v, o) => v * 0.1 + a[k][o] - 2 * a[k][(o + 1) % width] + o));
       const ridge = 1e-3;
-      const fit = ridgeLeastSquares(Float64Array.from(a.flat()), rows, width, Float64Array.from(y.flat()), 3, true, ridge);
+      const fit = await ridgeLeastSquares(Float64Array.from(a.flat()), rows, width, Float64Array.from(y.flat()), 3, true, typescriptProducts, ridge);
       const trace = a.reduce((s, r) => s + r.reduce((t, v, i) => t + (v - a.reduce((m, q) => m + q[i], 0) / rows) ** 2, 0), 0);
       const reference = referenceRidge(a, y, (ridge * trace) / width);
       reference.w.forEach((r, i) => r.forEach((v, o) => assert.ok(Math.abs(fit.weights[i * 3 + o] - v) < 1e-9 * (1 + Math.abs(v)), `w[${i}][${o}]`)));
@@ -104,13 +106,58 @@ describe('ridge least squares', () => {
     });
   }
 
-  it('recovers an exact linear map with a negligible ridge', () => {
+  it('recovers an exact linear map with a negligible ridge', async () => {
     const a = randomMatrix(200, 6, 3);
     const y = a.map((r) => [r[0] - 3 * r[5] + 0.5, 2 * r[2]]);
-    const fit = ridgeLeastSquares(Float64Array.from(a.flat()), 200, 6, Float64Array.from(y.flat()), 2, true, 1e-12);
+    const fit = await ridgeLeastSquares(Float64Array.from(a.flat()), 200, 6, Float64Array.from(y.flat()), 2, true, typescriptProducts, 1e-12);
     const expected = [[1, 0], [0, 0], [0, 2], [0, 0], [0, 0], [-3, 0]];
     expected.forEach((r, i) => r.forEach((v, o) => assert.ok(Math.abs(fit.weights[i * 2 + o] - v) < 1e-8)));
     assert.ok(Math.abs(fit.intercept![0] - 0.5) < 1e-8 && Math.abs(fit.intercept![1]) < 1e-8);
+  });
+});
+
+describe('float64 products and solves', () => {
+  const symmetricPositive = (d: number, seed: number): Float64Array => {
+    const a = Float64Array.from(randomMatrix(d, d + 8, seed).flat());
+    const m = gramRows(a, d, d + 8);
+    for (let i = 0; i < d; i++) m[i * d + i] += 1e-3;
+    return m;
+  };
+  const maxAbs = (a: Float64Array): number => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+  it('inverts a lower-triangular matrix: L·L⁻¹ = I', () => {
+    const d = 40;
+    const l = cholesky(symmetricPositive(d, 11), d);
+    const product = multiplyRows(l, d, transposeMatrix(invertLower(l, d), d, d), d, d);
+    product.forEach((v, k) => assert.ok(Math.abs(v - (k % (d + 1) === 0 ? 1 : 0)) < 1e-9, `entry ${k}: ${v}`));
+  });
+
+  for (const d of [30, 300]) {
+    it(`solves a symmetric positive definite system of order ${d} (${d < 256 ? 'substitution' : 'through L⁻¹ and two products'}) to float64 accuracy`, async () => {
+      const m = symmetricPositive(d, 12);
+      const k = 5;
+      const x = Float64Array.from(randomMatrix(d, k, 13).flat());
+      const bt = multiplyRows(transposeMatrix(x, d, k), k, m, d, d);
+      const solved = await solveSymmetric(typescriptProducts, m, d, bt, k);
+      const error = maxAbs(solved.map((v, i) => v - x[i]));
+      assert.ok(error < 1e-8 * maxAbs(x), `largest error ${error}`);
+    });
+  }
+
+  it("onnxruntime's double Gemm gives TypeScript's products (large enough to leave TypeScript)", async () => {
+    const engine = await onnxProducts();
+    assert.ok(engine, 'onnxruntime-node is a dev dependency: it must load here');
+    const [n, m, d] = [70, 90, 200];
+    const a = Float64Array.from(randomMatrix(n, d, 14).flat());
+    const b = Float64Array.from(randomMatrix(m, d, 15).flat());
+    const native = await engine.multiplyRows(a, n, b, m, d);
+    const reference = multiplyRows(a, n, b, m, d);
+    assert.ok(maxAbs(native.map((v, i) => v - reference[i])) < 1e-12 * d * maxAbs(reference));
+    const gram = await engine.gramRows(a, n, d);
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) assert.strictEqual(gram[i * n + j], gram[j * n + i]);
+    const fitNative = await ridgeLeastSquares(a, n, d, b.subarray(0, n * 3), 3, true, engine);
+    const fitTs = await ridgeLeastSquares(a, n, d, b.subarray(0, n * 3), 3, true, typescriptProducts);
+    assert.ok(maxAbs(fitNative.weights.map((v, i) => v - fitTs.weights[i])) < 1e-8 * maxAbs(fitTs.weights));
   });
 });
 
@@ -124,7 +171,7 @@ describe('forward evaluator', () => {
     const tfModel = await loadFolderWithTfjs(path.dirname(file));
     const expected = (tfModel.predict(x) as tf.Tensor).dataSync();
     const graph = (await loadModel(file)).source.graph;
-    const y = new GraphEvaluator(graph, { shape: x.shape, data: Float64Array.from(x.dataSync()) }).output(graph.outputs[0]);
+    const y = await new GraphEvaluator(graph, { shape: x.shape, data: Float64Array.from(x.dataSync()) }).output(graph.outputs[0]);
     assert.ok(!isUnsupported(y));
     y.data.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-4, `output ${i}: ${v} vs ${expected[i]}`));
     tf.dispose([x]);

@@ -38,7 +38,7 @@ describe('condense–retrain cycles (CLI)', function () {
     const make = async (name: string, rows: number, seed: number): Promise<{ x: number[][]; y: number[][] }> => {
       const u = uniformSamples(rows * 6, -1.8, 1.8, seed);
       const x = Array.from({ length: rows }, (_, r) => Array.from(u.subarray(r * 6, (r + 1) * 6)));
-      const out = new GraphEvaluator(graph, { shape: [rows, 6], data: Float64Array.from(x.flat()) }).output(graph.outputs[0]);
+      const out = await new GraphEvaluator(graph, { shape: [rows, 6], data: Float64Array.from(x.flat()) }).output(graph.outputs[0]);
       assert.ok(!isUnsupported(out));
       const width = out.data.length / rows;
       // The original's outputs plus 5 % noise: with exact targets the original's MSE would be 0 and tolerate nothing.
