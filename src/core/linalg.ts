@@ -176,18 +176,60 @@ export function invertLower(l: Float64Array, d: number): Float64Array {
   return inv;
 }
 
-/** Below this order, substitution (d²·k scalar work) is cheaper than two engine products after inverting L. */
-const SUBSTITUTION_ORDER = 256;
+/** Below this order the factor and its inverse are computed directly; above, by halves with engine products. */
+const DIRECT_ORDER = 128;
+
+/** Rows r0..r1 and columns c0..c1 of a row-major matrix with `width` columns. */
+function block(a: Float64Array, width: number, r0: number, r1: number, c0: number, c1: number): Float64Array {
+  const out = new Float64Array((r1 - r0) * (c1 - c0));
+  for (let r = r0; r < r1; r++) out.set(a.subarray(r * width + c0, r * width + c1), (r - r0) * (c1 - c0));
+  return out;
+}
+
+/** Writes a block into a row-major matrix with `width` columns at (r0, c0). */
+function place(a: Float64Array, width: number, r0: number, c0: number, b: Float64Array, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) a.set(b.subarray(r * cols, (r + 1) * cols), (r0 + r) * width + c0);
+}
+
+/**
+ * The Cholesky factor L of a symmetric positive definite d×d matrix and L⁻¹, recursively by halves:
+ * L₂₁ = A₂₁·L₁₁⁻ᵀ, L₂₂ = chol(A₂₂ − L₂₁·L₂₁ᵀ), and the inverse's lower-left block −L₂₂⁻¹·L₂₁·L₁₁⁻¹. All
+ * but O(d·DIRECT_ORDER²) of the work is products, which the engine runs.
+ */
+export async function choleskyWithInverse(engine: ProductEngine, a: Float64Array, d: number): Promise<{ l: Float64Array; inverse: Float64Array }> {
+  if (d <= DIRECT_ORDER) {
+    const l = cholesky(a, d);
+    return { l, inverse: invertLower(l, d) };
+  }
+  const h = d >> 1, rest = d - h;
+  const first = await choleskyWithInverse(engine, block(a, d, 0, h, 0, h), h);
+  const l21 = await engine.multiplyRows(block(a, d, h, d, 0, h), rest, first.inverse, h, h);
+  const schur = block(a, d, h, d, h, d);
+  const update = await engine.gramRows(l21, rest, h);
+  for (let i = 0; i < schur.length; i++) schur[i] -= update[i];
+  const second = await choleskyWithInverse(engine, schur, rest);
+  const t = await engine.multiplyRows(l21, rest, transposeMatrix(first.inverse, h, h), h, h);
+  const lowerLeft = await engine.multiplyRows(second.inverse, rest, transposeMatrix(t, rest, h), h, rest);
+  for (let i = 0; i < lowerLeft.length; i++) lowerLeft[i] = -lowerLeft[i];
+  const l = new Float64Array(d * d);
+  const inverse = new Float64Array(d * d);
+  place(l, d, 0, 0, first.l, h, h);
+  place(l, d, h, 0, l21, rest, h);
+  place(l, d, h, h, second.l, rest, rest);
+  place(inverse, d, 0, 0, first.inverse, h, h);
+  place(inverse, d, h, 0, lowerLeft, rest, h);
+  place(inverse, d, h, h, second.inverse, rest, rest);
+  return { l, inverse };
+}
 
 /**
  * X = M⁻¹·B for a symmetric positive definite d×d matrix M and B given as k×d (its columns as
- * rows: the layout the products use); X comes back as d×k row-major. Large systems go through L⁻¹
- * (Cholesky factor inverted in place of d·k substitutions) so the engine does the O(d²·k) work.
+ * rows: the layout the products use); X comes back as d×k row-major. Through L⁻¹, so that beyond
+ * small orders the engine does nearly all the work.
  */
 export async function solveSymmetric(engine: ProductEngine, m: Float64Array, d: number, bt: Float64Array, k: number): Promise<Float64Array> {
-  const l = cholesky(m, d);
-  if (d < SUBSTITUTION_ORDER) return solveCholesky(l, d, transposeMatrix(bt, k, d), k);
-  const inverse = invertLower(l, d);
+  if (d <= DIRECT_ORDER) return solveCholesky(cholesky(m, d), d, transposeMatrix(bt, k, d), k);
+  const { inverse } = await choleskyWithInverse(engine, m, d);
   // Y = L⁻¹·B (d×k), then X = L⁻ᵀ·Y: each an A·Bᵀ product of rows.
   const y = await engine.multiplyRows(inverse, d, bt, k, d);
   return engine.multiplyRows(transposeMatrix(inverse, d, d), d, transposeMatrix(y, d, k), k, d);

@@ -14,7 +14,7 @@ import { Analysis } from './analysis';
 import { Calibration, evenRows } from './calibration';
 import { productEngine } from './backend';
 import { GraphEvaluator, isUnsupported, LayerRows, layerRows, originalWeights, replacedWeights } from './forward';
-import { multiplyRows, ProductEngine, solveSymmetric, transposeMatrix, typescriptProducts } from './linalg';
+import { ProductEngine, solveSymmetric, transposeMatrix, typescriptProducts } from './linalg';
 import { applyPlan, MergePlan } from './merge';
 import { sizeOf, Tensor } from './tensor';
 
@@ -139,7 +139,7 @@ export async function refitPlan(analysis: Analysis, plan: MergePlan, calibration
     const batchNorm = analysis.details.get(consumer.name)?.info.batchNorm ?? null;
     const mean = batchNorm?.weights.get('moving_mean');
     const fit = await ridgeLeastSquares(rr.data, rr.rows, rr.width, target, keep.length, bias !== undefined || mean !== undefined, products);
-    record(null, rr.rows, rr.width, relativeError(rr, fit, target, keep.length));
+    record(null, rr.rows, rr.width, await relativeError(rr, fit, target, keep.length, products));
 
     const shape = kernel.shape.slice();
     shape[shape.length - 2] = rr.width / sizeOf(shape.slice(0, -2));
@@ -167,10 +167,10 @@ function pickRows(data: Float64Array, width: number, pick: Int32Array, columns?:
 /** Rows the reported residual is measured on: an estimate, so it costs little next to the fit. */
 const RESIDUAL_ROWS = 256;
 
-function relativeError(a: LayerRows, fit: RidgeFit, y: Float64Array, out: number): number {
+async function relativeError(a: LayerRows, fit: RidgeFit, y: Float64Array, out: number, products: ProductEngine): Promise<number> {
   const pick = evenRows(a.rows, RESIDUAL_ROWS);
   const rows = pick.length;
-  const z = multiplyRows(pickRows(a.data, a.width, pick), rows, transposeMatrix(fit.weights, a.width, out), out, a.width);
+  const z = await products.multiplyRows(pickRows(a.data, a.width, pick), rows, transposeMatrix(fit.weights, a.width, out), out, a.width);
   const t = pickRows(y, out, pick);
   let residual = 0, spread = 0;
   for (let o = 0; o < out; o++) {

@@ -14,7 +14,7 @@ import { GraphEvaluator, isUnsupported, Value } from '../../src/core/forward';
 import { planMerge } from '../../src/core/merge';
 import { reduceModel } from '../../src/core/reduce';
 import { ridgeLeastSquares } from '../../src/core/refit';
-import { cholesky, gramRows, invertLower, multiplyRows, solveSymmetric, transposeMatrix, typescriptProducts } from '../../src/core/linalg';
+import { cholesky, choleskyWithInverse, gramRows, invertLower, multiplyRows, solveSymmetric, transposeMatrix, typescriptProducts } from '../../src/core/linalg';
 import { onnxProducts } from '../../src/core/backend';
 import { normalSamples, uniformSamples } from '../../src/core/random';
 import { saveLayersModel, tempDir } from '../helpers/models';
@@ -132,8 +132,18 @@ describe('float64 products and solves', () => {
     product.forEach((v, k) => assert.ok(Math.abs(v - (k % (d + 1) === 0 ? 1 : 0)) < 1e-9, `entry ${k}: ${v}`));
   });
 
+  it('factors by halves as directly: the same L and L⁻¹ (order 300, three levels)', async () => {
+    const d = 300;
+    const m = symmetricPositive(d, 16);
+    const { l, inverse } = await choleskyWithInverse(typescriptProducts, m, d);
+    const direct = cholesky(m, d);
+    assert.ok(maxAbs(l.map((v, i) => v - direct[i])) < 1e-10 * maxAbs(direct));
+    const identity = multiplyRows(l, d, transposeMatrix(inverse, d, d), d, d);
+    identity.forEach((v, k) => assert.ok(Math.abs(v - (k % (d + 1) === 0 ? 1 : 0)) < 1e-9, `entry ${k}: ${v}`));
+  });
+
   for (const d of [30, 300]) {
-    it(`solves a symmetric positive definite system of order ${d} (${d < 256 ? 'substitution' : 'through L⁻¹ and two products'}) to float64 accuracy`, async () => {
+    it(`solves a symmetric positive definite system of order ${d} (${d <= 128 ? 'substitution' : 'through L⁻¹ by halves'}) to float64 accuracy`, async () => {
       const m = symmetricPositive(d, 12);
       const k = 5;
       const x = Float64Array.from(randomMatrix(d, k, 13).flat());
