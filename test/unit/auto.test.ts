@@ -9,13 +9,15 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { main } from '../../src/cli/main';
 import { analyzeModel, loadModel } from '../../src/core/analysis';
+import { loadBackend } from '../../src/core/backend';
 import { AutoResult, autoReduce, CUTS_PER_LAYER, cutPoints, loadValidation } from '../../src/core/autoReduce';
 import { loadCalibration } from '../../src/core/calibration';
 import { GraphEvaluator, isUnsupported } from '../../src/core/forward';
 import { normalSamples, uniformSamples } from '../../src/core/random';
 import { CondenseReport, reduceModel } from '../../src/core/reduce';
-import { tempDir } from '../helpers/models';
-import { loadFolderWithTfjs, readJson, useCpu } from '../helpers/tfjs';
+import { saveLayersModel, tempDir } from '../helpers/models';
+import { layerWeights, loadFolderWithTfjs, predict, readJson, setLayerWeights, useCpu } from '../helpers/tfjs';
+import { widen } from '../helpers/widen';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
 const COMBUSTION = path.join(EXAMPLES, 'combustion-mlp', 'model.json');
@@ -194,5 +196,46 @@ describe('automatic thresholds', function () {
       assert.strictEqual(run.code, 2, `${argv.join(' ')}: ${run.err}`);
       assert.match(run.err, message);
     }
+  });
+
+  it("runs candidates with the format's own runner where the evaluator cannot (a LayerNormalization after the output), reporting each and stopping on abort", async () => {
+    const build = (units: Record<string, number>): tf.LayersModel => {
+      let seed = 700;
+      const input = tf.input({ shape: [6] });
+      const h = tf.layers.dense({ name: 'h', units: units.h ?? 8, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }) }).apply(input);
+      const out = tf.layers.dense({ name: 'out', units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }) }).apply(h);
+      return tf.model({ inputs: input, outputs: tf.layers.layerNormalization({ name: 'norm' }).apply(out) as tf.SymbolicTensor });
+    };
+    const original = build({});
+    const { weights, units } = widen(layerWeights(original), [{ layer: 'h', consumer: 'out', mode: 'scaled', seed: 31 }]);
+    const wide = build(units);
+    setLayerWeights(wide, weights);
+    const file = await saveLayersModel(wide, path.join(dir, 'layer-norm'));
+    const inputs = Array.from({ length: 64 }, (_, r) => Array.from(normalSamples(6, 40 + r)));
+    const x = tf.tensor(inputs);
+    const y = predict(wide, x);
+    const targets = inputs.map((_, r) => Array.from(y.subarray(r * 3, r * 3 + 3), (v, c) => v + 0.05 * normalSamples(1, 500 + 3 * r + c)[0]));
+    await fs.writeFile(path.join(dir, 'ln-x.json'), JSON.stringify(inputs));
+    await fs.writeFile(path.join(dir, 'ln-y.json'), JSON.stringify(targets));
+
+    const model = await loadModel(file);
+    const analysis = await analyzeModel(model);
+    const validation = await loadValidation(model.source.graph, path.join(dir, 'ln-x.json'), path.join(dir, 'ln-y.json'));
+    const backend = await loadBackend('cpu');
+    const reported: number[] = [];
+    const result = await autoReduce(analysis, { tolerance: 0.05, validation, backend, onCandidate: (_, measured) => reported.push(measured) });
+    assert.strictEqual(result.runner, 'format');
+    assertOnCurve(result);
+    assert.deepStrictEqual(reported, result.curve.map((_, i) => i + 1), 'every candidate reported once, in order');
+    const written = await reduceModel(analysis, 1, path.join(dir, 'layer-norm-reduced'), { overrides: result.chosen!.thresholds });
+    const after = mse(await writtenOutputs(written.outDir, inputs), targets);
+    const before = mse(y, targets);
+    assert.ok(after <= before * 1.05 * (1 + 1e-5), `tfjs: MSE ${before} → ${after}`);
+
+    const abort = new AbortController();
+    const stopped = await autoReduce(analysis, { tolerance: 0.05, validation, backend, onCandidate: (_, measured) => measured === 2 && abort.abort(), signal: abort.signal });
+    assert.strictEqual(stopped.curve.length, 2, 'the search ends after the candidate being measured');
+    tf.dispose(x);
+    [original, wide].forEach((m) => m.dispose());
   });
 });
