@@ -31,17 +31,24 @@ export interface RidgeFit {
 }
 
 /**
- * argmin ‖A·W + 1·bᵀ − Y‖² + λ‖W‖² in float64, with λ = ridge · trace(AᶜᵀAᶜ)/width (Aᶜ: A with
- * column means removed when fitting an intercept, which also keeps the system well conditioned).
- * Solved by Cholesky on the normal equations, or on their dual (A·Aᵀ + λI) when there are fewer
- * rows than features — the same solution, at the smaller cost.
+ * argmin ‖A·W + 1·bᵀ − Y‖² + λ‖W − P‖² in float64, with λ = ridge · trace(AᶜᵀAᶜ)/width (Aᶜ: A with
+ * column means removed when fitting an intercept, which also keeps the system well conditioned) and
+ * P the prior (zero when not given). Solved as a ridge fit of Δ = W − P to Y − A·P: where the rows
+ * do not determine W (fewer rows than features, or directions the data never excites), W stays at
+ * the prior — the plain merge, for the refit — instead of at zero. Cholesky on the normal equations,
+ * or on their dual (A·Aᵀ + λI) when there are fewer rows than features — the same solution, at the
+ * smaller cost.
  */
 export async function ridgeLeastSquares(
   a: Float64Array, rows: number, width: number, y: Float64Array, out: number, intercept: boolean,
-  engine: ProductEngine = typescriptProducts, ridge = RIDGE,
+  { engine = typescriptProducts, ridge = RIDGE, prior }: { engine?: ProductEngine; ridge?: number; prior?: Float64Array } = {},
 ): Promise<RidgeFit> {
   const ac = new Float64Array(a.subarray(0, rows * width));
   const yc = new Float64Array(y.subarray(0, rows * out));
+  if (prior) {
+    const predicted = await engine.multiplyRows(ac, rows, transposeMatrix(prior, width, out), out, width);
+    for (let i = 0; i < yc.length; i++) yc[i] -= predicted[i];
+  }
   const mx = new Float64Array(width);
   const my = new Float64Array(out);
   if (intercept) {
@@ -64,9 +71,10 @@ export async function ridgeLeastSquares(
     const alpha = await solveSymmetric(engine, dual, rows, yt, out);
     weights = await engine.multiplyRows(at, width, transposeMatrix(alpha, rows, out), out, rows);
   }
-  if (!intercept) return { weights, intercept: null };
-  const b = Float64Array.from(my);
-  for (let i = 0; i < width; i++) for (let o = 0; o < out; o++) b[o] -= mx[i] * weights[i * out + o];
+  // The intercept of the fit of Δ is the whole model's: A·P + A·Δ + b.
+  const b = intercept ? Float64Array.from(my) : null;
+  if (b) for (let i = 0; i < width; i++) for (let o = 0; o < out; o++) b[o] -= mx[i] * weights[i * out + o];
+  if (prior) for (let i = 0; i < weights.length; i++) weights[i] += prior[i];
   return { weights, intercept: b };
 }
 
@@ -138,7 +146,10 @@ export async function refitPlan(analysis: Analysis, plan: MergePlan, calibration
     const target = pickRows(zo.data, out, pick, keep);
     const batchNorm = analysis.details.get(consumer.name)?.info.batchNorm ?? null;
     const mean = batchNorm?.weights.get('moving_mean');
-    const fit = await ridgeLeastSquares(rr.data, rr.rows, rr.width, target, keep.length, bias !== undefined || mean !== undefined, products);
+    // The plain merge's kernel is the prior: what the rows leave undetermined stays merged, not zeroed.
+    const merged = changed.get(kernel.name) ?? kernel;
+    const prior = merged.data.length === rr.width * keep.length ? Float64Array.from(merged.data) : undefined;
+    const fit = await ridgeLeastSquares(rr.data, rr.rows, rr.width, target, keep.length, bias !== undefined || mean !== undefined, { engine: products, prior });
     record(null, rr.rows, rr.width, await relativeError(rr, fit, target, keep.length, products));
 
     const shape = kernel.shape.slice();

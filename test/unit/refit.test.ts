@@ -98,7 +98,7 @@ describe('ridge least squares', () => {
       const a = randomMatrix(rows, width, 7);
       const y = randomMatrix(rows, 3, 8).map((r, k) => r.map((v, o) => v * 0.1 + a[k][o] - 2 * a[k][(o + 1) % width] + o));
       const ridge = 1e-3;
-      const fit = await ridgeLeastSquares(Float64Array.from(a.flat()), rows, width, Float64Array.from(y.flat()), 3, true, typescriptProducts, ridge);
+      const fit = await ridgeLeastSquares(Float64Array.from(a.flat()), rows, width, Float64Array.from(y.flat()), 3, true, { ridge });
       const trace = a.reduce((s, r) => s + r.reduce((t, v, i) => t + (v - a.reduce((m, q) => m + q[i], 0) / rows) ** 2, 0), 0);
       const reference = referenceRidge(a, y, (ridge * trace) / width);
       reference.w.forEach((r, i) => r.forEach((v, o) => assert.ok(Math.abs(fit.weights[i * 3 + o] - v) < 1e-9 * (1 + Math.abs(v)), `w[${i}][${o}]`)));
@@ -106,10 +106,23 @@ describe('ridge least squares', () => {
     });
   }
 
+  it('with a prior, fits the change from it: W = P + the ridge fit of Y − A·P (dual, fewer rows than features)', async () => {
+    const [rows, width, ridge] = [12, 30, 1e-3];
+    const a = randomMatrix(rows, width, 17);
+    const prior = randomMatrix(width, 3, 18);
+    const y = randomMatrix(rows, 3, 19);
+    const residual = y.map((r, k) => r.map((v, o) => v - a[k].reduce((s, x, i) => s + x * prior[i][o], 0)));
+    const fit = await ridgeLeastSquares(Float64Array.from(a.flat()), rows, width, Float64Array.from(y.flat()), 3, true, { ridge, prior: Float64Array.from(prior.flat()) });
+    const trace = a.reduce((s, r) => s + r.reduce((t, v, i) => t + (v - a.reduce((m, q) => m + q[i], 0) / rows) ** 2, 0), 0);
+    const reference = referenceRidge(a, residual, (ridge * trace) / width);
+    reference.w.forEach((r, i) => r.forEach((v, o) => assert.ok(Math.abs(fit.weights[i * 3 + o] - (prior[i][o] + v)) < 1e-9 * (1 + Math.abs(v)), `w[${i}][${o}]`)));
+    reference.b.forEach((v, o) => assert.ok(Math.abs(fit.intercept![o] - v) < 1e-9 * (1 + Math.abs(v)), `b[${o}]`));
+  });
+
   it('recovers an exact linear map with a negligible ridge', async () => {
     const a = randomMatrix(200, 6, 3);
     const y = a.map((r) => [r[0] - 3 * r[5] + 0.5, 2 * r[2]]);
-    const fit = await ridgeLeastSquares(Float64Array.from(a.flat()), 200, 6, Float64Array.from(y.flat()), 2, true, typescriptProducts, 1e-12);
+    const fit = await ridgeLeastSquares(Float64Array.from(a.flat()), 200, 6, Float64Array.from(y.flat()), 2, true, { ridge: 1e-12 });
     const expected = [[1, 0], [0, 0], [0, 2], [0, 0], [0, 0], [-3, 0]];
     expected.forEach((r, i) => r.forEach((v, o) => assert.ok(Math.abs(fit.weights[i * 2 + o] - v) < 1e-8)));
     assert.ok(Math.abs(fit.intercept![0] - 0.5) < 1e-8 && Math.abs(fit.intercept![1]) < 1e-8);
@@ -165,8 +178,8 @@ describe('float64 products and solves', () => {
     assert.ok(maxAbs(native.map((v, i) => v - reference[i])) < 1e-12 * d * maxAbs(reference));
     const gram = await engine.gramRows(a, n, d);
     for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) assert.strictEqual(gram[i * n + j], gram[j * n + i]);
-    const fitNative = await ridgeLeastSquares(a, n, d, b.subarray(0, n * 3), 3, true, engine);
-    const fitTs = await ridgeLeastSquares(a, n, d, b.subarray(0, n * 3), 3, true, typescriptProducts);
+    const fitNative = await ridgeLeastSquares(a, n, d, b.subarray(0, n * 3), 3, true, { engine });
+    const fitTs = await ridgeLeastSquares(a, n, d, b.subarray(0, n * 3), 3, true);
     assert.ok(maxAbs(fitNative.weights.map((v, i) => v - fitTs.weights[i])) < 1e-8 * maxAbs(fitTs.weights));
   });
 });
