@@ -20,12 +20,12 @@ import * as os from 'os';
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
 import { Analysis, analyzeModel, loadModel, LoadedModel } from '../src/core/analysis';
-import { Calibration, loadCalibration } from '../src/core/calibration';
-import { GraphEvaluator, isUnsupported, replacedWeights, Value } from '../src/core/forward';
+import { Calibration, loadCalibration, MAX_CALIBRATION_SAMPLES } from '../src/core/calibration';
+import { Value } from '../src/core/forward';
+import { fmt, outputsOf, relativeMse, table } from './report';
 import { applyPlan, planMerge } from '../src/core/merge';
 import { refitPlan } from '../src/core/refit';
-import { Tensor } from '../src/core/tensor';
-import { Backend, BackendPreference, loadBackend, onnxGram, onnxProducts, productEngine, tfjsGram } from '../src/core/backend';
+import { Backend, BackendPreference, loadBackend, onnxGram, onnxProducts, tfjsGram } from '../src/core/backend';
 import { ProductEngine, typescriptProducts } from '../src/core/linalg';
 import { completeLinkage } from '../src/core/cluster';
 import { GramEngine, highestSimilarity, neuronVectors, NeuronVectors, typescriptGram, unitRows } from '../src/core/similarity';
@@ -226,13 +226,6 @@ function recount(summary: ModelSummary): { cold: number; warm: number } {
   return { cold, warm };
 }
 
-const fmt = (ms: number): string => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
-
-function table(header: string[], rows: string[][]): string[] {
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const line = (cells: string[]): string => `| ${cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join(' | ')} |`;
-  return [line(header), `|${widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|')}|`, ...rows.map(line)];
-}
 
 /**
  * The extension host's view of an analysis: the same cache and worker client the extension uses,
@@ -263,22 +256,6 @@ async function hostLag(modelPath: string): Promise<{ worstMs: number; p99Ms: num
   return { worstMs: Math.max(worst, histogram.max / 1e6), p99Ms: histogram.percentile(99) / 1e6, totalMs: now() - started };
 }
 
-/** Output of the network whose weights `lookup` gives, on `input` (the engine's float64 evaluator). */
-async function outputsOf(model: LoadedModel, input: Value, changed = new Map<string, Tensor>()): Promise<Float64Array> {
-  const { graph } = model.source;
-  const y = await new GraphEvaluator(graph, input, replacedWeights(changed), await productEngine()).output(graph.outputs[0]);
-  if (isUnsupported(y)) throw new Error(y.unsupported);
-  return y.data;
-}
-
-const relativeMse = (y: Float64Array, yHat: Float64Array): number => {
-  let err = 0, sq = 0;
-  y.forEach((v, i) => {
-    err += (v - yHat[i]) ** 2;
-    sq += v * v;
-  });
-  return err / sq;
-};
 
 interface ErrorRow {
   gamma: number;
@@ -319,7 +296,8 @@ async function sizeVersusError(
 /** The refit section: time on the paper-scale MLP, size against error on the examples. */
 async function refitLines(model: LoadedModel): Promise<string[]> {
   process.stdout.write('  refit, paper-scale MLP ...');
-  const calibration = await loadCalibration(model.source.graph, { range: [-1, 1], samples: REFIT_ROWS }, model.source.path);
+  // Rows enough for its widest fit (3200 features): the refit skips a consumer with fewer rows than features.
+  const calibration = await loadCalibration(model.source.graph, { range: [-1, 1], samples: MAX_CALIBRATION_SAMPLES }, model.source.path);
   const analysis = await analyzeModel(model);
   const engines = [await onnxProducts(), typescriptProducts].filter((e): e is ProductEngine => e !== undefined);
   const timings = [];

@@ -3,12 +3,14 @@
  * size–error curve as a scatter plot — one point per evaluated candidate (parameters kept vs the
  * validation metric), within the tolerance or not, the search's choice ringed. A point is read by
  * hovering or focusing it (arrow keys move between points in size order) and applied by a click or
- * Enter: its per-layer thresholds become the panel's, ready for "Write Reduced Model".
+ * Enter: its per-layer thresholds become the panel's, ready for "Write Reduced Model". While the
+ * search runs, its candidates appear as they are measured, against their change from the original
+ * (the original's metric is only known with the result).
  * SVG rather than canvas: each point is an element that can take focus and a click, and theme colours
  * apply through CSS without redrawing.
  */
 import type { VscodeButton } from '@vscode-elements/elements/dist/vscode-button/vscode-button';
-import type { AutoCurve, AutoCurvePoint, WebviewToHost } from '../src/shared/protocol';
+import type { AutoCurve, AutoCurvePoint, AutoSearchProgress, WebviewToHost } from '../src/shared/protocol';
 import { h, icon, replace } from './dom';
 import { formatGamma } from './format';
 import { Store } from './state';
@@ -33,6 +35,16 @@ function metricText(curve: AutoCurve, value: number): string {
 function changeText(curve: AutoCurve, change: number): string {
   if (curve.metric === 'accuracy') return `${(100 * change).toFixed(1)} points below the original`;
   return Number.isFinite(change) ? `${change >= 0 ? '+' : '−'}${percent(Math.abs(change))} vs the original` : 'the original fits exactly';
+}
+
+/** How a plot maps its points' values: the tolerance line, what else the axis must show, and which way is worse. */
+interface Scale {
+  value(p: AutoCurvePoint): number;
+  limit: number;
+  alsoShow: number[];
+  /** Higher values are worse (MSE, change); accuracy is drawn upside down so that worse is always up. */
+  higherIsWorse: boolean;
+  format(v: number): string;
 }
 
 export class AutoCurveCard {
@@ -73,6 +85,16 @@ export class AutoCurveCard {
     this.button.disabled = !enabled;
   }
 
+  /** The running search's candidates so far (not yet selectable: the result follows). */
+  showProgress(progress: AutoSearchProgress): void {
+    this.curve = null;
+    this.figure.hidden = false;
+    replace(this.summary, `Searching: ${progress.points.length} of at most ${progress.budget} candidates measured, shown by their change from the original.`);
+    const scale: Scale = { value: (p) => p.change, limit: progress.tolerance, alsoShow: [0], higherIsWorse: true, format: (v) => v.toPrecision(2) };
+    this.draw(progress.points, null, scale, false);
+    replace(this.readout);
+  }
+
   /** null clears the curve (a new analysis makes it stale). */
   show(curve: AutoCurve | null): void {
     this.curve = curve;
@@ -91,22 +113,29 @@ export class AutoCurveCard {
       chosen ? `The ringed point is the smallest within it: ${percent(chosen.paramsRatio)} of the parameters.` : 'None is within it.',
       ' Click a point or press Enter on it to use its thresholds.',
     );
-    this.draw(curve);
+    const mse = curve.metric === 'mse';
+    this.draw(curve.points, curve.chosen, {
+      value: (p) => p.metric,
+      limit: mse ? curve.baseline * (1 + curve.tolerance) : curve.baseline - curve.tolerance,
+      alsoShow: [curve.baseline],
+      higherIsWorse: mse,
+      format: (v) => (mse ? v.toPrecision(2) : `${(100 * v).toFixed(0)} %`),
+    }, true);
     this.describe(curve.chosen);
   }
 
-  private draw(curve: AutoCurve): void {
-    const xs = curve.points.map((p) => p.paramsRatio);
-    const ys = curve.points.map((p) => p.metric).filter(Number.isFinite);
-    const limit = curve.metric === 'mse' ? curve.baseline * (1 + curve.tolerance) : curve.baseline - curve.tolerance;
+  /** `selectable`: points take focus and clicks (the final curve); `chosen` is ringed. */
+  private draw(points: AutoCurvePoint[], chosen: number | null, scale: Scale, selectable: boolean): void {
+    const { limit, format } = scale;
+    const xs = points.map((p) => p.paramsRatio);
+    const ys = points.map(scale.value).filter(Number.isFinite);
     const [x0, x1] = span([...xs, 1]);
-    const [y0, y1] = span([...ys, curve.baseline, limit]);
+    const [y0, y1] = span([...ys, ...scale.alsoShow, limit]);
     const plotW = WIDTH - LEFT - RIGHT, plotH = HEIGHT - TOP - BOTTOM;
     const x = (r: number): number => LEFT + ((r - x0) / (x1 - x0)) * plotW;
     // Error grows upwards: MSE as it is, accuracy upside down, so "worse" is always up.
-    const up = curve.metric === 'mse' ? (v: number): number => (v - y0) / (y1 - y0) : (v: number): number => (y1 - v) / (y1 - y0);
+    const up = scale.higherIsWorse ? (v: number): number => (v - y0) / (y1 - y0) : (v: number): number => (y1 - v) / (y1 - y0);
     const y = (v: number): number => TOP + (1 - up(Math.min(y1, Math.max(y0, v)))) * plotH;
-    const format = (v: number): string => (curve.metric === 'mse' ? v.toPrecision(2) : `${(100 * v).toFixed(0)} %`);
 
     const axes = svg('g', { class: 'auto-axes', 'aria-hidden': 'true' });
     axes.append(
@@ -114,33 +143,36 @@ export class AutoCurveCard {
       svg('line', { x1: LEFT, y1: TOP, x2: LEFT, y2: TOP + plotH }),
       svg('line', { class: 'auto-limit', x1: LEFT, y1: y(limit), x2: LEFT + plotW, y2: y(limit) }),
       svg('text', { x: LEFT + plotW, y: y(limit) - 3, 'text-anchor': 'end' }, 'tolerance'),
-      svg('text', { x: LEFT - 4, y: TOP + 4, 'text-anchor': 'end' }, format(curve.metric === 'mse' ? y1 : y0)),
-      svg('text', { x: LEFT - 4, y: TOP + plotH, 'text-anchor': 'end' }, format(curve.metric === 'mse' ? y0 : y1)),
+      svg('text', { x: LEFT - 4, y: TOP + 4, 'text-anchor': 'end' }, format(scale.higherIsWorse ? y1 : y0)),
+      svg('text', { x: LEFT - 4, y: TOP + plotH, 'text-anchor': 'end' }, format(scale.higherIsWorse ? y0 : y1)),
       svg('text', { x: LEFT, y: HEIGHT - 4, 'text-anchor': 'start' }, percent(x0)),
       svg('text', { x: LEFT + plotW, y: HEIGHT - 4, 'text-anchor': 'end' }, percent(x1)),
       svg('text', { x: LEFT + plotW / 2, y: HEIGHT - 4, 'text-anchor': 'middle' }, 'parameters kept'),
     );
-    const order = curve.points.map((p, index) => ({ p, index })).sort((a, b) => a.p.paramsRatio - b.p.paramsRatio || a.p.metric - b.p.metric);
+    const order = points.map((p, index) => ({ p, index })).sort((a, b) => a.p.paramsRatio - b.p.paramsRatio || scale.value(a.p) - scale.value(b.p));
     this.dots = order.map(({ p, index }) => {
       const el = svg('circle', {
-        class: `auto-point ${p.meets ? 'meets' : 'fails'}${index === curve.chosen ? ' chosen' : ''}`,
+        class: `auto-point ${p.meets ? 'meets' : 'fails'}${index === chosen ? ' chosen' : ''}${selectable ? '' : ' pending'}`,
         cx: x(p.paramsRatio),
-        cy: y(p.metric),
-        r: index === curve.chosen ? 6 : 4,
-        role: 'button',
-        tabindex: index === (curve.chosen ?? order[0].index) ? 0 : -1,
-        'aria-label': this.label(curve, p),
+        cy: y(scale.value(p)),
+        r: index === chosen ? 6 : 4,
         'data-index': index,
       });
-      el.addEventListener('pointerenter', () => this.describe(index));
-      el.addEventListener('focus', () => this.describe(index));
-      el.addEventListener('click', () => this.apply(index));
-      el.addEventListener('keydown', (e) => this.key(e, index));
+      if (selectable) {
+        el.setAttribute('role', 'button');
+        el.setAttribute('tabindex', index === (chosen ?? order[0].index) ? '0' : '-1');
+        el.setAttribute('aria-label', this.label(this.curve!, p));
+        el.addEventListener('pointerenter', () => this.describe(index));
+        el.addEventListener('focus', () => this.describe(index));
+        el.addEventListener('click', () => this.apply(index));
+        el.addEventListener('keydown', (e) => this.key(e, index));
+      }
       return { el, index };
     });
     // The chosen point last, so it is drawn on top of any it overlaps.
     const dots = this.dots.map((d) => d.el).sort((a, b) => Number(a.classList.contains('chosen')) - Number(b.classList.contains('chosen')));
     replace(this.plot, axes, ...dots);
+    if (!selectable) this.dots = [];
   }
 
   private label(curve: AutoCurve, p: AutoCurvePoint): string {

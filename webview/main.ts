@@ -4,15 +4,17 @@
  * numbers follow the slider without a round trip.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import type { HostToWebview, WebviewToHost } from '../src/shared/protocol';
+import type { HostToWebview, RetrainView, WebviewToHost } from '../src/shared/protocol';
 import { AutoCurveCard } from './autoCurve';
 import { ThresholdControl } from './controls';
 import { h, icon, replace } from './dom';
 import { Explanation } from './explain';
 import { Header } from './header';
 import { Overview } from './overview';
+import { RetrainCard } from './retrain';
 import { exposeSnapshot, PanelPhase } from './snapshot';
 import { Store } from './state';
 import { Status } from './status';
@@ -24,19 +26,27 @@ const SEND_DELAY_MS = 150;
 
 const store = new Store();
 const status = new Status();
-const header = new Header(act);
+const header = new Header(act, (enabled) => {
+  refit.enabled = enabled;
+  saveState();
+  vscode.postMessage({ type: 'refit', enabled });
+});
 const control = new ThresholdControl(store);
 const overview = new Overview(store);
 const explanation = new Explanation(store);
 const table = new LayerTable(store);
 const auto = new AutoCurveCard(store, act);
+const retrain = new RetrainCard(act);
 const placeholder = h('div', { class: 'placeholder' });
-const content = h('main', { class: 'content' }, h('div', { class: 'top-cards' }, control.element, overview.element), auto.element, explanation.element, table.element);
+const content = h('main', { class: 'content' }, h('div', { class: 'top-cards' }, control.element, overview.element), auto.element, retrain.element, explanation.element, table.element);
 
 let phase: PanelPhase = 'waiting';
 let busy = false;
 /** The model path, known from the saved state or the first message. */
 let modelPath: string | null = null;
+/** The refit toggle: shown while calibration data is set; on unless turned off here (kept in the saved state). */
+const refit = { available: false, enabled: true };
+let retrainView: RetrainView | null = null;
 
 function setPhase(next: PanelPhase): void {
   phase = next;
@@ -49,6 +59,7 @@ function setPhase(next: PanelPhase): void {
   const idle = !busy && next !== 'analysing';
   header.setEnabled(store.analysis !== null && idle, modelPath !== null && idle);
   auto.setEnabled(store.analysis !== null && idle);
+  retrain.setEnabled(store.analysis !== null && idle);
 }
 
 // ---- thresholds to the host: debounced while the slider moves, flushed before an action ----------
@@ -63,7 +74,7 @@ function flushThresholds(): void {
 }
 
 function saveState(): void {
-  if (modelPath) vscode.setState({ modelPath, thresholds: store.thresholds });
+  if (modelPath) vscode.setState({ modelPath, thresholds: store.thresholds, refit: refit.enabled });
 }
 
 /** Actions use the thresholds the user sees, so a pending change goes first. */
@@ -142,10 +153,22 @@ function handle(message: HostToWebview): void {
       status.setWritten({ outDir: message.outDir, paramsBefore: message.paramsBefore, paramsAfter: message.paramsAfter });
       return;
     case 'verification':
-      status.setVerification(message.fidelity, message.reduced, message.tolerance);
+      status.setVerification(message.fidelity, message.reduced, message.tolerance, message.merge);
       return;
     case 'autoCurve':
       auto.show(message.curve);
+      return;
+    case 'autoProgress':
+      auto.showProgress(message.progress);
+      return;
+    case 'retrain':
+      retrainView = message.view;
+      retrain.show(message.view);
+      return;
+    case 'refit':
+      refit.available = message.available;
+      refit.enabled = message.enabled;
+      header.setRefit(refit.available, refit.enabled);
       return;
     case 'busy':
       busy = message.what !== null;
@@ -181,12 +204,15 @@ exposeSnapshot(() => ({
   error: status.error,
   written: status.written,
   verification: status.verification,
+  retrain: retrainView,
+  refit,
 }));
 
 const saved = vscode.getState();
 if (saved) {
   // Until the host answers, show which model this panel is for (it re-sends the analysis after 'ready').
   modelPath = saved.modelPath;
+  refit.enabled = saved.refit ?? true;
   header.setModel(saved.modelPath.split(/[\\/]/).slice(-2).join('/'), saved.modelPath);
 }
 replace(document.getElementById('app') ?? document.body, header.element, status.element, placeholder, content);

@@ -3,7 +3,7 @@
  * snapshot (the integration tests compare its counts and totals with the engine's).
  */
 import type { Estimate, LayerEstimate } from '../src/core/summary';
-import type { PanelModel, ThresholdState } from '../src/shared/protocol';
+import type { PanelModel, RetrainView, ThresholdState } from '../src/shared/protocol';
 import type { Progress, Verification, Written } from './status';
 
 export type PanelPhase = 'waiting' | 'analysing' | 'ready' | 'failed';
@@ -26,6 +26,10 @@ export interface PanelSnapshot {
   error: string | null;
   written: Written | null;
   verification: Verification | null;
+  /** The retrain run as last received from the host. */
+  retrain: RetrainView | null;
+  /** The "Refit on calibration data" toggle: shown (calibration data set) and on. */
+  refit: { available: boolean; enabled: boolean };
 }
 
 declare global {

@@ -25,6 +25,8 @@ export interface Verification {
   tolerance: number;
   /** Max relative deviation within tolerance (the CLI's criterion). */
   pass: boolean;
+  /** How the verified model was merged (its report), when known. */
+  merge?: 'refit' | 'plain';
 }
 
 const sci = (x: number): string => x.toExponential(2);
@@ -72,8 +74,8 @@ export class Status {
     this.render();
   }
 
-  setVerification(fidelity: Fidelity, reduced: string, tolerance: number): void {
-    this.verification = { fidelity, reduced, tolerance, pass: fidelity.maxRel <= tolerance };
+  setVerification(fidelity: Fidelity, reduced: string, tolerance: number, merge?: 'refit' | 'plain'): void {
+    this.verification = { fidelity, reduced, tolerance, pass: fidelity.maxRel <= tolerance, ...(merge ? { merge } : {}) };
     this.render();
   }
 
@@ -128,6 +130,7 @@ export class Status {
     ];
     if (f.argmaxAgreement !== null) rows.push(['Argmax agreement', percent(f.argmaxAgreement)]);
     rows.push(['Inputs', `${int(f.samples)} samples: ${f.inputs}`]);
+    if (v.merge) rows.push(['Merge', v.merge === 'refit' ? 'next layers refitted on the calibration data' : 'plain (summed output weights)']);
     replace(
       this.verificationBox,
       icon(v.pass ? 'pass' : 'error'),

@@ -29,8 +29,9 @@ AUTO: --auto --tolerance X --val-inputs FILE --val-targets FILE: per-layer thres
   validation error is within X — the relative MSE increase (0.1 = 10 % worse), or for targets that are class
   indices the accuracy drop (0.01 = one point). analyze prints the size–error curve; reduce writes the choice.
 RETRAIN: --train-inputs FILE --train-targets FILE --val-inputs FILE --val-targets FILE --tolerance X [--epochs N (5)]
-  [--rounds R (3)] [--target-ratio R]: condense–retrain cycles (TF.js Layers models): each round condenses the
-  current model, fine-tunes it on the training set and keeps the smallest within the validation tolerance (as AUTO).
+  [--rounds R (3)] [--target-ratio R] [--learning-rate X (0.001)] [--batch-size N (32)]: condense–retrain cycles
+  (TF.js Layers models): each round condenses the current model, fine-tunes it on the training set (Adam) and keeps
+  the smallest within the validation tolerance (as AUTO).
 Exit codes: 0 success, 1 a failed check (verify over tolerance), 2 bad input.`;
 
 /** A usage mistake: reported like bad input (exit 2), naming the argument. */
@@ -43,8 +44,10 @@ interface Parsed {
 
 const VALUE_FLAGS = new Set([
   'threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation', 'calibration', 'calibration-range', 'calibration-samples',
-  'val-inputs', 'val-targets', 'train-inputs', 'train-targets', 'epochs', 'rounds', 'target-ratio',
+  'val-inputs', 'val-targets', 'train-inputs', 'train-targets', 'epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size',
 ]);
+/** Flags that only mean something when retraining. */
+const RETRAIN_FLAGS = ['epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size'];
 const BOOLEAN_FLAGS = new Set(['json', 'force', 'help', 'allow-bias-dominated', 'auto']);
 
 function parseArgs(args: string[]): Parsed {
@@ -97,6 +100,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
       case 'analyze': {
         const [model] = expect(p, 1, 'condense analyze MODEL');
         const threshold = thresholdFlag(p);
+        rejectRetrainFlags(p);
         const auto = autoFlags(p);
         const backend = await loadBackend(backendFlag(p));
         const { analysis, calibration } = await analyse(p, model, backend);
@@ -116,6 +120,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         if (typeof outDir !== 'string') throw new UsageError('condense reduce needs --out DIR');
         const threshold = thresholdFlag(p);
         if (p.flags.has('train-inputs') || p.flags.has('train-targets')) return await retrain(p, model, outDir, threshold, out, err);
+        rejectRetrainFlags(p);
         const auto = autoFlags(p);
         const backend = await loadBackend(backendFlag(p));
         const { analysis, calibration } = await analyse(p, model, backend);
@@ -220,6 +225,12 @@ async function search(p: Parsed, spec: AutoSpec, analysis: Analysis, calibration
   return autoReduce(analysis, { tolerance: spec.tolerance, validation, calibration, backend, openOptions: openOptions(p) });
 }
 
+/** Training settings given without retraining are a mistake, not something to ignore. */
+function rejectRetrainFlags(p: Parsed): void {
+  const given = RETRAIN_FLAGS.find((name) => p.flags.has(name));
+  if (given) throw new UsageError(`--${given} goes with reduce --train-inputs (retraining)`);
+}
+
 /** reduce with --train-inputs: condense–retrain rounds (see core/retrain.ts). */
 async function retrain(p: Parsed, model: string, outDir: string, threshold: number, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const files = ['train-inputs', 'train-targets', 'val-inputs', 'val-targets'].map((name) => {
@@ -234,10 +245,13 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
   const epochs = numberFlag(p, 'epochs', 5, (v) => Number.isInteger(v) && v > 0 && v <= 10000, 'a positive integer');
   const rounds = numberFlag(p, 'rounds', 3, (v) => Number.isInteger(v) && v > 0 && v <= 100, 'a positive integer');
   const targetRatio = p.flags.has('target-ratio') ? numberFlag(p, 'target-ratio', 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]') : undefined;
+  const learningRate = numberFlag(p, 'learning-rate', 1e-3, (v) => v > 0 && v <= 10, 'a positive number (at most 10)');
+  const batchSize = numberFlag(p, 'batch-size', 32, (v) => Number.isInteger(v) && v > 0 && v <= 1e6, 'a positive integer');
   const backend = await loadBackend(backendFlag(p));
   const [trainInputs, trainTargets, valInputs, valTargets] = files;
+  out(`Retraining on ${backend.label}: up to ${rounds} rounds of ${epochs} epochs, learning rate ${learningRate}, batch size ${batchSize}.`);
   const result = await retrainModel(model, outDir, {
-    backend, threshold, tolerance, epochs, rounds, targetRatio, trainInputs, trainTargets, valInputs, valTargets,
+    backend, threshold, tolerance, epochs, rounds, targetRatio, trainInputs, trainTargets, valInputs, valTargets, learningRate, batchSize,
     calibration: calibrationFlags(p),
     allowBiasDominated: p.flags.has('allow-bias-dominated'),
     openOptions: openOptions(p),

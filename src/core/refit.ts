@@ -142,6 +142,11 @@ export async function refitPlan(analysis: Analysis, plan: MergePlan, calibration
       record(rr.unsupported);
       continue;
     }
+    if (rr.rows < rr.width) {
+      // Fewer rows than features interpolate the calibration rows and generalise poorly (seen on MobileNetV2 with 16 images).
+      record(`${rr.rows} calibration rows for ${rr.width} features: too few to fit (give at least ${rr.width} rows)`, rr.rows, rr.width);
+      continue;
+    }
     const keep = planned.get(consumer.name)?.kept ?? Array.from({ length: out }, (_, j) => j);
     const target = pickRows(zo.data, out, pick, keep);
     const batchNorm = analysis.details.get(consumer.name)?.info.batchNorm ?? null;

@@ -1,12 +1,17 @@
 /**
  * Condense–retrain cycles (TF.js Layers models for now): each round condenses the current model at
- * the threshold (refitted when calibration data is given, exactly as `reduce`), writes it to a
- * temporary folder, loads it into tfjs and fine-tunes it on the training set, then measures the
- * validation metric as `reduce --auto` does — the relative MSE increase over the ORIGINAL model's, or
- * the accuracy drop. The next round condenses the retrained model (retraining lets neurons condense
- * further). The smallest round within the tolerance is written; the loop stops when the target ratio
- * is reached, when a round leaves the tolerance, or after the given number of rounds. The original is
- * never touched and every temporary folder is removed.
+ * the threshold (refitted when calibration data is given, exactly as `reduce`), loads it into tfjs and
+ * fine-tunes it on the training set, then measures the validation metric as `reduce --auto` does — the
+ * relative MSE increase over the ORIGINAL model's, or the accuracy drop. The next round condenses the
+ * retrained model (retraining lets neurons condense further). The loop stops when the target ratio is
+ * reached, when a round leaves the tolerance, or after the given number of rounds.
+ *
+ * `runRetrain` keeps every round's retrained model in a temporary folder owned by the run, so any
+ * round can be written (`RetrainRun.write`) until the run is disposed; it reports every epoch and
+ * round, pauses between batches while its gate is closed, and stops between batches when its signal
+ * aborts (the finished rounds stay writable). `retrainModel` is the one-shot form the CLI uses: it
+ * writes the smallest round within the tolerance. The original is never touched; every write goes
+ * to a temporary sibling folder renamed into place.
  */
 import { promises as fs } from 'fs';
 import * as os from 'os';
@@ -16,14 +21,17 @@ import { analyzeModel, loadModel } from './analysis';
 import { AutoMetric, loadValidation, metricOf, relativeIncrease, score } from './autoReduce';
 import type { Backend } from './backend';
 import { CalibrationSpec, loadCalibration } from './calibration';
-import { InputError } from './errors';
+import { CancelledError, InputError } from './errors';
 import { writeFolder } from './output';
 import { CondenseReport, reduceModel, REPORT_FILE } from './reduce';
 import type { OpenOptions } from './source';
 import { readTfjsModel } from './tfjs/read';
 import { toLayersModel } from './tfjs/source';
 import { WEIGHTS_FILE } from './tfjs/write';
-import { fineTune } from './train/fineTune';
+import { RETRAIN_TFJS_ONLY } from '../shared/hints';
+import { EpochReport, fineTune, PauseGate } from './train/fineTune';
+
+export { PauseGate } from './train/fineTune';
 
 export interface RetrainRound {
   round: number;
@@ -45,8 +53,15 @@ export interface RetrainSummary {
   paramsBefore: number;
   epochs: number;
   rounds: RetrainRound[];
-  /** The round written (smallest within the tolerance); null when none met it. */
+  /** The smallest round within the tolerance (the one `retrainModel` writes); null when none met it. */
   chosen: number | null;
+  /** In a written report: the round whose model the folder holds. */
+  written?: number;
+}
+
+/** One epoch of one round, for a live loss curve. */
+export interface RetrainEpoch extends EpochReport {
+  round: number;
 }
 
 export interface RetrainOptions {
@@ -66,7 +81,15 @@ export interface RetrainOptions {
   batchSize?: number;
   learningRate?: number;
   overwrite?: boolean;
-  onRound?: (round: RetrainRound) => void;
+  /** Once the original is measured: the run, with no rounds yet; each round can be written as soon as it is reported. */
+  onStart?: (run: RetrainRun) => void;
+  onEpoch?: (epoch: RetrainEpoch) => void;
+  /** After a round's model is kept (so it can be written from here on), with a copy of the summary so far. */
+  onRound?: (round: RetrainRound, summary: RetrainSummary) => void;
+  /** Aborting stops training between batches; the unfinished round is dropped. */
+  signal?: AbortSignal;
+  /** While paused, training waits between batches. */
+  gate?: PauseGate;
 }
 
 export interface RetrainResult {
@@ -76,10 +99,46 @@ export interface RetrainResult {
   report: CondenseReport | null;
 }
 
-export const RETRAIN_TFJS_ONLY = 'retraining supports TF.js Layers models for now';
+export interface RetrainWritten {
+  outDir: string;
+  mainFile: string;
+  report: CondenseReport;
+}
 
+/** A run: its rounds' models stay in its temporary folder until `dispose`. */
+export interface RetrainRun {
+  /** A copy of the summary so far. */
+  readonly summary: RetrainSummary;
+  /** 'cancelled': stopped on the signal; the rounds finished before it are kept. */
+  readonly outcome: 'running' | 'completed' | 'cancelled';
+  /** The run's temporary folder (every round's retrained model). */
+  readonly workDir: string;
+  /** Writes round `round`'s model and a report to `outDir` (atomically; never over the original), also while later rounds train. */
+  write(round: number, outDir: string, options?: { overwrite?: boolean }): Promise<RetrainWritten>;
+  /** Removes the temporary folder; writing is no longer possible. Only once the run has finished. */
+  dispose(): Promise<void>;
+}
+
+export { RETRAIN_TFJS_ONLY };
+
+/** Condense–retrain rounds, writing the smallest round within the tolerance to `outDir` (the CLI's form). */
 export async function retrainModel(modelFile: string, outDir: string, options: RetrainOptions): Promise<RetrainResult> {
-  const { backend } = options;
+  const run = await runRetrain(modelFile, options);
+  try {
+    // A cancelled run writes nothing, even when a finished round met the tolerance.
+    if (run.outcome === 'cancelled') throw new CancelledError();
+    const { summary } = run;
+    if (summary.chosen === null) return { summary, outDir: null, report: null };
+    const written = await run.write(summary.chosen, outDir, { overwrite: options.overwrite });
+    return { summary, outDir: written.outDir, report: written.report };
+  } finally {
+    await run.dispose();
+  }
+}
+
+/** Runs the rounds, keeping each round's model; see the file comment. The caller disposes the run. */
+export async function runRetrain(modelFile: string, options: RetrainOptions): Promise<RetrainRun> {
+  const { backend, signal, gate } = options;
   const { tf } = backend;
   const original = await loadModel(modelFile, options.openOptions);
   if (original.source.format !== 'tfjs-layers') throw new InputError(modelFile, RETRAIN_TFJS_ONLY);
@@ -87,16 +146,17 @@ export async function retrainModel(modelFile: string, outDir: string, options: R
   const validation = await loadValidation(graph, options.valInputs, options.valTargets);
   const training = await loadValidation(graph, options.trainInputs, options.trainTargets);
 
-  const temps: string[] = [];
-  const tempDir = (label: string): string => {
-    const dir = path.join(os.tmpdir(), `condense-retrain-${process.pid}-${Date.now().toString(36)}-${label}`);
-    temps.push(dir);
-    return dir;
+  const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'condense-retrain-'));
+  const kept = new Map<number, { folder: string; report: CondenseReport }>();
+  const tensors: TF.Tensor[] = [];
+  const tensor = (data: ArrayLike<number>, shape: number[]): TF.Tensor => {
+    const t = tf.tensor(Float32Array.from(data), shape);
+    tensors.push(t);
+    return t;
   };
-  const valX = tf.tensor(Float32Array.from(validation.rows.input.data), validation.rows.input.shape);
-  const trainX = tf.tensor(Float32Array.from(training.rows.input.data), training.rows.input.shape);
-  let trainY: TF.Tensor | null = null;
   try {
+    const valX = tensor(validation.rows.input.data, validation.rows.input.shape);
+    const trainX = tensor(training.rows.input.data, training.rows.input.shape);
     const originalModel = await toLayersModel(tf, await readTfjsModel(original.source.path));
     const paramsBefore = originalModel.countParams();
     const first = predict(tf, originalModel, valX);
@@ -106,33 +166,75 @@ export async function retrainModel(modelFile: string, outDir: string, options: R
     const metric = metricOf(validation, width);
     if (metricOf(training, width) !== metric) throw new InputError(options.trainTargets, `does not hold the same kind of targets as ${options.valTargets}`);
     const baseline = score(metric, first, validation.targets, samples, width);
-    const trainRows = training.rows.picked.length;
-    trainY = metric === 'mse' ? tf.tensor(Float32Array.from(training.targets), [trainRows, width]) : tf.tensor(Float32Array.from(training.targets), [trainRows]);
+    // Regression targets are shaped like the outputs; class indices are one per row.
+    const targetShape = (rows: number): number[] => (metric === 'mse' ? [rows, width] : [rows]);
+    const trainY = tensor(training.targets, targetShape(training.rows.picked.length));
+    const valY = tensor(validation.targets, targetShape(samples));
 
     const summary: RetrainSummary = { metric, tolerance: options.tolerance, baseline, paramsBefore, epochs: options.epochs, rounds: [], chosen: null };
-    let best: { round: RetrainRound; folder: string; report: CondenseReport } | null = null;
+    let outcome: RetrainRun['outcome'] = 'running';
+    const run: RetrainRun = {
+      get summary() {
+        return copySummary(summary);
+      },
+      get outcome() {
+        return outcome;
+      },
+      workDir,
+      write: async (round, outDir, writeOptions = {}) => {
+        const at = kept.get(round);
+        if (!at) throw new Error(`round ${round} has no kept model (rounds kept: ${[...kept.keys()].join(', ') || 'none'})`);
+        const report: CondenseReport = { ...at.report, model: original.source.path, retrain: { ...copySummary(summary), written: round } };
+        const files = await Promise.all([WEIGHTS_FILE, 'model.json'].map(async (name) => ({ name, data: new Uint8Array(await fs.readFile(path.join(at.folder, name))) })));
+        const target = await writeFolder(outDir, [...files, { name: REPORT_FILE, data: JSON.stringify(report, null, 1) }], {
+          overwrite: writeOptions.overwrite,
+          protect: original.source.files,
+        });
+        return { outDir: target, mainFile: path.join(target, 'model.json'), report };
+      },
+      dispose: async () => {
+        kept.clear();
+        await fs.rm(workDir, { recursive: true, force: true });
+      },
+    };
+    options.onStart?.(run);
     let current = original.source.path;
     for (let k = 1; k <= options.rounds; k++) {
+      await gate?.wait(signal);
+      if (signal?.aborted) {
+        outcome = 'cancelled';
+        break;
+      }
       const model = await loadModel(current, options.openOptions);
       const calibration = options.calibration ? await loadCalibration(model.source.graph, options.calibration, model.source.path) : undefined;
       const analysis = await analyzeModel(model, { gram: backend.gram, backend: backend.label, calibration, allowBiasDominated: options.allowBiasDominated });
-      const reduced = await reduceModel(analysis, options.threshold, tempDir(`condensed-${k}`), { calibration });
+      const condensedDir = path.join(workDir, `condensed-${k}`);
+      const reduced = await reduceModel(analysis, options.threshold, condensedDir, { calibration });
       const layersModel = await toLayersModel(tf, await readTfjsModel(reduced.mainFile));
+      await fs.rm(condensedDir, { recursive: true, force: true });
       try {
-        await fineTune(backend, layersModel, { inputs: trainX, targets: trainY }, {
+        const trained = await fineTune(backend, layersModel, { inputs: trainX, targets: trainY, valInputs: valX, valTargets: valY }, {
           epochs: options.epochs,
           batchSize: options.batchSize ?? 32,
           learningRate: options.learningRate ?? 1e-3,
           loss: metric === 'mse' ? 'mse' : 'sparseCategoricalCrossentropy',
+          onEpoch: (e) => options.onEpoch?.({ round: k, ...e }),
+          signal,
+          gate,
         });
+        if (trained.outcome === 'aborted') {
+          outcome = 'cancelled';
+          break;
+        }
         const params = layersModel.countParams();
         const value = score(metric, predict(tf, layersModel, valX), validation.targets, samples, width);
         const change = metric === 'mse' ? relativeIncrease(value, baseline) : baseline - value;
         const round: RetrainRound = { round: k, paramsRatio: params / paramsBefore, params, metric: value, change, meets: change <= options.tolerance + 1e-12 };
+        const folder = await writeFolder(path.join(workDir, `round-${k}`), await layersModelFiles(tf, layersModel), { protect: original.source.files });
+        kept.set(k, { folder, report: reduced.report });
         summary.rounds.push(round);
-        options.onRound?.(round);
-        const folder = await writeFolder(tempDir(`trained-${k}`), await layersModelFiles(tf, layersModel), { protect: original.source.files });
-        if (round.meets && (!best || params < best.round.params)) best = { round, folder, report: reduced.report };
+        if (round.meets && (summary.chosen === null || params < summary.rounds.find((r) => r.round === summary.chosen)!.params)) summary.chosen = k;
+        options.onRound?.(round, copySummary(summary));
         if (!round.meets) break;
         if (options.targetRatio !== undefined && round.paramsRatio <= options.targetRatio) break;
         current = path.join(folder, 'model.json');
@@ -140,20 +242,17 @@ export async function retrainModel(modelFile: string, outDir: string, options: R
         layersModel.dispose();
       }
     }
-    if (!best) return { summary, outDir: null, report: null };
-    summary.chosen = best.round.round;
-    const report: CondenseReport = { ...best.report, model: original.source.path, retrain: summary };
-    const files = await Promise.all([WEIGHTS_FILE, 'model.json'].map(async (name) => ({ name, data: new Uint8Array(await fs.readFile(path.join(best!.folder, name))) })));
-    const target = await writeFolder(outDir, [...files, { name: REPORT_FILE, data: JSON.stringify(report, null, 1) }], {
-      overwrite: options.overwrite,
-      protect: original.source.files,
-    });
-    return { summary, outDir: target, report };
+    if (outcome === 'running') outcome = 'completed';
+    return run;
+  } catch (e) {
+    await fs.rm(workDir, { recursive: true, force: true });
+    throw e;
   } finally {
-    tf.dispose([valX, trainX, ...(trainY ? [trainY] : [])]);
-    await Promise.all(temps.map((dir) => fs.rm(dir, { recursive: true, force: true })));
+    tf.dispose(tensors);
   }
 }
+
+const copySummary = (s: RetrainSummary): RetrainSummary => ({ ...s, rounds: s.rounds.map((r) => ({ ...r })) });
 
 /** The first output on the inputs, as float64 (samples × outputs). */
 function predict(tf: typeof TF, model: TF.LayersModel, x: TF.Tensor): Float64Array {

@@ -97,6 +97,7 @@ export class AnalysisCache {
       {
         signal: options.signal,
         onProgress: (p) => {
+          if (p.type !== 'progress') return;
           const event = { path, layer: p.layer, done: p.done, total: p.total };
           options.onProgress?.(event);
           this.progressListeners.forEach((l) => l(event));

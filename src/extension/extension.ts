@@ -11,12 +11,15 @@ import { LayerHoverProvider } from './hover';
 import { ModelIndex } from './modelIndex';
 import { ModelsView } from './modelsView';
 import { CondensePanel } from './panel';
+import { RetrainRuns } from './retrains';
 import { WorkerClient } from './workerClient';
 
 /** The extension's API: what integration tests (and other extensions) can inspect. */
 export interface CondenseApi {
   index: ModelIndex;
   analyses: Analyses;
+  /** Condense–retrain runs (their own worker), one per model. */
+  retrains: RetrainRuns;
   panelFor(model: string): CondensePanel | undefined;
   /** How long activate() took, in milliseconds (the bench and the integration tests record it). */
   activationMs: number;
@@ -25,11 +28,15 @@ export interface CondenseApi {
 export function activate(context: vscode.ExtensionContext): CondenseApi {
   const started = performance.now();
   const index = new ModelIndex();
-  const analyses = new Analyses(new WorkerClient(context.asAbsolutePath(path.join('dist', 'worker.js'))));
+  const workerPath = context.asAbsolutePath(path.join('dist', 'worker.js'));
+  const analyses = new Analyses(new WorkerClient(workerPath));
+  // Training gets a worker of its own: analyses neither wait behind it nor stop it when cancelled.
+  const retrains = new RetrainRuns(new WorkerClient(workerPath));
   const view = new ModelsView(index, analyses);
   context.subscriptions.push(
     index,
     analyses,
+    retrains,
     view,
     vscode.window.registerTreeDataProvider('condense.models', view),
     vscode.languages.registerHoverProvider({ scheme: 'file', pattern: '**/*.json' }, new LayerHoverProvider(index, analyses)),
@@ -39,7 +46,7 @@ export function activate(context: vscode.ExtensionContext): CondenseApi {
           panel.dispose();
           return;
         }
-        CondensePanel.revive(panel, context.extensionUri, analyses, state);
+        CondensePanel.revive(panel, context.extensionUri, analyses, retrains, state);
       },
     }),
     // A changed model.json or weight shard makes the analyses that read it stale.
@@ -49,9 +56,9 @@ export function activate(context: vscode.ExtensionContext): CondenseApi {
       if (e.affectsConfiguration('condense.calibration.file')) analyses.invalidateAll();
     }),
   );
-  registerCommands(context, index, analyses);
+  registerCommands(context, index, analyses, retrains);
   void index.scan();
-  return { index, analyses, panelFor: (model) => CondensePanel.forModel(model), activationMs: performance.now() - started };
+  return { index, analyses, retrains, panelFor: (model) => CondensePanel.forModel(model), activationMs: performance.now() - started };
 }
 
 export function deactivate(): void {

@@ -4,6 +4,8 @@ import { HostToWebview, PanelState, WebviewToHost } from '../shared/protocol';
 import { AnalysisEntry, Analyses } from './analyses';
 import { modelLabel } from './modelText';
 import { panelHtml } from './panelHtml';
+import { RetrainRuns } from './retrains';
+import { readSettings } from './settings';
 
 type Rendered = Extract<WebviewToHost, { type: 'rendered' }>;
 
@@ -21,8 +23,13 @@ export class CondensePanel implements vscode.Disposable {
   private readonly queued: HostToWebview[] = [];
   /** The webview's last report of what it shows (for tests and commands). */
   rendered: Rendered | undefined;
+  /**
+   * "Refit on calibration data" for Write (and so Verify) and retraining from this panel: on by
+   * default, it only matters while condense.calibration.file is set.
+   */
+  refit = true;
 
-  static show(extensionUri: vscode.Uri, analyses: Analyses, modelPath: string): CondensePanel {
+  static show(extensionUri: vscode.Uri, analyses: Analyses, retrains: RetrainRuns, modelPath: string): CondensePanel {
     const existing = CondensePanel.panels.get(modelPath);
     if (existing) {
       existing.panel.reveal(undefined, false);
@@ -33,13 +40,14 @@ export class CondensePanel implements vscode.Disposable {
       retainContextWhenHidden: true,
       localResourceRoots: resourceRoots(extensionUri),
     });
-    return new CondensePanel(panel, extensionUri, analyses, modelPath);
+    return new CondensePanel(panel, extensionUri, analyses, retrains, modelPath);
   }
 
-  static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, analyses: Analyses, state: PanelState): CondensePanel {
+  static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, analyses: Analyses, retrains: RetrainRuns, state: PanelState): CondensePanel {
     panel.webview.options = { enableScripts: true, localResourceRoots: resourceRoots(extensionUri) };
     analyses.setThresholds(state.modelPath, state.thresholds);
-    const revived = new CondensePanel(panel, extensionUri, analyses, state.modelPath);
+    const revived = new CondensePanel(panel, extensionUri, analyses, retrains, state.modelPath);
+    if (state.refit !== undefined) revived.refit = state.refit;
     analyses.analyze(state.modelPath).catch((e: Error) => revived.post({ type: 'error', message: e.message }));
     return revived;
   }
@@ -57,6 +65,7 @@ export class CondensePanel implements vscode.Disposable {
     readonly panel: vscode.WebviewPanel,
     extensionUri: vscode.Uri,
     private readonly analyses: Analyses,
+    private readonly retrains: RetrainRuns,
     readonly modelPath: string,
   ) {
     CondensePanel.panels.set(modelPath, this);
@@ -76,6 +85,14 @@ export class CondensePanel implements vscode.Disposable {
       }),
       analyses.subscribeProgress((e) => {
         if (e.path === modelPath) this.post({ type: 'analysing', model: this.model, layer: e.layer, done: e.done, total: e.total });
+      }),
+      new vscode.Disposable(
+        retrains.onDidChange((changed) => {
+          if (changed === modelPath) this.post({ type: 'retrain', view: retrains.view(modelPath) });
+        }),
+      ),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('condense.calibration.file')) this.sendRefit();
       }),
     );
   }
@@ -117,6 +134,8 @@ export class CondensePanel implements vscode.Disposable {
         this.sentEntry = undefined;
         this.queued.splice(0).forEach((m) => this.post(m));
         this.sendAnalysisIfNew();
+        this.sendRefit();
+        this.post({ type: 'retrain', view: this.retrains.view(this.modelPath) });
         return;
       case 'thresholds':
         this.shownThresholds = JSON.stringify(message.thresholds);
@@ -131,6 +150,20 @@ export class CondensePanel implements vscode.Disposable {
       case 'auto':
         void vscode.commands.executeCommand('condense.findThresholds', vscode.Uri.file(this.modelPath));
         return;
+      case 'retrain':
+        void vscode.commands.executeCommand('condense.retrain', vscode.Uri.file(this.modelPath));
+        return;
+      case 'retrainControl':
+        if (message.action === 'pause') this.retrains.pause(this.modelPath);
+        else if (message.action === 'resume') this.retrains.resume(this.modelPath);
+        else this.retrains.cancel(this.modelPath);
+        return;
+      case 'retrainWrite':
+        void vscode.commands.executeCommand('condense.writeRetrainedRound', vscode.Uri.file(this.modelPath), message.round);
+        return;
+      case 'refit':
+        this.refit = message.enabled;
+        return;
       case 'reanalyze':
         this.analyses.invalidate(this.modelPath);
         this.analyses.analyzeWithProgress(this.modelPath).catch((e: Error) => this.post({ type: 'error', message: e.message }));
@@ -141,8 +174,14 @@ export class CondensePanel implements vscode.Disposable {
     }
   }
 
+  private sendRefit(): void {
+    this.post({ type: 'refit', available: readSettings().calibrationFile !== '', enabled: this.refit });
+  }
+
   dispose(): void {
     CondensePanel.panels.delete(this.modelPath);
+    // The run's kept models are only reachable from this panel.
+    this.retrains.disposeRun(this.modelPath);
     if (CondensePanel.lastActive === this) CondensePanel.lastActive = undefined;
     this.disposables.forEach((d) => d.dispose());
     this.panel.dispose();

@@ -21,6 +21,8 @@ export interface Settings {
   /** Labelled validation data for the automatic search ('' = not set); may be relative to the workspace. */
   validationInputs: string;
   validationTargets: string;
+  /** Condense–retrain cycles: the validation tolerance (as autoTolerance), epochs per round, rounds, Adam's step and batch size. */
+  retrain: { tolerance: number; epochs: number; rounds: number; learningRate: number; batchSize: number };
 }
 
 export function readSettings(): Settings {
@@ -37,6 +39,13 @@ export function readSettings(): Settings {
     autoTolerance: c.get<number>('auto.tolerance', 0.1),
     validationInputs: c.get<string>('auto.validationInputs', '').trim(),
     validationTargets: c.get<string>('auto.validationTargets', '').trim(),
+    retrain: {
+      tolerance: c.get<number>('retrain.tolerance', 0.1),
+      epochs: c.get<number>('retrain.epochs', 5),
+      rounds: c.get<number>('retrain.rounds', 3),
+      learningRate: c.get<number>('retrain.learningRate', 0.001),
+      batchSize: c.get<number>('retrain.batchSize', 32),
+    },
   };
 }
 

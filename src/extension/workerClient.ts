@@ -1,11 +1,13 @@
 /**
  * Talks to the analysis worker. Free of `vscode` so the bench can drive it the same way the
- * extension does. Cancelling terminates the worker (immediate, whatever it is computing);
- * the next request starts a fresh one. A worker that dies rejects what it was doing.
+ * extension does. Cancelling terminates the worker (immediate, whatever it is computing; the next
+ * request starts a fresh one), except for requests made with `stop: 'cooperative'` (auto search,
+ * retraining): their abort is a message, and they answer with what they have. A worker that dies
+ * rejects what it was doing.
  */
 import { Worker } from 'worker_threads';
 import { CancelledError } from '../core/errors';
-import { WorkerRequest, WorkerResponse } from '../shared/protocol';
+import { WorkerControl, WorkerRequest, WorkerResponse } from '../shared/protocol';
 
 /** A request failed inside the worker; `input` marks a problem with the user's file. */
 export class WorkerFailure extends Error {
@@ -18,14 +20,25 @@ export class WorkerFailure extends Error {
   }
 }
 
-type Outcome = Exclude<WorkerResponse, { type: 'progress' } | { type: 'failed' }>;
-type Progress = Extract<WorkerResponse, { type: 'progress' }>;
-type RequestBody = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
+/** Messages a request receives before its answer. */
+export type WorkerProgress = Extract<WorkerResponse, { type: 'progress' | 'candidate' | 'retrainProgress' }>;
+type Outcome = Exclude<WorkerResponse, WorkerProgress | { type: 'failed' }>;
+const isProgress = (m: WorkerResponse): m is WorkerProgress => m.type === 'progress' || m.type === 'candidate' || m.type === 'retrainProgress';
+export type RequestBody = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
 
 interface Pending {
   resolve(outcome: Outcome): void;
   reject(error: Error): void;
-  onProgress?: (p: Progress) => void;
+  onProgress?: (p: WorkerProgress) => void;
+}
+
+export interface RequestOptions {
+  onProgress?: (p: WorkerProgress) => void;
+  signal?: AbortSignal;
+  /** 'terminate' (default): an abort stops the worker at once; 'cooperative': it asks the request to stop and waits for its answer. */
+  stop?: 'terminate' | 'cooperative';
+  /** Called with the request's id once it is sent (for pause/resume and retrainWrite's `run`). */
+  onId?: (id: number) => void;
 }
 
 export class WorkerClient {
@@ -35,17 +48,21 @@ export class WorkerClient {
 
   constructor(private readonly workerPath: string) {}
 
-  request<T extends Outcome['type']>(
-    body: RequestBody,
-    options: { onProgress?: (p: Progress) => void; signal?: AbortSignal } = {},
-  ): Promise<Extract<Outcome, { type: T }>> {
+  request<T extends Outcome['type']>(body: RequestBody, options: RequestOptions = {}): Promise<Extract<Outcome, { type: T }>> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (options.signal?.aborted) return reject(new CancelledError());
       this.pending.set(id, { resolve: resolve as (o: Outcome) => void, reject, onProgress: options.onProgress });
-      options.signal?.addEventListener('abort', () => this.cancel(), { once: true });
+      const onAbort = options.stop === 'cooperative' ? () => this.send({ type: 'abort', id }) : () => this.cancel();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
       this.ensureWorker().postMessage({ ...body, id } as WorkerRequest);
+      options.onId?.(id);
     });
+  }
+
+  /** A control message to the running worker (none running: nothing to control). */
+  send(message: WorkerControl): void {
+    this.worker?.postMessage(message);
   }
 
   /** Stops everything in flight; pending requests reject with CancelledError. */
@@ -76,7 +93,7 @@ export class WorkerClient {
     worker.on('message', (message: WorkerResponse) => {
       const pending = this.pending.get(message.id);
       if (!pending) return;
-      if (message.type === 'progress') return pending.onProgress?.(message);
+      if (isProgress(message)) return pending.onProgress?.(message);
       this.pending.delete(message.id);
       if (message.type === 'failed') pending.reject(new WorkerFailure(message.message, message.input));
       else pending.resolve(message);

@@ -2,9 +2,10 @@
  * The one message protocol between the extension host, the analysis worker and the panel webview.
  * Every message is a discriminated union on `type`. This file is pure (no Node, no DOM, no vscode).
  */
-import type { AutoMetric, AutoResult } from '../core/autoReduce';
+import type { AutoMetric, AutoPoint, AutoResult } from '../core/autoReduce';
 import type { Dendrogram } from '../core/cluster';
 import type { Heatmap } from '../core/heatmap';
+import type { RetrainEpoch, RetrainRound, RetrainSummary } from '../core/retrain';
 import type { BiasDominance, LayerSummary, ModelSummary } from '../core/summary';
 import type { Fidelity } from '../core/verify';
 
@@ -109,6 +110,8 @@ export interface AutoCurve {
   chosen: number | null;
 }
 
+export const autoPointToWire = (p: AutoPoint): AutoCurvePoint => ({ paramsRatio: p.ratio, metric: p.value, change: p.change, thresholds: { ...p.thresholds }, meets: p.meets });
+
 export function autoCurveToWire(result: AutoResult): AutoCurve {
   return {
     metric: result.metric,
@@ -116,9 +119,64 @@ export function autoCurveToWire(result: AutoResult): AutoCurve {
     tolerance: result.tolerance,
     validation: result.validation,
     merge: result.merge,
-    points: result.curve.map((p) => ({ paramsRatio: p.ratio, metric: p.value, change: p.change, thresholds: { ...p.thresholds }, meets: p.meets })),
+    points: result.curve.map(autoPointToWire),
     chosen: result.chosen ? result.curve.indexOf(result.chosen) : null,
   };
+}
+
+/** The search while it runs: the candidates measured so far (their metric's baseline is not known yet). */
+export interface AutoSearchProgress {
+  points: AutoCurvePoint[];
+  /** At most this many candidates in all. */
+  budget: number;
+  tolerance: number;
+}
+
+// ---- condense–retrain cycles ---------------------------------------------------------------------------
+
+export type { RetrainEpoch, RetrainRound, RetrainSummary };
+
+/**
+ * What a retrain run reports while it runs (worker → host). `workDir`: the run's temporary folder, so
+ * the host can remove it even when the worker is gone. A round comes with the summary after it.
+ */
+export type RetrainEvent =
+  | { kind: 'start'; summary: RetrainSummary; workDir: string }
+  | { kind: 'epoch'; epoch: RetrainEpoch }
+  /** Training reached the pause gate and waits (a pause takes effect after the current batch). */
+  | { kind: 'paused' }
+  | { kind: 'round'; round: RetrainRound; summary: RetrainSummary };
+
+/** What a retrain run is asked to do (the settings, for the panel and the report). */
+export interface RetrainPlan {
+  threshold: number;
+  tolerance: number;
+  epochs: number;
+  rounds: number;
+  learningRate: number;
+  batchSize: number;
+  /** "refit" when each condensation refits the next layers on the calibration data. */
+  merge: 'refit' | 'plain';
+  /** The four data files (absolute paths). */
+  trainInputs: string;
+  trainTargets: string;
+  valInputs: string;
+  valTargets: string;
+}
+
+export type RetrainStatus = 'starting' | 'running' | 'paused' | 'completed' | 'cancelled' | 'failed';
+
+/** A run as the panel shows it (host → webview, whole on every change: a few hundred numbers at most). */
+export interface RetrainView {
+  status: RetrainStatus;
+  plan: RetrainPlan;
+  /** The original's metric and the finished rounds; null until the original is measured. */
+  summary: RetrainSummary | null;
+  epochs: RetrainEpoch[];
+  /** Rounds written, with where. */
+  written: { round: number; outDir: string }[];
+  /** Why it failed (status 'failed'). */
+  error?: string;
 }
 
 // ---- host ⇄ worker -------------------------------------------------------------------------------------
@@ -129,10 +187,26 @@ export function autoCurveToWire(result: AutoResult): AutoCurve {
  */
 export type WorkerRequest =
   | { type: 'analyze'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string }
-  | { type: 'reduce'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; thresholds: ThresholdState; outDir: string; overwrite: boolean }
+  /** `refit: false`: the plain merge even with calibration data (the panel's toggle); similarity is still measured on it. */
+  | { type: 'reduce'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; refit?: boolean; thresholds: ThresholdState; outDir: string; overwrite: boolean }
   | { type: 'verify'; id: number; original: string; reduced: string; backend: BackendName; activation?: string; samples: number; data?: string }
   /** The automatic threshold search on the (cached) analysis; `valTargets`: outputs per row, or class indices. */
-  | { type: 'auto'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; tolerance: number; valInputs: string; valTargets: string };
+  | { type: 'auto'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; tolerance: number; valInputs: string; valTargets: string }
+  /** Condense–retrain rounds; the run's rounds stay writable (retrainWrite) until retrainDispose. */
+  | ({ type: 'retrain'; id: number; file: string; backend: BackendName; calibration?: string; targetRatio?: number } & Omit<RetrainPlan, 'merge'>)
+  /** Writes round `round` of the run started by request `run`; answered even while that run still trains. */
+  | { type: 'retrainWrite'; id: number; run: number; round: number; outDir: string; overwrite: boolean };
+
+/**
+ * Host → worker, answered by nothing and acted on at once (not queued behind the running request):
+ * `abort` stops request `id` cooperatively (auto search, retraining: it then answers with what it has),
+ * `pause`/`resume` hold a retrain run between batches, `retrainDispose` removes a run's kept models.
+ */
+export type WorkerControl =
+  | { type: 'abort'; id: number }
+  | { type: 'pause'; id: number }
+  | { type: 'resume'; id: number }
+  | { type: 'retrainDispose'; run: number };
 
 export type WorkerResponse =
   | { type: 'progress'; id: number; layer: string; done: number; total: number }
@@ -141,7 +215,14 @@ export type WorkerResponse =
   /** `merge`: "refit" when the next layers were solved on the calibration data. */
   | { type: 'reduced'; id: number; outDir: string; mainFile: string; paramsBefore: number; paramsAfter: number; merge?: 'refit' | 'plain' }
   | { type: 'verified'; id: number; fidelity: Fidelity; backend: string }
-  | { type: 'autoResult'; id: number; result: AutoCurve }
+  /** `cancelled`: stopped by an abort; the curve holds the candidates measured until then. */
+  | { type: 'autoResult'; id: number; result: AutoCurve; cancelled: boolean }
+  /** After every measured candidate of an auto search. */
+  | { type: 'candidate'; id: number; point: AutoCurvePoint; measured: number; budget: number }
+  | { type: 'retrainProgress'; id: number; event: RetrainEvent }
+  /** The run ended ('cancelled': by an abort); its finished rounds stay writable. */
+  | { type: 'retrained'; id: number; summary: RetrainSummary; outcome: 'completed' | 'cancelled' }
+  | { type: 'retrainWritten'; id: number; round: number; outDir: string; mainFile: string; paramsBefore: number; paramsAfter: number }
   /** `input` marks a problem with the user's file (vs. a bug): the message names the file. */
   | { type: 'failed'; id: number; message: string; input: boolean };
 
@@ -158,9 +239,16 @@ export type HostToWebview =
   | { type: 'analysis'; model: PanelModel; summary: WireSummary; thresholds: ThresholdState }
   | { type: 'thresholds'; thresholds: ThresholdState }
   | { type: 'written'; outDir: string; paramsBefore: number; paramsAfter: number }
-  | { type: 'verification'; fidelity: Fidelity; reduced: string; tolerance: number }
+  /** `merge`: how the verified model was merged, from its report (unknown without one). */
+  | { type: 'verification'; fidelity: Fidelity; reduced: string; tolerance: number; merge?: 'refit' | 'plain' }
   | { type: 'busy'; what: string | null }
   | { type: 'autoCurve'; curve: AutoCurve }
+  /** The running search's candidates so far; the final curve follows as autoCurve. */
+  | { type: 'autoProgress'; progress: AutoSearchProgress }
+  /** null clears the section (no run for this model). */
+  | { type: 'retrain'; view: RetrainView | null }
+  /** `available`: a calibration file is set, so writing can refit; `enabled`: this panel's choice. */
+  | { type: 'refit'; available: boolean; enabled: boolean }
   | { type: 'error'; message: string };
 
 export type WebviewToHost =
@@ -171,6 +259,12 @@ export type WebviewToHost =
   | { type: 'reanalyze' }
   /** "Find thresholds…": run the automatic search (the host reads the validation settings). */
   | { type: 'auto' }
+  /** "Condense and Retrain…": the host asks for the data files and starts a run. */
+  | { type: 'retrain' }
+  | { type: 'retrainControl'; action: 'pause' | 'resume' | 'cancel' }
+  | { type: 'retrainWrite'; round: number }
+  /** The panel's "Refit on calibration data" toggle (for Write and Verify from this panel). */
+  | { type: 'refit'; enabled: boolean }
   /** What the panel now shows, after every render: lets the host (and its tests) check it. */
   | { type: 'rendered'; layers: { name: string; clusters: number | null; unitsAfter: number | null }[]; ratio: number };
 
@@ -178,4 +272,6 @@ export type WebviewToHost =
 export interface PanelState {
   modelPath: string;
   thresholds: ThresholdState;
+  /** The "Refit on calibration data" toggle (absent: on). */
+  refit?: boolean;
 }

@@ -1,6 +1,10 @@
 /**
  * The analysis worker (worker_threads): owns all heavy work so the extension host never stutters.
- * Requests run one at a time; cancelling is done by the host terminating this worker.
+ * Requests run one at a time. Cancelling an analysis, a write or a verification is done by the host
+ * terminating this worker; the auto search and retraining stop cooperatively on an `abort` control
+ * message instead (checked between candidates, and between training batches), so they answer with
+ * what they have — a retrain run's finished rounds stay writable. Control messages and retrainWrite
+ * are handled at once, not queued behind the running request.
  */
 import { promises as fs } from 'fs';
 import { parentPort } from 'worker_threads';
@@ -11,8 +15,9 @@ import { autoReduce, loadValidation } from '../core/autoReduce';
 import { InputError } from '../core/errors';
 import { Heatmap, heatmapOf } from '../core/heatmap';
 import { reduceModel } from '../core/reduce';
+import { PauseGate, RetrainRun, runRetrain } from '../core/retrain';
 import { verifyModels } from '../core/verify';
-import { autoCurveToWire, toWire, WorkerRequest, WorkerResponse } from '../shared/protocol';
+import { autoCurveToWire, autoPointToWire, RetrainEvent, toWire, WorkerControl, WorkerRequest, WorkerResponse } from '../shared/protocol';
 
 const port = parentPort;
 if (!port) throw new Error('worker.js must run as a worker thread');
@@ -59,7 +64,15 @@ function heatmaps(analysis: Analysis): Map<string, Heatmap> {
   return out;
 }
 
-async function handle(request: WorkerRequest): Promise<void> {
+/** Per request, from its arrival: an abort or pause may come before it starts. */
+const aborts = new Map<number, AbortController>();
+const gates = new Map<number, PauseGate>();
+/** Retrain runs by request id, from their start: their rounds are writable until disposed. */
+const runs = new Map<number, RetrainRun>();
+/** Runs disposed before they finished: their models are removed as soon as they do. */
+const disposedEarly = new Set<number>();
+
+async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>, signal: AbortSignal): Promise<void> {
   switch (request.type) {
     case 'analyze': {
       const { analysis } = await analyse(request);
@@ -73,7 +86,7 @@ async function handle(request: WorkerRequest): Promise<void> {
       const result = await reduceModel(analysis, request.thresholds.threshold, request.outDir, {
         overrides: request.thresholds.overrides,
         overwrite: request.overwrite,
-        calibration,
+        calibration: request.refit === false ? undefined : calibration,
       });
       const t = result.estimate.totals;
       post({ type: 'reduced', id: request.id, outDir: result.outDir, mainFile: result.mainFile, paramsBefore: t.paramsBefore, paramsAfter: t.paramsAfter, merge: result.report.merge });
@@ -83,8 +96,40 @@ async function handle(request: WorkerRequest): Promise<void> {
       const { analysis, calibration } = await analyse(request);
       const backend = await loadBackend(request.backend);
       const validation = await loadValidation(analysis.model.source.graph, request.valInputs, request.valTargets);
-      const result = await autoReduce(analysis, { tolerance: request.tolerance, validation, calibration, backend, openOptions: { activation: request.activation } });
-      post({ type: 'autoResult', id: request.id, result: autoCurveToWire(result) });
+      const result = await autoReduce(analysis, {
+        tolerance: request.tolerance, validation, calibration, backend, openOptions: { activation: request.activation }, signal,
+        onCandidate: (point, measured, budget) => post({ type: 'candidate', id: request.id, point: autoPointToWire(point), measured, budget }),
+      });
+      post({ type: 'autoResult', id: request.id, result: autoCurveToWire(result), cancelled: signal.aborted });
+      return;
+    }
+    case 'retrain': {
+      const { id } = request;
+      const report = (event: RetrainEvent): void => post({ type: 'retrainProgress', id, event });
+      const backend = await loadBackend(request.backend);
+      const run = await runRetrain(request.file, {
+        backend, threshold: request.threshold, tolerance: request.tolerance, epochs: request.epochs, rounds: request.rounds,
+        targetRatio: request.targetRatio, learningRate: request.learningRate, batchSize: request.batchSize,
+        trainInputs: request.trainInputs, trainTargets: request.trainTargets, valInputs: request.valInputs, valTargets: request.valTargets,
+        calibration: request.calibration ? { file: request.calibration } : undefined,
+        signal, gate: gates.get(id),
+        onStart: (run) => {
+          // Kept from the start: a finished round can be written while later ones train.
+          runs.set(id, run);
+          report({ kind: 'start', summary: run.summary, workDir: run.workDir });
+        },
+        onEpoch: (epoch) => report({ kind: 'epoch', epoch }),
+        onRound: (round, summary) => report({ kind: 'round', round, summary }),
+      }).catch((e: unknown) => {
+        // A failed run removed its folder: nothing of it can be written.
+        runs.delete(id);
+        throw e;
+      });
+      if (disposedEarly.delete(id)) {
+        runs.delete(id);
+        await run.dispose();
+      }
+      post({ type: 'retrained', id, summary: run.summary, outcome: run.outcome === 'cancelled' ? 'cancelled' : 'completed' });
       return;
     }
     case 'verify': {
@@ -96,12 +141,62 @@ async function handle(request: WorkerRequest): Promise<void> {
   }
 }
 
+function fail(id: number, e: unknown): void {
+  const input = e instanceof InputError;
+  post({ type: 'failed', id, message: input ? e.message : `${(e as Error).message ?? String(e)}`, input });
+}
+
+async function writeRound(request: Extract<WorkerRequest, { type: 'retrainWrite' }>): Promise<void> {
+  const run = runs.get(request.run);
+  if (!run) throw new Error('this retrain run is no longer kept (its models were removed); run it again');
+  const written = await run.write(request.round, request.outDir, { overwrite: request.overwrite });
+  const round = run.summary.rounds.find((r) => r.round === request.round)!;
+  post({ type: 'retrainWritten', id: request.id, round: request.round, outDir: written.outDir, mainFile: written.mainFile, paramsBefore: run.summary.paramsBefore, paramsAfter: round.params });
+}
+
+function control(message: WorkerControl): void {
+  switch (message.type) {
+    case 'abort':
+      aborts.get(message.id)?.abort();
+      return;
+    case 'pause':
+      gates.get(message.id)?.pause();
+      return;
+    case 'resume':
+      gates.get(message.id)?.resume();
+      return;
+    case 'retrainDispose': {
+      // A run still training writes into its folder: it is removed when the run stops.
+      if (aborts.has(message.run)) {
+        disposedEarly.add(message.run);
+        return;
+      }
+      const run = runs.get(message.run);
+      runs.delete(message.run);
+      void run?.dispose();
+      return;
+    }
+  }
+}
+
 let queue = Promise.resolve();
-port.on('message', (request: WorkerRequest) => {
+port.on('message', (message: WorkerRequest | WorkerControl) => {
+  if (message.type === 'abort' || message.type === 'pause' || message.type === 'resume' || message.type === 'retrainDispose') return control(message);
+  const request = message;
+  if (request.type === 'retrainWrite') {
+    writeRound(request).catch((e: unknown) => fail(request.id, e));
+    return;
+  }
+  const abort = new AbortController();
+  aborts.set(request.id, abort);
+  if (request.type === 'retrain') gates.set(request.id, new PauseGate(() => post({ type: 'retrainProgress', id: request.id, event: { kind: 'paused' } })));
   queue = queue.then(() =>
-    handle(request).catch((e: unknown) => {
-      const input = e instanceof InputError;
-      post({ type: 'failed', id: request.id, message: input ? e.message : `${(e as Error).message ?? String(e)}`, input });
-    }),
+    handle(request, abort.signal)
+      .catch((e: unknown) => fail(request.id, e))
+      .finally(() => {
+        aborts.delete(request.id);
+        gates.delete(request.id);
+        disposedEarly.delete(request.id);
+      }),
   );
 });

@@ -1,13 +1,16 @@
 /**
  * The CLI contract (requirement 9): `analyze --json` prints exactly the documented document, and
- * `verify` exits 1 when the reduced model deviates more than --tolerance (0 when within it).
+ * `verify` exits 1 when the reduced model deviates more than --tolerance (0 when within it);
+ * retraining's --learning-rate and --batch-size reach the optimiser and are validated.
  */
 import * as assert from 'assert';
+import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { main } from '../../src/cli/main';
+import { normalSamples } from '../../src/core/random';
 import { saveLayersModel, tempDir } from '../helpers/models';
-import { layerWeights, readJson, setLayerWeights, useCpu, writtenUnits } from '../helpers/tfjs';
+import { layerWeights, loadFolderWithTfjs, readJson, setLayerWeights, useCpu, writtenUnits } from '../helpers/tfjs';
 import { plantDuplicate } from '../helpers/widen';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
@@ -113,4 +116,67 @@ describe('CLI contract', function () {
     assert.strictEqual(loose.code, 0, loose.out.join('\n') + loose.err.join('\n'));
     assert.match(loose.out[loose.out.length - 1], /^OK/);
   });
+
+  describe('retraining flags', () => {
+    const ROWS = 16;
+    let data: string[];
+
+    before(async () => {
+      const x = normalSamples(ROWS * 25, 91);
+      const y = normalSamples(ROWS * 2, 92);
+      const inputs = path.join(root, 'train-x.json');
+      const targets = path.join(root, 'train-y.json');
+      await fs.writeFile(inputs, JSON.stringify(Array.from({ length: ROWS }, (_, r) => Array.from({ length: 5 }, (_, i) => Array.from({ length: 5 }, (_, j) => [x[r * 25 + i * 5 + j]])))));
+      await fs.writeFile(targets, JSON.stringify(Array.from({ length: ROWS }, (_, r) => [y[2 * r], y[2 * r + 1]])));
+      data = ['--train-inputs', inputs, '--train-targets', targets, '--val-inputs', inputs, '--val-targets', targets, '--tolerance', '1e9'];
+    });
+
+    /** The largest change of any weight between the condensed model and the same one retrained for one epoch. */
+    async function largestStep(name: string, learningRate: string, batchSize: string): Promise<number> {
+      const plain = path.join(root, `${name}-plain`);
+      const retrained = path.join(root, `${name}-retrained`);
+      assert.strictEqual((await cli('reduce', file, '--out', plain, '--threshold', '0.9', '--backend', 'cpu')).code, 0);
+      const run = await cli('reduce', file, '--out', retrained, '--threshold', '0.9', '--backend', 'cpu', ...data, '--epochs', '1', '--rounds', '1', '--learning-rate', learningRate, '--batch-size', batchSize);
+      assert.strictEqual(run.code, 0, run.out.join('\n') + run.err.join('\n'));
+      assert.match(run.out[0], new RegExp(`learning rate ${learningRate}, batch size ${batchSize}\\.$`));
+      const [before, after] = await Promise.all([loadFolderWithTfjs(plain), loadFolderWithTfjs(retrained)]);
+      const a = before.getWeights().map((w) => w.dataSync());
+      const b = after.getWeights().map((w) => w.dataSync());
+      before.dispose();
+      after.dispose();
+      assert.deepStrictEqual(b.map((w) => w.length), a.map((w) => w.length));
+      return Math.max(...a.map((w, i) => Math.max(...w.map((v, j) => Math.abs(v - b[i][j])))));
+    }
+
+    it('--learning-rate and --batch-size reach the optimiser', async () => {
+      // One batch holding every row is one Adam step, which moves no weight by more than the learning rate…
+      const oneStep = await largestStep('one-step', '0.01', String(ROWS));
+      assert.ok(oneStep > 0.001 && oneStep <= 0.01 * (1 + 1e-4), `one step of 0.01 moved a weight by ${oneStep}`);
+      // …while batches of one row are 16 steps: some weight moves further than one step can.
+      const manySteps = await largestStep('many-steps', '0.01', '1');
+      assert.ok(manySteps > 0.02, `16 steps of 0.01 moved no weight more than ${manySteps}`);
+    });
+
+    it('are validated, and refused without retraining', async () => {
+      for (const [flag, value, problem] of [
+        ['--learning-rate', '0', /--learning-rate must be a positive number/],
+        ['--learning-rate', 'fast', /--learning-rate must be a positive number/],
+        ['--batch-size', '2.5', /--batch-size must be a positive integer/],
+        ['--batch-size', '0', /--batch-size must be a positive integer/],
+      ] as const) {
+        const run = await cli('reduce', file, '--out', path.join(root, 'never'), '--backend', 'cpu', ...data, flag, value);
+        assert.strictEqual(run.code, 2, `${flag} ${value}`);
+        assert.match(run.err[0], problem);
+      }
+      const plain = await cli('reduce', file, '--out', path.join(root, 'never'), '--batch-size', '8');
+      assert.strictEqual(plain.code, 2);
+      assert.match(plain.err[0], /--batch-size goes with reduce --train-inputs/);
+      const analyze = await cli('analyze', file, '--learning-rate', '0.1');
+      assert.strictEqual(analyze.code, 2);
+      assert.match(analyze.err[0], /--learning-rate goes with reduce --train-inputs/);
+      assert.ok(USAGE_LINE.test((await cli('--help')).out.join('\n')));
+    });
+  });
 });
+
+const USAGE_LINE = /\[--learning-rate X \(0\.001\)\] \[--batch-size N \(32\)\]/;

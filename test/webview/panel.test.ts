@@ -8,7 +8,7 @@ import { existsSync } from 'fs';
 import * as path from 'path';
 import type { Browser } from 'playwright-core';
 import { estimate } from '../../src/core/summary';
-import { AutoCurve, fromWire, ThresholdState } from '../../src/shared/protocol';
+import { AutoCurve, fromWire, RetrainView, ThresholdState } from '../../src/shared/protocol';
 import type { PanelSnapshot } from '../../webview/snapshot';
 import { AnalysisMessage, buildFixtures, EVIL_NAME, Fixtures } from './fixtures';
 import { CHROMIUM, HarnessServer, launchBrowser, openPanel, PanelPage, REPO, startServer } from './harness';
@@ -81,6 +81,7 @@ describe('panel webview', function () {
     assert.deepStrictEqual(await panel.page.evaluate(() => (window as unknown as { __state: unknown }).__state), {
       modelPath: fixtures.condensed.model.path,
       thresholds: { threshold: 0.9, overrides: {} },
+      refit: true,
     });
   });
 
@@ -130,6 +131,8 @@ describe('panel webview', function () {
     await panel.page.getByRole('button', { name: 'Pictures for layer hidden2' }).click();
     const heatmap = panel.page.locator('canvas.heatmap');
     const readout = panel.page.locator('p.readout');
+    // Mouse events only reach what is on screen.
+    await heatmap.scrollIntoViewIfNeeded();
     const box = (await heatmap.boundingBox())!;
     await panel.page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.25);
     assert.match((await readout.textContent()) ?? '', /× .*similarity -?\d\.\d{3}/);
@@ -229,5 +232,110 @@ describe('panel webview', function () {
     assert.deepStrictEqual((await panel.posted()).pop(), { type: 'auto' });
     await panel.send(fixtures.condensed);
     assert.strictEqual(await points.count(), 0);
+  });
+
+  it('draws candidates while the search runs, selectable only once the result arrives', async () => {
+    await panel.send(fixtures.condensed);
+    const point = (paramsRatio: number, change: number, meets: boolean) => ({ paramsRatio, metric: 0.01 * (1 + change), change, thresholds: { hidden1: 0.9 }, meets });
+    await panel.send({ type: 'autoProgress', progress: { points: [point(1, 0, true), point(0.6, 0.04, true), point(0.3, 0.5, false)], budget: 60, tolerance: 0.1 } });
+    const points = panel.page.locator('circle.auto-point');
+    assert.strictEqual(await points.count(), 3);
+    assert.strictEqual(await panel.page.locator('circle.auto-point.pending:not([role])').count(), 3);
+    assert.match((await panel.page.locator('section.auto p.muted').textContent())!, /Searching: 3 of at most 60 candidates/);
+    // Worse is up: the point beyond the tolerance is highest, the original-sized one lowest.
+    const cy = await points.evaluateAll((els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-index'), Number(e.getAttribute('cy'))])));
+    assert.ok(cy['2'] < cy['1'] && cy['1'] < cy['0'], JSON.stringify(cy));
+    await panel.send({ type: 'autoCurve', curve: { metric: 'mse', baseline: 0.01, tolerance: 0.1, validation: 'v', merge: 'plain', points: [point(1, 0, true), point(0.6, 0.04, true), point(0.3, 0.5, false)], chosen: 1 } });
+    assert.strictEqual(await panel.page.locator('circle.auto-point[role="button"]').count(), 3);
+  });
+
+  it('shows the refit toggle only with calibration data, posts its changes and keeps them in the state; verification names the merge', async () => {
+    await panel.send(fixtures.condensed);
+    await panel.send({ type: 'refit', available: false, enabled: true });
+    const toggle = panel.page.locator('vscode-checkbox');
+    assert.ok(!(await toggle.isVisible()));
+    await panel.send({ type: 'refit', available: true, enabled: true });
+    assert.ok(await toggle.isVisible());
+    await toggle.click();
+    assert.deepStrictEqual((await panel.posted()).pop(), { type: 'refit', enabled: false });
+    assert.deepStrictEqual((await panel.snapshot()).refit, { available: true, enabled: false });
+    assert.strictEqual(await panel.page.evaluate(() => (window as unknown as { __state: { refit: boolean } }).__state.refit), false);
+    const fidelity = { samples: 8, inputs: 'generated', maxAbs: 1e-4, meanAbs: 1e-5, maxRel: 1e-4, meanRel: 1e-5, argmaxAgreement: null };
+    await panel.send({ type: 'verification', reduced: '/tmp/out/model.json', tolerance: 1e-3, fidelity, merge: 'plain' });
+    assert.match((await panel.page.locator('.verification').textContent())!, /Mergeplain \(summed output weights\)/);
+  });
+
+  it('shows a retrain run: the loss per epoch with rounds marked, the round table, and the buttons\' messages', async () => {
+    await panel.send(fixtures.condensed);
+    const card = panel.page.locator('section.retrain');
+    const button = (name: string) => card.getByRole('button', { name, exact: true });
+    assert.ok(await card.isVisible());
+    assert.ok(!(await card.locator('figure').isVisible()) && !(await card.locator('table').isVisible()));
+    for (const name of ['Pause', 'Resume', 'Cancel']) assert.ok(!(await button(name).isVisible()), `${name} shown without a run`);
+    await button('Condense and Retrain…').click();
+    assert.deepStrictEqual((await panel.posted()).pop(), { type: 'retrain' });
+
+    const plan = {
+      threshold: 0.95, tolerance: 0.1, epochs: 2, rounds: 3, learningRate: 0.001, batchSize: 32, merge: 'plain' as const,
+      trainInputs: `/data/${EVIL_NAME}.json`, trainTargets: '/data/train-y.json', valInputs: '/data/val-x.json', valTargets: '/data/val-y.json',
+    };
+    const round = (n: number, paramsRatio: number, change: number) => ({ round: n, paramsRatio, params: Math.round(34565 * paramsRatio), metric: 0.01 * (1 + change), change, meets: change <= 0.1 });
+    const summary = { metric: 'mse' as const, tolerance: 0.1, baseline: 0.01, paramsBefore: 34565, epochs: 2, rounds: [round(1, 0.4, 0.05)], chosen: 1 };
+    const epochs = [
+      { round: 1, epoch: 1, loss: 0.5, valLoss: 0.6 },
+      { round: 1, epoch: 2, loss: 0.05, valLoss: 0.07 },
+      { round: 2, epoch: 1, loss: 0.2, valLoss: 0.3 },
+    ];
+    const running: RetrainView = { status: 'running', plan, summary, epochs, written: [] };
+    await panel.send({ type: 'retrain', view: running });
+    assert.ok(await button('Condense and Retrain…').evaluate((b) => b.hasAttribute('disabled')), 'no second run while one runs');
+    // One line per round and series, a marker per epoch, one mark where round 2 begins.
+    assert.strictEqual(await card.locator('polyline.loss-train').count(), 2);
+    assert.strictEqual(await card.locator('polyline.loss-val').count(), 2);
+    assert.strictEqual(await card.locator('circle.loss-point').count(), 6);
+    assert.deepStrictEqual(await card.locator('.round-marks text').allTextContents(), ['round 2']);
+    const trainPoints = await card.locator('circle.loss-point.loss-train').evaluateAll((els) => els.map((e) => [Number(e.getAttribute('cx')), Number(e.getAttribute('cy'))]));
+    const markX = Number(await card.locator('line.round-mark').getAttribute('x1'));
+    assert.ok(trainPoints[1][0] < markX && markX < trainPoints[2][0], `round 2 begins between its epochs: ${JSON.stringify(trainPoints)} / ${markX}`);
+    // Higher loss is higher up: 0.5 above 0.2 above 0.05.
+    assert.ok(trainPoints[0][1] < trainPoints[2][1] && trainPoints[2][1] < trainPoints[1][1], JSON.stringify(trainPoints));
+    assert.match((await card.locator('.retrain-status').textContent())!, /^Training: round 2, epoch 1 of 2 \(1 finished round\)\.$/);
+    assert.ok((await card.locator('.retrain-plan').textContent())!.includes(EVIL_NAME));
+    assert.deepStrictEqual(await card.locator('tbody tr').first().locator('td').allTextContents(), ['1 (smallest within)', '40.0 % (13,826)', 'MSE 0.0105', '+5.0 %', ' yes', ' Write']);
+
+    await button('Pause').click();
+    await panel.send({ type: 'retrain', view: { ...running, status: 'paused' } });
+    assert.ok(!(await button('Pause').isVisible()));
+    await button('Resume').click();
+    await button('Cancel').click();
+    await card.getByRole('button', { name: 'Write round 1' }).click();
+    assert.deepStrictEqual((await panel.posted()).slice(-4), [
+      { type: 'retrainControl', action: 'pause' },
+      { type: 'retrainControl', action: 'resume' },
+      { type: 'retrainControl', action: 'cancel' },
+      { type: 'retrainWrite', round: 1 },
+    ]);
+
+    const done: RetrainView = {
+      ...running, status: 'completed',
+      summary: { ...summary, rounds: [round(1, 0.4, 0.05), round(2, 0.25, 0.3)], chosen: 1 },
+      epochs: [...epochs, { round: 2, epoch: 2, loss: 0.1, valLoss: 0.4 }],
+      written: [{ round: 1, outDir: '/models/model.condensed' }],
+    };
+    await panel.send({ type: 'retrain', view: done });
+    assert.deepStrictEqual((await panel.snapshot()).retrain, done);
+    for (const name of ['Pause', 'Resume', 'Cancel']) assert.ok(!(await button(name).isVisible()), `${name} shown after the run`);
+    assert.deepStrictEqual(await card.locator('tbody tr').evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-round'), r.className, r.querySelector('td:nth-child(5)')!.className])), [
+      ['1', 'retrain-round chosen', 'meets'],
+      ['2', 'retrain-round', 'fails'],
+    ]);
+    assert.strictEqual(await card.locator('tbody tr[data-round="1"] .written').getAttribute('title'), '/models/model.condensed');
+    assert.match((await card.locator('.retrain-status').textContent())!, /round 1 is the smallest within the tolerance \(40\.0 % of the parameters\)/);
+    // Writing waits while the host is busy (another write); the run's own view stays.
+    await panel.send({ type: 'busy', what: 'Writing…' });
+    assert.ok(await card.getByRole('button', { name: 'Write round 2' }).evaluate((b) => b.hasAttribute('disabled')));
+    await panel.send({ type: 'busy', what: null });
+    await panel.send({ type: 'retrain', view: null });
+    assert.ok(!(await card.locator('table').isVisible()));
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Fine-tuning a (condensed) model with Adam: the retrain half of a condense–retrain cycle. Reports
- * every epoch (for a live loss curve) and stops between batches when asked.
+ * every epoch (for a live loss curve), pauses between batches while a gate is closed, and stops
+ * between batches when asked.
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Backend } from '../backend';
@@ -36,7 +37,53 @@ export interface FineTuneOptions {
   onEpoch?: (report: EpochReport) => void | 'stop';
   /** Aborting stops training after the current batch; the unfinished epoch is not reported. */
   signal?: AbortSignal;
+  /** While paused, training waits after the current batch (an abort ends the wait). */
+  gate?: PauseGate;
 }
+
+/**
+ * Pause and resume for a long run: `wait` resolves at once while open; while paused, on `resume`
+ * or when the given signal aborts (so a paused run can still be cancelled).
+ */
+export class PauseGate {
+  private opened: Promise<void> | null = null;
+  private open: (() => void) | null = null;
+
+  /** `onHold`: called when a run reaches the gate while paused (and starts waiting), so "paused" can be shown when it is true. */
+  constructor(private readonly onHold?: () => void) {}
+
+  get paused(): boolean {
+    return this.opened !== null;
+  }
+
+  pause(): void {
+    if (!this.opened) this.opened = new Promise((resolve) => (this.open = resolve));
+  }
+
+  resume(): void {
+    const open = this.open;
+    this.opened = this.open = null;
+    open?.();
+  }
+
+  async wait(signal?: AbortSignal): Promise<void> {
+    const opened = this.opened;
+    if (!opened || signal?.aborted) return;
+    this.onHold?.();
+    if (!signal) return opened;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done);
+      void opened.then(done);
+    });
+  }
+}
+
+/** One turn of the event loop: a pause or abort requested by a message (worker thread) lands before the next batch. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export interface FineTuneResult {
   /** One report per complete epoch. */
@@ -68,7 +115,9 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
       batchSize: options.batchSize,
       verbose: 0,
       callbacks: {
-        onBatchEnd: () => {
+        onBatchEnd: async () => {
+          if (options.signal || options.gate) await nextTurn();
+          if (options.gate?.paused) await options.gate.wait(options.signal);
           if (options.signal?.aborted) {
             outcome = 'aborted';
             model.stopTraining = true;

@@ -16,7 +16,7 @@ import { LAUNCHER_ENV, OUTPUT_ENV, OUTPUT_MARKER, SuiteResults, SUITE_ENV } from
  * packaged suite checks what a missing file in the VSIX would break: activation and Condense Model.
  */
 const FILES = {
-  development: ['activation.test.js', 'condense.test.js', 'hover.test.js', 'write.test.js', 'malformed.test.js'],
+  development: ['activation.test.js', 'condense.test.js', 'hover.test.js', 'write.test.js', 'retrain.test.js', 'malformed.test.js'],
   packaged: ['activation.test.js', 'condense.test.js'],
 };
 

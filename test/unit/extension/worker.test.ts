@@ -3,7 +3,9 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { CancelledError } from '../../../src/core/errors';
 import { AnalysisCache } from '../../../src/extension/analysisCache';
-import { WorkerClient, WorkerFailure } from '../../../src/extension/workerClient';
+import { WorkerClient, WorkerFailure, WorkerProgress } from '../../../src/extension/workerClient';
+import type { RetrainEvent, WorkerResponse } from '../../../src/shared/protocol';
+import { writeRetrainData } from '../../fixtures/retrain/data';
 import { tempDir } from '../../helpers/models';
 
 const root = path.join(__dirname, '../../..');
@@ -24,7 +26,9 @@ describe('analysis worker (dist/worker.js, built by npm test)', function () {
   it('analyses a model, reporting progress per layer', async () => {
     const model = await copyExample();
     const layers: string[] = [];
-    const result = await client.request<'analyzed'>({ type: 'analyze', file: model, backend: 'cpu' }, { onProgress: (p) => layers.push(p.layer) });
+    const result = await client.request<'analyzed'>({ type: 'analyze', file: model, backend: 'cpu' }, { onProgress: (p) => {
+      if (p.type === 'progress') layers.push(p.layer);
+    } });
     assert.deepStrictEqual(layers.filter(Boolean), ['hidden1', 'hidden2', 'hidden3', 'output']);
     assert.deepStrictEqual(result.files, [model, path.join(path.dirname(model), 'group1-shard1of1.bin')]);
     assert.ok(result.summary.layers.find((l) => l.name === 'hidden2')!.heatmap!.size > 0);
@@ -78,10 +82,15 @@ describe('analysis worker (dist/worker.js, built by npm test)', function () {
     const targets = inputs.map((_, r) => Array.from({ length: 5 }, (_, c) => Math.sin(7 * r + 3 * c)));
     await fs.writeFile(path.join(dir, 'val-x.json'), JSON.stringify(inputs));
     await fs.writeFile(path.join(dir, 'val-y.json'), JSON.stringify(targets));
-    const { result } = await client.request<'autoResult'>({
+    const candidates: WorkerProgress[] = [];
+    const { result, cancelled } = await client.request<'autoResult'>({
       type: 'auto', file: model, backend: 'cpu', tolerance: 0.1, valInputs: path.join(dir, 'val-x.json'), valTargets: path.join(dir, 'val-y.json'),
-    });
+    }, { onProgress: (p) => candidates.push(p) });
+    assert.strictEqual(cancelled, false);
     assert.deepStrictEqual(JSON.parse(JSON.stringify(result)), result);
+    // One message per candidate, as measured: the curve's points in order, counted against the budget.
+    assert.deepStrictEqual(candidates.filter((p) => p.type === 'candidate').map((p) => p.type === 'candidate' && [p.point, p.measured, p.budget]),
+      result.points.map((point, i) => [point, i + 1, 60]));
     assert.strictEqual(result.metric, 'mse');
     assert.ok(result.points.length > 1);
     const chosen = result.points[result.chosen!];
@@ -93,6 +102,100 @@ describe('analysis worker (dist/worker.js, built by npm test)', function () {
       type: 'reduce', file: model, backend: 'cpu', thresholds: { threshold: 1, overrides: chosen.thresholds }, outDir: path.join(dir, 'auto.condensed'), overwrite: false,
     });
     assert.strictEqual(written.paramsAfter / written.paramsBefore, chosen.paramsRatio);
+  });
+});
+
+describe('analysis worker: cooperative stops and retraining', function () {
+  let client: WorkerClient;
+  let model: string;
+  let dir: string;
+  let data: Awaited<ReturnType<typeof writeRetrainData>>;
+  before(async () => {
+    model = await copyExample();
+    dir = path.dirname(model);
+    data = await writeRetrainData(dir, model);
+  });
+  beforeEach(() => (client = new WorkerClient(workerPath)));
+  afterEach(() => client.dispose());
+
+  const retrainRequest = (rounds: number, epochs: number) => ({
+    type: 'retrain' as const, file: model, backend: 'cpu' as const, threshold: 0.999, tolerance: 2, epochs, rounds, learningRate: 1e-3, batchSize: 32,
+    trainInputs: data.train.inputs, trainTargets: data.train.targets, valInputs: data.val.inputs, valTargets: data.val.targets,
+  });
+
+  it('stops the auto search on an abort message and answers with the candidates so far, in the same worker', async () => {
+    const abort = new AbortController();
+    let seen = 0;
+    const answer = await client.request<'autoResult'>(
+      { type: 'auto', file: model, backend: 'cpu', tolerance: 0.1, valInputs: data.val.inputs, valTargets: data.val.targets },
+      { signal: abort.signal, stop: 'cooperative', onProgress: (p) => p.type === 'candidate' && ++seen === 3 && abort.abort() },
+    );
+    assert.strictEqual(answer.cancelled, true);
+    // The abort lands after the candidate being measured when it arrives: at least the 3 seen, far fewer than a full search.
+    assert.ok(answer.result.points.length >= 3 && answer.result.points.length < 10, `${answer.result.points.length} candidates`);
+    // Not terminated: the worker still holds the analysis (no progress reported for a cached one).
+    const progress: WorkerProgress[] = [];
+    await client.request<'analyzed'>({ type: 'analyze', file: model, backend: 'cpu' }, { onProgress: (p) => progress.push(p) });
+    assert.deepStrictEqual(progress, []);
+  });
+
+  it('retrains with epoch and round reports, pauses, writes a finished round while paused, and disposes the run', async () => {
+    const events: RetrainEvent[] = [];
+    let run = 0;
+    let writtenWhilePaused: Promise<Extract<WorkerResponse, { type: 'retrainWritten' }>> | undefined;
+    const answer = await client.request<'retrained'>(retrainRequest(2, 2), {
+      onId: (id) => (run = id),
+      onProgress: (p) => {
+        if (p.type !== 'retrainProgress') return;
+        events.push(p.event);
+        // Paused in round 2; while it holds, round 1 is written; then it resumes.
+        if (p.event.kind === 'epoch' && p.event.epoch.round === 2 && p.event.epoch.epoch === 1) client.send({ type: 'pause', id: run });
+        if (p.event.kind === 'paused') {
+          writtenWhilePaused = client.request<'retrainWritten'>({ type: 'retrainWrite', run, round: 1, outDir: path.join(dir, 'round-1.condensed'), overwrite: false });
+          void writtenWhilePaused.then(() => client.send({ type: 'resume', id: run }));
+        }
+      },
+    });
+    assert.strictEqual(answer.outcome, 'completed');
+    assert.deepStrictEqual(events.map((e) => (e.kind === 'epoch' ? `${e.kind} ${e.epoch.round}.${e.epoch.epoch}` : e.kind === 'round' ? `round ${e.round.round}` : e.kind)), [
+      'start', 'epoch 1.1', 'epoch 1.2', 'round 1', 'epoch 2.1', 'paused', 'epoch 2.2', 'round 2',
+    ]);
+    const start = events[0] as Extract<RetrainEvent, { kind: 'start' }>;
+    assert.ok((await fs.stat(start.workDir)).isDirectory());
+    const last = events[events.length - 1] as Extract<RetrainEvent, { kind: 'round' }>;
+    assert.deepStrictEqual(last.summary, answer.summary);
+
+    const written = await writtenWhilePaused!;
+    const outDir = path.join(dir, 'round-1.condensed');
+    assert.deepStrictEqual([written.outDir, written.paramsAfter, written.paramsBefore], [outDir, answer.summary.rounds[0].params, answer.summary.paramsBefore]);
+    const report = JSON.parse(await fs.readFile(path.join(outDir, 'condense-report.json'), 'utf8'));
+    assert.strictEqual(report.retrain.written, 1);
+    // Written while round 2 trained: the report's rounds are those finished then.
+    assert.deepStrictEqual(report.retrain.rounds.map((r: { round: number }) => r.round), [1]);
+
+    client.send({ type: 'retrainDispose', run });
+    await assert.rejects(client.request({ type: 'retrainWrite', run, round: 2, outDir: path.join(dir, 'round-2.condensed'), overwrite: false }), /no longer kept/);
+  });
+
+  it('cancels retraining cooperatively between batches: the finished rounds stay writable', async () => {
+    const abort = new AbortController();
+    let run = 0;
+    const answer = await client.request<'retrained'>(retrainRequest(3, 2), {
+      signal: abort.signal,
+      stop: 'cooperative',
+      onId: (id) => (run = id),
+      onProgress: (p) => p.type === 'retrainProgress' && p.event.kind === 'epoch' && p.event.epoch.round === 2 && abort.abort(),
+    });
+    assert.strictEqual(answer.outcome, 'cancelled');
+    assert.deepStrictEqual(answer.summary.rounds.map((r) => r.round), [1]);
+    const written = await client.request<'retrainWritten'>({ type: 'retrainWrite', run, round: 1, outDir: path.join(dir, 'cancelled.condensed'), overwrite: false });
+    assert.strictEqual(written.round, 1);
+    client.send({ type: 'retrainDispose', run });
+  });
+
+  it('refuses a model that is not TF.js Layers, naming the limit', async () => {
+    const onnx = path.join(root, 'test/fixtures/onnx', (await fs.readdir(path.join(root, 'test/fixtures/onnx'))).find((f) => f.endsWith('.onnx'))!);
+    await assert.rejects(client.request({ ...retrainRequest(1, 1), file: onnx }), (e: unknown) => e instanceof WorkerFailure && e.input && /retraining supports TF\.js Layers models for now/.test(e.message));
   });
 });
 

@@ -1,0 +1,101 @@
+import * as assert from 'assert';
+import { existsSync, promises as fs } from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { REPORT_FILE, type CondenseReport } from '../../../src/core/reduce';
+import type { RetrainCommandResult } from '../../../src/extension/commands';
+import type { RoundWritten } from '../../../src/extension/retrains';
+import { writeRetrainData, type RetrainData } from '../../fixtures/retrain/data';
+import { api, hasLauncher, screenshot, sha256, workspaceModel } from './helpers';
+
+/**
+ * Condense and Retrain on the example MLP in the real VS Code: a run to completion (epochs and
+ * rounds reported to the panel's view, a round written next to the original under the output-folder
+ * setting), then a run cancelled after its first round, whose round stays writable. Training data: the
+ * example's own outputs plus noise (test/fixtures/retrain/data.ts), made in the workspace.
+ */
+describe('Condense and Retrain', () => {
+  const model = workspaceModel('combustion-mlp', 'model.json');
+  const shard = workspaceModel('combustion-mlp', 'group1-shard1of1.bin');
+  /** Another output folder than Write Reduced Model's test uses, so no replace prompt can come up. */
+  const OUTPUT = '${name}.retrained';
+  const outDir = workspaceModel('combustion-mlp', 'model.retrained');
+  let data: RetrainData;
+  let originalHashes: string[];
+
+  before(async () => {
+    originalHashes = await Promise.all([model, shard].map(sha256));
+    const dir = workspaceModel('retrain-data');
+    await fs.mkdir(dir, { recursive: true });
+    data = await writeRetrainData(dir, model);
+    await vscode.workspace.getConfiguration('condense').update('outputFolder', OUTPUT, vscode.ConfigurationTarget.Workspace);
+    const condense = await api();
+    // The run condenses at the panel's global γ: one that keeps most of the GELU example's function.
+    condense.analyses.setThresholds(model, { threshold: 0.999, overrides: {} });
+  });
+
+  after(async () => {
+    await vscode.workspace.getConfiguration('condense').update('outputFolder', undefined, vscode.ConfigurationTarget.Workspace);
+  });
+
+  const files = () => ({ trainInputs: data.train.inputs, trainTargets: data.train.targets, valInputs: data.val.inputs, valTargets: data.val.targets });
+
+  it('retrains round after round, showing every epoch and round in the panel, and writes a round', async () => {
+    const condense = await api();
+    const result = await vscode.commands.executeCommand<RetrainCommandResult | undefined>('condense.retrain', vscode.Uri.file(model), {
+      ...files(), tolerance: 2, epochs: 2, rounds: 2,
+    });
+    assert.ok(result, 'Condense and Retrain returned nothing (see the notifications)');
+    assert.strictEqual(result.outcome, 'completed');
+    assert.strictEqual(result.summary.rounds.length, 2, JSON.stringify(result.summary.rounds));
+    assert.ok(result.summary.rounds[1].params < result.summary.rounds[0].params && result.summary.rounds[0].paramsRatio < 1);
+    const view = condense.retrains.view(model)!;
+    assert.strictEqual(view.status, 'completed');
+    assert.deepStrictEqual(view.epochs.map((e) => `${e.round}.${e.epoch}`), ['1.1', '1.2', '2.1', '2.2']);
+    assert.deepStrictEqual(view.summary, result.summary);
+    assert.ok(condense.panelFor(model), 'the panel is open');
+    if (hasLauncher) await screenshot('retrain-panel');
+
+    const written = await vscode.commands.executeCommand<RoundWritten | undefined>('condense.writeRetrainedRound', vscode.Uri.file(model), 1);
+    assert.ok(written, 'writing round 1 returned nothing');
+    assert.strictEqual(written.outDir, outDir);
+    assert.deepStrictEqual((await fs.readdir(outDir)).sort(), [REPORT_FILE, 'group1-shard1of1.bin', 'model.json']);
+    assert.strictEqual(written.paramsAfter, result.summary.rounds[0].params);
+    const report = JSON.parse(await fs.readFile(path.join(outDir, REPORT_FILE), 'utf8')) as CondenseReport;
+    assert.strictEqual(report.model, model);
+    assert.strictEqual(report.retrain?.written, 1);
+    // The written weights: as many as the round kept (the shard holds float32 values).
+    const manifest = JSON.parse(await fs.readFile(path.join(outDir, 'model.json'), 'utf8')) as { weightsManifest: { weights: { shape: number[] }[] }[] };
+    const count = manifest.weightsManifest.flatMap((g) => g.weights).reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1), 0);
+    assert.strictEqual(count, written.paramsAfter);
+    assert.strictEqual((await fs.stat(path.join(outDir, 'group1-shard1of1.bin'))).size, 4 * count);
+    assert.deepStrictEqual(condense.retrains.view(model)!.written, [{ round: 1, outDir }]);
+  });
+
+  it('cancels cooperatively after a round; the finished round stays writable', async () => {
+    const condense = await api();
+    // Cancel once the first round is reported (as the notification's or the panel's Cancel would).
+    const stop = condense.retrains.onDidChange((changed) => {
+      if (changed === model && condense.retrains.view(model)?.summary?.rounds.length === 1) condense.retrains.cancel(model);
+    });
+    try {
+      const result = await vscode.commands.executeCommand<RetrainCommandResult | undefined>('condense.retrain', vscode.Uri.file(model), {
+        ...files(), tolerance: 2, epochs: 3, rounds: 3,
+      });
+      assert.ok(result, 'Condense and Retrain returned nothing');
+      assert.strictEqual(result.outcome, 'cancelled');
+      assert.deepStrictEqual(result.summary.rounds.map((r) => r.round), [1]);
+    } finally {
+      stop();
+    }
+    assert.strictEqual(condense.retrains.view(model)?.status, 'cancelled');
+    await fs.rm(outDir, { recursive: true, force: true });
+    const written = await vscode.commands.executeCommand<RoundWritten | undefined>('condense.writeRetrainedRound', vscode.Uri.file(model), 1);
+    assert.ok(written && existsSync(path.join(written.outDir, 'model.json')));
+    assert.strictEqual(written.paramsAfter, condense.retrains.view(model)!.summary!.rounds[0].params);
+  });
+
+  it("leaves the original model's bytes unchanged", async () => {
+    assert.deepStrictEqual(await Promise.all([model, shard].map(sha256)), originalHashes);
+  });
+});
