@@ -21,12 +21,4 @@ export async function outputsOf(model: LoadedModel, input: Value, changed = new 
   return y.data;
 }
 
-/** Σ(ŷ − y)² / Σy². */
-export function relativeMse(y: Float64Array, yHat: Float64Array): number {
-  let err = 0, sq = 0;
-  y.forEach((v, i) => {
-    err += (v - yHat[i]) ** 2;
-    sq += v * v;
-  });
-  return err / sq;
-}
+export { relativeMse } from '../src/core/refit';

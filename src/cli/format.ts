@@ -94,14 +94,21 @@ export function formatTable(summary: ModelSummary, sizes: Estimate, threshold: n
   ].join('\n');
 }
 
-/** How `reduce` merged: plain, or refitted (with each fit's relative residual). */
+/** How `reduce` merged: plain, or refitted (with each fit's relative residual on held-out calibration samples, next to the plain merge's). */
 export function formatMerge(report: CondenseReport): string {
-  if (report.merge === 'plain') return 'Merge: plain (output weights of each cluster summed into its representative).';
-  const lines = [`Merge: next layers refitted by least squares on ${report.calibration}:`];
+  const plain = 'Merge: plain (output weights of each cluster summed into its representative)';
+  if (!report.refits) return `${plain}.`;
+  const outputs = report.refitOutputError
+    ? ` Outputs on the held-out calibration samples: relative MSE ${report.refitOutputError.fit.toExponential(2)} refitted, ${report.refitOutputError.plain.toExponential(2)} plain.`
+    : '';
+  const lines = [report.merge === 'plain'
+    ? `${plain}: the refit on ${report.calibration} did not improve the outputs.${outputs} The fits were:`
+    : `Merge: next layers refitted by least squares on ${report.calibration}.${outputs}`];
   for (const r of report.refits ?? []) {
     lines.push(r.skipped
       ? `  ${r.producer} → ${r.consumer}: plain merge kept (${r.skipped})`
-      : `  ${r.producer} → ${r.consumer}: ${r.rows} rows × ${r.features} inputs, relative residual ${r.relativeError!.toExponential(2)}`);
+      : `  ${r.producer} → ${r.consumer}: ${r.rows} rows × ${r.features} inputs` +
+        (r.relativeError === null ? '' : `, relative residual on held-out samples ${r.relativeError.toExponential(2)} (plain merge ${r.plainError!.toExponential(2)})`));
   }
   return lines.join('\n');
 }

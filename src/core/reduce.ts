@@ -22,8 +22,13 @@ export interface CondenseReport {
   /** "refit": next layers solved by least squares on calibration data (described in `calibration`); "plain": summed output weights. */
   merge: 'refit' | 'plain';
   calibration?: string;
-  /** Per consumer of a reduced layer, with refit only. */
+  /** Per consumer of a reduced layer, when calibration data was given. */
   refits?: RefitLayer[];
+  /**
+   * Relative MSE of the outputs against the original's on the held-out calibration samples, refitted and
+   * plain-merged: the refit is written only when it is the lower (else `merge` is "plain").
+   */
+  refitOutputError?: { fit: number; plain: number } | null;
   layers: {
     name: string;
     threshold: number;
@@ -75,8 +80,8 @@ export async function reduceModel(
     reducedFile: source.mainFile,
     threshold,
     backend: analysis.summary.backend,
-    merge: refit ? 'refit' : 'plain',
-    ...(refit ? { calibration: options.calibration!.description, refits: refit.layers } : {}),
+    merge: refit?.taken ? 'refit' : 'plain',
+    ...(refit ? { calibration: options.calibration!.description, refits: refit.layers, refitOutputError: refit.outputError } : {}),
     layers: plan.layers.map((l) => ({
       name: l.name,
       threshold: l.threshold,

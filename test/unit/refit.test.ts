@@ -221,6 +221,27 @@ describe('data-aware merge (refit) on the combustion example', () => {
     const plainError = await relativeError(file, plain.mainFile, heldOut);
     const refitError = await relativeError(file, refit.mainFile, heldOut);
     assert.ok(refitError * 5 <= plainError, `refit ${refitError.toExponential(2)} vs plain ${plainError.toExponential(2)}`);
+    const outputs = refit.report.refitOutputError!;
+    assert.ok(outputs.fit < outputs.plain, JSON.stringify(outputs));
+  });
+
+  it('writes the refit only when it beats the plain merge on held-out calibration samples, else exactly the plain merge', async () => {
+    const file = path.join(EXAMPLES, 'combustion-mlp', 'model.json');
+    const model = await loadModel(file);
+    const analysis = await analyzeModel(model);
+    const dir = await tempDir();
+    const plain = await reduceModel(analysis, 0.9, path.join(dir, 'plain'));
+    const plainWeights = await fs.readFile(path.join(plain.outDir, 'group1-shard1of1.bin'));
+    // From too few samples to fit anything (every consumer skipped) to plenty.
+    for (const samples of [6, 24, 400]) {
+      const calibration = await loadCalibration(model.source.graph, { range: [-1.8, 1.8], samples, seed: 9 }, file);
+      const written = await reduceModel(analysis, 0.9, path.join(dir, `refit-${samples}`), { calibration });
+      const { merge, refitOutputError, refits } = written.report;
+      assert.ok(refitOutputError, `${samples} samples: the outputs are checked`);
+      assert.strictEqual(merge, refitOutputError.fit < refitOutputError.plain ? 'refit' : 'plain', `${samples} samples: ${JSON.stringify(refitOutputError)}`);
+      if (refits!.every((r) => r.skipped !== null)) assert.strictEqual(merge, 'plain', `${samples} samples: nothing fitted`);
+      if (merge === 'plain') assert.ok(plainWeights.equals(await fs.readFile(path.join(written.outDir, 'group1-shard1of1.bin'))), `${samples} samples: the plain merge is written`);
+    }
   });
 });
 
