@@ -11,20 +11,12 @@
  */
 import type { VscodeButton } from '@vscode-elements/elements/dist/vscode-button/vscode-button';
 import type { AutoCurve, AutoCurvePoint, AutoSearchProgress, WebviewToHost } from '../src/shared/protocol';
-import { h, icon, replace } from './dom';
+import { h, icon, replace, svg } from './dom';
 import { formatGamma } from './format';
 import { Store } from './state';
 
-const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 360, HEIGHT = 170;
 const LEFT = 58, RIGHT = 12, TOP = 10, BOTTOM = 30;
-
-function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
-  const el = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, String(value));
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 const percent = (ratio: number): string => `${(100 * ratio).toFixed(1)} %`;
 

@@ -2,6 +2,8 @@
  * Element building without HTML strings: every string becomes a text node, so names read from a
  * model file (layer names in particular) can never be parsed as markup.
  */
+import type { VscodeButton } from '@vscode-elements/elements/dist/vscode-button/vscode-button';
+
 export type Child = Node | string | number | null | undefined | false;
 
 export interface Props {
@@ -40,4 +42,23 @@ let nextId = 0;
 /** A document-unique id for aria-controls / aria-describedby links. */
 export function uid(prefix: string): string {
   return `${prefix}-${++nextId}`;
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** An SVG element with attributes and optional text (charts draw with these so theme colours apply through CSS). */
+export function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
+  const el = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, String(value));
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/** A vscode-button with a codicon and a label. */
+export function button(label: string, codicon: string, secondary: boolean, onClick: () => void): VscodeButton {
+  const b = document.createElement('vscode-button');
+  b.secondary = secondary;
+  b.append(icon(codicon), ` ${label}`);
+  b.addEventListener('click', onClick);
+  return b;
 }

@@ -5,15 +5,7 @@
 import type { VscodeButton } from '@vscode-elements/elements/dist/vscode-button/vscode-button';
 import type { VscodeCheckbox } from '@vscode-elements/elements/dist/vscode-checkbox/vscode-checkbox';
 import type { WebviewToHost } from '../src/shared/protocol';
-import { h, icon, replace } from './dom';
-
-function button(label: string, codicon: string, secondary: boolean, onClick: () => void): VscodeButton {
-  const b = document.createElement('vscode-button');
-  b.secondary = secondary;
-  b.append(icon(codicon), ` ${label}`);
-  b.addEventListener('click', onClick);
-  return b;
-}
+import { button, h, icon, replace } from './dom';
 
 export class Header {
   readonly element: HTMLElement;

@@ -7,27 +7,11 @@
  */
 import type { VscodeButton } from '@vscode-elements/elements/dist/vscode-button/vscode-button';
 import type { RetrainRound, RetrainView, WebviewToHost } from '../src/shared/protocol';
-import { h, icon, replace } from './dom';
+import { button, h, icon, replace, svg } from './dom';
 import { formatGamma, int, percent } from './format';
 
-const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 420, HEIGHT = 170;
 const LEFT = 58, RIGHT = 12, TOP = 12, BOTTOM = 30;
-
-function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
-  const el = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, String(value));
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
-
-function button(label: string, codicon: string, secondary: boolean, onClick: () => void): VscodeButton {
-  const b = document.createElement('vscode-button');
-  b.secondary = secondary;
-  b.append(icon(codicon), ` ${label}`);
-  b.addEventListener('click', onClick);
-  return b;
-}
 
 const fileName = (file: string): string => file.split(/[\\/]/).pop() ?? file;
 
