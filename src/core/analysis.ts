@@ -1,12 +1,11 @@
 import { Calibration } from './calibration';
 import { completeLinkage } from './cluster';
-import { measureLayer } from './dataSimilarity';
+import { CalibrationData, measureJoint, measureLayer } from './dataSimilarity';
 import { CancelToken, throwIfCancelled } from './errors';
 import { openModel } from './formats';
 import { productEngine } from './backend';
 import { GraphEvaluator, originalWeights } from './forward';
 import { kernelSize, LayerNode } from './graph';
-import { ProductEngine } from './linalg';
 import { jointVectors } from './jointVectors';
 import { GramEngine, highestSimilarity, neuronVectors, NeuronVectors, typescriptGram, unitRows } from './similarity';
 import { describeProducers, ProducerInfo } from './structure';
@@ -60,7 +59,7 @@ export interface Analysis {
 }
 
 /** The original network on the calibration inputs, for similarity measured on the data. */
-async function calibrationEvaluator(model: LoadedModel, calibration: Calibration): Promise<{ evaluator: GraphEvaluator; products: ProductEngine }> {
+async function calibrationEvaluator(model: LoadedModel, calibration: Calibration): Promise<CalibrationData> {
   const products = await productEngine();
   return { evaluator: new GraphEvaluator(model.source.graph, calibration.input, originalWeights, products), products };
 }
@@ -87,9 +86,8 @@ export async function analyzeModel(model: LoadedModel, options: AnalyzeOptions =
     }
     const weights = producer.joint ? jointVectors(producer.joint, producer.units) : neuronVectors(producer);
     const { live, dead } = splitDead(producer, weights);
-    // Calibration data measures one layer's pre-activations; a joint group is compared on its weights.
-    const { info, vectors, similarity, biasDominance } =
-      await measureLayer(producer, weights, live, producer.joint ? null : data, gram, options.allowBiasDominated === true);
+    const measure = producer.joint ? measureJoint : measureLayer;
+    const { info, vectors, similarity, biasDominance } = await measure(producer, weights, live, data, gram, options.allowBiasDominated === true);
     producers.push(info);
     const rows = unitRows(vectors, live);
     const s = await gram.gram(rows, live.length, vectors.d);

@@ -13,8 +13,10 @@
 import { completeLinkage, Dendrogram } from './cluster';
 import { evenRows } from './calibration';
 import { GraphEvaluator, isUnsupported, layerRows, rowCount } from './forward';
+import { LayerNode } from './graph';
+import { jointVectors } from './jointVectors';
 import { cholesky, ProductEngine, transposeMatrix } from './linalg';
-import { GramEngine, NeuronVectors, unitRows } from './similarity';
+import { GramEngine, neuronVectors, NeuronVectors, unitRows } from './similarity';
 import { ProducerInfo } from './structure';
 import { BiasDominance } from './summary';
 
@@ -67,12 +69,12 @@ function biasDominatedReason(b: BiasDominance): string {
  * The second moment Σ = E[[x;1][x;1]ᵀ] of the producer's input on the calibration data (rows
  * subsampled evenly on large feature maps), or the reason it cannot be had.
  */
-async function inputMoment(info: ProducerInfo, data: GraphEvaluator, products: ProductEngine): Promise<{ sigma: Float64Array; d: number } | string> {
-  const x = await data.inputOf(info.layer);
+async function inputMoment(layer: LayerNode, data: GraphEvaluator, products: ProductEngine): Promise<{ sigma: Float64Array; d: number } | string> {
+  const x = await data.inputOf(layer);
   if (isUnsupported(x)) return x.unsupported;
-  const total = rowCount(info.layer, x.shape);
+  const total = rowCount(layer, x.shape);
   if (isUnsupported(total)) return total.unsupported;
-  const rows = layerRows(info.layer, x, evenRows(total.rows, MOMENT_ROWS));
+  const rows = layerRows(layer, x, evenRows(total.rows, MOMENT_ROWS));
   if (isUnsupported(rows)) return rows.unsupported;
   const d = rows.width + 1;
   // Columns of [X 1] as rows, so the moment is one Gram of d rows.
@@ -97,6 +99,12 @@ async function weighByData(v: NeuronVectors, sigma: Float64Array, products: Prod
   return { ...v, rows, norms };
 }
 
+/** The original network on the calibration inputs, and the engine its products run on. */
+export interface CalibrationData {
+  evaluator: GraphEvaluator;
+  products: ProductEngine;
+}
+
 export interface MeasuredLayer {
   /** The producer, refused with a reason where it is bias-dominated and may not be merged silently. */
   info: ProducerInfo;
@@ -115,11 +123,11 @@ export async function measureLayer(
   info: ProducerInfo,
   weights: NeuronVectors,
   live: Int32Array,
-  data: { evaluator: GraphEvaluator; products: ProductEngine } | null,
+  data: CalibrationData | null,
   gram: GramEngine,
   allowBiasDominated: boolean,
 ): Promise<MeasuredLayer> {
-  const moment = data ? await inputMoment(info, data.evaluator, data.products) : null;
+  const moment = data ? await inputMoment(info.layer, data.evaluator, data.products) : null;
   if (moment && typeof moment !== 'string') {
     return { info, vectors: await weighByData(weights, moment.sigma, data!.products), similarity: 'data', biasDominance: null };
   }
@@ -127,4 +135,32 @@ export async function measureLayer(
   if (!dominance || allowBiasDominated || info.reason !== null) return { info, vectors: weights, similarity: 'weights', biasDominance: dominance };
   const why = typeof moment === 'string' ? `${biasDominatedReason(dominance)} (the calibration data cannot reach this layer: ${moment})` : biasDominatedReason(dominance);
   return { info: { ...info, reason: why }, vectors: weights, similarity: 'weights', biasDominance: dominance };
+}
+
+/**
+ * measureLayer for a joint group (coupling.ts): with data, every member's vectors are seen through its
+ * own input's second moment before they are joined — the inner product of joined vectors is then
+ * the sum of the members' pre-activation inner products, i.e. that of the channels' summed
+ * pre-activations over the data (followers still enter by their weights). Without data, or where a
+ * member's input cannot be evaluated, the group is compared on its weights.
+ */
+export async function measureJoint(
+  info: ProducerInfo,
+  weights: NeuronVectors,
+  live: Int32Array,
+  data: CalibrationData | null,
+  gram: GramEngine,
+  allowBiasDominated: boolean,
+): Promise<MeasuredLayer> {
+  const joint = info.joint!;
+  if (data) {
+    const members: NeuronVectors[] = [];
+    for (const member of joint.members) {
+      const moment = await inputMoment(member.layer, data.evaluator, data.products);
+      if (typeof moment === 'string') return measureLayer(info, weights, live, null, gram, allowBiasDominated);
+      members.push(await weighByData(neuronVectors({ ...member, units: info.units }), moment.sigma, data.products));
+    }
+    return { info, vectors: jointVectors(joint, info.units, members), similarity: 'data', biasDominance: null };
+  }
+  return measureLayer(info, weights, live, null, gram, allowBiasDominated);
 }

@@ -19,8 +19,9 @@
 import { neuronVectors, NeuronVectors } from './similarity';
 import { JointInfo } from './structure';
 
-export function jointVectors(joint: JointInfo, units: number): NeuronVectors {
-  const parts = joint.members.map((m) => neuronVectors({ ...m, units }));
+/** `members`: each member's vectors, when not its folded weights (e.g. seen through calibration data). */
+export function jointVectors(joint: JointInfo, units: number, members?: NeuronVectors[]): NeuronVectors {
+  const parts = members ?? joint.members.map((m) => neuronVectors({ ...m, units }));
   let v = parts.length === 1 ? parts[0] : concatenated(parts);
   for (const f of joint.followers) v = inSeries(v, neuronVectors({ ...f, units }, 'depthwise_kernel'));
   return v;

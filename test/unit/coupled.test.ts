@@ -168,6 +168,15 @@ describe('coupled layers reduced jointly', function () {
       assert.deepStrictEqual(summary('expand').joint, { lead: 'expand', note: 'DepthwiseConv2D dw follows its channels' });
       assert.strictEqual(summary('expand').activation, act === 'relu' ? 'relu∘relu' : 'relu6∘relu6');
 
+      // Seen through calibration data, each member through its own input, the copies stay parallel: the same counts.
+      const calibration = await loadCalibration(analysis.model.source.graph, { range: [-2, 2], samples: 256, seed: 4 }, wideFile);
+      const onData = await analyzeModel(await loadModel(wideFile), { calibration });
+      for (const [name, originalUnits] of [['stem', 4], ['project', 4], ['expand', 8]] as const) {
+        const layer = onData.summary.layers.find((l) => l.name === name)!;
+        assert.strictEqual(layer.similarity, 'data', name);
+        assert.strictEqual(clustersAt(layer, GAMMA), originalUnits, `${name}: clusters on data`);
+      }
+
       const reducedDir = path.join(dir, 'reduced');
       const reduced = await cli('reduce', wideFile, '--out', reducedDir, '--threshold', String(GAMMA), '--backend', 'cpu');
       assert.strictEqual(reduced.code, 0, reduced.err);
