@@ -12,22 +12,11 @@
 import type { VscodeButton } from '@vscode-elements/elements/dist/vscode-button/vscode-button';
 import type { AutoCurve, AutoCurvePoint, AutoSearchProgress, WebviewToHost } from '../src/shared/protocol';
 import { h, icon, replace, svg } from './dom';
-import { formatGamma } from './format';
+import { changeText, formatGamma, metricText, percent } from './format';
 import { Store } from './state';
 
 const WIDTH = 360, HEIGHT = 170;
 const LEFT = 58, RIGHT = 12, TOP = 10, BOTTOM = 30;
-
-const percent = (ratio: number): string => `${(100 * ratio).toFixed(1)} %`;
-
-function metricText(curve: AutoCurve, value: number): string {
-  return curve.metric === 'mse' ? `MSE ${value.toPrecision(3)}` : `accuracy ${percent(value)}`;
-}
-
-function changeText(curve: AutoCurve, change: number): string {
-  if (curve.metric === 'accuracy') return `${(100 * change).toFixed(1)} points below the original`;
-  return Number.isFinite(change) ? `${change >= 0 ? '+' : '−'}${percent(Math.abs(change))} vs the original` : 'the original fits exactly';
-}
 
 /** How a plot maps its points' values: the tolerance line, what else the axis must show, and which way is worse. */
 interface Scale {
@@ -47,6 +36,8 @@ export class AutoCurveCard {
   private readonly readout = h('p', { class: 'auto-readout', attrs: { 'aria-live': 'polite' } });
   private readonly figure: HTMLElement;
   private curve: AutoCurve | null = null;
+  /** The last search's curve, kept while a new search shows its progress (cleared by a new analysis). */
+  private result: AutoCurve | null = null;
   /** The points' elements in size order (what the arrow keys walk), with their index in the curve. */
   private dots: { el: SVGCircleElement; index: number }[] = [];
 
@@ -77,6 +68,11 @@ export class AutoCurveCard {
     this.button.disabled = !enabled;
   }
 
+  /** A search that failed: back to the curve shown before it (or none). */
+  searchEnded(): void {
+    this.show(this.result);
+  }
+
   /** The running search's candidates so far (not yet selectable: the result follows). */
   showProgress(progress: AutoSearchProgress): void {
     this.curve = null;
@@ -89,7 +85,7 @@ export class AutoCurveCard {
 
   /** null clears the curve (a new analysis makes it stale). */
   show(curve: AutoCurve | null): void {
-    this.curve = curve;
+    this.curve = this.result = curve;
     this.figure.hidden = curve === null;
     if (!curve) {
       replace(this.summary, 'The smallest per-layer thresholds whose error on labelled validation data stays within a tolerance.');
@@ -101,7 +97,7 @@ export class AutoCurveCard {
     const within = `${curve.metric === 'mse' ? 'relative MSE increase' : 'accuracy drop'} ≤ ${curve.tolerance}`;
     replace(
       this.summary,
-      `${curve.points.length} candidates on ${curve.validation} (${within}; original ${metricText(curve, curve.baseline)}). `,
+      `${curve.points.length} candidates on ${curve.validation} (${within}; original ${metricText(curve.metric, curve.baseline)}). `,
       chosen ? `The ringed point is the smallest within it: ${percent(chosen.paramsRatio)} of the parameters.` : 'None is within it.',
       ' Click a point or press Enter on it to use its thresholds.',
     );
@@ -168,7 +164,7 @@ export class AutoCurveCard {
   }
 
   private label(curve: AutoCurve, p: AutoCurvePoint): string {
-    return `${percent(p.paramsRatio)} of the parameters, ${metricText(curve, p.metric)} (${changeText(curve, p.change)}), ${p.meets ? 'within' : 'beyond'} the tolerance`;
+    return `${percent(p.paramsRatio)} of the parameters, ${metricText(curve.metric, p.metric)} (${changeText(curve.metric, p.change, 'the original')}), ${p.meets ? 'within' : 'beyond'} the tolerance`;
   }
 
   private describe(index: number | null): void {
@@ -205,7 +201,11 @@ export class AutoCurveCard {
 
 /** [lo, hi] around the values with a little margin, never empty. */
 function span(values: number[]): [number, number] {
-  const lo = Math.min(...values), hi = Math.max(...values);
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
   const pad = (hi - lo) * 0.06 || Math.abs(hi) * 0.05 || 0.01;
   return [lo - pad, hi + pad];
 }

@@ -12,6 +12,26 @@ export function percent(ratio: number): string {
   return `${p.toFixed(fine ? 2 : 1)} %`;
 }
 
+/** A validation metric's value: "MSE 0.0105", "accuracy 95.0 %". */
+export function metricText(metric: 'mse' | 'accuracy', value: number): string {
+  return metric === 'mse' ? `MSE ${value.toPrecision(3)}` : `accuracy ${percent(value)}`;
+}
+
+/**
+ * A change from the original's metric (relative MSE increase, or accuracy drop: positive is worse):
+ * "+5.0 %" or "−2.0 %"; "0.5 points lower" or, when accuracy improved, "0.5 points higher".
+ * `than`: what it is compared with, e.g. "the original".
+ */
+export function changeText(metric: 'mse' | 'accuracy', change: number, than?: string): string {
+  if (metric === 'accuracy') {
+    const points = `${(100 * Math.abs(change)).toFixed(1)} points ${change > 0 ? 'lower' : 'higher'}`;
+    return change === 0 ? 'unchanged' : than ? `${points} than ${than}` : points;
+  }
+  if (!Number.isFinite(change)) return 'the original fits exactly';
+  const relative = `${change >= 0 ? '+' : '−'}${percent(Math.abs(change))}`;
+  return than ? `${relative} vs ${than}` : relative;
+}
+
 export function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
   let value = n;

@@ -156,7 +156,8 @@ function handle(message: HostToWebview): void {
       status.setVerification(message.fidelity, message.reduced, message.tolerance, message.merge);
       return;
     case 'autoCurve':
-      auto.show(message.curve);
+      if (message.curve) auto.show(message.curve);
+      else auto.searchEnded();
       return;
     case 'autoProgress':
       auto.showProgress(message.progress);

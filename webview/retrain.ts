@@ -8,7 +8,7 @@
 import type { VscodeButton } from '@vscode-elements/elements/dist/vscode-button/vscode-button';
 import type { RetrainRound, RetrainView, WebviewToHost } from '../src/shared/protocol';
 import { button, h, icon, replace, svg } from './dom';
-import { formatGamma, int, percent } from './format';
+import { changeText, formatGamma, int, metricText, percent } from './format';
 
 const WIDTH = 420, HEIGHT = 170;
 const LEFT = 58, RIGHT = 12, TOP = 12, BOTTOM = 30;
@@ -119,7 +119,7 @@ export class RetrainCard {
       case 'cancelled':
         return finished ? `Cancelled after ${rounds}; ${finished === 1 ? 'it' : 'they'} can still be written.` : 'Cancelled before a round finished.';
       case 'failed':
-        return `Retraining failed: ${view.error ?? 'unknown error'}`;
+        return `Retraining failed: ${view.error ?? 'unknown error'}${finished ? ` The ${rounds} can still be written.` : ''}`;
       case 'completed': {
         const best = view.summary?.rounds.find((r) => r.round === view.summary!.chosen);
         const done = `Finished ${finished} round${finished === 1 ? '' : 's'}`;
@@ -131,12 +131,7 @@ export class RetrainCard {
   }
 
   private metricText(value: number): string {
-    return this.view?.summary?.metric === 'accuracy' ? `accuracy ${percent(value)}` : `MSE ${value.toPrecision(3)}`;
-  }
-
-  private changeText(change: number): string {
-    if (this.view?.summary?.metric === 'accuracy') return `${(100 * change).toFixed(1)} points lower`;
-    return Number.isFinite(change) ? `${change >= 0 ? '+' : '−'}${percent(Math.abs(change))}` : 'the original fits exactly';
+    return metricText(this.view?.summary?.metric ?? 'mse', value);
   }
 
   private row(view: RetrainView, r: RetrainRound): HTMLTableRowElement {
@@ -152,7 +147,7 @@ export class RetrainCard {
       h('td', {}, String(r.round), chosen ? h('span', { class: 'muted' }, ' (smallest within)') : null),
       h('td', { class: 'num' }, `${percent(r.paramsRatio)} (${int(r.params)})`),
       h('td', { class: 'num' }, this.metricText(r.metric)),
-      h('td', { class: 'num' }, this.changeText(r.change)),
+      h('td', { class: 'num' }, changeText(view.summary?.metric ?? 'mse', r.change)),
       h('td', { class: r.meets ? 'meets' : 'fails' }, icon(r.meets ? 'pass' : 'error'), r.meets ? ' yes' : ' no'),
       h('td', {}, write, ...written.map((w) => h('span', { class: 'muted written', attrs: { title: w.outDir } }, ' written'))),
     );
@@ -172,7 +167,12 @@ export class RetrainCard {
     const values = epochs.flatMap((e) => [e.loss, e.valLoss ?? NaN]).filter(Number.isFinite);
     const log = values.every((v) => v > 0);
     const t = (v: number): number => (log ? Math.log10(v) : v);
-    let lo = Math.min(...values.map(t)), hi = Math.max(...values.map(t));
+    // A loop, not Math.min(...values): a long run has more values than a call takes arguments.
+    let lo = Infinity, hi = -Infinity;
+    for (const v of values) {
+      lo = Math.min(lo, t(v));
+      hi = Math.max(hi, t(v));
+    }
     const pad = (hi - lo) * 0.08 || 0.5;
     lo -= pad;
     hi += pad;

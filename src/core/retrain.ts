@@ -8,8 +8,8 @@
  *
  * `runRetrain` keeps every round's retrained model in a temporary folder owned by the run, so any
  * round can be written (`RetrainRun.write`) until the run is disposed; it reports every epoch and
- * round, pauses between batches while its gate is closed, and stops between batches when its signal
- * aborts (the finished rounds stay writable). `retrainModel` is the one-shot form the CLI uses: it
+ * round, pauses between batches while its gate is closed, and stops between batches (and between a
+ * round's steps) when its signal aborts. A cancelled or failed run keeps its finished rounds writable. `retrainModel` is the one-shot form the CLI uses: it
  * writes the smallest round within the tolerance. The original is never touched; every write goes
  * to a temporary sibling folder renamed into place.
  */
@@ -86,7 +86,7 @@ export interface RetrainOptions {
   onEpoch?: (epoch: RetrainEpoch) => void;
   /** After a round's model is kept (so it can be written from here on), with a copy of the summary so far. */
   onRound?: (round: RetrainRound, summary: RetrainSummary) => void;
-  /** Aborting stops training between batches; the unfinished round is dropped. */
+  /** Aborting stops training between batches (and a round between its steps); the unfinished round is dropped. */
   signal?: AbortSignal;
   /** While paused, training waits between batches. */
   gate?: PauseGate;
@@ -109,24 +109,28 @@ export interface RetrainWritten {
 export interface RetrainRun {
   /** A copy of the summary so far. */
   readonly summary: RetrainSummary;
-  /** 'cancelled': stopped on the signal; the rounds finished before it are kept. */
-  readonly outcome: 'running' | 'completed' | 'cancelled';
+  /**
+   * 'cancelled': stopped on the signal; 'failed': a round threw (see `error`). Either way the rounds
+   * finished before are kept.
+   */
+  readonly outcome: 'running' | 'completed' | 'cancelled' | 'failed';
+  /** Why a round failed (outcome 'failed'). */
+  readonly error?: unknown;
   /** The run's temporary folder (every round's retrained model). */
   readonly workDir: string;
   /** Writes round `round`'s model and a report to `outDir` (atomically; never over the original), also while later rounds train. */
   write(round: number, outDir: string, options?: { overwrite?: boolean }): Promise<RetrainWritten>;
-  /** Removes the temporary folder; writing is no longer possible. Only once the run has finished. */
+  /** Removes the temporary folder once the writes in flight have settled; writing is no longer possible. Only once the run has finished. */
   dispose(): Promise<void>;
 }
-
-export { RETRAIN_TFJS_ONLY };
 
 /** Condense–retrain rounds, writing the smallest round within the tolerance to `outDir` (the CLI's form). */
 export async function retrainModel(modelFile: string, outDir: string, options: RetrainOptions): Promise<RetrainResult> {
   const run = await runRetrain(modelFile, options);
   try {
-    // A cancelled run writes nothing, even when a finished round met the tolerance.
+    // A cancelled or failed run writes nothing, even when a finished round met the tolerance.
     if (run.outcome === 'cancelled') throw new CancelledError();
+    if (run.outcome === 'failed') throw run.error;
     const { summary } = run;
     if (summary.chosen === null) return { summary, outDir: null, report: null };
     const written = await run.write(summary.chosen, outDir, { overwrite: options.overwrite });
@@ -139,6 +143,8 @@ export async function retrainModel(modelFile: string, outDir: string, options: R
 /** Runs the rounds, keeping each round's model; see the file comment. The caller disposes the run. */
 export async function runRetrain(modelFile: string, options: RetrainOptions): Promise<RetrainRun> {
   const { backend, signal, gate } = options;
+  // Queued behind another request and cancelled meanwhile: nothing is read.
+  if (signal?.aborted) throw new CancelledError();
   const { tf } = backend;
   const original = await loadModel(modelFile, options.openOptions);
   if (original.source.format !== 'tfjs-layers') throw new InputError(modelFile, RETRAIN_TFJS_ONLY);
@@ -173,6 +179,9 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
 
     const summary: RetrainSummary = { metric, tolerance: options.tolerance, baseline, paramsBefore, epochs: options.epochs, rounds: [], chosen: null };
     let outcome: RetrainRun['outcome'] = 'running';
+    let error: unknown;
+    /** Writes in flight: they read the folder, so dispose waits for them. */
+    const writing = new Set<Promise<unknown>>();
     const run: RetrainRun = {
       get summary() {
         return copySummary(summary);
@@ -180,67 +189,92 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
       get outcome() {
         return outcome;
       },
+      get error() {
+        return error;
+      },
       workDir,
-      write: async (round, outDir, writeOptions = {}) => {
-        const at = kept.get(round);
-        if (!at) throw new Error(`round ${round} has no kept model (rounds kept: ${[...kept.keys()].join(', ') || 'none'})`);
-        const report: CondenseReport = { ...at.report, model: original.source.path, retrain: { ...copySummary(summary), written: round } };
-        const files = await Promise.all([WEIGHTS_FILE, 'model.json'].map(async (name) => ({ name, data: new Uint8Array(await fs.readFile(path.join(at.folder, name))) })));
-        const target = await writeFolder(outDir, [...files, { name: REPORT_FILE, data: JSON.stringify(report, null, 1) }], {
-          overwrite: writeOptions.overwrite,
-          protect: original.source.files,
-        });
-        return { outDir: target, mainFile: path.join(target, 'model.json'), report };
+      write: (round, outDir, writeOptions = {}) => {
+        const written = writeRound(round, outDir, writeOptions.overwrite);
+        writing.add(written);
+        const settled = (): boolean => writing.delete(written);
+        written.then(settled, settled);
+        return written;
       },
       dispose: async () => {
         kept.clear();
+        await Promise.allSettled(writing);
         await fs.rm(workDir, { recursive: true, force: true });
       },
     };
-    options.onStart?.(run);
-    let current = original.source.path;
-    for (let k = 1; k <= options.rounds; k++) {
-      await gate?.wait(signal);
-      if (signal?.aborted) {
-        outcome = 'cancelled';
-        break;
-      }
-      const model = await loadModel(current, options.openOptions);
-      const calibration = options.calibration ? await loadCalibration(model.source.graph, options.calibration, model.source.path) : undefined;
-      const analysis = await analyzeModel(model, { gram: backend.gram, backend: backend.label, calibration, allowBiasDominated: options.allowBiasDominated });
-      const condensedDir = path.join(workDir, `condensed-${k}`);
-      const reduced = await reduceModel(analysis, options.threshold, condensedDir, { calibration });
-      const layersModel = await toLayersModel(tf, await readTfjsModel(reduced.mainFile));
-      await fs.rm(condensedDir, { recursive: true, force: true });
-      try {
-        const trained = await fineTune(backend, layersModel, { inputs: trainX, targets: trainY, valInputs: valX, valTargets: valY }, {
-          epochs: options.epochs,
-          batchSize: options.batchSize ?? 32,
-          learningRate: options.learningRate ?? 1e-3,
-          loss: metric === 'mse' ? 'mse' : 'sparseCategoricalCrossentropy',
-          onEpoch: (e) => options.onEpoch?.({ round: k, ...e }),
-          signal,
-          gate,
-        });
-        if (trained.outcome === 'aborted') {
-          outcome = 'cancelled';
-          break;
+    async function writeRound(round: number, outDir: string, overwrite?: boolean): Promise<RetrainWritten> {
+      const at = kept.get(round);
+      if (!at) throw new Error(`round ${round} has no kept model (rounds kept: ${[...kept.keys()].join(', ') || 'none'})`);
+      const report: CondenseReport = { ...at.report, model: original.source.path, retrain: { ...copySummary(summary), written: round } };
+      const files = await Promise.all([WEIGHTS_FILE, 'model.json'].map(async (name) => ({ name, data: new Uint8Array(await fs.readFile(path.join(at.folder, name))) })));
+      const target = await writeFolder(outDir, [...files, { name: REPORT_FILE, data: JSON.stringify(report, null, 1) }], {
+        overwrite,
+        protect: original.source.files,
+      });
+      return { outDir: target, mainFile: path.join(target, 'model.json'), report };
+    }
+    /** Checked between a round's steps (each may take a while), so a cancel lands before the next one starts. */
+    const cancelled = (): boolean => {
+      if (signal?.aborted) outcome = 'cancelled';
+      return outcome === 'cancelled';
+    };
+    const runRounds = async (): Promise<void> => {
+      let current = original.source.path;
+      for (let k = 1; k <= options.rounds; k++) {
+        await gate?.wait(signal);
+        if (cancelled()) return;
+        const model = await loadModel(current, options.openOptions);
+        const calibration = options.calibration ? await loadCalibration(model.source.graph, options.calibration, model.source.path) : undefined;
+        if (cancelled()) return;
+        const analysis = await analyzeModel(model, { gram: backend.gram, backend: backend.label, calibration, allowBiasDominated: options.allowBiasDominated });
+        if (cancelled()) return;
+        const condensedDir = path.join(workDir, `condensed-${k}`);
+        const reduced = await reduceModel(analysis, options.threshold, condensedDir, { calibration });
+        const layersModel = await toLayersModel(tf, await readTfjsModel(reduced.mainFile));
+        await fs.rm(condensedDir, { recursive: true, force: true });
+        try {
+          if (cancelled()) return;
+          const trained = await fineTune(backend, layersModel, { inputs: trainX, targets: trainY, valInputs: valX, valTargets: valY }, {
+            epochs: options.epochs,
+            batchSize: options.batchSize ?? 32,
+            learningRate: options.learningRate ?? 1e-3,
+            loss: metric === 'mse' ? 'mse' : 'sparseCategoricalCrossentropy',
+            onEpoch: (e) => options.onEpoch?.({ round: k, ...e }),
+            signal,
+            gate,
+          });
+          if (trained.outcome === 'aborted') {
+            outcome = 'cancelled';
+            return;
+          }
+          const params = layersModel.countParams();
+          const value = score(metric, predict(tf, layersModel, valX), validation.targets, samples, width);
+          const change = metric === 'mse' ? relativeIncrease(value, baseline) : baseline - value;
+          const round: RetrainRound = { round: k, paramsRatio: params / paramsBefore, params, metric: value, change, meets: change <= options.tolerance + 1e-12 };
+          const folder = await writeFolder(path.join(workDir, `round-${k}`), await layersModelFiles(tf, layersModel), { protect: original.source.files });
+          kept.set(k, { folder, report: reduced.report });
+          summary.rounds.push(round);
+          if (round.meets && (summary.chosen === null || params < summary.rounds.find((r) => r.round === summary.chosen)!.params)) summary.chosen = k;
+          options.onRound?.(round, copySummary(summary));
+          if (!round.meets) return;
+          if (options.targetRatio !== undefined && round.paramsRatio <= options.targetRatio) return;
+          current = path.join(folder, 'model.json');
+        } finally {
+          layersModel.dispose();
         }
-        const params = layersModel.countParams();
-        const value = score(metric, predict(tf, layersModel, valX), validation.targets, samples, width);
-        const change = metric === 'mse' ? relativeIncrease(value, baseline) : baseline - value;
-        const round: RetrainRound = { round: k, paramsRatio: params / paramsBefore, params, metric: value, change, meets: change <= options.tolerance + 1e-12 };
-        const folder = await writeFolder(path.join(workDir, `round-${k}`), await layersModelFiles(tf, layersModel), { protect: original.source.files });
-        kept.set(k, { folder, report: reduced.report });
-        summary.rounds.push(round);
-        if (round.meets && (summary.chosen === null || params < summary.rounds.find((r) => r.round === summary.chosen)!.params)) summary.chosen = k;
-        options.onRound?.(round, copySummary(summary));
-        if (!round.meets) break;
-        if (options.targetRatio !== undefined && round.paramsRatio <= options.targetRatio) break;
-        current = path.join(folder, 'model.json');
-      } finally {
-        layersModel.dispose();
       }
+    };
+    options.onStart?.(run);
+    try {
+      await runRounds();
+    } catch (e) {
+      // Once the run has started, a failing round leaves the rounds finished before it writable.
+      outcome = 'failed';
+      error = e;
     }
     if (outcome === 'running') outcome = 'completed';
     return run;

@@ -9,7 +9,8 @@ import { Analyses, isCancelled } from './analyses';
 import { ModelIndex } from './modelIndex';
 import { modelLabel } from './modelText';
 import { CondensePanel } from './panel';
-import { RetrainRuns, RoundWritten } from './retrains';
+import { isValidRetrainSetting, RETRAIN_SETTING_RULES, retrainSettingsProblem } from '../shared/retrainSettings';
+import { busyMessage, RetrainRuns, RoundWritten } from './retrains';
 import { dataFileFor, readSettings } from './settings';
 import { WorkerFailure } from './workerClient';
 
@@ -168,6 +169,8 @@ export function registerCommands(context: vscode.ExtensionContext, index: ModelI
       else void vscode.window.showWarningMessage(`Condense: ${measured}; none stays within the tolerance ${settings.autoTolerance}.`);
       return result;
     } catch (e) {
+      // Leaves the "Searching" state: the card shows what it showed before the search.
+      panel.post({ type: 'autoCurve', curve: null });
       report(e, panel);
       return undefined;
     } finally {
@@ -197,8 +200,11 @@ export interface RetrainArguments extends Partial<RetrainFiles> {
 /** What "Condense and Retrain…" returns: the run's outcome and rounds. */
 export interface RetrainCommandResult {
   model: string;
-  outcome: 'completed' | 'cancelled';
+  /** 'failed': a round failed after the rounds in the summary finished. */
+  outcome: 'completed' | 'cancelled' | 'failed';
   summary: RetrainSummary;
+  /** Whether the rounds can still be written (not once the run is discarded, e.g. with its panel). */
+  writable: boolean;
 }
 
 interface RetrainFiles {
@@ -232,11 +238,19 @@ async function retrainCommand(
     void vscode.window.showErrorMessage(`Condense: ${RETRAIN_TFJS_ONLY}; ${path.basename(model)} is not a TF.js model.json. Convert the model to TF.js Layers to retrain it, or condense it without retraining.`);
     return undefined;
   }
-  if (retrains.isRunning(model)) {
-    void vscode.window.showWarningMessage('Condense: this model is already being retrained (see its panel: pause or cancel that run first).');
+  const running = retrains.running();
+  if (running !== undefined) {
+    void vscode.window.showWarningMessage(`Condense: ${busyMessage(running)}.`);
     return undefined;
   }
   const settings = readSettings();
+  const preset = { ...settings.retrain, ...Object.fromEntries(Object.entries(given).filter(([k]) => k === 'tolerance' || k === 'epochs' || k === 'rounds')) };
+  const problem = retrainSettingsProblem(preset);
+  if (problem) {
+    const where = problem.key in given ? 'the argument ' : 'the setting condense.retrain.';
+    void vscode.window.showErrorMessage(`Condense: cannot retrain: ${where}${problem.message}.`);
+    return undefined;
+  }
   const remembered = context.workspaceState.get<Record<string, RetrainFiles>>(RETRAIN_FILES_KEY, {});
   const files: Partial<RetrainFiles> = {};
   for (const role of DATA_ROLES) {
@@ -246,10 +260,8 @@ async function retrainCommand(
     files[role.key] = file;
   }
   await context.workspaceState.update(RETRAIN_FILES_KEY, { ...remembered, [model]: files });
-  const asked = Object.keys(given).length === 0;
-  const parameters = asked
-    ? await confirmParameters(settings.retrain)
-    : { ...settings.retrain, ...Object.fromEntries(Object.entries(given).filter(([k]) => k === 'tolerance' || k === 'epochs' || k === 'rounds')) };
+  // Asked only when given nothing; the input boxes keep each value valid.
+  const parameters = Object.keys(given).length === 0 ? await confirmParameters(preset) : preset;
   if (!parameters) return undefined;
 
   const panel = CondensePanel.show(context.extensionUri, analyses, retrains, model);
@@ -277,18 +289,25 @@ async function retrainCommand(
       },
     );
     const { summary } = answer;
+    // Closing the panel discards the run (and cancels it): nothing of it can be written any more.
+    const writable = retrains.view(model) !== null;
     const best = summary.rounds.find((r) => r.round === summary.chosen);
     const rounds = `${summary.rounds.length} round${summary.rounds.length === 1 ? '' : 's'}`;
-    const text = answer.outcome === 'cancelled'
-      ? `Condense: retraining cancelled after ${rounds}; finished rounds can still be written from the panel.`
-      : best
-        ? `Condense: retraining finished after ${rounds}; round ${best.round} is the smallest within the tolerance (${(100 * best.paramsRatio).toFixed(1)} % of the parameters).`
-        : `Condense: retraining finished after ${rounds}; no round stayed within the tolerance ${parameters.tolerance}.`;
-    const writeBest = best ? `Write Round ${best.round}` : undefined;
-    void vscode.window.showInformationMessage(text, ...(writeBest ? [writeBest] : [])).then((choice) => {
+    const text = !writable
+      ? `Condense: retraining stopped after ${rounds}: its panel was closed, which discards the run's models.`
+      : answer.outcome === 'failed'
+        ? `Condense: retraining failed after ${rounds}: ${answer.error ?? 'unknown error'}${summary.rounds.length ? ' The finished rounds can still be written from the panel.' : ''}`
+        : answer.outcome === 'cancelled'
+          ? `Condense: retraining cancelled after ${rounds}; finished rounds can still be written from the panel.`
+          : best
+            ? `Condense: retraining finished after ${rounds}; round ${best.round} is the smallest within the tolerance (${(100 * best.paramsRatio).toFixed(1)} % of the parameters).`
+            : `Condense: retraining finished after ${rounds}; no round stayed within the tolerance ${parameters.tolerance}.`;
+    const writeBest = writable && best ? `Write Round ${best.round}` : undefined;
+    const show = answer.outcome === 'failed' && writable ? vscode.window.showErrorMessage : vscode.window.showInformationMessage;
+    void show(text, ...(writeBest ? [writeBest] : [])).then((choice) => {
       if (choice && choice === writeBest) void vscode.commands.executeCommand('condense.writeRetrainedRound', vscode.Uri.file(model), best!.round);
     });
-    return { model, outcome: answer.outcome, summary };
+    return { model, outcome: answer.outcome, summary, writable };
   } catch (e) {
     report(e, panel);
     return undefined;
@@ -322,10 +341,10 @@ type RetrainParameters = ReturnType<typeof readSettings>['retrain'];
 /** The run's tolerance, epochs and rounds (the settings' values), each changeable before it starts. */
 async function confirmParameters(initial: RetrainParameters): Promise<RetrainParameters | undefined> {
   const parameters = { ...initial };
-  const fields: { key: 'tolerance' | 'epochs' | 'rounds'; label: string; integer: boolean; help: string }[] = [
-    { key: 'tolerance', label: 'Tolerance', integer: false, help: 'relative MSE increase (regression) or accuracy drop (classifiers) allowed on the validation data' },
-    { key: 'epochs', label: 'Epochs per round', integer: true, help: 'fine-tuning epochs after each condensation' },
-    { key: 'rounds', label: 'Rounds', integer: true, help: 'condense–retrain rounds at most' },
+  const fields: { key: 'tolerance' | 'epochs' | 'rounds'; label: string; help: string }[] = [
+    { key: 'tolerance', label: 'Tolerance', help: 'relative MSE increase (regression) or accuracy drop (classifiers) allowed on the validation data' },
+    { key: 'epochs', label: 'Epochs per round', help: 'fine-tuning epochs after each condensation' },
+    { key: 'rounds', label: 'Rounds', help: 'condense–retrain rounds at most' },
   ];
   for (;;) {
     type Item = vscode.QuickPickItem & { key?: (typeof fields)[number]['key'] };
@@ -341,11 +360,7 @@ async function confirmParameters(initial: RetrainParameters): Promise<RetrainPar
       title: field.label,
       prompt: field.help,
       value: String(parameters[field.key]),
-      validateInput: (text) => {
-        const v = Number(text);
-        const ok = text.trim() !== '' && Number.isFinite(v) && (field.integer ? Number.isInteger(v) && v >= 1 : v >= 0);
-        return ok ? undefined : field.integer ? 'a positive integer' : 'a non-negative number';
-      },
+      validateInput: (text) => (text.trim() !== '' && isValidRetrainSetting(field.key, Number(text)) ? undefined : RETRAIN_SETTING_RULES[field.key].what),
     });
     if (value !== undefined) parameters[field.key] = Number(value);
   }

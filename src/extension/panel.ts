@@ -20,6 +20,8 @@ export class CondensePanel implements vscode.Disposable {
   /** The thresholds the webview shows (as JSON), so changes made elsewhere are sent and its own are not echoed. */
   private shownThresholds = '';
   private ready = false;
+  /** Once closed, the webview is gone: posting to it would throw ("Webview is disposed"). */
+  private disposed = false;
   private readonly queued: HostToWebview[] = [];
   /** The webview's last report of what it shows (for tests and commands). */
   rendered: Rendered | undefined;
@@ -101,7 +103,9 @@ export class CondensePanel implements vscode.Disposable {
     return { path: this.modelPath, label: vscode.workspace.asRelativePath(this.modelPath) };
   }
 
+  /** Shows a message in the panel; a no-op once it is closed (commands still running may report to it). */
   post(message: HostToWebview): void {
+    if (this.disposed) return;
     if (!this.ready) {
       this.queued.push(message);
       return;
@@ -179,11 +183,14 @@ export class CondensePanel implements vscode.Disposable {
   }
 
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     CondensePanel.panels.delete(this.modelPath);
+    if (CondensePanel.lastActive === this) CondensePanel.lastActive = undefined;
+    // Unsubscribed first: disposing the run tells its listeners, and this panel no longer listens.
+    this.disposables.forEach((d) => d.dispose());
     // The run's kept models are only reachable from this panel.
     this.retrains.disposeRun(this.modelPath);
-    if (CondensePanel.lastActive === this) CondensePanel.lastActive = undefined;
-    this.disposables.forEach((d) => d.dispose());
     this.panel.dispose();
   }
 }

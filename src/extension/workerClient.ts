@@ -2,8 +2,9 @@
  * Talks to the analysis worker. Free of `vscode` so the bench can drive it the same way the
  * extension does. Cancelling terminates the worker (immediate, whatever it is computing; the next
  * request starts a fresh one), except for requests made with `stop: 'cooperative'` (auto search,
- * retraining): their abort is a message, and they answer with what they have. A worker that dies
- * rejects what it was doing.
+ * retraining): their abort is a message, and they answer with what they have (one aborted while
+ * still queued rejects with CancelledError). A worker that dies rejects what it was doing and tells
+ * onDidStopUnexpectedly's listeners.
  */
 import { Worker } from 'worker_threads';
 import { CancelledError } from '../core/errors';
@@ -22,7 +23,7 @@ export class WorkerFailure extends Error {
 
 /** Messages a request receives before its answer. */
 export type WorkerProgress = Extract<WorkerResponse, { type: 'progress' | 'candidate' | 'retrainProgress' }>;
-type Outcome = Exclude<WorkerResponse, WorkerProgress | { type: 'failed' }>;
+type Outcome = Exclude<WorkerResponse, WorkerProgress | { type: 'failed' | 'cancelled' }>;
 const isProgress = (m: WorkerResponse): m is WorkerProgress => m.type === 'progress' || m.type === 'candidate' || m.type === 'retrainProgress';
 export type RequestBody = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
 
@@ -45,6 +46,7 @@ export class WorkerClient {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  private readonly stopListeners = new Set<() => void>();
 
   constructor(private readonly workerPath: string) {}
 
@@ -60,6 +62,12 @@ export class WorkerClient {
     });
   }
 
+  /** Called when the worker dies (not when stopped by cancel or dispose); returns an unsubscribe function. */
+  onDidStopUnexpectedly(listener: () => void): () => void {
+    this.stopListeners.add(listener);
+    return () => this.stopListeners.delete(listener);
+  }
+
   /** A control message to the running worker (none running: nothing to control). */
   send(message: WorkerControl): void {
     this.worker?.postMessage(message);
@@ -72,6 +80,7 @@ export class WorkerClient {
 
   dispose(): void {
     this.stop(new Error('the analysis worker was shut down'));
+    this.stopListeners.clear();
   }
 
   private stop(reason: Error): void {
@@ -96,12 +105,14 @@ export class WorkerClient {
       if (isProgress(message)) return pending.onProgress?.(message);
       this.pending.delete(message.id);
       if (message.type === 'failed') pending.reject(new WorkerFailure(message.message, message.input));
+      else if (message.type === 'cancelled') pending.reject(new CancelledError());
       else pending.resolve(message);
     });
     const died = (why: string): void => {
       if (this.worker !== worker) return;
       this.worker = undefined;
       this.rejectAll(new WorkerFailure(`The analysis worker stopped unexpectedly (${why}). The next request starts a new one.`, false));
+      this.stopListeners.forEach((l) => l());
     };
     worker.on('error', (e) => died(e.message));
     worker.on('exit', (code) => died(`exit code ${code}`));

@@ -166,7 +166,7 @@ export interface RetrainPlan {
 
 export type RetrainStatus = 'starting' | 'running' | 'paused' | 'completed' | 'cancelled' | 'failed';
 
-/** A run as the panel shows it (host → webview, whole on every change: a few hundred numbers at most). */
+/** A run as the panel shows it (host → webview, whole on every change). */
 export interface RetrainView {
   status: RetrainStatus;
   plan: RetrainPlan;
@@ -208,6 +208,11 @@ export type WorkerControl =
   | { type: 'resume'; id: number }
   | { type: 'retrainDispose'; run: number };
 
+/** Every control message type, once: the compiler requires exactly the union's. */
+const CONTROL_TYPES: Record<WorkerControl['type'], true> = { abort: true, pause: true, resume: true, retrainDispose: true };
+
+export const isWorkerControl = (message: WorkerRequest | WorkerControl): message is WorkerControl => Object.hasOwn(CONTROL_TYPES, message.type);
+
 export type WorkerResponse =
   | { type: 'progress'; id: number; layer: string; done: number; total: number }
   /** `files`: model.json and its weight shards; a change to any of them makes the analysis stale. */
@@ -220,11 +225,13 @@ export type WorkerResponse =
   /** After every measured candidate of an auto search. */
   | { type: 'candidate'; id: number; point: AutoCurvePoint; measured: number; budget: number }
   | { type: 'retrainProgress'; id: number; event: RetrainEvent }
-  /** The run ended ('cancelled': by an abort); its finished rounds stay writable. */
-  | { type: 'retrained'; id: number; summary: RetrainSummary; outcome: 'completed' | 'cancelled' }
+  /** The run ended ('cancelled': by an abort; 'failed': a round threw, `error` says why); its finished rounds stay writable. */
+  | { type: 'retrained'; id: number; summary: RetrainSummary; outcome: 'completed' | 'cancelled' | 'failed'; error?: string }
   | { type: 'retrainWritten'; id: number; round: number; outDir: string; mainFile: string; paramsBefore: number; paramsAfter: number }
   /** `input` marks a problem with the user's file (vs. a bug): the message names the file. */
-  | { type: 'failed'; id: number; message: string; input: boolean };
+  | { type: 'failed'; id: number; message: string; input: boolean }
+  /** A cooperative request aborted before it began (it was queued): nothing was done. */
+  | { type: 'cancelled'; id: number };
 
 // ---- host ⇄ webview ------------------------------------------------------------------------------------
 
@@ -242,7 +249,8 @@ export type HostToWebview =
   /** `merge`: how the verified model was merged, from its report (unknown without one). */
   | { type: 'verification'; fidelity: Fidelity; reduced: string; tolerance: number; merge?: 'refit' | 'plain' }
   | { type: 'busy'; what: string | null }
-  | { type: 'autoCurve'; curve: AutoCurve }
+  /** null: the search ended without a curve (it failed); the card shows what it showed before the search. */
+  | { type: 'autoCurve'; curve: AutoCurve | null }
   /** The running search's candidates so far; the final curve follows as autoCurve. */
   | { type: 'autoProgress'; progress: AutoSearchProgress }
   /** null clears the section (no run for this model). */

@@ -3,8 +3,8 @@
  * Requests run one at a time. Cancelling an analysis, a write or a verification is done by the host
  * terminating this worker; the auto search and retraining stop cooperatively on an `abort` control
  * message instead (checked between candidates, and between training batches), so they answer with
- * what they have — a retrain run's finished rounds stay writable. Control messages and retrainWrite
- * are handled at once, not queued behind the running request.
+ * what they have — a retrain run's finished rounds stay writable (also when a later round fails).
+ * Control messages and retrainWrite are handled at once, not queued behind the running request.
  */
 import { promises as fs } from 'fs';
 import { parentPort } from 'worker_threads';
@@ -12,12 +12,12 @@ import { Analysis, analyzeModel, loadModel } from '../core/analysis';
 import { loadBackend } from '../core/backend';
 import { Calibration, loadCalibration } from '../core/calibration';
 import { autoReduce, loadValidation } from '../core/autoReduce';
-import { InputError } from '../core/errors';
+import { CancelledError, InputError } from '../core/errors';
 import { Heatmap, heatmapOf } from '../core/heatmap';
 import { reduceModel } from '../core/reduce';
 import { PauseGate, RetrainRun, runRetrain } from '../core/retrain';
 import { verifyModels } from '../core/verify';
-import { autoCurveToWire, autoPointToWire, RetrainEvent, toWire, WorkerControl, WorkerRequest, WorkerResponse } from '../shared/protocol';
+import { autoCurveToWire, autoPointToWire, isWorkerControl, RetrainEvent, toWire, WorkerControl, WorkerRequest, WorkerResponse } from '../shared/protocol';
 
 const port = parentPort;
 if (!port) throw new Error('worker.js must run as a worker thread');
@@ -121,7 +121,7 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
         onEpoch: (epoch) => report({ kind: 'epoch', epoch }),
         onRound: (round, summary) => report({ kind: 'round', round, summary }),
       }).catch((e: unknown) => {
-        // A failed run removed its folder: nothing of it can be written.
+        // A run that failed before its first round removed its folder: nothing of it can be written.
         runs.delete(id);
         throw e;
       });
@@ -129,7 +129,8 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
         runs.delete(id);
         await run.dispose();
       }
-      post({ type: 'retrained', id, summary: run.summary, outcome: run.outcome === 'cancelled' ? 'cancelled' : 'completed' });
+      const outcome = run.outcome === 'running' ? 'completed' : run.outcome;
+      post({ type: 'retrained', id, summary: run.summary, outcome, ...(outcome === 'failed' ? { error: failureOf(run.error).message } : {}) });
       return;
     }
     case 'verify': {
@@ -141,9 +142,14 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
   }
 }
 
-function fail(id: number, e: unknown): void {
+function failureOf(e: unknown): { message: string; input: boolean } {
   const input = e instanceof InputError;
-  post({ type: 'failed', id, message: input ? e.message : `${(e as Error).message ?? String(e)}`, input });
+  return { message: input ? e.message : `${(e as Error)?.message ?? String(e)}`, input };
+}
+
+function fail(id: number, e: unknown): void {
+  if (e instanceof CancelledError) post({ type: 'cancelled', id });
+  else post({ type: 'failed', id, ...failureOf(e) });
 }
 
 async function writeRound(request: Extract<WorkerRequest, { type: 'retrainWrite' }>): Promise<void> {
@@ -171,6 +177,7 @@ function control(message: WorkerControl): void {
         disposedEarly.add(message.run);
         return;
       }
+      // Writes of its rounds still in flight finish first (the run's dispose waits for them).
       const run = runs.get(message.run);
       runs.delete(message.run);
       void run?.dispose();
@@ -181,7 +188,7 @@ function control(message: WorkerControl): void {
 
 let queue = Promise.resolve();
 port.on('message', (message: WorkerRequest | WorkerControl) => {
-  if (message.type === 'abort' || message.type === 'pause' || message.type === 'resume' || message.type === 'retrainDispose') return control(message);
+  if (isWorkerControl(message)) return control(message);
   const request = message;
   if (request.type === 'retrainWrite') {
     writeRound(request).catch((e: unknown) => fail(request.id, e));

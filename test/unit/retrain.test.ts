@@ -134,7 +134,7 @@ describe('condense–retrain cycles (CLI)', function () {
         assert.deepStrictEqual(await Promise.all(writesDuringRun), [1, 2]);
         assert.strictEqual(rounds.length, 2, JSON.stringify(rounds));
         assert.deepStrictEqual(epochs.map((e) => [e.round, e.epoch]), [[1, 1], [1, 2], [2, 1], [2, 2]]);
-        for (const e of epochs) assert.ok([e.loss, e.valLoss, e.valMetric].every(Number.isFinite), JSON.stringify(e));
+        for (const e of epochs) assert.ok([e.loss, e.valLoss].every(Number.isFinite), JSON.stringify(e));
         // Each round condenses the one before: the second is smaller still.
         assert.ok(rounds[1].params < rounds[0].params && rounds[0].paramsRatio < 1, JSON.stringify(rounds));
         for (const r of rounds) {
@@ -214,6 +214,47 @@ describe('condense–retrain cycles (CLI)', function () {
       } finally {
         await run.dispose();
       }
+    });
+
+    it('a round that fails keeps the rounds finished before it writable until disposed', async () => {
+      const failure = new Error('round 2 went wrong');
+      const run = await runRetrain(COMBUSTION, await options({
+        rounds: 3,
+        onEpoch: (e) => {
+          if (e.round === 2) throw failure;
+        },
+      }));
+      try {
+        assert.strictEqual(run.outcome, 'failed');
+        assert.strictEqual(run.error, failure);
+        assert.deepStrictEqual(run.summary.rounds.map((r) => r.round), [1]);
+        const out = path.join(dir, 'failed-round-1');
+        await run.write(1, out);
+        assert.ok(await exists(path.join(out, 'model.json')));
+      } finally {
+        await run.dispose();
+      }
+      assert.ok(!(await exists(run.workDir)));
+    });
+
+    it('dispose waits for a write in flight, which completes', async () => {
+      const run = await runRetrain(COMBUSTION, await options({ rounds: 1 }));
+      const out = path.join(dir, 'written-while-disposed');
+      const settled: string[] = [];
+      const written = run.write(1, out).then((w) => (settled.push('write'), w));
+      const disposed = run.dispose().then(() => settled.push('dispose'));
+      await Promise.all([written, disposed]);
+      assert.deepStrictEqual(settled, ['write', 'dispose']);
+      assert.deepStrictEqual((await fs.readdir(out)).sort(), ['condense-report.json', 'group1-shard1of1.bin', 'model.json']);
+      assert.ok(!(await exists(run.workDir)));
+      await assert.rejects(run.write(1, path.join(dir, 'after-dispose')), /no kept model/);
+    });
+
+    it('a run cancelled before it starts reads nothing', async () => {
+      const abort = new AbortController();
+      abort.abort();
+      // Not even the model is read: a file that does not exist is not reported.
+      await assert.rejects(runRetrain(path.join(dir, 'missing', 'model.json'), await options({ signal: abort.signal })), CancelledError);
     });
 
     it('retrainModel, cancelled, writes nothing and leaves no temporary folder', async () => {

@@ -245,8 +245,23 @@ describe('panel webview', function () {
     // Worse is up: the point beyond the tolerance is highest, the original-sized one lowest.
     const cy = await points.evaluateAll((els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-index'), Number(e.getAttribute('cy'))])));
     assert.ok(cy['2'] < cy['1'] && cy['1'] < cy['0'], JSON.stringify(cy));
-    await panel.send({ type: 'autoCurve', curve: { metric: 'mse', baseline: 0.01, tolerance: 0.1, validation: 'v', merge: 'plain', points: [point(1, 0, true), point(0.6, 0.04, true), point(0.3, 0.5, false)], chosen: 1 } });
+    const curve: AutoCurve = { metric: 'mse', baseline: 0.01, tolerance: 0.1, validation: 'v', merge: 'plain', points: [point(1, 0, true), point(0.6, 0.04, true), point(0.3, 0.5, false)], chosen: 1 };
+    await panel.send({ type: 'autoCurve', curve });
     assert.strictEqual(await panel.page.locator('circle.auto-point[role="button"]').count(), 3);
+    // A second search that fails (the host sends no curve) goes back to the first one's curve, not "Searching".
+    await panel.send({ type: 'autoProgress', progress: { points: [point(1, 0, true)], budget: 60, tolerance: 0.1 } });
+    assert.strictEqual(await points.count(), 1);
+    await panel.send({ type: 'autoCurve', curve: null });
+    assert.match((await panel.page.locator('section.auto p.muted').textContent())!, /^3 candidates on v/);
+    assert.strictEqual(await panel.page.locator('circle.auto-point[role="button"]').count(), 3);
+  });
+
+  it('a failed search with no curve before it leaves the searching state', async () => {
+    await panel.send(fixtures.condensed);
+    await panel.send({ type: 'autoProgress', progress: { points: [{ paramsRatio: 1, metric: 0.01, change: 0, thresholds: {}, meets: true }], budget: 60, tolerance: 0.1 } });
+    await panel.send({ type: 'autoCurve', curve: null });
+    assert.doesNotMatch((await panel.page.locator('section.auto p.muted').textContent())!, /Searching/);
+    assert.strictEqual(await panel.page.locator('circle.auto-point').count(), 0);
   });
 
   it('shows the refit toggle only with calibration data, posts its changes and keeps them in the state; verification names the merge', async () => {
@@ -337,5 +352,31 @@ describe('panel webview', function () {
     await panel.send({ type: 'busy', what: null });
     await panel.send({ type: 'retrain', view: null });
     assert.ok(!(await card.locator('table').isVisible()));
+  });
+
+  it('a failed retrain run shows the error and keeps its finished rounds writable; accuracy changes read lower or higher', async () => {
+    await panel.send(fixtures.condensed);
+    const card = panel.page.locator('section.retrain');
+    const plan = {
+      threshold: 0.95, tolerance: 0.02, epochs: 1, rounds: 3, learningRate: 0.001, batchSize: 32, merge: 'plain' as const,
+      trainInputs: '/data/train-x.json', trainTargets: '/data/train-y.json', valInputs: '/data/val-x.json', valTargets: '/data/val-y.json',
+    };
+    // Change is the accuracy drop: round 1 got better than the original (negative), round 2 worse.
+    const rounds = [
+      { round: 1, paramsRatio: 0.5, params: 500, metric: 0.905, change: -0.005, meets: true },
+      { round: 2, paramsRatio: 0.3, params: 300, metric: 0.89, change: 0.01, meets: true },
+    ];
+    const failed: RetrainView = {
+      status: 'failed', plan, error: '/data/calibration.json: no such file',
+      summary: { metric: 'accuracy', tolerance: 0.02, baseline: 0.9, paramsBefore: 1000, epochs: 1, rounds, chosen: 2 },
+      epochs: [{ round: 1, epoch: 1, loss: 0.3, valLoss: 0.35 }, { round: 2, epoch: 1, loss: 0.25, valLoss: 0.3 }],
+      written: [],
+    };
+    await panel.send({ type: 'retrain', view: failed });
+    assert.strictEqual(await card.locator('.retrain-status').textContent(), 'Retraining failed: /data/calibration.json: no such file The 2 finished rounds can still be written.');
+    assert.deepStrictEqual(await card.locator('tbody tr td:nth-child(4)').allTextContents(), ['0.5 points higher', '1.0 points lower']);
+    for (const round of [1, 2]) assert.ok(!(await card.getByRole('button', { name: `Write round ${round}` }).evaluate((b) => b.hasAttribute('disabled'))));
+    await card.getByRole('button', { name: 'Write round 1' }).click();
+    assert.deepStrictEqual((await panel.posted()).pop(), { type: 'retrainWrite', round: 1 });
   });
 });

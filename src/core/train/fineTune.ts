@@ -24,8 +24,6 @@ export interface EpochReport {
   loss: number;
   /** Loss on the validation data, when given. */
   valLoss?: number;
-  /** Relative MSE Σ(ŷ − y)² / Σy² (mse) or accuracy (classification) on the validation data, when given. */
-  valMetric?: number;
 }
 
 export interface FineTuneOptions {
@@ -126,9 +124,7 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
         onEpochEnd: async (epoch, logs) => {
           if (outcome === 'aborted') return;
           const report: EpochReport = { epoch: epoch + 1, loss: Number(logs?.loss) };
-          if (data.valInputs && data.valTargets) {
-            Object.assign(report, await validate(tf, model, data.valInputs, data.valTargets, options));
-          }
+          if (data.valInputs && data.valTargets) report.valLoss = await validationLoss(tf, model, data.valInputs, data.valTargets, options);
           history.push(report);
           if (options.onEpoch?.(report) === 'stop') {
             outcome = 'stopped';
@@ -144,22 +140,16 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
   return { history, outcome };
 }
 
-/** Validation loss (the same formulas tfjs-layers trains with) and metric from one batched prediction. */
-async function validate(tf: typeof TF, model: TF.LayersModel, inputs: TF.Tensor, targets: TF.Tensor, options: FineTuneOptions): Promise<Pick<EpochReport, 'valLoss' | 'valMetric'>> {
-  const [loss, metric] = tf.tidy(() => {
+/** Validation loss (the same formulas tfjs-layers trains with) from one batched prediction. */
+async function validationLoss(tf: typeof TF, model: TF.LayersModel, inputs: TF.Tensor, targets: TF.Tensor, options: FineTuneOptions): Promise<number> {
+  const loss = tf.tidy(() => {
     const predicted = model.predict(inputs, { batchSize: options.batchSize }) as TF.Tensor;
-    if (options.loss === 'mse') {
-      const y = targets.reshape(predicted.shape);
-      const squaredError = tf.sum(tf.squaredDifference(predicted, y));
-      return [tf.div(squaredError, predicted.size), tf.div(squaredError, tf.sum(tf.square(y)))];
-    }
+    if (options.loss === 'mse') return tf.mean(tf.squaredDifference(predicted, targets.reshape(predicted.shape)));
     const classes = predicted.shape[predicted.shape.length - 1]!;
     const labels = tf.cast(tf.floor(targets.flatten()), 'int32');
-    const crossEntropy = tf.metrics.categoricalCrossentropy(tf.oneHot(labels, classes), predicted.reshape([-1, classes]));
-    const correct = tf.equal(tf.argMax(predicted.reshape([-1, classes]), -1), labels);
-    return [tf.mean(crossEntropy), tf.mean(tf.cast(correct, 'float32'))];
+    return tf.mean(tf.metrics.categoricalCrossentropy(tf.oneHot(labels, classes), predicted.reshape([-1, classes])));
   });
-  const [valLoss, valMetric] = await Promise.all([loss.data(), metric.data()]);
-  tf.dispose([loss, metric]);
-  return { valLoss: valLoss[0], valMetric: valMetric[0] };
+  const value = (await loss.data())[0];
+  loss.dispose();
+  return value;
 }

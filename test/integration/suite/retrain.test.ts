@@ -12,7 +12,8 @@ import { api, hasLauncher, screenshot, sha256, workspaceModel } from './helpers'
  * Condense and Retrain on the example MLP in the real VS Code: a run to completion (epochs and
  * rounds reported to the panel's view, a round written next to the original under the output-folder
  * setting), then a run cancelled after its first round, whose round stays writable. Training data: the
- * example's own outputs plus noise (test/fixtures/retrain/data.ts), made in the workspace.
+ * example's own outputs plus noise (test/fixtures/retrain/data.ts), made in the workspace. Closing
+ * the panel mid-run discards the run (and says so), and invalid settings are refused before a run starts.
  */
 describe('Condense and Retrain', () => {
   const model = workspaceModel('combustion-mlp', 'model.json');
@@ -93,6 +94,47 @@ describe('Condense and Retrain', () => {
     const written = await vscode.commands.executeCommand<RoundWritten | undefined>('condense.writeRetrainedRound', vscode.Uri.file(model), 1);
     assert.ok(written && existsSync(path.join(written.outDir, 'model.json')));
     assert.strictEqual(written.paramsAfter, condense.retrains.view(model)!.summary!.rounds[0].params);
+  });
+
+  it('closing the panel mid-run discards the run honestly, and a new run works in a new panel', async () => {
+    const condense = await api();
+    // Close the panel once the first epoch is shown (as the user closing its tab would).
+    const stop = condense.retrains.onDidChange((changed) => {
+      if (changed === model && condense.retrains.view(model)?.epochs.length === 1) condense.panelFor(model)?.panel.dispose();
+    });
+    try {
+      const result = await vscode.commands.executeCommand<RetrainCommandResult | undefined>('condense.retrain', vscode.Uri.file(model), {
+        ...files(), tolerance: 2, epochs: 3, rounds: 3,
+      });
+      assert.ok(result, 'Condense and Retrain returned nothing');
+      assert.deepStrictEqual([result.outcome, result.writable], ['cancelled', false]);
+    } finally {
+      stop();
+    }
+    assert.strictEqual(condense.panelFor(model), undefined);
+    assert.strictEqual(condense.retrains.view(model), null);
+    // No output folder there, so no replace prompt: writing fails on the discarded run.
+    await fs.rm(outDir, { recursive: true, force: true });
+    assert.strictEqual(await vscode.commands.executeCommand('condense.writeRetrainedRound', vscode.Uri.file(model), 1), undefined);
+
+    // The closed panel no longer listens: a new run starts, and its new panel follows it.
+    const again = await vscode.commands.executeCommand<RetrainCommandResult | undefined>('condense.retrain', vscode.Uri.file(model), {
+      ...files(), tolerance: 2, epochs: 1, rounds: 1,
+    });
+    assert.ok(again, 'a run after closing the panel returned nothing');
+    assert.deepStrictEqual([again.outcome, again.writable], ['completed', true]);
+    assert.ok(condense.panelFor(model), 'the new run opened a panel');
+    assert.strictEqual(condense.retrains.view(model)?.status, 'completed');
+  });
+
+  it('refuses invalid settings before starting, naming them', async () => {
+    const condense = await api();
+    const before = condense.retrains.view(model);
+    const result = await vscode.commands.executeCommand<RetrainCommandResult | undefined>('condense.retrain', vscode.Uri.file(model), {
+      ...files(), tolerance: 2, epochs: 2.5, rounds: 1,
+    });
+    assert.strictEqual(result, undefined);
+    assert.strictEqual(condense.retrains.view(model), before, 'no run started');
   });
 
   it("leaves the original model's bytes unchanged", async () => {

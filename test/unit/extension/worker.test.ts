@@ -51,10 +51,13 @@ describe('analysis worker (dist/worker.js, built by npm test)', function () {
     assert.strictEqual(again.type, 'analyzed');
   });
 
-  it('turns a worker that dies into a clear error, then recovers', async () => {
+  it('turns a worker that dies into a clear error, telling the listeners, then recovers', async () => {
     const dying = new WorkerClient(path.join(root, 'test/fixtures/exiting-worker.js'));
+    let stops = 0;
+    dying.onDidStopUnexpectedly(() => stops++);
     try {
       await assert.rejects(dying.request({ type: 'analyze', file: 'exit', backend: 'cpu' }), /stopped unexpectedly \(exit code 7\)/);
+      assert.strictEqual(stops, 1);
       await assert.rejects(dying.request({ type: 'analyze', file: 'other', backend: 'cpu' }), /other: no such model/);
     } finally {
       dying.dispose();
@@ -191,6 +194,27 @@ describe('analysis worker: cooperative stops and retraining', function () {
     const written = await client.request<'retrainWritten'>({ type: 'retrainWrite', run, round: 1, outDir: path.join(dir, 'cancelled.condensed'), overwrite: false });
     assert.strictEqual(written.round, 1);
     client.send({ type: 'retrainDispose', run });
+  });
+
+  it('a retrain request cancelled while queued behind another stops before reading anything', async () => {
+    const firstAbort = new AbortController();
+    const queuedAbort = new AbortController();
+    const queuedProgress: WorkerProgress[] = [];
+    const first = client.request<'retrained'>(retrainRequest(3, 3), {
+      signal: firstAbort.signal,
+      stop: 'cooperative',
+      // The queued one is cancelled while this one trains; this one is then cancelled too.
+      onProgress: (p) => {
+        if (p.type !== 'retrainProgress' || p.event.kind !== 'epoch') return;
+        queuedAbort.abort();
+        firstAbort.abort();
+      },
+    });
+    const queued = client.request<'retrained'>(retrainRequest(1, 1), { signal: queuedAbort.signal, stop: 'cooperative', onProgress: (p) => queuedProgress.push(p) });
+    assert.strictEqual((await first).outcome, 'cancelled');
+    await assert.rejects(queued, CancelledError);
+    // Not even the original was measured: no start event.
+    assert.deepStrictEqual(queuedProgress, []);
   });
 
   it('refuses a model that is not TF.js Layers, naming the limit', async () => {
