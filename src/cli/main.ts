@@ -6,6 +6,7 @@ import { InputError } from '../core/errors';
 import type { OpenOptions } from '../core/formats';
 import { reduceModel } from '../core/reduce';
 import { retrainModel } from '../core/retrain';
+import { RETRAIN_SETTING_RULES } from '../shared/retrainSettings';
 import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/summary';
 import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
@@ -241,12 +242,15 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
   if (p.flags.has('auto')) throw new UsageError('give either --auto or --train-inputs, not both');
   if (!p.flags.has('tolerance')) throw new UsageError('retraining needs --tolerance X');
   if (p.flags.has('calibration-range')) throw new UsageError('retraining takes --calibration FILE, not --calibration-range');
-  const tolerance = numberFlag(p, 'tolerance', 0, (v) => v >= 0, 'a non-negative number');
-  const epochs = numberFlag(p, 'epochs', 5, (v) => Number.isInteger(v) && v > 0 && v <= 10000, 'a positive integer');
-  const rounds = numberFlag(p, 'rounds', 3, (v) => Number.isInteger(v) && v > 0 && v <= 100, 'a positive integer');
+  // The same bounds as the extension's condense.retrain.* settings.
+  const rule = (key: keyof typeof RETRAIN_SETTING_RULES, flag: string, fallback: number): number =>
+    numberFlag(p, flag, fallback, RETRAIN_SETTING_RULES[key].valid, RETRAIN_SETTING_RULES[key].what);
+  const tolerance = rule('tolerance', 'tolerance', 0);
+  const epochs = rule('epochs', 'epochs', 5);
+  const rounds = rule('rounds', 'rounds', 3);
   const targetRatio = p.flags.has('target-ratio') ? numberFlag(p, 'target-ratio', 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]') : undefined;
-  const learningRate = numberFlag(p, 'learning-rate', 1e-3, (v) => v > 0 && v <= 10, 'a positive number (at most 10)');
-  const batchSize = numberFlag(p, 'batch-size', 32, (v) => Number.isInteger(v) && v > 0 && v <= 1e6, 'a positive integer');
+  const learningRate = rule('learningRate', 'learning-rate', 1e-3);
+  const batchSize = rule('batchSize', 'batch-size', 32);
   const backend = await loadBackend(backendFlag(p));
   const [trainInputs, trainTargets, valInputs, valTargets] = files;
   out(`Retraining on ${backend.label}: up to ${rounds} rounds of ${epochs} epochs, learning rate ${learningRate}, batch size ${batchSize}.`);
