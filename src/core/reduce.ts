@@ -6,7 +6,7 @@ import { Calibration } from './calibration';
 import { applyPlan, MergePlan, planMerge } from './merge';
 import { writeFolder } from './output';
 import { RefitLayer, refitPlan } from './refit';
-import { estimate, Estimate, Thresholds } from './summary';
+import { estimate, Estimate, ModelSummary, Thresholds } from './summary';
 
 export const REPORT_FILE = 'condense-report.json';
 
@@ -64,16 +64,23 @@ export async function reduceModel(
   analysis: Analysis,
   threshold: number,
   outDir: string,
-  options: { overrides?: Record<string, number>; overwrite?: boolean; calibration?: Calibration; auto?: AutoResult } = {},
+  options: {
+    overrides?: Record<string, number>;
+    overwrite?: boolean;
+    calibration?: Calibration;
+    auto?: AutoResult;
+    /** A plan made elsewhere (e.g. planL1), written instead of the clustering at the thresholds. */
+    plan?: MergePlan;
+  } = {},
 ): Promise<ReduceResult> {
   const overrides = options.overrides ?? {};
   const thresholds: Thresholds = (layer) => overrides[layer] ?? threshold;
-  const plan = planMerge(analysis, thresholds);
+  const plan = options.plan ?? planMerge(analysis, thresholds);
   const refit = options.calibration ? await refitPlan(analysis, plan, options.calibration) : null;
   const changed = refit ? refit.changed : applyPlan(analysis, plan);
   const source = analysis.model.source;
   const files = source.encode(changed, new Map(plan.layers.map((l) => [l.name, l.kept.length])));
-  const sizes = estimate(analysis.summary, thresholds);
+  const sizes = estimate(options.plan ? sizedByPlan(analysis.summary, options.plan) : analysis.summary, thresholds);
   const report: CondenseReport = {
     tool: 'condense',
     model: source.path,
@@ -99,4 +106,17 @@ export async function reduceModel(
     { overwrite: options.overwrite, protect: source.files },
   );
   return { outDir: target, mainFile: path.join(target, source.mainFile), plan, estimate: sizes, report };
+}
+
+/**
+ * The summary with each planned layer's tree replaced by its kept units as unmerged leaves, so that
+ * the estimate counts exactly the units the plan keeps at any threshold.
+ */
+function sizedByPlan(summary: ModelSummary, plan: MergePlan): ModelSummary {
+  const kept = new Map(plan.layers.map((l) => [l.name, l.kept.length]));
+  for (const name of kept.keys()) {
+    if (!summary.layers.some((l) => l.name === name && l.reducible)) throw new Error(`reduceModel: the plan names "${name}", which is not a reducible layer of the model`);
+  }
+  const leaves = (n: number) => ({ n, a: new Int32Array(0), b: new Int32Array(0), sim: new Float64Array(0) });
+  return { ...summary, layers: summary.layers.map((l) => (kept.has(l.name) ? { ...l, dendrogram: leaves(kept.get(l.name)!) } : l)) };
 }

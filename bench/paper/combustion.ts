@@ -1,0 +1,203 @@
+/**
+ * The paper's combustion experiment, our way: a GELU MLP learns one implicit step of the stiff
+ * reaction system in chemistry.ts, trained from a small initialisation (the condensing regime), then is
+ * reduced by condense–retrain rounds and, on the same budget, by the L1-norm baseline.
+ *
+ *   npx tsx bench/paper/combustion.ts [--out DIR] [--results FILE] [--rounds R] [--epochs E] [--lr LR] [--thresholds T1,T2,…] [--resume]
+ *
+ * (defaults: 8 rounds, γ 0.999, 0.998, 0.996, 0.994, 0.992, then 0.99; 30 epochs at 3e-4 per round;
+ * --resume continues the rounds saved in the results file, up to --rounds)
+ *
+ * writes into DIR (default bench/paper/out/combustion): the data (.npy, standardised), the original
+ * model (original/), every round's models, and results.json, which bench/paper/figures.ts plots.
+ * Everything random is seeded; a rerun repeats the numbers.
+ */
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import type * as TF from '@tensorflow/tfjs';
+import { Backend, loadBackend } from '../../src/core/backend';
+import { fineTune } from '../../src/core/train/fineTune';
+import { makeChemistryData, INPUT_NAMES, OUTPUT_NAMES } from './chemistry';
+import { evaluate, saveLayersModel, withSeededMathRandom, writeNpy } from './common';
+import { ExperimentResult, ExperimentSpec, format, runExperiment } from './experiment';
+import { flag } from './args';
+
+export const HIDDEN_UNITS = [256, 128, 64];
+/** Small enough that training starts in the condensing regime, where neurons align. */
+const INIT_STDDEV = 1e-5;
+/** Learning rate lowered in stages; each stage is one fineTune call (a fresh Adam state). */
+const SCHEDULE: [learningRate: number, epochs: number][] = [[3e-3, 60], [1e-3, 40], [3e-4, 30]];
+
+export interface CombustionSizes {
+  train: number;
+  val: number;
+  calibration: number;
+  hidden: number[];
+  schedule: [number, number][];
+  batchSize: number;
+}
+
+export const FULL_SIZES: CombustionSizes = { train: 8192, val: 4096, calibration: 2048, hidden: HIDDEN_UNITS, schedule: SCHEDULE, batchSize: 128 };
+
+/** Column means and standard deviations of a rows × width matrix. */
+function standardisation(data: Float64Array, width: number): { mean: number[]; std: number[] } {
+  const rows = data.length / width;
+  const mean = Array.from({ length: width }, (_, j) => {
+    let s = 0;
+    for (let r = 0; r < rows; r++) s += data[r * width + j];
+    return s / rows;
+  });
+  const std = mean.map((m, j) => {
+    let s = 0;
+    for (let r = 0; r < rows; r++) s += (data[r * width + j] - m) ** 2;
+    return Math.sqrt(s / rows) || 1;
+  });
+  return { mean, std };
+}
+
+function standardise(data: Float64Array, width: number, s: { mean: number[]; std: number[] }): Float32Array {
+  return Float32Array.from(data, (v, i) => (v - s.mean[i % width]) / s.std[i % width]);
+}
+
+export interface CombustionData {
+  trainX: Float32Array;
+  trainY: Float32Array;
+  valX: Float32Array;
+  valY: Float32Array;
+  calibrationX: Float32Array;
+}
+
+/** Seeded states for training, validation and calibration (disjoint seeds), standardised on the training set. */
+export function combustionData(sizes: CombustionSizes): CombustionData {
+  const [train, val, calibration] = [makeChemistryData(sizes.train, 1), makeChemistryData(sizes.val, 2), makeChemistryData(sizes.calibration, 3)];
+  const [inputs, outputs] = [INPUT_NAMES.length, OUTPUT_NAMES.length];
+  const sx = standardisation(train.inputs, inputs);
+  const sy = standardisation(train.outputs, outputs);
+  return {
+    trainX: standardise(train.inputs, inputs, sx),
+    trainY: standardise(train.outputs, outputs, sy),
+    valX: standardise(val.inputs, inputs, sx),
+    valY: standardise(val.outputs, outputs, sy),
+    calibrationX: standardise(calibration.inputs, inputs, sx),
+  };
+}
+
+/** The GELU MLP, small-initialised and seeded. */
+export function combustionMlp(tf: typeof TF, hidden: number[]): TF.LayersModel {
+  let seed = 100;
+  const init = () => tf.initializers.randomNormal({ mean: 0, stddev: INIT_STDDEV, seed: seed++ });
+  return tf.sequential({
+    name: 'combustion_mlp',
+    layers: [
+      ...hidden.map((units, i) =>
+        tf.layers.dense({ name: `hidden${i + 1}`, units, activation: 'gelu', kernelInitializer: init(), ...(i === 0 ? { inputShape: [INPUT_NAMES.length] } : {}) }),
+      ),
+      tf.layers.dense({ name: 'output', units: OUTPUT_NAMES.length, kernelInitializer: init() }),
+    ],
+  });
+}
+
+/** Writes the data files and trains the original; returns the original's model.json. */
+export async function prepareCombustion(backend: Backend, dir: string, sizes: CombustionSizes, log: (line: string) => void): Promise<string> {
+  const { tf } = backend;
+  const data = combustionData(sizes);
+  const [inputs, outputs] = [INPUT_NAMES.length, OUTPUT_NAMES.length];
+  await writeNpy(path.join(dir, 'train-inputs.npy'), data.trainX, [sizes.train, inputs]);
+  await writeNpy(path.join(dir, 'train-targets.npy'), data.trainY, [sizes.train, outputs]);
+  await writeNpy(path.join(dir, 'val-inputs.npy'), data.valX, [sizes.val, inputs]);
+  await writeNpy(path.join(dir, 'val-targets.npy'), data.valY, [sizes.val, outputs]);
+  await writeNpy(path.join(dir, 'calibration.npy'), data.calibrationX, [sizes.calibration, inputs]);
+  const model = combustionMlp(tf, sizes.hidden);
+  const train = { inputs: tf.tensor2d(data.trainX, [sizes.train, inputs]), targets: tf.tensor2d(data.trainY, [sizes.train, outputs]) };
+  const val = { inputs: tf.tensor2d(data.valX, [sizes.val, inputs]), targets: tf.tensor2d(data.valY, [sizes.val, outputs]) };
+  try {
+    for (const [stage, [learningRate, epochs]] of sizes.schedule.entries()) {
+      await withSeededMathRandom(10 + stage, () =>
+        fineTune(backend, model, { ...train, valInputs: val.inputs, valTargets: val.targets }, {
+          epochs,
+          batchSize: sizes.batchSize,
+          learningRate,
+          loss: 'mse',
+          onEpoch: (r) => {
+            if (r.epoch % 10 === 0 || r.epoch === epochs) log(`  stage ${stage + 1} (lr ${learningRate}) epoch ${r.epoch}: train MSE ${r.loss.toExponential(3)}, val MSE ${r.valLoss?.toExponential(3)}`);
+          },
+        }),
+      );
+    }
+    log(`original: validation MSE ${format('mse', evaluate(model, val, 'mse'))}`);
+    return await saveLayersModel(tf, model, path.join(dir, 'original'));
+  } finally {
+    tf.dispose([train.inputs, train.targets, val.inputs, val.targets]);
+    model.dispose();
+  }
+}
+
+export interface CombustionRun extends Pick<ExperimentSpec, 'onProgress' | 'resume'> {
+  /** Folder (inside the experiment's) for every round's models. */
+  roundsDir: string;
+  thresholds: number[];
+  rounds: number;
+  epochs: number;
+  learningRate: number;
+  batchSize: number;
+}
+
+/** Runs the experiment on a prepared folder. */
+export async function runCombustion(backend: Backend, dir: string, sizes: CombustionSizes, run: CombustionRun, log: (line: string) => void): Promise<ExperimentResult> {
+  const { tf } = backend;
+  const data = combustionData(sizes);
+  const [inputs, outputs] = [INPUT_NAMES.length, OUTPUT_NAMES.length];
+  const train = { inputs: tf.tensor2d(data.trainX, [sizes.train, inputs]), targets: tf.tensor2d(data.trainY, [sizes.train, outputs]) };
+  const val = { inputs: tf.tensor2d(data.valX, [sizes.val, inputs]), targets: tf.tensor2d(data.valY, [sizes.val, outputs]) };
+  try {
+    return await runExperiment(backend, {
+      modelFile: path.join(dir, 'original', 'model.json'),
+      metric: 'mse',
+      train,
+      val,
+      calibrationFile: path.join(dir, 'calibration.npy'),
+      ...run,
+      tolerance: 0.1,
+      targetRatio: undefined,
+      seed: 7,
+      workDir: path.join(dir, run.roundsDir),
+      log,
+    });
+  } finally {
+    tf.dispose([train.inputs, train.targets, val.inputs, val.targets]);
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = path.resolve(flag('--out') ?? path.join(__dirname, 'out', 'combustion'));
+  const resultsFile = path.join(dir, flag('--results') ?? 'results.json');
+  const run: CombustionRun = {
+    thresholds: (flag('--thresholds') ?? '0.999,0.998,0.996,0.994,0.992,0.99').split(',').map(Number),
+    rounds: Number(flag('--rounds') ?? 8),
+    epochs: Number(flag('--epochs') ?? 30),
+    learningRate: Number(flag('--lr') ?? 3e-4),
+    batchSize: FULL_SIZES.batchSize,
+    // Runs saving different results files keep their models apart too: results-b.json → rounds-b/.
+    roundsDir: `rounds${path.basename(resultsFile, '.json').replace(/^results/, '')}`,
+  };
+  const backend = await loadBackend('wasm');
+  const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+  const modelFile = path.join(dir, 'original', 'model.json');
+  if (process.argv.includes('--retrain-original') || !(await fs.stat(modelFile).then(() => true, () => false))) {
+    log(`training the original ${INPUT_NAMES.length}-${FULL_SIZES.hidden.join('-')}-${OUTPUT_NAMES.length} GELU MLP into ${dir}`);
+    await prepareCombustion(backend, dir, FULL_SIZES, log);
+  }
+  if (process.argv.includes('--prepare-only')) return;
+  run.onProgress = (partial) => fs.writeFile(resultsFile, JSON.stringify(partial, null, 1));
+  if (process.argv.includes('--resume')) run.resume = JSON.parse(await fs.readFile(resultsFile, 'utf8')) as ExperimentResult;
+  const result = await runCombustion(backend, dir, FULL_SIZES, run, log);
+  await run.onProgress(result);
+  log(`results written to ${resultsFile} (${result.seconds.toFixed(0)} s)`);
+}
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
