@@ -50,9 +50,10 @@ export interface Validation {
   description: string;
 }
 
-export async function loadValidation(graph: ModelGraph, inputsFile: string, targetsFile: string): Promise<Validation> {
+/** `evaluated`: the rows go through condense's evaluator (capped to its memory budget), not only through tfjs. */
+export async function loadValidation(graph: ModelGraph, inputsFile: string, targetsFile: string, evaluated = true): Promise<Validation> {
   // All rows count: subsampling would make the metric noisier than the tolerance it is checked against.
-  const rows = await readInputRows(graph, inputsFile, Infinity);
+  const rows = await readInputRows(graph, inputsFile, Infinity, evaluated);
   const array = await readDataFile(targetsFile);
   if (array.shape[0] !== rows.samples) {
     throw new InputError(targetsFile, `has ${array.shape[0]} rows, but ${inputsFile} has ${rows.samples}`);

@@ -65,13 +65,17 @@ export interface InputRows {
   picked: Int32Array;
 }
 
-/** Reads a file of inputs, keeping at most `maxRows` rows (fewer where the network's values would not fit), evenly spaced. */
-export async function readInputRows(graph: ModelGraph, file: string, maxRows: number): Promise<InputRows> {
+/**
+ * Reads a file of inputs, keeping at most `maxRows` rows, evenly spaced — fewer where condense's
+ * evaluator would hold all the network's values for them, unless `evaluated` is false (rows that only
+ * tfjs runs, batch by batch, as in training).
+ */
+export async function readInputRows(graph: ModelGraph, file: string, maxRows: number, evaluated = true): Promise<InputRows> {
   if (graph.inputs.length !== 1) throw new InputError(file, 'data files are supported for single-input models only');
   const expected = graph.byName.get(graph.inputs[0])!.outputShape;
   const array = await readDataFile(file);
   const [samples, sample, data] = matchInput(file, expected, array.shape, array.data);
-  const picked = evenRows(samples, rowCap(graph, maxRows));
+  const picked = evenRows(samples, evaluated ? rowCap(graph, maxRows) : Math.min(samples, maxRows));
   const per = sizeOf(sample);
   const input = new Float64Array(picked.length * per);
   const raw = new Float32Array(picked.length * per);

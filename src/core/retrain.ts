@@ -149,8 +149,9 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
   const original = await loadModel(modelFile, options.openOptions);
   if (original.source.format !== 'tfjs-layers') throw new InputError(modelFile, RETRAIN_TFJS_ONLY);
   const graph = original.source.graph;
-  const validation = await loadValidation(graph, options.valInputs, options.valTargets);
-  const training = await loadValidation(graph, options.trainInputs, options.trainTargets);
+  // Both only run through tfjs, batch by batch: every row is kept.
+  const validation = await loadValidation(graph, options.valInputs, options.valTargets, false);
+  const training = await loadValidation(graph, options.trainInputs, options.trainTargets, false);
 
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'condense-retrain-'));
   const kept = new Map<number, { folder: string; report: CondenseReport }>();

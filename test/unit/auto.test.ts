@@ -238,4 +238,20 @@ describe('automatic thresholds', function () {
     tf.dispose(x);
     [original, wide].forEach((m) => m.dispose());
   });
+
+  it('validation rows: capped to the evaluator\'s memory budget where it runs them, all kept where only tfjs does (retraining)', async () => {
+    // 20000 values per sample: the evaluator's budget (2^25 values) holds about 1677 samples.
+    const wideModel = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 20000, activation: 'relu' }), tf.layers.dense({ units: 1 })] });
+    const file = await saveLayersModel(wideModel, path.join(dir, 'wide-dense'));
+    wideModel.dispose();
+    const rows = 2000;
+    await fs.writeFile(path.join(dir, 'wide-x.json'), JSON.stringify(Array.from({ length: rows }, (_, r) => [r, 1, 2, 3])));
+    await fs.writeFile(path.join(dir, 'wide-y.json'), JSON.stringify(Array.from({ length: rows }, (_, r) => [r])));
+    const { graph } = (await loadModel(file)).source;
+    const evaluated = await loadValidation(graph, path.join(dir, 'wide-x.json'), path.join(dir, 'wide-y.json'));
+    const trained = await loadValidation(graph, path.join(dir, 'wide-x.json'), path.join(dir, 'wide-y.json'), false);
+    assert.ok(evaluated.rows.picked.length < rows, `evaluated: ${evaluated.rows.picked.length} rows`);
+    assert.strictEqual(trained.rows.picked.length, rows);
+    assert.deepStrictEqual(Array.from(trained.targets), Array.from({ length: rows }, (_, r) => r));
+  });
 });
