@@ -12,7 +12,7 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { seededRandom } from '../src/core/random';
+import { seededRandom, withSeededMathRandom } from '../src/core/random';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
@@ -36,21 +36,6 @@ function permutation(n: number, random: () => number): Int32Array {
     [order[i], order[j]] = [order[j], order[i]];
   }
   return order;
-}
-
-/**
- * Runs `body` with Math.random replaced by a seeded generator. tfjs draws the randomness it is not
- * given a seed for (dropout masks in particular) from Math.random; a fixed Dropout `seed` would
- * instead reuse one mask for every batch.
- */
-async function withSeededMathRandom<T>(seed: number, body: () => Promise<T>): Promise<T> {
-  const original = Math.random;
-  Math.random = seededRandom(seed);
-  try {
-    return await body();
-  } finally {
-    Math.random = original;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

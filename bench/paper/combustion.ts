@@ -18,7 +18,8 @@ import type * as TF from '@tensorflow/tfjs';
 import { Backend, loadBackend } from '../../src/core/backend';
 import { fineTune } from '../../src/core/train/fineTune';
 import { makeChemistryData, INPUT_NAMES, OUTPUT_NAMES } from './chemistry';
-import { evaluate, saveLayersModel, withSeededMathRandom, writeNpy } from './common';
+import { evaluate, saveLayersModel, writeNpy } from './common';
+import { withSeededMathRandom } from '../../src/core/random';
 import { ExperimentResult, ExperimentSpec, format, runExperiment } from './experiment';
 import { flag } from './args';
 

@@ -7,24 +7,9 @@ import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
 import { AutoMetric, score } from '../../src/core/autoReduce';
 import { writeFolder } from '../../src/core/output';
-import { seededRandom } from '../../src/core/random';
 import { readTfjsModel } from '../../src/core/tfjs/read';
 import { toLayersModel } from '../../src/core/tfjs/source';
 import { WEIGHTS_FILE } from '../../src/core/tfjs/write';
-
-/**
- * Runs `body` with Math.random seeded: tfjs's fit shuffles the batches with Math.random, so this makes
- * every training run (the product's fine-tuning included) repeat exactly.
- */
-export async function withSeededMathRandom<T>(seed: number, body: () => Promise<T>): Promise<T> {
-  const original = Math.random;
-  Math.random = seededRandom(seed);
-  try {
-    return await body();
-  } finally {
-    Math.random = original;
-  }
-}
 
 /** A little-endian float32 .npy file (C order), the format the product's data readers take. */
 export function npyBytes(data: ArrayLike<number>, shape: number[]): Uint8Array {

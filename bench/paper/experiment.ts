@@ -22,7 +22,8 @@ import { MergePlan } from '../../src/core/merge';
 import { planL1 } from '../../src/core/prune';
 import { reduceModel } from '../../src/core/reduce';
 import { fineTune } from '../../src/core/train/fineTune';
-import { evaluate, LabelledData, loadLayersModel, saveLayersModel, withSeededMathRandom } from './common';
+import { evaluate, LabelledData, loadLayersModel, saveLayersModel } from './common';
+import { withSeededMathRandom } from '../../src/core/random';
 
 export interface ExperimentSpec {
   /** The trained original, a TF.js Layers model.json. */

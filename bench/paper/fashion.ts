@@ -23,7 +23,8 @@ import type * as TF from '@tensorflow/tfjs';
 import { Backend, loadBackend } from '../../src/core/backend';
 import { fineTune } from '../../src/core/train/fineTune';
 import { flag } from './args';
-import { evaluate, LabelledData, saveLayersModel, withSeededMathRandom, writeNpy } from './common';
+import { evaluate, LabelledData, saveLayersModel, writeNpy } from './common';
+import { withSeededMathRandom } from '../../src/core/random';
 import { ExperimentResult, ExperimentSpec, format, runExperiment } from './experiment';
 
 export const FASHION_DIR = '/usr/share/datasets/fashion-mnist';

@@ -1,6 +1,6 @@
 import { Calibration } from './calibration';
 import { completeLinkage } from './cluster';
-import { CalibrationData, measureJoint, measureLayer } from './dataSimilarity';
+import { CalibrationData, measureLayer } from './dataSimilarity';
 import { CancelToken, throwIfCancelled } from './errors';
 import { openModel } from './formats';
 import { productEngine } from './backend';
@@ -86,8 +86,7 @@ export async function analyzeModel(model: LoadedModel, options: AnalyzeOptions =
     }
     const weights = producer.joint ? jointVectors(producer.joint, producer.units) : neuronVectors(producer);
     const { live, dead } = splitDead(producer, weights);
-    const measure = producer.joint ? measureJoint : measureLayer;
-    const { info, vectors, similarity, biasDominance } = await measure(producer, weights, live, data, gram, options.allowBiasDominated === true);
+    const { info, vectors, similarity, biasDominance } = await measureLayer(producer, weights, live, data, gram, options.allowBiasDominated === true);
     producers.push(info);
     const rows = unitRows(vectors, live);
     const s = await gram.gram(rows, live.length, vectors.d);

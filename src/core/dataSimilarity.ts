@@ -127,7 +127,8 @@ export async function measureLayer(
   gram: GramEngine,
   allowBiasDominated: boolean,
 ): Promise<MeasuredLayer> {
-  const moment = data ? await inputMoment(info.layer, data.evaluator, data.products) : null;
+  if (info.joint && data) return measureJoint(info, weights, live, data, gram, allowBiasDominated);
+  const moment = data && !info.joint ? await inputMoment(info.layer, data.evaluator, data.products) : null;
   if (moment && typeof moment !== 'string') {
     return { info, vectors: await weighByData(weights, moment.sigma, data!.products), similarity: 'data', biasDominance: null };
   }
@@ -138,29 +139,25 @@ export async function measureLayer(
 }
 
 /**
- * measureLayer for a joint group (coupling.ts): with data, every member's vectors are seen through its
+ * A joint group (coupling.ts) with data: every member's vectors are seen through its
  * own input's second moment before they are joined — the inner product of joined vectors is then
  * the sum of the members' pre-activation inner products, i.e. that of the channels' summed
- * pre-activations over the data (followers still enter by their weights). Without data, or where a
- * member's input cannot be evaluated, the group is compared on its weights.
+ * pre-activations over the data (followers still enter by their weights). Where a member's input
+ * cannot be evaluated, the group is compared on its weights.
  */
-export async function measureJoint(
+async function measureJoint(
   info: ProducerInfo,
   weights: NeuronVectors,
   live: Int32Array,
-  data: CalibrationData | null,
+  data: CalibrationData,
   gram: GramEngine,
   allowBiasDominated: boolean,
 ): Promise<MeasuredLayer> {
-  const joint = info.joint!;
-  if (data) {
-    const members: NeuronVectors[] = [];
-    for (const member of joint.members) {
-      const moment = await inputMoment(member.layer, data.evaluator, data.products);
-      if (typeof moment === 'string') return measureLayer(info, weights, live, null, gram, allowBiasDominated);
-      members.push(await weighByData(neuronVectors({ ...member, units: info.units }), moment.sigma, data.products));
-    }
-    return { info, vectors: jointVectors(joint, info.units, members), similarity: 'data', biasDominance: null };
+  const members: NeuronVectors[] = [];
+  for (const member of info.joint!.members) {
+    const moment = await inputMoment(member.layer, data.evaluator, data.products);
+    if (typeof moment === 'string') return measureLayer(info, weights, live, null, gram, allowBiasDominated);
+    members.push(await weighByData(neuronVectors({ ...member, units: info.units }), moment.sigma, data.products));
   }
-  return measureLayer(info, weights, live, null, gram, allowBiasDominated);
+  return { info, vectors: jointVectors(info.joint!, info.units, members), similarity: 'data', biasDominance: null };
 }

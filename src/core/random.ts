@@ -28,3 +28,17 @@ export function uniformSamples(n: number, low: number, high: number, seed: numbe
   const random = seededRandom(seed);
   return Float32Array.from({ length: n }, () => low + (high - low) * random());
 }
+
+/**
+ * Runs `body` with Math.random replaced by a seeded generator: tfjs draws what it is not given a seed
+ * for (batch shuffling in fit, dropout masks) from Math.random, so training runs repeat exactly.
+ */
+export async function withSeededMathRandom<T>(seed: number, body: () => Promise<T>): Promise<T> {
+  const original = Math.random;
+  Math.random = seededRandom(seed);
+  try {
+    return await body();
+  } finally {
+    Math.random = original;
+  }
+}

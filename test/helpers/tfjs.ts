@@ -79,6 +79,28 @@ export function maxRelDeviation(a: Float32Array, b: Float32Array): number {
   return worst;
 }
 
+/** max |a − b| / max |b|: relative to the reference's scale, so entries near zero do not dominate. */
+export function relativeDeviation(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
+  let diff = 0, scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
+}
+
+/** A seeded standard-normal tensor of the given shape. */
+export function seeded(shape: number[], seed: number): tf.Tensor {
+  return tf.tensor(normalSamples(shape.reduce((a, b) => a * b, 1), seed), shape);
+}
+
+/** Runs `f` on the named backend and returns its results' values (to compare backends). */
+export async function on(name: 'wasm' | 'cpu', f: () => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(name);
+  return tf.tidy(() => [f()].flat().map((t) => Float32Array.from(t.dataSync())));
+}
+
 export async function readJson<T = any>(file: string): Promise<T> {
   return JSON.parse(await fs.readFile(file, 'utf8')) as T;
 }

@@ -1,30 +1,9 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { Backend, loadBackend } from '../../src/core/backend';
-import { normalSamples } from '../../src/core/random';
 import { EpochReport, fineTune } from '../../src/core/train/fineTune';
 import { registerWasmTrainingKernels } from '../../src/core/train/wasmKernels';
-
-/** max |a − b| / max |b|: relative to the reference's scale, so entries near zero do not dominate. */
-function relativeDeviation(a: Float32Array, b: Float32Array): number {
-  assert.strictEqual(a.length, b.length);
-  let diff = 0, scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
-
-function seeded(shape: number[], seed: number): tf.Tensor {
-  return tf.tensor(normalSamples(shape.reduce((a, b) => a * b, 1), seed), shape);
-}
-
-/** Runs `f` on the named backend and returns its result's values. */
-async function on(name: 'wasm' | 'cpu', f: () => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(name);
-  return tf.tidy(() => [f()].flat().map((t) => Float32Array.from(t.dataSync())));
-}
+import { on, relativeDeviation, seeded } from '../helpers/tfjs';
 
 describe('training on the wasm backend', () => {
   let backend: Backend;
