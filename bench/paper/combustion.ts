@@ -21,7 +21,7 @@ import { makeChemistryData, INPUT_NAMES, OUTPUT_NAMES } from './chemistry';
 import { evaluate, saveLayersModel, writeNpy } from './common';
 import { withSeededMathRandom } from '../../src/core/random';
 import { ExperimentResult, ExperimentSpec, format, runExperiment } from './experiment';
-import { flag } from './args';
+import { runFlags } from './args';
 
 export const HIDDEN_UNITS = [256, 128, 64];
 /** Small enough that training starts in the condensing regime, where neurons align. */
@@ -170,19 +170,9 @@ export async function runCombustion(backend: Backend, dir: string, sizes: Combus
 }
 
 async function main(): Promise<void> {
-  const dir = path.resolve(flag('--out') ?? path.join(__dirname, 'out', 'combustion'));
-  const resultsFile = path.join(dir, flag('--results') ?? 'results.json');
-  const run: CombustionRun = {
-    thresholds: (flag('--thresholds') ?? '0.999,0.998,0.996,0.994,0.992,0.99').split(',').map(Number),
-    rounds: Number(flag('--rounds') ?? 8),
-    epochs: Number(flag('--epochs') ?? 30),
-    learningRate: Number(flag('--lr') ?? 3e-4),
-    batchSize: FULL_SIZES.batchSize,
-    // Runs saving different results files keep their models apart too: results-b.json → rounds-b/.
-    roundsDir: `rounds${path.basename(resultsFile, '.json').replace(/^results/, '')}`,
-  };
+  const { dir, resultsFile, log, ...flags } = runFlags('combustion', { thresholds: '0.999,0.998,0.996,0.994,0.992,0.99', rounds: 8, epochs: 30, learningRate: 3e-4 });
+  const run: CombustionRun = { ...flags, batchSize: FULL_SIZES.batchSize };
   const backend = await loadBackend('wasm');
-  const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
   const modelFile = path.join(dir, 'original', 'model.json');
   if (process.argv.includes('--retrain-original') || !(await fs.stat(modelFile).then(() => true, () => false))) {
     log(`training the original ${INPUT_NAMES.length}-${FULL_SIZES.hidden.join('-')}-${OUTPUT_NAMES.length} GELU MLP into ${dir}`);

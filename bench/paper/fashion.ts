@@ -22,7 +22,7 @@ import { gunzipSync } from 'zlib';
 import type * as TF from '@tensorflow/tfjs';
 import { Backend, loadBackend } from '../../src/core/backend';
 import { fineTune } from '../../src/core/train/fineTune';
-import { flag } from './args';
+import { flag, runFlags } from './args';
 import { evaluate, LabelledData, saveLayersModel, writeNpy } from './common';
 import { withSeededMathRandom } from '../../src/core/random';
 import { ExperimentResult, ExperimentSpec, format, runExperiment } from './experiment';
@@ -200,21 +200,10 @@ export async function runFashion(backend: Backend, dir: string, train: ImageSet,
 }
 
 async function main(): Promise<void> {
-  const dir = path.resolve(flag('--out') ?? path.join(__dirname, 'out', 'fashion'));
-  const resultsFile = path.join(dir, flag('--results') ?? 'results.json');
+  const { dir, resultsFile, log, ...flags } = runFlags('fashion', { thresholds: '0.5,0.4,0.3,0.2', rounds: 4, epochs: 2, learningRate: 5e-4 });
   const target = flag('--target-ratio');
-  const run: FashionRun = {
-    thresholds: (flag('--thresholds') ?? '0.5,0.4,0.3,0.2').split(',').map(Number),
-    rounds: Number(flag('--rounds') ?? 4),
-    epochs: Number(flag('--epochs') ?? 2),
-    learningRate: Number(flag('--lr') ?? 5e-4),
-    batchSize: FULL_SIZES.batchSize,
-    // Runs saving different results files keep their models apart too: results-b.json → rounds-b/.
-    roundsDir: `rounds${path.basename(resultsFile, '.json').replace(/^results/, '')}`,
-    ...(target ? { targetRatio: Number(target) } : {}),
-  };
+  const run: FashionRun = { ...flags, batchSize: FULL_SIZES.batchSize, ...(target ? { targetRatio: Number(target) } : {}) };
   const backend = await loadBackend('wasm');
-  const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
   const [train, val] = [await readFashion('train', FULL_SIZES.train), await readFashion('t10k', FULL_SIZES.val)];
   log(`Fashion-MNIST: ${train.count} training images (of 60000), ${val.count} validation images (of the 10000 test images)`);
   const modelFile = path.join(dir, 'original', 'model.json');

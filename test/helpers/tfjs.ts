@@ -6,7 +6,9 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { Backend, loadBackend } from '../../src/core/backend';
 import { normalSamples } from '../../src/core/random';
+import { registerWasmTrainingKernels } from '../../src/core/train/wasmKernels';
 
 /** Model building and training run on the plain cpu backend: small, deterministic, and every gradient is there without registering kernels. */
 export async function useCpu(): Promise<void> {
@@ -139,4 +141,23 @@ export function writtenUnits(modelJson: any): Record<string, number> {
 /** Lists a folder (sorted), or [] when it does not exist. */
 export async function listing(dir: string): Promise<string[]> {
   return (await fs.readdir(dir).catch(() => [] as string[])).sort();
+}
+
+/**
+ * Registers hooks running the enclosing suite on the wasm backend with the training kernels, and
+ * switching back to the previous backend (none when the file runs alone) after it. The backend is
+ * on the returned holder once the suite's `before` hooks ran.
+ */
+export function onWasmBackend(): { backend: Backend } {
+  const holder = {} as { backend: Backend };
+  let previous: string | null = null;
+  before(async () => {
+    previous = tf.getBackend() as string | null;
+    holder.backend = await loadBackend('wasm');
+    registerWasmTrainingKernels(holder.backend.tf);
+  });
+  after(async () => {
+    if (previous) await tf.setBackend(previous);
+  });
+  return holder;
 }

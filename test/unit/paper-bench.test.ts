@@ -16,10 +16,10 @@ import { ExperimentResult, runExperiment } from '../../bench/paper/experiment';
 import { roundsTable, sizeErrorPlot } from '../../bench/paper/figures';
 import { mobileNetV2, parseIdx } from '../../bench/paper/fashion';
 import { linePlot, ticks } from '../../bench/paper/svgPlot';
-import { Backend, loadBackend } from '../../src/core/backend';
 import { readDataFile } from '../../src/core/data';
 import { normalSamples } from '../../src/core/random';
 import { tempDir } from '../helpers/models';
+import { onWasmBackend } from '../helpers/tfjs';
 
 const ATMOSPHERE = 101325;
 
@@ -120,16 +120,7 @@ describe('paper benchmark: files and figures', () => {
 });
 
 describe('paper benchmark: the experiment runner (tiny runs)', () => {
-  let backend: Backend;
-  let previous: string | null;
-
-  before(async () => {
-    previous = tf.getBackend() as string | null;
-    backend = await loadBackend('wasm');
-  });
-  after(async () => {
-    if (previous) await tf.setBackend(previous);
-  });
+  const wasm = onWasmBackend();
 
   /** Both sides reduce each round to the same units and size; every number is finite. */
   function checkSides(result: ExperimentResult, rounds: number): void {
@@ -159,7 +150,7 @@ describe('paper benchmark: the experiment runner (tiny runs)', () => {
     const calibration = path.join(dir, 'calibration.npy');
     await fs.writeFile(calibration, npyBytes(x.slice(0, 32).dataSync(), [32, inputs]));
     const [train, val] = [{ inputs: x.slice(0, 48), targets: y.slice(0, 48) }, { inputs: x.slice(48), targets: y.slice(48) }];
-    const result = await runExperiment(backend, {
+    const result = await runExperiment(wasm.backend, {
       modelFile, metric: 'mse', train, val, calibrationFile: calibration,
       thresholds: [0.6, 0.4], rounds: 2, epochs: 1, batchSize: 16, learningRate: 1e-3, tolerance: 0.1, seed: 1, workDir: path.join(dir, 'rounds'),
     });
@@ -187,7 +178,7 @@ describe('paper benchmark: the experiment runner (tiny runs)', () => {
     const labels = tf.tensor1d(Array.from({ length: 40 }, (_, i) => i % 3));
     const calibration = path.join(dir, 'calibration.npy');
     await fs.writeFile(calibration, npyBytes(images.slice(0, 16).dataSync(), [16, 8, 8, 1]));
-    const result = await runExperiment(backend, {
+    const result = await runExperiment(wasm.backend, {
       modelFile, metric: 'accuracy', train: { inputs: images, targets: labels }, val: { inputs: images, targets: labels }, calibrationFile: calibration,
       thresholds: [0.3], rounds: 1, epochs: 1, batchSize: 8, learningRate: 1e-3, tolerance: 0.01, seed: 2, workDir: path.join(dir, 'rounds'),
     });

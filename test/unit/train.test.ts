@@ -1,30 +1,17 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { Backend, loadBackend } from '../../src/core/backend';
 import { EpochReport, fineTune } from '../../src/core/train/fineTune';
 import { registerWasmTrainingKernels } from '../../src/core/train/wasmKernels';
-import { on, relativeDeviation, seeded } from '../helpers/tfjs';
+import { on, onWasmBackend, relativeDeviation, seeded } from '../helpers/tfjs';
 
 describe('training on the wasm backend', () => {
-  let backend: Backend;
-  let previous: string | null;
-
-  before(async () => {
-    // Null when no backend has been initialised yet (this file run alone).
-    previous = tf.getBackend() as string | null;
-    backend = await loadBackend('wasm');
-    registerWasmTrainingKernels(backend.tf);
-  });
+  const wasm = onWasmBackend();
 
   it('registers its kernels once', () => {
     const registered = tf.getKernel('Conv2DBackpropFilter', 'wasm')?.kernelFunc;
     assert.ok(registered);
-    registerWasmTrainingKernels(backend.tf);
+    registerWasmTrainingKernels(wasm.backend.tf);
     assert.strictEqual(tf.getKernel('Conv2DBackpropFilter', 'wasm')?.kernelFunc, registered);
-  });
-
-  after(async () => {
-    if (previous) await tf.setBackend(previous);
   });
 
   describe('Conv2DBackpropFilter', () => {
@@ -38,7 +25,7 @@ describe('training on the wasm backend', () => {
       { name: '4×4, stride 3, same (uneven padding)', x: [1, 10, 10, 1], filter: [4, 4, 1, 6], strides: 3, pad: 'same' },
     ];
     for (const c of configs) {
-      it(`equals the cpu backend's gradient: ${c.name}`, async () => {
+      it(`equals the cpu wasm.backend's gradient: ${c.name}`, async () => {
         const x = seeded(c.x, 1);
         const filter = seeded(c.filter, 2);
         // A loss whose gradient dy varies over positions and channels.
@@ -53,7 +40,7 @@ describe('training on the wasm backend', () => {
       });
     }
 
-    it("equals the cpu backend's kernel for NCHW data", async () => {
+    it("equals the cpu wasm.backend's kernel for NCHW data", async () => {
       const x = seeded([2, 3, 8, 7], 4);
       const dy = seeded([2, 5, 4, 4], 5);
       const attrs = { strides: 2, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 3, 5] };
@@ -65,7 +52,7 @@ describe('training on the wasm backend', () => {
       assert.ok(relativeDeviation(wasm, cpu) < 1e-5, `relative deviation ${relativeDeviation(wasm, cpu)}`);
     });
 
-    it('dilation 2 is refused with a clear message (tfjs-core refuses it on every backend)', () => {
+    it('dilation 2 is refused with a clear message (tfjs-core refuses it on every wasm.backend)', () => {
       const x = seeded([1, 8, 8, 2], 6) as tf.Tensor4D;
       const filter = seeded([3, 3, 2, 2], 7) as tf.Tensor4D;
       assert.throws(() => tf.grad((f) => tf.sum(tf.conv2d(x, f as tf.Tensor4D, 1, 'same', 'NHWC', 2)))(filter), /dilation rates greater than 1/);
@@ -106,7 +93,7 @@ describe('training on the wasm backend', () => {
     return { x, y };
   }
 
-  it("gives a CNN's training gradients (Conv2D, BatchNorm, ReLU, MaxPool, Dense) equal to the cpu backend's", async () => {
+  it("gives a CNN's training gradients (Conv2D, BatchNorm, ReLU, MaxPool, Dense) equal to the cpu wasm.backend's", async () => {
     await tf.setBackend('wasm');
     const model = smallCnn(10);
     const { x, y } = imageClasses(16, 11);
@@ -129,7 +116,7 @@ describe('training on the wasm backend', () => {
     await tf.setBackend('wasm');
     const model = smallCnn(20);
     const { x, y } = imageClasses(128, 21);
-    const { history, outcome } = await fineTune(backend, model, { inputs: x, targets: y }, { epochs: 8, batchSize: 16, learningRate: 1e-2, loss: 'sparseCategoricalCrossentropy' });
+    const { history, outcome } = await fineTune(wasm.backend, model, { inputs: x, targets: y }, { epochs: 8, batchSize: 16, learningRate: 1e-2, loss: 'sparseCategoricalCrossentropy' });
     assert.strictEqual(tf.getBackend(), 'wasm');
     tf.dispose([x, y]);
     model.dispose();
@@ -175,7 +162,7 @@ describe('training on the wasm backend', () => {
       const initialMse = tf.tidy(() => tf.squaredDifference(model.predict(validation.x) as tf.Tensor, validation.y).mean().dataSync()[0]);
       const tensorsBefore = tf.memory().numTensors;
       const reported: EpochReport[] = [];
-      const { history, outcome } = await fineTune(backend, model, data(), { ...options, onEpoch: (e) => void reported.push(e) });
+      const { history, outcome } = await fineTune(wasm.backend, model, data(), { ...options, onEpoch: (e) => void reported.push(e) });
       assert.strictEqual(tf.memory().numTensors, tensorsBefore, 'fineTune leaves no tensors behind');
       model.dispose();
       assert.strictEqual(outcome, 'completed');
@@ -190,7 +177,7 @@ describe('training on the wasm backend', () => {
 
     it("stops after the epoch whose report returns 'stop'", async () => {
       const model = mlp(41);
-      const { history, outcome } = await fineTune(backend, model, data(), { ...options, onEpoch: (e) => (e.epoch === 3 ? 'stop' : undefined) });
+      const { history, outcome } = await fineTune(wasm.backend, model, data(), { ...options, onEpoch: (e) => (e.epoch === 3 ? 'stop' : undefined) });
       model.dispose();
       assert.strictEqual(outcome, 'stopped');
       assert.strictEqual(history.length, 3);
@@ -203,7 +190,7 @@ describe('training on the wasm backend', () => {
       // once after every batch, so training stops after batch 4 of 16 in the first epoch.
       let checks = 0;
       const signal = { get aborted() { return ++checks >= 5; } } as AbortSignal;
-      const { history, outcome } = await fineTune(backend, model, data(), { ...options, signal });
+      const { history, outcome } = await fineTune(wasm.backend, model, data(), { ...options, signal });
       const after = model.getWeights().map((w) => Float32Array.from(w.dataSync()));
       model.dispose();
       assert.strictEqual(outcome, 'aborted');
@@ -217,7 +204,7 @@ describe('training on the wasm backend', () => {
       const before = model.getWeights().map((w) => Float32Array.from(w.dataSync()));
       const controller = new AbortController();
       controller.abort();
-      const { history, outcome } = await fineTune(backend, model, data(), { ...options, signal: controller.signal });
+      const { history, outcome } = await fineTune(wasm.backend, model, data(), { ...options, signal: controller.signal });
       const after = model.getWeights().map((w) => Float32Array.from(w.dataSync()));
       model.dispose();
       assert.strictEqual(outcome, 'aborted');

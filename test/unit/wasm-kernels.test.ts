@@ -1,29 +1,17 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { Backend, loadBackend } from '../../src/core/backend';
 import { fineTune } from '../../src/core/train/fineTune';
 import { registerWasmTrainingKernels } from '../../src/core/train/wasmKernels';
-import { on, relativeDeviation, seeded } from '../helpers/tfjs';
+import { on, onWasmBackend, relativeDeviation, seeded } from '../helpers/tfjs';
 
 describe('depthwise-convolution training kernels on the wasm backend', () => {
-  let backend: Backend;
-  let previous: string | null;
-
-  before(async () => {
-    previous = tf.getBackend() as string | null;
-    backend = await loadBackend('wasm');
-    registerWasmTrainingKernels(backend.tf);
-  });
-
-  after(async () => {
-    if (previous) await tf.setBackend(previous);
-  });
+  const wasm = onWasmBackend();
 
   it('registers both depthwise gradients, once', () => {
     for (const name of ['DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput']) {
       const registered = tf.getKernel(name, 'wasm')?.kernelFunc;
       assert.ok(registered, name);
-      registerWasmTrainingKernels(backend.tf);
+      registerWasmTrainingKernels(wasm.backend.tf);
       assert.strictEqual(tf.getKernel(name, 'wasm')?.kernelFunc, registered);
     }
   });
@@ -38,7 +26,7 @@ describe('depthwise-convolution training kernels on the wasm backend', () => {
     { name: '5×3, stride 2, explicit padding, multiplier 2', x: [2, 9, 9, 3], filter: [5, 3, 3, 2], strides: 2, pad: [[0, 0], [2, 1], [0, 2], [0, 0]] },
   ];
   for (const c of configs) {
-    it(`filter and input gradients equal the cpu backend's: ${c.name}`, async () => {
+    it(`filter and input gradients equal the cpu wasm.backend's: ${c.name}`, async () => {
       const x = seeded(c.x, 1) as tf.Tensor4D;
       const filter = seeded(c.filter, 2) as tf.Tensor4D;
       // A loss whose gradient dy varies over positions and channels.
@@ -80,7 +68,7 @@ describe('depthwise-convolution training kernels on the wasm backend', () => {
     return tf.model({ inputs: input, outputs: output });
   }
 
-  it("gives an inverted-residual block's training gradients equal to the cpu backend's", async () => {
+  it("gives an inverted-residual block's training gradients equal to the cpu wasm.backend's", async () => {
     await tf.setBackend('wasm');
     const model = invertedResidualNet(10);
     const x = seeded([12, 8, 8, 2], 11);
@@ -107,7 +95,7 @@ describe('depthwise-convolution training kernels on the wasm backend', () => {
     const x = seeded([96, 8, 8, 2], 21);
     // Class: which third of the image (by rows) holds the largest mean of channel 0.
     const y = tf.tidy(() => tf.stack([0, 1, 2].map((t) => x.slice([0, t * 2, 0, 0], [96, 4, 8, 1]).mean([1, 2, 3])), 1).argMax(1).cast('float32'));
-    const { history } = await fineTune(backend, model, { inputs: x, targets: y }, { epochs: 10, batchSize: 16, learningRate: 1e-2, loss: 'sparseCategoricalCrossentropy' });
+    const { history } = await fineTune(wasm.backend, model, { inputs: x, targets: y }, { epochs: 10, batchSize: 16, learningRate: 1e-2, loss: 'sparseCategoricalCrossentropy' });
     tf.dispose([x, y]);
     model.dispose();
     assert.strictEqual(history.length, 10);
