@@ -19,7 +19,6 @@ import { Backend, loadBackend } from '../../src/core/backend';
 import { fineTune } from '../../src/core/train/fineTune';
 import { makeChemistryData, INPUT_NAMES, OUTPUT_NAMES } from './chemistry';
 import { evaluate, saveLayersModel, writeNpy } from './common';
-import { withSeededMathRandom } from '../../src/core/random';
 import { ExperimentResult, ExperimentSpec, format, runExperiment } from './experiment';
 import { runFlags } from './args';
 
@@ -113,17 +112,16 @@ export async function prepareCombustion(backend: Backend, dir: string, sizes: Co
   const val = { inputs: tf.tensor2d(data.valX, [sizes.val, inputs]), targets: tf.tensor2d(data.valY, [sizes.val, outputs]) };
   try {
     for (const [stage, [learningRate, epochs]] of sizes.schedule.entries()) {
-      await withSeededMathRandom(10 + stage, () =>
-        fineTune(backend, model, { ...train, valInputs: val.inputs, valTargets: val.targets }, {
-          epochs,
-          batchSize: sizes.batchSize,
-          learningRate,
-          loss: 'mse',
-          onEpoch: (r) => {
-            if (r.epoch % 10 === 0 || r.epoch === epochs) log(`  stage ${stage + 1} (lr ${learningRate}) epoch ${r.epoch}: train MSE ${r.loss.toExponential(3)}, val MSE ${r.valLoss?.toExponential(3)}`);
-          },
-        }),
-      );
+      await fineTune(backend, model, { ...train, valInputs: val.inputs, valTargets: val.targets }, {
+        seed: 10 + stage,
+        epochs,
+        batchSize: sizes.batchSize,
+        learningRate,
+        loss: 'mse',
+        onEpoch: (r) => {
+          if (r.epoch % 10 === 0 || r.epoch === epochs) log(`  stage ${stage + 1} (lr ${learningRate}) epoch ${r.epoch}: train MSE ${r.loss.toExponential(3)}, val MSE ${r.valLoss?.toExponential(3)}`);
+        },
+      });
     }
     log(`original: validation MSE ${format('mse', evaluate(model, val, 'mse'))}`);
     return await saveLayersModel(tf, model, path.join(dir, 'original'));

@@ -23,7 +23,6 @@ import { planL1 } from '../../src/core/prune';
 import { reduceModel } from '../../src/core/reduce';
 import { fineTune } from '../../src/core/train/fineTune';
 import { evaluate, LabelledData, loadLayersModel, saveLayersModel } from './common';
-import { withSeededMathRandom } from '../../src/core/random';
 
 export interface ExperimentSpec {
   /** The trained original, a TF.js Layers model.json. */
@@ -135,14 +134,13 @@ export async function runExperiment(backend: Backend, spec: ExperimentSpec): Pro
 
   /** The same fine-tuning for every model of a round (batch order included). */
   const retrain = (model: TF.LayersModel, round: number) =>
-    withSeededMathRandom(spec.seed * 1000 + round, () =>
-      fineTune(backend, model, spec.train, {
-        epochs: spec.epochs,
-        batchSize: spec.batchSize,
-        learningRate: spec.learningRate,
-        loss: spec.metric === 'mse' ? 'mse' : 'sparseCategoricalCrossentropy',
-      }),
-    );
+    fineTune(backend, model, spec.train, {
+      seed: spec.seed * 1000 + round,
+      epochs: spec.epochs,
+      batchSize: spec.batchSize,
+      learningRate: spec.learningRate,
+      loss: spec.metric === 'mse' ? 'mse' : 'sparseCategoricalCrossentropy',
+    });
 
   const thresholdOf = (round: number) => spec.thresholds[Math.min(round, spec.thresholds.length) - 1];
   /** Reduces the side's current model (by condensation, or by the given plan), retrains and measures it. */

@@ -24,7 +24,6 @@ import { Backend, loadBackend } from '../../src/core/backend';
 import { fineTune } from '../../src/core/train/fineTune';
 import { flag, runFlags } from './args';
 import { evaluate, LabelledData, saveLayersModel, writeNpy } from './common';
-import { withSeededMathRandom } from '../../src/core/random';
 import { ExperimentResult, ExperimentSpec, format, runExperiment } from './experiment';
 
 export const FASHION_DIR = '/usr/share/datasets/fashion-mnist';
@@ -149,15 +148,14 @@ export async function prepareFashion(backend: Backend, dir: string, train: Image
   try {
     log(`original: ${model.countParams()} parameters`);
     for (const [stage, [learningRate, epochs]] of sizes.schedule.entries()) {
-      await withSeededMathRandom(20 + stage, () =>
-        fineTune(backend, model, trainData, {
-          epochs,
-          batchSize: sizes.batchSize,
-          learningRate,
-          loss: 'sparseCategoricalCrossentropy',
-          onEpoch: (r) => log(`  stage ${stage + 1} (lr ${learningRate}) epoch ${r.epoch}: train loss ${r.loss.toFixed(4)}`),
-        }),
-      );
+      await fineTune(backend, model, trainData, {
+        seed: 20 + stage,
+        epochs,
+        batchSize: sizes.batchSize,
+        learningRate,
+        loss: 'sparseCategoricalCrossentropy',
+        onEpoch: (r) => log(`  stage ${stage + 1} (lr ${learningRate}) epoch ${r.epoch}: train loss ${r.loss.toFixed(4)}`),
+      });
       log(`  after stage ${stage + 1}: validation accuracy ${format('accuracy', evaluate(model, valData, 'accuracy'))}`);
     }
     return await saveLayersModel(tf, model, path.join(dir, 'original'));

@@ -32,7 +32,7 @@ AUTO: --auto --tolerance X --val-inputs FILE --val-targets FILE: per-layer thres
 RETRAIN: --train-inputs FILE --train-targets FILE --val-inputs FILE --val-targets FILE --tolerance X [--epochs N (5)]
   [--rounds R (3)] [--target-ratio R] [--learning-rate X (0.001)] [--batch-size N (32)]: condense–retrain cycles
   (TF.js Layers models): each round condenses the current model, fine-tunes it on the training set (Adam) and keeps
-  the smallest within the validation tolerance (as AUTO).
+  the smallest within the validation tolerance (as AUTO). Batches are shuffled from a fixed seed: runs repeat.
 Exit codes: 0 success, 1 a failed check (verify over tolerance), 2 bad input.`;
 
 /** A usage mistake: reported like bad input (exit 2), naming the argument. */

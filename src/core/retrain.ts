@@ -244,6 +244,8 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
             batchSize: options.batchSize ?? 32,
             learningRate: options.learningRate ?? 1e-3,
             loss: metric === 'mse' ? 'mse' : 'sparseCategoricalCrossentropy',
+            // Seeded by round: the same files and settings give the same rounds.
+            seed: k,
             onEpoch: (e) => options.onEpoch?.({ round: k, ...e }),
             signal,
             gate,

@@ -116,7 +116,7 @@ describe('training on the wasm backend', () => {
     await tf.setBackend('wasm');
     const model = smallCnn(20);
     const { x, y } = imageClasses(128, 21);
-    const { history, outcome } = await fineTune(wasm.backend, model, { inputs: x, targets: y }, { epochs: 8, batchSize: 16, learningRate: 1e-2, loss: 'sparseCategoricalCrossentropy' });
+    const { history, outcome } = await fineTune(wasm.backend, model, { inputs: x, targets: y }, { epochs: 8, batchSize: 16, learningRate: 1e-2, seed: 1, loss: 'sparseCategoricalCrossentropy' });
     assert.strictEqual(tf.getBackend(), 'wasm');
     tf.dispose([x, y]);
     model.dispose();
@@ -155,7 +155,7 @@ describe('training on the wasm backend', () => {
     after(() => tf.dispose([train.x, train.y, validation.x, validation.y]));
 
     const data = () => ({ inputs: train.x, targets: train.y, valInputs: validation.x, valTargets: validation.y });
-    const options = { epochs: 12, batchSize: 32, learningRate: 1e-2, loss: 'mse' as const };
+    const options = { epochs: 12, batchSize: 32, learningRate: 1e-2, seed: 1, loss: 'mse' as const };
 
     it('reduces the validation error and reports every epoch', async () => {
       const model = mlp(40);
@@ -173,6 +173,19 @@ describe('training on the wasm backend', () => {
       // The validation loss is the validation MSE.
       assert.ok(last.valLoss! < 0.2 * initialMse, `validation MSE ${initialMse} → ${last.valLoss}`);
       assert.ok(last.valLoss! < history[0].valLoss!, `validation loss ${history[0].valLoss} → ${last.valLoss}`);
+    });
+
+    it('repeats exactly with the same seed; another seed orders the batches differently', async () => {
+      const trainedWeights = async (seed: number): Promise<Float32Array[]> => {
+        const model = mlp(44);
+        await fineTune(wasm.backend, model, data(), { ...options, epochs: 2, seed });
+        const weights = model.getWeights().map((w) => Float32Array.from(w.dataSync()));
+        model.dispose();
+        return weights;
+      };
+      const first = await trainedWeights(7);
+      assert.deepStrictEqual(await trainedWeights(7), first);
+      assert.notDeepStrictEqual(await trainedWeights(8), first);
     });
 
     it("stops after the epoch whose report returns 'stop'", async () => {

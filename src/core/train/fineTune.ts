@@ -5,6 +5,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Backend } from '../backend';
+import { seededRandom } from '../random';
 import { registerWasmTrainingKernels } from './wasmKernels';
 
 export type TrainingLoss = 'mse' | 'sparseCategoricalCrossentropy';
@@ -37,6 +38,8 @@ export interface FineTuneOptions {
   signal?: AbortSignal;
   /** While paused, training waits after the current batch (an abort ends the wait). */
   gate?: PauseGate;
+  /** Seeds the per-epoch shuffle of the training rows, so a run repeats exactly on one backend. */
+  seed: number;
 }
 
 /**
@@ -107,37 +110,57 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
   let outcome: FineTuneResult['outcome'] = 'completed';
   const optimizer = tf.train.adam(options.learningRate);
   model.compile({ optimizer, loss: options.loss === 'mse' ? 'meanSquaredError' : 'sparseCategoricalCrossentropy' });
+  const shuffle = seededRandom(options.seed);
   try {
-    await model.fit(data.inputs, data.targets, {
-      epochs: options.epochs,
-      batchSize: options.batchSize,
-      verbose: 0,
-      callbacks: {
-        onBatchEnd: async () => {
-          if (options.signal || options.gate) await nextTurn();
-          if (options.gate?.paused) await options.gate.wait(options.signal);
-          if (options.signal?.aborted) {
-            outcome = 'aborted';
-            model.stopTraining = true;
-          }
-        },
-        onEpochEnd: async (epoch, logs) => {
-          if (outcome === 'aborted') return;
-          const report: EpochReport = { epoch: epoch + 1, loss: Number(logs?.loss) };
-          if (data.valInputs && data.valTargets) report.valLoss = await validationLoss(tf, model, data.valInputs, data.valTargets, options);
-          history.push(report);
-          if (options.onEpoch?.(report) === 'stop') {
-            outcome = 'stopped';
-            model.stopTraining = true;
-          }
-        },
-      },
-    });
+    // One fit per epoch on rows we permute ourselves: tfjs would shuffle with Math.random, unseeded.
+    for (let epoch = 0; epoch < options.epochs && outcome === 'completed'; epoch++) {
+      const order = tf.tensor1d(permutation(data.inputs.shape[0], shuffle), 'int32');
+      const [inputs, targets] = [tf.gather(data.inputs, order), tf.gather(data.targets, order)];
+      order.dispose();
+      try {
+        await model.fit(inputs, targets, {
+          initialEpoch: epoch,
+          epochs: epoch + 1,
+          batchSize: options.batchSize,
+          shuffle: false,
+          verbose: 0,
+          callbacks: {
+            onBatchEnd: async () => {
+              if (options.signal || options.gate) await nextTurn();
+              if (options.gate?.paused) await options.gate.wait(options.signal);
+              if (options.signal?.aborted) {
+                outcome = 'aborted';
+                model.stopTraining = true;
+              }
+            },
+            onEpochEnd: async (_, logs) => {
+              if (outcome === 'aborted') return;
+              const report: EpochReport = { epoch: epoch + 1, loss: Number(logs?.loss) };
+              if (data.valInputs && data.valTargets) report.valLoss = await validationLoss(tf, model, data.valInputs, data.valTargets, options);
+              history.push(report);
+              if (options.onEpoch?.(report) === 'stop') outcome = 'stopped';
+            },
+          },
+        });
+      } finally {
+        tf.dispose([inputs, targets]);
+      }
+    }
   } finally {
     // The model does not own an optimizer passed to compile: without this, Adam's moment estimates would leak.
     optimizer.dispose();
   }
   return { history, outcome };
+}
+
+/** 0…n−1 in a random order (Fisher–Yates). */
+function permutation(n: number, random: () => number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
 }
 
 /** Validation loss (the same formulas tfjs-layers trains with) from one batched prediction. */
