@@ -109,17 +109,26 @@ export class RetrainCard {
     const at = last ? `round ${last.round}, epoch ${last.epoch} of ${view.plan.epochs}` : 'the first round';
     const finished = view.summary?.rounds.length ?? 0;
     const rounds = `${finished} finished round${finished === 1 ? '' : 's'}`;
+    if (view.lost && finished) {
+      return `${this.outcomeText(view, at, rounds, finished)} The worker that kept the rounds' models stopped unexpectedly, so they can no longer be written: start the run again.`;
+    }
+    return this.outcomeText(view, at, rounds, finished);
+  }
+
+  /** What the run's status says; "can still be written" only while the rounds' models are kept. */
+  private outcomeText(view: RetrainView, at: string, rounds: string, finished: number): string {
+    const kept = !view.lost;
     switch (view.status) {
       case 'starting':
         return 'Starting: reading the data and measuring the original model…';
       case 'running':
         return `Training: ${at} (${rounds}).`;
       case 'paused':
-        return `Paused after ${at} (${rounds}). Resume to go on; finished rounds can be written now.`;
+        return `Paused after ${at} (${rounds}).${kept ? ' Resume to go on; finished rounds can be written now.' : ''}`;
       case 'cancelled':
-        return finished ? `Cancelled after ${rounds}; ${finished === 1 ? 'it' : 'they'} can still be written.` : 'Cancelled before a round finished.';
+        return finished ? `Cancelled after ${rounds}${kept ? `; ${finished === 1 ? 'it' : 'they'} can still be written` : ''}.` : 'Cancelled before a round finished.';
       case 'failed':
-        return `Retraining failed: ${view.error ?? 'unknown error'}${finished ? ` The ${rounds} can still be written.` : ''}`;
+        return `Retraining failed: ${view.error ?? 'unknown error'}${finished && kept ? ` The ${rounds} can still be written.` : ''}`;
       case 'completed': {
         const best = view.summary?.rounds.find((r) => r.round === view.summary!.chosen);
         const done = `Finished ${finished} round${finished === 1 ? '' : 's'}`;
@@ -140,7 +149,7 @@ export class RetrainCard {
     const write = button('Write', 'save', !chosen, () => this.send({ type: 'retrainWrite', round: r.round }));
     write.setAttribute('aria-label', `Write round ${r.round}`);
     write.title = `Write round ${r.round}'s model next to the original`;
-    write.disabled = !this.enabled;
+    write.disabled = !this.enabled || view.lost === true;
     return h(
       'tr',
       { class: `retrain-round${chosen ? ' chosen' : ''}`, attrs: { 'data-round': String(r.round) } },

@@ -26,8 +26,6 @@ interface Run {
   abort: AbortController;
   /** Set between pause() and resume() (or the run's end): a late "paused" from the worker after a resume is not shown. */
   pauseRequested: boolean;
-  /** The worker that kept the run's models died: none of its rounds can be written. */
-  lost: boolean;
   done: Promise<RetrainAnswer>;
 }
 
@@ -74,7 +72,7 @@ export class RetrainRuns {
     const { threshold, tolerance, epochs, rounds, learningRate, batchSize, trainInputs, trainTargets, valInputs, valTargets } = request;
     const plan: RetrainPlan = { threshold, tolerance, epochs, rounds, learningRate, batchSize, merge, trainInputs, trainTargets, valInputs, valTargets };
     const abort = new AbortController();
-    const run: Run = { id: 0, view: { status: 'starting', plan, summary: null, epochs: [], written: [] }, abort, pauseRequested: false, lost: false, done: undefined! };
+    const run: Run = { id: 0, view: { status: 'starting', plan, summary: null, epochs: [], written: [] }, abort, pauseRequested: false, done: undefined! };
     this.runs.set(model, run);
     run.done = this.worker.request<'retrained'>(
       { type: 'retrain', ...request },
@@ -138,7 +136,7 @@ export class RetrainRuns {
   async write(model: string, round: number, outDir: string, overwrite: boolean): Promise<RoundWritten> {
     const run = this.runs.get(model);
     if (!run) throw new Error(`round ${round} is not available: this model has no retrain run (closing its panel discards its run)`);
-    if (run.lost) throw new Error(`round ${round} is not available any more: the worker that kept the run's models stopped unexpectedly`);
+    if (run.view.lost) throw new Error(`round ${round} is not available any more: the worker that kept the run's models stopped unexpectedly`);
     if (!run.view.summary?.rounds.some((r) => r.round === round)) throw new Error(`round ${round} of this model's retraining is not available`);
     const written = await this.worker.request<'retrainWritten'>({ type: 'retrainWrite', run: run.id, round, outDir, overwrite });
     this.update(model, run, { written: [...run.view.written.filter((w) => w.outDir !== written.outDir), { round, outDir: written.outDir }] });
@@ -166,8 +164,8 @@ export class RetrainRuns {
 
   /** The worker's runs went with it: their folders are removed here and their rounds can no longer be written. */
   private workerDied(): void {
-    for (const run of this.runs.values()) run.lost = true;
     this.removeFolders();
+    for (const [model, run] of this.runs) this.update(model, run, { lost: true });
   }
 
   private removeFolders(): void {

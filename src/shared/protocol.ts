@@ -177,6 +177,8 @@ export interface RetrainView {
   written: { round: number; outDir: string }[];
   /** Why it failed (status 'failed'). */
   error?: string;
+  /** The worker that kept the rounds' models stopped unexpectedly: none can be written any more. */
+  lost?: boolean;
 }
 
 // ---- host ⇄ worker -------------------------------------------------------------------------------------

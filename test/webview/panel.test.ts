@@ -378,5 +378,13 @@ describe('panel webview', function () {
     for (const round of [1, 2]) assert.ok(!(await card.getByRole('button', { name: `Write round ${round}` }).evaluate((b) => b.hasAttribute('disabled'))));
     await card.getByRole('button', { name: 'Write round 1' }).click();
     assert.deepStrictEqual((await panel.posted()).pop(), { type: 'retrainWrite', round: 1 });
+
+    // The worker that kept the rounds died: they are shown but cannot be written.
+    await panel.send({ type: 'retrain', view: { ...failed, lost: true } });
+    assert.strictEqual(
+      await card.locator('.retrain-status').textContent(),
+      "Retraining failed: /data/calibration.json: no such file The worker that kept the rounds' models stopped unexpectedly, so they can no longer be written: start the run again.",
+    );
+    for (const round of [1, 2]) assert.ok(await card.getByRole('button', { name: `Write round ${round}` }).evaluate((b) => b.hasAttribute('disabled')));
   });
 });

@@ -167,6 +167,22 @@ describe('retrain runs (host side, dist/worker.js)', function () {
     runs.disposeRun(model);
   });
 
+  it('a worker that dies takes the finished rounds with it: the view says so and writing them is refused', async () => {
+    const answer = await runs.start(request(1, 1), 'plain');
+    assert.strictEqual(answer.outcome, 'completed');
+    assert.strictEqual((await runFolders()).length, 1);
+    let changes = 0;
+    runs.onDidChange(() => changes++);
+    // As if the thread crashed: it exits without the client having stopped it.
+    const stopped = new Promise<void>((resolve) => runs.worker.onDidStopUnexpectedly(resolve));
+    await (runs.worker as unknown as { worker: import('worker_threads').Worker }).worker.terminate();
+    await stopped;
+    const view = runs.view(model)!;
+    assert.deepStrictEqual([view.status, view.lost, changes], ['completed', true, 1]);
+    assert.deepStrictEqual(await runFolders(), [], "the run's folder is removed");
+    await assert.rejects(runs.write(model, 1, path.join(path.dirname(model), 'lost.condensed'), false), /round 1 is not available any more: the worker .* stopped unexpectedly/);
+  });
+
   it('tells every listener of a change even when one of them throws', async () => {
     const seen: RetrainStatus[] = [];
     // Throws once, on the first change (which start() itself announces), as a closed panel's listener would.
@@ -180,8 +196,17 @@ describe('retrain runs (host side, dist/worker.js)', function () {
       const status = runs.view(changed)?.status;
       if (status && seen[seen.length - 1] !== status) seen.push(status);
     });
-    const answer = await runs.start(request(1, 1), 'plain');
-    assert.strictEqual(answer.outcome, 'completed');
+    const logged: unknown[][] = [];
+    const consoleError = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args);
+    try {
+      const answer = await runs.start(request(1, 1), 'plain');
+      assert.strictEqual(answer.outcome, 'completed');
+    } finally {
+      console.error = consoleError;
+    }
     assert.deepStrictEqual(seen, ['starting', 'running', 'completed']);
+    assert.strictEqual(logged.length, 1);
+    assert.match(String(logged[0][0]), /a retrain listener failed for .*model\.json/);
   });
 });
