@@ -5,8 +5,7 @@
  * pre-activations over the data. With Σ = E[[x;1][x;1]ᵀ] the second moment of the layer's input
  * (patches for a convolution) and Σ = L·Lᵀ, the pre-activations' inner product is vᵢᵀΣvⱼ = (Lᵀvᵢ)·(Lᵀvⱼ),
  * so each weight vector v (bias appended, BatchNorm folded) is replaced by Lᵀv and the usual Gram,
- * clustering and merge run unchanged. In a coupled group each member is seen through its own input's
- * moment and a depthwise follower by its outputs on the data (jointVectors.ts).
+ * clustering and merge run unchanged.
  *
  * Without data, a layer whose (folded) bias dominates its weights is flagged: the bias-appended
  * cosine then mostly compares biases, which says little about what the units compute.
