@@ -10,23 +10,20 @@
  * Without data, a layer whose (folded) bias dominates its weights is flagged: the bias-appended
  * cosine then mostly compares biases, which says little about what the units compute.
  */
-import { activationByName } from './activations';
 import { completeLinkage, Dendrogram } from './cluster';
 import { evenRows } from './calibration';
 import { GraphEvaluator, isUnsupported, layerRows, rowCount } from './forward';
 import { LayerNode } from './graph';
-import { fromRows, jointVectors } from './jointVectors';
+import { jointVectors } from './jointVectors';
 import { cholesky, ProductEngine, transposeMatrix } from './linalg';
 import { GramEngine, neuronVectors, NeuronVectors, unitRows } from './similarity';
-import { ChannelLayer, ProducerInfo } from './structure';
+import { ProducerInfo } from './structure';
 import { BiasDominance } from './summary';
 
 /** A layer is bias-dominated when the median |bias| exceeds this many times the median weight norm. */
 export const BIAS_DOMINANCE_RATIO = 2;
 /** Input rows (samples × positions) the second moment is estimated from. */
 const MOMENT_ROWS = 65536;
-/** Output positions (samples × positions) a depthwise follower's channels are compared on. */
-const FOLLOWER_POSITIONS = 4096;
 
 function median(values: Float64Array): number {
   if (values.length === 0) return 0;
@@ -142,31 +139,11 @@ export async function measureLayer(
 }
 
 /**
- * A depthwise follower's (folded) pre-activation per channel over the calibration data, at evenly
- * picked output positions, as rows scaled by 1/√positions; or why it cannot be had.
- */
-async function followerOutputs(follower: ChannelLayer, units: number, data: GraphEvaluator): Promise<NeuronVectors | string> {
-  // BatchNorm is only folded into a follower without an activation of its own: its output is then the pre-activation.
-  if (activationByName(follower.layer.config.activation)?.name !== 'linear') return `${follower.layer.name} applies its activation itself`;
-  const y = await data.output((follower.batchNorm ?? follower.layer).name);
-  if (isUnsupported(y)) return y.unsupported;
-  const positions = y.data.length / units;
-  const picked = evenRows(positions, FOLLOWER_POSITIONS);
-  const scale = 1 / Math.sqrt(picked.length);
-  const rows = new Float64Array(units * picked.length);
-  picked.forEach((p, i) => {
-    for (let j = 0; j < units; j++) rows[j * picked.length + i] = y.data[p * units + j] * scale;
-  });
-  return fromRows(units, picked.length, rows);
-}
-
-/**
- * A joint group (coupling.ts) with data: every member's vectors are seen through its own input's
- * second moment before they are joined — the inner product of joined vectors is then the sum of the
- * members' pre-activation inner products, i.e. that of the channels' summed pre-activations over the
- * data — and every depthwise follower enters by its outputs on the data. Where a member's input cannot
- * be evaluated, the group is compared on its weights; where a follower's output cannot, the followers
- * enter by their weights.
+ * A joint group (coupling.ts) with data: every member's vectors are seen through its
+ * own input's second moment before they are joined — the inner product of joined vectors is then
+ * the sum of the members' pre-activation inner products, i.e. that of the channels' summed
+ * pre-activations over the data (followers still enter by their weights). Where a member's input
+ * cannot be evaluated, the group is compared on its weights.
  */
 async function measureJoint(
   info: ProducerInfo,
@@ -176,19 +153,11 @@ async function measureJoint(
   gram: GramEngine,
   allowBiasDominated: boolean,
 ): Promise<MeasuredLayer> {
-  const joint = info.joint!;
   const members: NeuronVectors[] = [];
-  for (const member of joint.members) {
+  for (const member of info.joint!.members) {
     const moment = await inputMoment(member.layer, data.evaluator, data.products);
     if (typeof moment === 'string') return measureLayer(info, weights, live, null, gram, allowBiasDominated);
     members.push(await weighByData(neuronVectors({ ...member, units: info.units }), moment.sigma, data.products));
   }
-  const outputs: NeuronVectors[] = [];
-  for (const follower of joint.followers) {
-    const y = await followerOutputs(follower, info.units, data.evaluator);
-    if (typeof y === 'string') break;
-    outputs.push(y);
-  }
-  const measured = outputs.length === joint.followers.length ? outputs : undefined;
-  return { info, vectors: jointVectors(joint, info.units, members, measured), similarity: 'data', biasDominance: null };
+  return { info, vectors: jointVectors(info.joint!, info.units, members), similarity: 'data', biasDominance: null };
 }

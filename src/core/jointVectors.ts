@@ -13,26 +13,17 @@
  *    c·s·(output r) when β_j = c·s·β_r. The vector [u·‖f‖, f·‖u‖, β] (u: the channel's vector before
  *    it) is c·s times r's exactly then.
  *
- *  - With calibration data, a follower enters by its outputs instead: y, its (folded) pre-activation
- *    per channel over the data. The vector [û·‖y‖, y] (û: the channel's vector before it, normalised)
- *    has as cosine the mean of the two cosines, and as norm ratio that of the outputs.
- *
  * `bias` is the last column, as for a single layer; `zeroWeights` marks rows that are zero throughout
  * (biases included), so the dead-unit test only removes channels that output zero along every path.
  */
 import { neuronVectors, NeuronVectors } from './similarity';
 import { JointInfo } from './structure';
 
-/**
- * `members`: each member's vectors, when not its folded weights (e.g. seen through calibration data);
- * `followerOutputs`: each follower's outputs on the data (rows: channels), when measured.
- */
-export function jointVectors(joint: JointInfo, units: number, members?: NeuronVectors[], followerOutputs?: NeuronVectors[]): NeuronVectors {
+/** `members`: each member's vectors, when not its folded weights (e.g. seen through calibration data). */
+export function jointVectors(joint: JointInfo, units: number, members?: NeuronVectors[]): NeuronVectors {
   const parts = members ?? joint.members.map((m) => neuronVectors({ ...m, units }));
   let v = parts.length === 1 ? parts[0] : concatenated(parts);
-  joint.followers.forEach((f, k) => {
-    v = followerOutputs ? beforeOutputs(v, followerOutputs[k]) : inSeries(v, neuronVectors({ ...f, units }, 'depthwise_kernel'));
-  });
+  for (const f of joint.followers) v = inSeries(v, neuronVectors({ ...f, units }, 'depthwise_kernel'));
   return v;
 }
 
@@ -68,20 +59,7 @@ function inSeries(u: NeuronVectors, f: NeuronVectors): NeuronVectors {
   return fromRows(n, d, rows);
 }
 
-/** `u`, normalised and scaled by the follower's output norm, beside the follower's outputs `y`. */
-function beforeOutputs(u: NeuronVectors, y: NeuronVectors): NeuronVectors {
-  const d = u.d + y.d;
-  const rows = new Float64Array(u.n * d);
-  for (let j = 0; j < u.n; j++) {
-    const scale = u.norms[j] > 0 ? y.norms[j] / u.norms[j] : 0;
-    for (let i = 0; i < u.d; i++) rows[j * d + i] = u.rows[j * u.d + i] * scale;
-    rows.set(y.rows.subarray(j * y.d, (j + 1) * y.d), j * d + u.d);
-  }
-  return fromRows(u.n, d, rows);
-}
-
-/** Rows as NeuronVectors (norms, last column as bias, all-zero rows marked). */
-export function fromRows(n: number, d: number, rows: Float64Array): NeuronVectors {
+function fromRows(n: number, d: number, rows: Float64Array): NeuronVectors {
   const norms = new Float64Array(n);
   const bias = new Float64Array(n);
   const zeroWeights = new Uint8Array(n);

@@ -305,59 +305,6 @@ describe('similarity measured on calibration data', () => {
     }
     x.dispose();
   });
-
-  it('for a conv whose channels a depthwise conv carries on: the mean of the conv\'s and the depthwise outputs\' cosines over the data', async () => {
-    const dir = await tempDir();
-    const init = (seed: number) => tf.initializers.glorotUniform({ seed });
-    const input = tf.input({ shape: [6, 6, 2] });
-    let x = tf.layers.conv2d({ name: 'expand', filters: 4, kernelSize: 1, kernelInitializer: init(21), biasInitializer: tf.initializers.randomNormal({ stddev: 0.3, seed: 22 }) }).apply(input) as tf.SymbolicTensor;
-    x = tf.layers.batchNormalization({ name: 'expand_bn' }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.reLU({ name: 'expand_relu' }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.depthwiseConv2d({ name: 'dw', kernelSize: 3, padding: 'same', useBias: false, depthwiseInitializer: init(23) }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.batchNormalization({ name: 'dw_bn' }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.reLU({ name: 'dw_relu' }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.conv2d({ name: 'project', filters: 3, kernelSize: 1, kernelInitializer: init(24) }).apply(x) as tf.SymbolicTensor;
-    x = tf.layers.flatten({ name: 'flatten' }).apply(x) as tf.SymbolicTensor;
-    const model = tf.model({ inputs: input, outputs: tf.layers.dense({ name: 'out', units: 2, kernelInitializer: init(25) }).apply(x) as tf.SymbolicTensor });
-    const weights = layerWeights(model);
-    ['expand_bn', 'dw_bn'].forEach((name, k) => {
-      weights.set(name, [
-        { shape: [4], data: normalSamples(4, 30 + k).map((v) => 1 + 0.3 * v) },
-        { shape: [4], data: normalSamples(4, 32 + k) },
-        { shape: [4], data: normalSamples(4, 34 + k) },
-        { shape: [4], data: uniformSamples(4, 0.5, 2, 36 + k) },
-      ]);
-    });
-    setLayerWeights(model, weights);
-    const file = await saveLayersModel(model, dir);
-    // 64 samples × 36 positions: fewer than the positions the follower is compared on, so all are used.
-    const samples = 64;
-    const data = uniformSamples(samples * 72, -1, 1, 37);
-    const rows = Array.from({ length: samples }, (_, s) => Array.from({ length: 6 }, (_, y) => Array.from({ length: 6 }, (_, c) => [0, 1].map((k) => data[((s * 6 + y) * 6 + c) * 2 + k]))));
-    const dataFile = path.join(dir, 'calibration.json');
-    await fs.writeFile(dataFile, JSON.stringify(rows));
-    const loaded = await loadModel(file);
-    const analysis = await analyzeModel(loaded, { calibration: await loadCalibration(loaded.source.graph, { file: dataFile }, file) });
-    assert.strictEqual(analysis.summary.layers.find((l) => l.name === 'expand')!.similarity, 'data');
-
-    const columnsOf = (layer: string): number[][] => {
-      const probe = tf.model({ inputs: model.inputs, outputs: model.getLayer(layer).output as tf.SymbolicTensor });
-      const values = tf.tidy(() => (probe.predict(tf.tensor4d(rows)) as tf.Tensor).dataSync());
-      return Array.from({ length: 4 }, (_, j) => Array.from({ length: values.length / 4 }, (_, r) => values[r * 4 + j]));
-    };
-    const [expandOut, dwOut] = [columnsOf('expand_bn'), columnsOf('dw_bn')];
-    const { vectors } = analysis.details.get('expand')!;
-    const row = (i: number) => vectors.rows.subarray(i * vectors.d, (i + 1) * vectors.d);
-    for (let i = 0; i < 4; i++) {
-      for (let j = 0; j < 4; j++) {
-        const expected = (cosine(expandOut[i], expandOut[j]) + cosine(dwOut[i], dwOut[j])) / 2;
-        assert.ok(Math.abs(cosine(row(i), row(j)) - expected) < 1e-4, `channels ${i}, ${j}: ${cosine(row(i), row(j))} vs ${expected}`);
-      }
-      // The norm ratio (the merge's scale) is the depthwise outputs' RMS ratio.
-      const rms = (v: number[]) => Math.sqrt(v.reduce((t, a) => t + a * a, 0) / v.length);
-      assert.ok(Math.abs(vectors.norms[i] / vectors.norms[0] - rms(dwOut[i]) / rms(dwOut[0])) < 1e-4 * (rms(dwOut[i]) / rms(dwOut[0])));
-    }
-  });
 });
 
 describe('bias-dominated layers', () => {
