@@ -21,6 +21,12 @@ export interface RunFlags {
   learningRate: number;
   /** Runs saving different results files keep their models apart too: results-b.json → rounds-b/. */
   roundsDir: string;
+  /** --resume: continue the rounds saved in the results file. */
+  resume: boolean;
+  /** --retrain-original: train the original again even if the folder has one. */
+  retrainOriginal: boolean;
+  /** --prepare-only: data and original, no rounds. */
+  prepareOnly: boolean;
   /** A line with the time of day. */
   log: (line: string) => void;
 }
@@ -36,6 +42,9 @@ export function runFlags(experiment: string, defaults: { thresholds: string; rou
     epochs: Number(flag('--epochs') ?? defaults.epochs),
     learningRate: Number(flag('--lr') ?? defaults.learningRate),
     roundsDir: `rounds${path.basename(resultsFile, '.json').replace(/^results/, '')}`,
+    resume: process.argv.includes('--resume'),
+    retrainOriginal: process.argv.includes('--retrain-original'),
+    prepareOnly: process.argv.includes('--prepare-only'),
     log: (line) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`),
   };
 }

@@ -12,14 +12,13 @@
  * model (original/), every round's models, and results.json, which bench/paper/figures.ts plots.
  * Everything random is seeded; a rerun repeats the numbers.
  */
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
 import { Backend, loadBackend } from '../../src/core/backend';
 import { fineTune } from '../../src/core/train/fineTune';
 import { makeChemistryData, INPUT_NAMES, OUTPUT_NAMES } from './chemistry';
 import { evaluate, saveLayersModel, writeNpy } from './common';
-import { ExperimentResult, ExperimentSpec, format, runExperiment } from './experiment';
+import { format, needsOriginal, runInFolder } from './experiment';
 import { runFlags } from './args';
 
 export const HIDDEN_UNITS = [256, 128, 64];
@@ -131,57 +130,25 @@ export async function prepareCombustion(backend: Backend, dir: string, sizes: Co
   }
 }
 
-export interface CombustionRun extends Pick<ExperimentSpec, 'onProgress' | 'resume'> {
-  /** Folder (inside the experiment's) for every round's models. */
-  roundsDir: string;
-  thresholds: number[];
-  rounds: number;
-  epochs: number;
-  learningRate: number;
-  batchSize: number;
-}
-
-/** Runs the experiment on a prepared folder. */
-export async function runCombustion(backend: Backend, dir: string, sizes: CombustionSizes, run: CombustionRun, log: (line: string) => void): Promise<ExperimentResult> {
-  const { tf } = backend;
-  const data = combustionData(sizes);
-  const [inputs, outputs] = [INPUT_NAMES.length, OUTPUT_NAMES.length];
-  const train = { inputs: tf.tensor2d(data.trainX, [sizes.train, inputs]), targets: tf.tensor2d(data.trainY, [sizes.train, outputs]) };
-  const val = { inputs: tf.tensor2d(data.valX, [sizes.val, inputs]), targets: tf.tensor2d(data.valY, [sizes.val, outputs]) };
-  try {
-    return await runExperiment(backend, {
-      modelFile: path.join(dir, 'original', 'model.json'),
-      metric: 'mse',
-      train,
-      val,
-      calibrationFile: path.join(dir, 'calibration.npy'),
-      ...run,
-      tolerance: 0.1,
-      targetRatio: undefined,
-      seed: 7,
-      workDir: path.join(dir, run.roundsDir),
-      log,
-    });
-  } finally {
-    tf.dispose([train.inputs, train.targets, val.inputs, val.targets]);
-  }
-}
-
 async function main(): Promise<void> {
-  const { dir, resultsFile, log, ...flags } = runFlags('combustion', { thresholds: '0.999,0.998,0.996,0.994,0.992,0.99', rounds: 8, epochs: 30, learningRate: 3e-4 });
-  const run: CombustionRun = { ...flags, batchSize: FULL_SIZES.batchSize };
+  const flags = runFlags('combustion', { thresholds: '0.999,0.998,0.996,0.994,0.992,0.99', rounds: 8, epochs: 30, learningRate: 3e-4 });
+  const { dir, log } = flags;
   const backend = await loadBackend('wasm');
-  const modelFile = path.join(dir, 'original', 'model.json');
-  if (process.argv.includes('--retrain-original') || !(await fs.stat(modelFile).then(() => true, () => false))) {
+  if (await needsOriginal(dir, flags)) {
     log(`training the original ${INPUT_NAMES.length}-${FULL_SIZES.hidden.join('-')}-${OUTPUT_NAMES.length} GELU MLP into ${dir}`);
     await prepareCombustion(backend, dir, FULL_SIZES, log);
   }
-  if (process.argv.includes('--prepare-only')) return;
-  run.onProgress = (partial) => fs.writeFile(resultsFile, JSON.stringify(partial, null, 1));
-  if (process.argv.includes('--resume')) run.resume = JSON.parse(await fs.readFile(resultsFile, 'utf8')) as ExperimentResult;
-  const result = await runCombustion(backend, dir, FULL_SIZES, run, log);
-  await run.onProgress(result);
-  log(`results written to ${resultsFile} (${result.seconds.toFixed(0)} s)`);
+  if (flags.prepareOnly) return;
+  const { tf } = backend;
+  const data = combustionData(FULL_SIZES);
+  const [inputs, outputs] = [INPUT_NAMES.length, OUTPUT_NAMES.length];
+  const train = { inputs: tf.tensor2d(data.trainX, [FULL_SIZES.train, inputs]), targets: tf.tensor2d(data.trainY, [FULL_SIZES.train, outputs]) };
+  const val = { inputs: tf.tensor2d(data.valX, [FULL_SIZES.val, inputs]), targets: tf.tensor2d(data.valY, [FULL_SIZES.val, outputs]) };
+  try {
+    await runInFolder(backend, { ...flags, batchSize: FULL_SIZES.batchSize }, { metric: 'mse', train, val, tolerance: 0.1, seed: 7 });
+  } finally {
+    tf.dispose([train.inputs, train.targets, val.inputs, val.targets]);
+  }
 }
 
 if (require.main === module) {

@@ -12,6 +12,7 @@
  * increase, or accuracy drop, against the original). Both the model right after the reduction and
  * the retrained one are measured. Models of every round stay in the work folder.
  */
+import { promises as fs } from 'fs';
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
 import { Analysis, analyzeModel, loadModel } from '../../src/core/analysis';
@@ -22,6 +23,7 @@ import { MergePlan } from '../../src/core/merge';
 import { planL1 } from '../../src/core/prune';
 import { reduceModel } from '../../src/core/reduce';
 import { fineTune } from '../../src/core/train/fineTune';
+import type { RunFlags } from './args';
 import { evaluate, LabelledData, loadLayersModel, saveLayersModel } from './common';
 
 export interface ExperimentSpec {
@@ -224,3 +226,37 @@ export function smallestWithin(rounds: RoundResult[]): RoundResult | null {
   return rounds.filter((r) => r.retrained.meets).reduce<RoundResult | null>((best, r) => (!best || r.params < best.params ? r : best), null);
 }
 
+/** The folder's original model: what each script's preparation writes and the rounds start from. */
+export const originalFile = (dir: string): string => path.join(dir, 'original', 'model.json');
+
+/** Whether the script must (re)train the original before its rounds. */
+export async function needsOriginal(dir: string, flags: Pick<RunFlags, 'retrainOriginal'>): Promise<boolean> {
+  return flags.retrainOriginal || !(await fs.stat(originalFile(dir)).then(() => true, () => false));
+}
+
+/**
+ * Runs the experiment on a folder its script prepared (original/, calibration.npy): the command line's
+ * schedule, the experiment's own metric, data, tolerance and seed; the results file is rewritten after
+ * every round and at the end (and read first with --resume).
+ */
+export async function runInFolder(
+  backend: Backend,
+  flags: Omit<RunFlags, 'retrainOriginal' | 'prepareOnly'> & { batchSize: number; targetRatio?: number },
+  experiment: Pick<ExperimentSpec, 'metric' | 'train' | 'val' | 'tolerance' | 'seed'>,
+): Promise<ExperimentResult> {
+  const { dir, resultsFile, roundsDir, log, resume, ...schedule } = flags;
+  const onProgress = (partial: ExperimentResult): Promise<void> => fs.writeFile(resultsFile, JSON.stringify(partial, null, 1));
+  const result = await runExperiment(backend, {
+    ...schedule,
+    ...experiment,
+    modelFile: originalFile(dir),
+    calibrationFile: path.join(dir, 'calibration.npy'),
+    workDir: path.join(dir, roundsDir),
+    log,
+    onProgress,
+    resume: resume ? (JSON.parse(await fs.readFile(resultsFile, 'utf8')) as ExperimentResult) : undefined,
+  });
+  await onProgress(result);
+  log(`results written to ${resultsFile} (${result.seconds.toFixed(0)} s)`);
+  return result;
+}

@@ -5,7 +5,7 @@
  * the same budget, by the L1-norm baseline (see experiment.ts).
  *
  *   apt-get install -y dataset-fashion-mnist
- *   npx tsx bench/paper/fashion.ts [--out DIR] [--results FILE] [--rounds R] [--epochs E] [--thresholds T1,T2,…] [--lr LR]
+ *   npx tsx bench/paper/fashion.ts [--out DIR] [--results FILE] [--rounds R] [--epochs E] [--thresholds T1,T2,…] [--lr LR] [--resume]
  *
  * (defaults: 4 rounds at γ 0.5, 0.4, 0.3, 0.2 — similarity on weights, this normally trained network
  * barely condenses above 0.6 —, 2 epochs at 5e-4 per round)
@@ -24,7 +24,7 @@ import { Backend, loadBackend } from '../../src/core/backend';
 import { fineTune } from '../../src/core/train/fineTune';
 import { flag, runFlags } from './args';
 import { evaluate, LabelledData, saveLayersModel, writeNpy } from './common';
-import { ExperimentResult, ExperimentSpec, format, runExperiment } from './experiment';
+import { format, needsOriginal, runInFolder } from './experiment';
 
 export const FASHION_DIR = '/usr/share/datasets/fashion-mnist';
 const IMAGE_SIZE = 28;
@@ -165,54 +165,23 @@ export async function prepareFashion(backend: Backend, dir: string, train: Image
   }
 }
 
-export interface FashionRun extends Pick<ExperimentSpec, 'onProgress'> {
-  /** Folder (inside the experiment's) for every round's models. */
-  roundsDir: string;
-  thresholds: number[];
-  rounds: number;
-  epochs: number;
-  learningRate: number;
-  batchSize: number;
-  targetRatio?: number;
-}
-
-export async function runFashion(backend: Backend, dir: string, train: ImageSet, val: ImageSet, run: FashionRun, log: (line: string) => void): Promise<ExperimentResult> {
-  const { tf } = backend;
-  const [trainData, valData] = [tensors(tf, train), tensors(tf, val)];
-  try {
-    return await runExperiment(backend, {
-      modelFile: path.join(dir, 'original', 'model.json'),
-      metric: 'accuracy',
-      train: trainData,
-      val: valData,
-      calibrationFile: path.join(dir, 'calibration.npy'),
-      ...run,
-      tolerance: 0.01,
-      seed: 11,
-      workDir: path.join(dir, run.roundsDir),
-      log,
-    });
-  } finally {
-    tf.dispose([trainData.inputs, trainData.targets, valData.inputs, valData.targets]);
-  }
-}
-
 async function main(): Promise<void> {
-  const { dir, resultsFile, log, ...flags } = runFlags('fashion', { thresholds: '0.5,0.4,0.3,0.2', rounds: 4, epochs: 2, learningRate: 5e-4 });
+  const flags = runFlags('fashion', { thresholds: '0.5,0.4,0.3,0.2', rounds: 4, epochs: 2, learningRate: 5e-4 });
+  const { dir, log } = flags;
   const target = flag('--target-ratio');
-  const run: FashionRun = { ...flags, batchSize: FULL_SIZES.batchSize, ...(target ? { targetRatio: Number(target) } : {}) };
   const backend = await loadBackend('wasm');
   const [train, val] = [await readFashion('train', FULL_SIZES.train), await readFashion('t10k', FULL_SIZES.val)];
   log(`Fashion-MNIST: ${train.count} training images (of 60000), ${val.count} validation images (of the 10000 test images)`);
-  const modelFile = path.join(dir, 'original', 'model.json');
-  if (process.argv.includes('--retrain-original') || !(await fs.stat(modelFile).then(() => true, () => false))) {
-    await prepareFashion(backend, dir, train, val, FULL_SIZES, log);
+  if (await needsOriginal(dir, flags)) await prepareFashion(backend, dir, train, val, FULL_SIZES, log);
+  if (flags.prepareOnly) return;
+  const { tf } = backend;
+  const [trainData, valData] = [tensors(tf, train), tensors(tf, val)];
+  try {
+    const run = { ...flags, batchSize: FULL_SIZES.batchSize, ...(target ? { targetRatio: Number(target) } : {}) };
+    await runInFolder(backend, run, { metric: 'accuracy', train: trainData, val: valData, tolerance: 0.01, seed: 11 });
+  } finally {
+    tf.dispose([trainData.inputs, trainData.targets, valData.inputs, valData.targets]);
   }
-  if (process.argv.includes('--prepare-only')) return;
-  run.onProgress = (partial) => fs.writeFile(resultsFile, JSON.stringify(partial, null, 1));
-  const result = await runFashion(backend, dir, train, val, run, log);
-  await run.onProgress(result);
-  log(`results written to ${resultsFile} (${result.seconds.toFixed(0)} s)`);
 }
 
 if (require.main === module) {
