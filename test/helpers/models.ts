@@ -16,6 +16,14 @@ export async function removeTempDirs(): Promise<void> {
   await Promise.all(created.splice(0).map((dir) => fs.rm(dir, { recursive: true, force: true })));
 }
 
+/** examples/combustion-mlp's model copied into a fresh temporary folder (the worker tests write next to it); its model.json. */
+export async function copyCombustionExample(): Promise<string> {
+  const example = path.join(__dirname, '..', '..', 'examples', 'combustion-mlp');
+  const dir = await tempDir();
+  for (const f of ['model.json', 'group1-shard1of1.bin']) await fs.copyFile(path.join(example, f), path.join(dir, f));
+  return path.join(dir, 'model.json');
+}
+
 /** Saves a tfjs model as model.json + one shard, as the TF.js converter and tfjs-node do. */
 export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<string> {
   await fs.mkdir(dir, { recursive: true });

@@ -13,16 +13,9 @@ import { busyMessage, RetrainRuns } from '../../../src/extension/retrains';
 import { WorkerClient } from '../../../src/extension/workerClient';
 import type { RetrainStatus } from '../../../src/shared/protocol';
 import { RetrainData, writeRetrainData } from '../../fixtures/retrain/data';
-import { tempDir } from '../../helpers/models';
+import { copyCombustionExample, tempDir } from '../../helpers/models';
 
 const root = path.join(__dirname, '../../..');
-const example = path.join(root, 'examples/combustion-mlp');
-
-async function copyExample(): Promise<string> {
-  const dir = await tempDir();
-  for (const f of ['model.json', 'group1-shard1of1.bin']) await fs.copyFile(path.join(example, f), path.join(dir, f));
-  return path.join(dir, 'model.json');
-}
 
 describe('retrain runs (host side, dist/worker.js)', function () {
   let model: string;
@@ -33,7 +26,7 @@ describe('retrain runs (host side, dist/worker.js)', function () {
   let previousTmp: string | undefined;
 
   before(async () => {
-    model = await copyExample();
+    model = await copyCombustionExample();
     data = await writeRetrainData(path.dirname(model), model);
   });
   beforeEach(async () => {
@@ -114,7 +107,7 @@ describe('retrain runs (host side, dist/worker.js)', function () {
   });
 
   it('runs one at a time across models, naming the model being retrained', async () => {
-    const other = await copyExample();
+    const other = await copyCombustionExample();
     const first = runs.start(request(3, 3), 'plain');
     await new Promise<void>((resolve) => runs.onDidChange(() => runs.view(model)?.epochs.length === 1 && resolve()));
     await assert.rejects(runs.start(request(1, 1, other), 'plain'), (e: Error) => e.message === busyMessage(model) && e.message.includes(`${path.basename(path.dirname(model))}/model.json`));

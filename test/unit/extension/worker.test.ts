@@ -6,17 +6,11 @@ import { AnalysisCache } from '../../../src/extension/analysisCache';
 import { WorkerClient, WorkerFailure, WorkerProgress } from '../../../src/extension/workerClient';
 import type { RetrainEvent, WorkerResponse } from '../../../src/shared/protocol';
 import { writeRetrainData } from '../../fixtures/retrain/data';
-import { tempDir } from '../../helpers/models';
+import { copyCombustionExample, tempDir } from '../../helpers/models';
 
 const root = path.join(__dirname, '../../..');
 const workerPath = path.join(root, 'dist/worker.js');
 const example = path.join(root, 'examples/combustion-mlp');
-
-async function copyExample(): Promise<string> {
-  const dir = await tempDir();
-  for (const f of ['model.json', 'group1-shard1of1.bin']) await fs.copyFile(path.join(example, f), path.join(dir, f));
-  return path.join(dir, 'model.json');
-}
 
 describe('analysis worker (dist/worker.js, built by npm test)', function () {
   let client: WorkerClient;
@@ -24,7 +18,7 @@ describe('analysis worker (dist/worker.js, built by npm test)', function () {
   afterEach(() => client.dispose());
 
   it('analyses a model, reporting progress per layer', async () => {
-    const model = await copyExample();
+    const model = await copyCombustionExample();
     const layers: string[] = [];
     const result = await client.request<'analyzed'>({ type: 'analyze', file: model, backend: 'cpu' }, { onProgress: (p) => {
       if (p.type === 'progress') layers.push(p.layer);
@@ -39,15 +33,15 @@ describe('analysis worker (dist/worker.js, built by npm test)', function () {
     const bad = path.join(dir, 'model.json');
     await fs.writeFile(bad, '{"modelTopology": ');
     await assert.rejects(client.request({ type: 'analyze', file: bad, backend: 'cpu' }), (e: unknown) => e instanceof WorkerFailure && e.input && e.message.startsWith(bad));
-    const ok = await client.request<'analyzed'>({ type: 'analyze', file: await copyExample(), backend: 'cpu' });
+    const ok = await client.request<'analyzed'>({ type: 'analyze', file: await copyCombustionExample(), backend: 'cpu' });
     assert.strictEqual(ok.type, 'analyzed');
   });
 
   it('cancels at once, and the next request starts a fresh worker', async () => {
-    const running = client.request({ type: 'analyze', file: await copyExample(), backend: 'cpu' });
+    const running = client.request({ type: 'analyze', file: await copyCombustionExample(), backend: 'cpu' });
     client.cancel();
     await assert.rejects(running, CancelledError);
-    const again = await client.request<'analyzed'>({ type: 'analyze', file: await copyExample(), backend: 'cpu' });
+    const again = await client.request<'analyzed'>({ type: 'analyze', file: await copyCombustionExample(), backend: 'cpu' });
     assert.strictEqual(again.type, 'analyzed');
   });
 
@@ -65,7 +59,7 @@ describe('analysis worker (dist/worker.js, built by npm test)', function () {
   });
 
   it('writes a reduced model that matches the analysis, without touching the original', async () => {
-    const model = await copyExample();
+    const model = await copyCombustionExample();
     const before = await fs.readFile(model);
     const outDir = path.join(path.dirname(model), 'model.condensed');
     const result = await client.request<'reduced'>({
@@ -78,7 +72,7 @@ describe('analysis worker (dist/worker.js, built by npm test)', function () {
   });
 
   it('searches thresholds automatically and returns the size–error curve as plain data', async () => {
-    const model = await copyExample();
+    const model = await copyCombustionExample();
     const dir = path.dirname(model);
     const inputs = JSON.parse(await fs.readFile(path.join(example, 'probe-inputs.json'), 'utf8')) as number[][];
     // Targets unrelated to the model: a large baseline MSE, so the search finds reductions within 10 %.
@@ -114,7 +108,7 @@ describe('analysis worker: cooperative stops and retraining', function () {
   let dir: string;
   let data: Awaited<ReturnType<typeof writeRetrainData>>;
   before(async () => {
-    model = await copyExample();
+    model = await copyCombustionExample();
     dir = path.dirname(model);
     data = await writeRetrainData(dir, model);
   });
@@ -229,14 +223,14 @@ describe('analysis cache', () => {
   afterEach(() => cache.dispose());
 
   it('shares one running analysis and then serves it from the cache', async () => {
-    const model = await copyExample();
+    const model = await copyCombustionExample();
     const [a, b] = await Promise.all([cache.analyze(model), cache.analyze(model)]);
     assert.strictEqual(a, b);
     assert.strictEqual(await cache.analyze(model), a);
   });
 
   it('drops an analysis when its weight shard changes, and tells listeners', async () => {
-    const model = await copyExample();
+    const model = await copyCombustionExample();
     const first = await cache.analyze(model);
     const changed: string[] = [];
     cache.onDidChange((p) => changed.push(p));
@@ -249,7 +243,7 @@ describe('analysis cache', () => {
   });
 
   it('estimates with the model\'s own thresholds and overrides', async () => {
-    const model = await copyExample();
+    const model = await copyCombustionExample();
     await cache.analyze(model);
     const at95 = cache.estimateFor(model)!;
     cache.setThresholds(model, { threshold: 0.95, overrides: { hidden2: 0.5 } });
