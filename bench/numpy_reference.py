@@ -3,7 +3,7 @@
 Reads a TF.js Layers model (model.json + float32 shards) by itself, and for every Dense layer
 builds each neuron's input-weight vector with its bias appended, normalises the rows, takes the
 Gram matrix with BLAS (float32, like our engines) and clusters with scipy's complete linkage on
-the cosine distance 1 - S, which builds the same tree as src/core/cluster.ts.
+the cosine distance 1 - S, which builds the same tree as src/core/similarity/cluster.ts.
 
 Usage: python3 numpy_reference.py MODEL_DIR RUNS
 Prints one JSON object: per-phase times (best of RUNS, seconds), versions, and per layer the

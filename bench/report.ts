@@ -1,8 +1,8 @@
 /** Pieces the benchmark scripts share: Markdown tables, time formatting, outputs and errors by condense's evaluator. */
-import { LoadedModel } from '../src/core/analysis';
-import { productEngine } from '../src/core/backend';
-import { GraphEvaluator, isUnsupported, replacedWeights, Value } from '../src/core/forward';
-import { Tensor } from '../src/core/tensor';
+import { LoadedModel } from '../src/core/analyze';
+import { productEngine } from '../src/core/compute/backend';
+import { GraphEvaluator, isUnsupported, replacedWeights, Value } from '../src/core/compute/evaluator';
+import { Tensor } from '../src/core/model/tensor';
 
 export const fmt = (ms: number): string => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
 
@@ -21,4 +21,4 @@ export async function outputsOf(model: LoadedModel, input: Value, changed = new 
   return y.data;
 }
 
-export { relativeMse } from '../src/core/refit';
+export { relativeMse } from '../src/core/reduction/refit';

@@ -5,8 +5,8 @@
  * Run: npm run bench:train -- [--runs N]      (times are the best of N epochs after a warm-up, default 3)
  */
 import * as tf from '@tensorflow/tfjs';
-import { loadBackend } from '../src/core/backend';
-import { normalSamples } from '../src/core/random';
+import { loadBackend } from '../src/core/compute/backend';
+import { normalSamples } from '../src/core/data/random';
 import { fineTune } from '../src/core/train/fineTune';
 
 const BATCH_SIZE = 32;

@@ -12,7 +12,7 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { seededRandom, withSeededMathRandom } from '../src/core/random';
+import { seededRandom, withSeededMathRandom } from '../src/core/data/random';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 

@@ -4,8 +4,8 @@
  * from theme colours; the heatmap can be read cell by cell with the mouse or the arrow keys.
  */
 import type { Heatmap } from '../src/shared/protocol';
-import { clusterLabels, Dendrogram } from '../src/core/cluster';
-import { leafOrder } from '../src/core/heatmap';
+import { clusterLabels, Dendrogram } from '../src/core/similarity/cluster';
+import { leafOrder } from '../src/core/similarity/heatmap';
 import { h } from './dom';
 import { formatGamma, int, sim } from './format';
 import { css, mix, palette, Palette } from './theme';

@@ -5,7 +5,7 @@
  */
 import type { VscodeButton } from '@vscode-elements/elements/dist/vscode-button/vscode-button';
 import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield';
-import { DEFAULT_THRESHOLD } from '../src/core/summary';
+import { DEFAULT_THRESHOLD } from '../src/core/estimate';
 import { SizeCurveView } from './charts';
 import { h, icon, replace, uid } from './dom';
 import { formatGamma } from './format';

@@ -6,9 +6,10 @@
  * SVG, like the size–error curve: theme colours through CSS, and text that tests and screen readers can read.
  */
 import type { VscodeButton } from '@vscode-elements/elements/dist/vscode-button/vscode-button';
-import type { RetrainRound, RetrainView, WebviewToHost } from '../src/shared/protocol';
+import type { RetrainView, WebviewToHost } from '../src/shared/protocol';
 import { button, h, icon, replace, svg } from './dom';
 import { changeText, formatGamma, int, metricText, percent } from './format';
+import type { RetrainRound } from '../src/core/reduction/report';
 
 const WIDTH = 420, HEIGHT = 170;
 const LEFT = 58, RIGHT = 12, TOP = 12, BOTTOM = 30;

@@ -2,7 +2,7 @@
  * What the panel currently shows, as plain data, for tests: `window.__condensePanel` returns a fresh
  * snapshot (the integration tests compare its counts and totals with the engine's).
  */
-import type { Estimate, LayerEstimate } from '../src/core/summary';
+import type { Estimate, LayerEstimate } from '../src/core/estimate';
 import type { PanelModel, RetrainView, ThresholdState } from '../src/shared/protocol';
 import type { Progress, Verification, Written } from './status';
 

@@ -4,7 +4,7 @@
  * on every slider move without a round trip to the host.
  */
 import { fromWire, PanelModel, ThresholdState, WireLayer, WireSummary } from '../src/shared/protocol';
-import { DEFAULT_THRESHOLD, Estimate, estimate, LayerSummary, ModelSummary } from '../src/core/summary';
+import { DEFAULT_THRESHOLD, Estimate, estimate, LayerSummary, ModelSummary } from '../src/core/estimate';
 
 export const GAMMA_MIN = 0.5;
 export const GAMMA_MAX = 1;

@@ -3,7 +3,7 @@
  * layers, and an expandable row of pictures per analysed layer. Rows are built once per analysis
  * and only their text changes with γ, so focus stays in a field while the user types.
  */
-import type { LayerEstimate } from '../src/core/summary';
+import type { LayerEstimate } from '../src/core/estimate';
 import { LayerHint, layerHint } from '../src/shared/hints';
 import { Change } from './change';
 import { HeatmapView, HistogramView } from './charts';

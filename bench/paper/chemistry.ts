@@ -13,8 +13,8 @@
  * each solved by Newton's method, halved where Newton fails. Every reaction conserves mass and
  * elements, and backward Euler conserves linear invariants exactly, which the tests check.
  */
-import { cholesky, multiplyRows, solveCholesky, transposeMatrix } from '../../src/core/linalg';
-import { seededRandom } from '../../src/core/random';
+import { cholesky, multiplyRows, solveCholesky, transposeMatrix } from '../../src/core/compute/linalg';
+import { seededRandom } from '../../src/core/data/random';
 
 export const SPECIES = ['H2', 'O2', 'H2O', 'H', 'O', 'OH'] as const;
 /** kg/mol. */

@@ -14,7 +14,7 @@
  */
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
-import { Backend, loadBackend } from '../../src/core/backend';
+import { Backend, loadBackend } from '../../src/core/compute/backend';
 import { fineTune } from '../../src/core/train/fineTune';
 import { makeChemistryData, INPUT_NAMES, OUTPUT_NAMES } from './chemistry';
 import { evaluate, saveLayersModel, writeNpy } from './common';

@@ -5,11 +5,12 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
-import { AutoMetric, score } from '../../src/core/autoReduce';
-import { writeFolder } from '../../src/core/output';
-import { readTfjsModel } from '../../src/core/tfjs/read';
-import { toLayersModel } from '../../src/core/tfjs/source';
-import { WEIGHTS_FILE } from '../../src/core/tfjs/write';
+import { writeFolder } from '../../src/core/reduction/output';
+import { readTfjsModel } from '../../src/core/formats/tfjs/read';
+import { toLayersModel } from '../../src/core/formats/tfjs/source';
+import { WEIGHTS_FILE } from '../../src/core/formats/tfjs/write';
+import { AutoMetric } from '../../src/core/reduction/report';
+import { score } from '../../src/core/data/validation';
 
 /** A little-endian float32 .npy file (C order), the format the product's data readers take. */
 export function npyBytes(data: ArrayLike<number>, shape: number[]): Uint8Array {

@@ -5,7 +5,7 @@
  *   condensation: clusters at the threshold and merges (refitted on the calibration data), exactly as
  *                 `condense reduce --calibration` does;
  *   L1 baseline:  keeps, in every layer, as many units as condensation kept in round k — the ones with
- *                 the largest L1 norm (src/core/prune.ts) — and gets the same refit on the same data;
+ *                 the largest L1 norm (src/core/reduction/prune.ts) — and gets the same refit on the same data;
  *
  * then both are fine-tuned by the product's fineTune (Adam) with the same epochs, batch size, learning
  * rate and batch order, and measured on the validation set by the product's metric (relative MSE
@@ -15,16 +15,17 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
-import { Analysis, analyzeModel, loadModel } from '../../src/core/analysis';
-import { AutoMetric, relativeIncrease } from '../../src/core/autoReduce';
-import type { Backend } from '../../src/core/backend';
-import { loadCalibration } from '../../src/core/calibration';
-import { MergePlan } from '../../src/core/merge';
-import { planL1 } from '../../src/core/prune';
+import { Analysis, analyzeModel, loadModel } from '../../src/core/analyze';
+import type { Backend } from '../../src/core/compute/backend';
+import { loadCalibration } from '../../src/core/data/calibration';
+import { MergePlan } from '../../src/core/reduction/merge';
+import { planL1 } from '../../src/core/reduction/prune';
 import { reduceModel } from '../../src/core/reduce';
 import { fineTune } from '../../src/core/train/fineTune';
 import type { RunFlags } from './args';
 import { evaluate, LabelledData, loadLayersModel, saveLayersModel } from './common';
+import { AutoMetric } from '../../src/core/reduction/report';
+import { relativeIncrease } from '../../src/core/data/validation';
 
 export interface ExperimentSpec {
   /** The trained original, a TF.js Layers model.json. */

@@ -20,7 +20,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { gunzipSync } from 'zlib';
 import type * as TF from '@tensorflow/tfjs';
-import { Backend, loadBackend } from '../../src/core/backend';
+import { Backend, loadBackend } from '../../src/core/compute/backend';
 import { fineTune } from '../../src/core/train/fineTune';
 import { flag, runFlags } from './args';
 import { evaluate, LabelledData, saveLayersModel, writeNpy } from './common';

@@ -1,7 +1,6 @@
-import type { AutoResult } from '../core/autoReduce';
-import type { CondenseReport } from '../core/reduce';
-import { countClusters } from '../core/cluster';
-import { Estimate, LayerSummary, ModelSummary } from '../core/summary';
+import { countClusters } from '../core/similarity/cluster';
+import { Estimate, LayerSummary, ModelSummary } from '../core/estimate';
+import type { AutoResult, CondenseReport } from '../core/reduction/report';
 
 /** The `analyze --json` document; its shape is part of the CLI's contract (see README). */
 export interface AnalysisJson {

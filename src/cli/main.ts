@@ -1,15 +1,17 @@
-import { Analysis, analyzeModel, loadModel } from '../core/analysis';
-import { Backend, BackendPreference, BACKENDS, loadBackend } from '../core/backend';
-import { AutoResult, autoReduce, loadValidation } from '../core/autoReduce';
-import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES, loadCalibration } from '../core/calibration';
-import { InputError } from '../core/errors';
-import type { OpenOptions } from '../core/formats';
+import { Analysis, analyzeModel, loadModel } from '../core/analyze';
+import { Backend, BackendPreference, BACKENDS, loadBackend } from '../core/compute/backend';
+import { autoReduce } from '../core/auto';
+import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES, loadCalibration } from '../core/data/calibration';
+import { InputError } from '../core/model/errors';
+import type { OpenOptions } from '../core/formats/index';
 import { reduceModel } from '../core/reduce';
 import { retrainModel } from '../core/retrain';
 import { RETRAIN_SETTING_RULES } from '../shared/retrainSettings';
-import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/summary';
+import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/estimate';
 import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
+import { AutoResult } from '../core/reduction/report';
+import { loadValidation } from '../core/data/validation';
 
 const USAGE = `condense — shrink trained neural networks by condensation
 
@@ -232,7 +234,7 @@ function rejectRetrainFlags(p: Parsed): void {
   if (given) throw new UsageError(`--${given} goes with reduce --train-inputs (retraining)`);
 }
 
-/** reduce with --train-inputs: condense–retrain rounds (see core/retrain.ts). */
+/** reduce with --train-inputs: condense–retrain rounds (see src/core/retrain.ts). */
 async function retrain(p: Parsed, model: string, outDir: string, threshold: number, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const files = ['train-inputs', 'train-targets', 'val-inputs', 'val-targets'].map((name) => {
     const value = p.flags.get(name);

@@ -1,48 +1,11 @@
 import * as path from 'path';
-import { Analysis } from './analysis';
-import type { AutoResult } from './autoReduce';
-import type { RetrainSummary } from './retrain';
-import { Calibration } from './calibration';
-import { applyPlan, MergePlan, planMerge } from './merge';
-import { writeFolder } from './output';
-import { RefitLayer, refitPlan } from './refit';
-import { estimate, Estimate, ModelSummary, Thresholds } from './summary';
-
-export const REPORT_FILE = 'condense-report.json';
-
-/** What `condense-report.json` holds. */
-export interface CondenseReport {
-  tool: 'condense';
-  /** The original model file. */
-  model: string;
-  /** The reduced model's file name inside the output folder. */
-  reducedFile: string;
-  threshold: number;
-  backend: string;
-  /** "refit": next layers solved by least squares on calibration data (described in `calibration`); "plain": summed output weights. */
-  merge: 'refit' | 'plain';
-  calibration?: string;
-  /** Per consumer of a reduced layer, when calibration data was given. */
-  refits?: RefitLayer[];
-  /**
-   * Relative MSE of the outputs against the original's on the held-out calibration samples, refitted and
-   * plain-merged: the refit is written only when it is the lower (else `merge` is "plain").
-   */
-  refitOutputError?: { fit: number; plain: number } | null;
-  layers: {
-    name: string;
-    threshold: number;
-    unitsBefore: number;
-    unitsAfter: number;
-    dead: number[];
-    clusters: { representative: number; members: number[]; scales: number[] }[];
-  }[];
-  totals: Estimate['totals'];
-  /** With `reduce --auto`: the search that chose the per-layer thresholds (the chosen point, the metric before/after, the curve). */
-  auto?: AutoResult;
-  /** With `reduce --train-inputs`: the condense–retrain rounds and the one written. */
-  retrain?: RetrainSummary;
-}
+import { Analysis } from './analyze';
+import { Calibration } from './data/calibration';
+import { applyPlan, MergePlan, planMerge } from './reduction/merge';
+import { writeFolder } from './reduction/output';
+import { refitPlan } from './reduction/refit';
+import { estimate, Estimate, ModelSummary, Thresholds } from './estimate';
+import { type AutoResult, type CondenseReport, REPORT_FILE } from './reduction/report';
 
 export interface ReduceResult {
   outDir: string;

@@ -17,47 +17,22 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from './analysis';
-import { AutoMetric, loadValidation, metricOf, relativeIncrease, score } from './autoReduce';
-import type { Backend } from './backend';
-import { CalibrationSpec, loadCalibration } from './calibration';
-import { CancelledError, InputError } from './errors';
-import { writeFolder } from './output';
-import { CondenseReport, reduceModel, REPORT_FILE } from './reduce';
-import type { OpenOptions } from './source';
-import { readTfjsModel } from './tfjs/read';
-import { toLayersModel } from './tfjs/source';
-import { WEIGHTS_FILE } from './tfjs/write';
+import { analyzeModel, loadModel } from './analyze';
+import type { Backend } from './compute/backend';
+import { CalibrationSpec, loadCalibration } from './data/calibration';
+import { CancelledError, InputError } from './model/errors';
+import { writeFolder } from './reduction/output';
+import { reduceModel } from './reduce';
+import type { OpenOptions } from './model/registry';
+import { readTfjsModel } from './formats/tfjs/read';
+import { toLayersModel } from './formats/tfjs/source';
+import { WEIGHTS_FILE } from './formats/tfjs/write';
 import { RETRAIN_TFJS_ONLY } from '../shared/hints';
 import { EpochReport, fineTune, PauseGate } from './train/fineTune';
+import { type CondenseReport, REPORT_FILE, type RetrainRound, type RetrainSummary } from './reduction/report';
+import { loadValidation, metricOf, relativeIncrease, score } from './data/validation';
 
 export { PauseGate } from './train/fineTune';
-
-export interface RetrainRound {
-  round: number;
-  /** Parameters after this round's condensation and retraining, over the original's. */
-  paramsRatio: number;
-  params: number;
-  /** Validation MSE or accuracy of the retrained model. */
-  metric: number;
-  /** Against the original: relative MSE increase, or accuracy drop. */
-  change: number;
-  meets: boolean;
-}
-
-export interface RetrainSummary {
-  metric: AutoMetric;
-  tolerance: number;
-  /** The original model's validation metric. */
-  baseline: number;
-  paramsBefore: number;
-  epochs: number;
-  rounds: RetrainRound[];
-  /** The smallest round within the tolerance (the one `retrainModel` writes); null when none met it. */
-  chosen: number | null;
-  /** In a written report: the round whose model the folder holds. */
-  written?: number;
-}
 
 /** One epoch of one round, for a live loss curve. */
 export interface RetrainEpoch extends EpochReport {

@@ -1,11 +1,11 @@
-import type { Backend } from './backend';
-import { DataArray, readDataFile } from './data';
-import { InputError } from './errors';
-import { openModel } from './formats';
-import type { OpenOptions } from './source';
-import { normalSamples, uniformSamples } from './random';
-import { DEFAULT_SAMPLES } from './summary';
-import { sizeOf } from './tensor';
+import type { Backend } from './compute/backend';
+import { DataArray, readDataFile } from './codecs/dataFile';
+import { InputError } from './model/errors';
+import { openModel } from './formats/index';
+import type { OpenOptions } from './model/registry';
+import { normalSamples, uniformSamples } from './data/random';
+import { DEFAULT_SAMPLES } from './estimate';
+import { sizeOf } from './model/tensor';
 
 export interface ProbeOptions extends OpenOptions {
   /** A user file of inputs (.npy, .json, .csv); otherwise samples are generated. */

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { CancelledError } from '../core/errors';
+import { CancelledError } from '../core/model/errors';
 import { AnalysisCache, AnalysisEntry } from './analysisCache';
 import { dataFileFor, readSettings } from './settings';
 import { WorkerClient } from './workerClient';

@@ -2,7 +2,7 @@
  * Analyses per model file and each model's thresholds, kept until the model or one of its weight
  * shards changes. Free of `vscode` so it is unit-tested directly; `Analyses` adds the UI.
  */
-import { estimate, Estimate, ModelSummary } from '../core/summary';
+import { estimate, Estimate, ModelSummary } from '../core/estimate';
 import { BackendName, fromWire, ThresholdState, WireSummary } from '../shared/protocol';
 import { WorkerClient } from './workerClient';
 

@@ -1,10 +1,10 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { CondenseReport, defaultOutputDir, REPORT_FILE } from '../core/reduce';
+import { defaultOutputDir } from '../core/reduce';
 import type { Fidelity } from '../core/verify';
 import { formatGamma, RETRAIN_TFJS_ONLY } from '../shared/hints';
-import type { AutoCurve, AutoCurvePoint, RetrainSummary } from '../shared/protocol';
+import type { AutoCurve, AutoCurvePoint } from '../shared/protocol';
 import { Analyses, isCancelled } from './analyses';
 import { ModelIndex } from './modelIndex';
 import { modelLabel } from './modelText';
@@ -13,6 +13,7 @@ import { isValidRetrainSetting, RETRAIN_SETTING_RULES, retrainSettingsProblem } 
 import { busyMessage, RetrainRuns, RoundWritten } from './retrains';
 import { dataFileFor, readSettings } from './settings';
 import { WorkerFailure } from './workerClient';
+import { CondenseReport, REPORT_FILE, RetrainSummary } from '../core/reduction/report';
 
 /** What "Condense Model" returns (tests and other extensions can use it). */
 export interface CondenseResult {

@@ -1,7 +1,7 @@
 /** Pure helpers on a model.json's text: detection by content and "which layer is at this offset". */
 import * as path from 'path';
 import { findNodeAtLocation, getLocation, Node, parseTree } from 'jsonc-parser';
-import { looksLikeTfjsModel } from '../core/tfjs/read';
+import { looksLikeTfjsModel } from '../core/formats/tfjs/read';
 
 /** A short label: TF.js models are all called model.json, so their folder names them. */
 export function modelLabel(file: string): string {

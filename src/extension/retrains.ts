@@ -8,7 +8,7 @@
  * replaced or disposed. Free of `vscode` so it is unit-tested directly.
  */
 import { rmSync } from 'fs';
-import { CancelledError } from '../core/errors';
+import { CancelledError } from '../core/model/errors';
 import type { RetrainPlan, RetrainView, WorkerResponse } from '../shared/protocol';
 import { modelLabel } from './modelText';
 import { RequestBody, WorkerClient } from './workerClient';

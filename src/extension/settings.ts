@@ -1,6 +1,6 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD } from '../core/summary';
+import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD } from '../core/estimate';
 import { BackendName } from '../shared/protocol';
 
 /** The extension's settings (see `contributes.configuration` in package.json). */

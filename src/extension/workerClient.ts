@@ -7,7 +7,7 @@
  * onDidStopUnexpectedly's listeners.
  */
 import { Worker } from 'worker_threads';
-import { CancelledError } from '../core/errors';
+import { CancelledError } from '../core/model/errors';
 import { WorkerControl, WorkerRequest, WorkerResponse } from '../shared/protocol';
 
 /** A request failed inside the worker; `input` marks a problem with the user's file. */

@@ -2,8 +2,8 @@
  * Reduction hints for one layer, as the hover in model.json and the panel's rows show them.
  * Pure: used by the extension host and the webview alike.
  */
-import { countClusters } from '../core/cluster';
-import type { Estimate, LayerEstimate, LayerSummary, ModelSummary } from '../core/summary';
+import { countClusters } from '../core/similarity/cluster';
+import type { Estimate, LayerEstimate, LayerSummary, ModelSummary } from '../core/estimate';
 
 export interface LayerHint {
   /** One line, e.g. "strongly condensed: 512 → 37 at γ 0.95". */

@@ -2,12 +2,12 @@
  * The one message protocol between the extension host, the analysis worker and the panel webview.
  * Every message is a discriminated union on `type`. This file is pure (no Node, no DOM, no vscode).
  */
-import type { AutoMetric, AutoPoint, AutoResult } from '../core/autoReduce';
-import type { Dendrogram } from '../core/cluster';
-import type { Heatmap } from '../core/heatmap';
-import type { RetrainEpoch, RetrainRound, RetrainSummary } from '../core/retrain';
-import type { BiasDominance, LayerSummary, ModelSummary } from '../core/summary';
+import type { Dendrogram } from '../core/similarity/cluster';
+import type { Heatmap } from '../core/similarity/heatmap';
+import type { RetrainEpoch } from '../core/retrain';
+import type { BiasDominance, LayerSummary, ModelSummary } from '../core/estimate';
 import type { Fidelity } from '../core/verify';
+import type { AutoMetric, AutoPoint, AutoResult, RetrainRound, RetrainSummary } from '../core/reduction/report';
 
 // ---- wire form of the analysis ---------------------------------------------------------------------
 

@@ -8,16 +8,17 @@
  */
 import { promises as fs } from 'fs';
 import { parentPort } from 'worker_threads';
-import { Analysis, analyzeModel, loadModel } from '../core/analysis';
-import { loadBackend } from '../core/backend';
-import { Calibration, loadCalibration } from '../core/calibration';
-import { autoReduce, loadValidation } from '../core/autoReduce';
-import { CancelledError, InputError } from '../core/errors';
-import { Heatmap, heatmapOf } from '../core/heatmap';
+import { Analysis, analyzeModel, loadModel } from '../core/analyze';
+import { loadBackend } from '../core/compute/backend';
+import { Calibration, loadCalibration } from '../core/data/calibration';
+import { autoReduce } from '../core/auto';
+import { CancelledError, InputError } from '../core/model/errors';
+import { Heatmap, heatmapOf } from '../core/similarity/heatmap';
 import { reduceModel } from '../core/reduce';
 import { PauseGate, RetrainRun, runRetrain } from '../core/retrain';
 import { verifyModels } from '../core/verify';
 import { autoCurveToWire, autoPointToWire, isWorkerControl, RetrainEvent, toWire, WorkerControl, WorkerRequest, WorkerResponse } from '../shared/protocol';
+import { loadValidation } from '../core/data/validation';
 
 const port = parentPort;
 if (!port) throw new Error('worker.js must run as a worker thread');

@@ -5,7 +5,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type * as tf from '@tensorflow/tfjs';
-import { concatBytes } from '../../src/core/protobuf';
+import { concatBytes } from '../../src/core/codecs/protobuf';
 import { readJson } from './tfjs';
 
 export interface RawWeight {

@@ -6,8 +6,8 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { Backend, loadBackend } from '../../src/core/backend';
-import { normalSamples } from '../../src/core/random';
+import { Backend, loadBackend } from '../../src/core/compute/backend';
+import { normalSamples } from '../../src/core/data/random';
 import { registerWasmTrainingKernels } from '../../src/core/train/wasmKernels';
 
 /** Model building and training run on the plain cpu backend: small, deterministic, and every gradient is there without registering kernels. */

@@ -14,9 +14,9 @@
  *
  * Condensing the wide model at a threshold near 1 must find the original units again.
  */
-import type { ModelGraph } from '../../src/core/graph';
-import { seededRandom } from '../../src/core/random';
-import { Tensor } from '../../src/core/tensor';
+import type { ModelGraph } from '../../src/core/model/graph';
+import { seededRandom } from '../../src/core/data/random';
+import { Tensor } from '../../src/core/model/tensor';
 import { Arr } from './tfjs';
 
 export interface Copy {

@@ -7,10 +7,10 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from '../../src/core/analysis';
-import { loadBackend } from '../../src/core/backend';
+import { analyzeModel, loadModel } from '../../src/core/analyze';
+import { loadBackend } from '../../src/core/compute/backend';
 import { reduceModel } from '../../src/core/reduce';
-import { clustersAt } from '../../src/core/summary';
+import { clustersAt } from '../../src/core/estimate';
 import { verifyModels } from '../../src/core/verify';
 import { saveLayersModel, tempDir } from '../helpers/models';
 import {

@@ -8,7 +8,7 @@ import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { main } from '../../src/cli/main';
-import { loadBackend } from '../../src/core/backend';
+import { loadBackend } from '../../src/core/compute/backend';
 import { verifyModels } from '../../src/core/verify';
 import { saveLayersModel, tempDir } from '../helpers/models';
 import {

@@ -16,8 +16,8 @@ import { ExperimentResult, runExperiment } from '../../bench/paper/experiment';
 import { roundsTable, sizeErrorPlot } from '../../bench/paper/figures';
 import { mobileNetV2, parseIdx } from '../../bench/paper/fashion';
 import { linePlot, ticks } from '../../bench/paper/svgPlot';
-import { readDataFile } from '../../src/core/data';
-import { normalSamples } from '../../src/core/random';
+import { readDataFile } from '../../src/core/codecs/dataFile';
+import { normalSamples } from '../../src/core/data/random';
 import { tempDir } from '../helpers/models';
 import { onWasmBackend } from '../helpers/tfjs';
 

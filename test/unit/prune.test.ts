@@ -1,5 +1,5 @@
 /**
- * The L1-norm baseline (src/core/prune.ts) and reduceModel with a given plan: the right units are
+ * The L1-norm baseline (src/core/reduction/prune.ts) and reduceModel with a given plan: the right units are
  * kept (largest L1 norm of the BatchNorm-folded input weights), residual groups keep the same
  * channels, the written model has the reported size, and dropping units that carry nothing but a
  * constant is exact once the next layer is refitted.
@@ -7,9 +7,9 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from '../../src/core/analysis';
-import { loadCalibration } from '../../src/core/calibration';
-import { planL1 } from '../../src/core/prune';
+import { analyzeModel, loadModel } from '../../src/core/analyze';
+import { loadCalibration } from '../../src/core/data/calibration';
+import { planL1 } from '../../src/core/reduction/prune';
 import { reduceModel } from '../../src/core/reduce';
 import { saveLayersModel, tempDir } from '../helpers/models';
 import { layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, setLayerWeights, trainBriefly, useCpu, writtenUnits } from '../helpers/tfjs';

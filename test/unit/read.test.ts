@@ -7,12 +7,12 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from '../../src/core/analysis';
-import { countClusters } from '../../src/core/cluster';
+import { analyzeModel, loadModel } from '../../src/core/analyze';
+import { countClusters } from '../../src/core/similarity/cluster';
 import { reduceModel } from '../../src/core/reduce';
-import { readTfjsModel } from '../../src/core/tfjs/read';
-import { seededRandom } from '../../src/core/random';
-import { float32ToFloat16 } from '../../src/core/tfjs/float16';
+import { readTfjsModel } from '../../src/core/formats/tfjs/read';
+import { seededRandom } from '../../src/core/data/random';
+import { float32ToFloat16 } from '../../src/core/codecs/float16';
 import { concatBytes, RawWeight, readRawWeights, writeModelFolder } from '../helpers/files';
 import { saveLayersModel, tempDir } from '../helpers/models';
 import {

@@ -6,12 +6,12 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from '../../src/core/analysis';
-import { loadBackend, tfjsGram } from '../../src/core/backend';
-import { clusterLabels, countClusters } from '../../src/core/cluster';
-import { normalSamples, seededRandom } from '../../src/core/random';
-import { GramEngine, typescriptGram, unitRows } from '../../src/core/similarity';
-import { estimate } from '../../src/core/summary';
+import { analyzeModel, loadModel } from '../../src/core/analyze';
+import { loadBackend, tfjsGram } from '../../src/core/compute/backend';
+import { clusterLabels, countClusters } from '../../src/core/similarity/cluster';
+import { normalSamples, seededRandom } from '../../src/core/data/random';
+import { GramEngine, typescriptGram, unitRows } from '../../src/core/similarity/weights';
+import { estimate } from '../../src/core/estimate';
 import { saveLayersModel, tempDir } from '../helpers/models';
 import { Arr, layerWeights, useCpu } from '../helpers/tfjs';
 

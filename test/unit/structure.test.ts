@@ -9,17 +9,17 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { Analysis, analyzeModel, loadModel } from '../../src/core/analysis';
-import { inferShapes, LayerNode, makeGraph } from '../../src/core/graph';
-import { describeProducers } from '../../src/core/structure';
-import { clustersAt } from '../../src/core/summary';
-import { NamedWeight, sizeOf } from '../../src/core/tensor';
+import { Analysis, analyzeModel, loadModel } from '../../src/core/analyze';
+import { inferShapes, LayerNode, makeGraph } from '../../src/core/model/graph';
+import { clustersAt } from '../../src/core/estimate';
+import { NamedWeight, sizeOf } from '../../src/core/model/tensor';
 import { reduceModel } from '../../src/core/reduce';
 import { saveLayersModel, tempDir } from '../helpers/models';
 import {
   layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, setLayerWeights, useCpu, writtenUnits,
 } from '../helpers/tfjs';
 import { plantDuplicate, widen } from '../helpers/widen';
+import { describeProducers } from '../../src/core/structure/producers';
 
 const GAMMA = 0.9999;
 

@@ -6,10 +6,10 @@
 import { existsSync, promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from '../../src/core/analysis';
-import { heatmapOf } from '../../src/core/heatmap';
-import { seededRandom } from '../../src/core/random';
-import { DEFAULT_THRESHOLD } from '../../src/core/summary';
+import { analyzeModel, loadModel } from '../../src/core/analyze';
+import { heatmapOf } from '../../src/core/similarity/heatmap';
+import { seededRandom } from '../../src/core/data/random';
+import { DEFAULT_THRESHOLD } from '../../src/core/estimate';
 import { Heatmap, HostToWebview, toWire } from '../../src/shared/protocol';
 import { saveLayersModel, tempDir } from '../helpers/models';
 

@@ -7,7 +7,7 @@ import * as assert from 'assert';
 import { existsSync } from 'fs';
 import * as path from 'path';
 import type { Browser } from 'playwright-core';
-import { estimate } from '../../src/core/summary';
+import { estimate } from '../../src/core/estimate';
 import { AutoCurve, fromWire, RetrainView, ThresholdState } from '../../src/shared/protocol';
 import type { PanelSnapshot } from '../../webview/snapshot';
 import { AnalysisMessage, buildFixtures, EVIL_NAME, Fixtures } from './fixtures';

@@ -4,8 +4,8 @@
  * between batches when asked.
  */
 import type * as TF from '@tensorflow/tfjs';
-import type { Backend } from '../backend';
-import { seededRandom } from '../random';
+import type { Backend } from '../compute/backend';
+import { seededRandom } from '../data/random';
 import { registerWasmTrainingKernels } from './wasmKernels';
 
 export type TrainingLoss = 'mse' | 'sparseCategoricalCrossentropy';

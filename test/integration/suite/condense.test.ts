@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import { existsSync } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import type { ModelSummary } from '../../../src/core/summary';
+import type { ModelSummary } from '../../../src/core/estimate';
 import type { CondenseResult } from '../../../src/extension/commands';
 import type { ThresholdState } from '../../../src/shared/protocol';
 import { api, assertCounts, Counts, engineCounts, engineSummary, extension, hasLauncher, sameCounts, screenshot, suiteName, waitFor, workspaceModel } from './helpers';

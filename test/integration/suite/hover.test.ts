@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import * as vscode from 'vscode';
-import { estimate } from '../../../src/core/summary';
+import { estimate } from '../../../src/core/estimate';
 import { layerHint } from '../../../src/shared/hints';
 import { api, engineSummary, waitFor, workspaceModel } from './helpers';
 

@@ -2,11 +2,11 @@ import * as assert from 'assert';
 import { existsSync, promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { REPORT_FILE, type CondenseReport } from '../../../src/core/reduce';
 import type { RetrainCommandResult } from '../../../src/extension/commands';
 import type { RoundWritten } from '../../../src/extension/retrains';
 import { writeRetrainData, type RetrainData } from '../../fixtures/retrain/data';
 import { api, hasLauncher, screenshot, sha256, workspaceModel } from './helpers';
+import { REPORT_FILE, type CondenseReport } from '../../../src/core/reduction/report';
 
 /**
  * Condense and Retrain on the example MLP in the real VS Code: a run to completion (epochs and

@@ -2,11 +2,12 @@ import * as assert from 'assert';
 import { existsSync, promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { loadBackend } from '../../../src/core/backend';
-import { CondenseReport, defaultOutputDir, REPORT_FILE } from '../../../src/core/reduce';
+import { loadBackend } from '../../../src/core/compute/backend';
+import { defaultOutputDir } from '../../../src/core/reduce';
 import { Fidelity, verifyModels } from '../../../src/core/verify';
 import type { ThresholdState } from '../../../src/shared/protocol';
 import { api, sha256, workspaceModel } from './helpers';
+import { CondenseReport, REPORT_FILE } from '../../../src/core/reduction/report';
 
 /**
  * The example's activation is GELU, where merging near-parallel units costs a little accuracy:

@@ -1,6 +1,6 @@
 import * as assert from 'assert';
-import { completeLinkage } from '../../../src/core/cluster';
-import { estimate, LayerSummary, ModelSummary } from '../../../src/core/summary';
+import { completeLinkage } from '../../../src/core/similarity/cluster';
+import { estimate, LayerSummary, ModelSummary } from '../../../src/core/estimate';
 import { layerHint, modelSummaryLine } from '../../../src/shared/hints';
 
 /** A layer of `n` units whose similarity matrix puts them into `groups` tight groups. */

@@ -1,9 +1,9 @@
 import * as assert from 'assert';
 import * as path from 'path';
-import { analyzeModel, loadModel } from '../../../src/core/analysis';
-import { leafOrder } from '../../../src/core/heatmap';
-import { clusterLabels } from '../../../src/core/cluster';
-import { estimate } from '../../../src/core/summary';
+import { analyzeModel, loadModel } from '../../../src/core/analyze';
+import { leafOrder } from '../../../src/core/similarity/heatmap';
+import { clusterLabels } from '../../../src/core/similarity/cluster';
+import { estimate } from '../../../src/core/estimate';
 import { fromWire, toWire } from '../../../src/shared/protocol';
 
 const example = path.join(__dirname, '../../../examples/combustion-mlp/model.json');

@@ -1,7 +1,7 @@
 import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { CancelledError } from '../../../src/core/errors';
+import { CancelledError } from '../../../src/core/model/errors';
 import { AnalysisCache } from '../../../src/extension/analysisCache';
 import { WorkerClient, WorkerFailure, WorkerProgress } from '../../../src/extension/workerClient';
 import type { RetrainEvent, WorkerResponse } from '../../../src/shared/protocol';

@@ -1,0 +1,62 @@
+/**
+ * A model file in any supported format, as the engine sees it: the graph (in Keras vocabulary,
+ * weights in the engine's layout), how to write a reduced copy in the same format, and how to run
+ * it for the fidelity check. Each format implements this once; analysis, merge and verification
+ * are shared.
+ */
+import * as path from 'path';
+import type { Backend } from '../compute/backend';
+import { InputError } from './errors';
+import { ModelGraph } from './graph';
+import { OutputFile } from '../reduction/output';
+import { NamedWeight, Tensor } from './tensor';
+
+/** Runs a model on a batch (for verification). */
+export interface Predictor {
+  /** Per input, the shape of one sample (null where unknown: the samples then decide). */
+  inputShapes: (number | null)[][];
+  /** True when the first output is a softmax classification. */
+  classifier: boolean;
+  /** `shapes` are the samples' own, inputShapes with every unknown size filled in. */
+  run(inputs: Float32Array[], samples: number, shapes: number[][]): Promise<Float32Array[]>;
+  dispose(): void;
+}
+
+export interface ModelSource {
+  /** e.g. "tfjs-layers". */
+  format: string;
+  /** Absolute path of the model file. */
+  path: string;
+  /** The model file and everything it reads (weight shards, external data): a change to any makes an analysis stale. */
+  files: string[];
+  graph: ModelGraph;
+  /** Every weight in file order (those no layer owns are carried through unchanged). */
+  weights: NamedWeight[];
+  /** Name of the model file inside a folder this source writes. */
+  mainFile: string;
+  /** The reduced model's files: `changed` holds new weight values by name, `units` new widths by layer. */
+  encode(changed: Map<string, Tensor>, units: Map<string, number>): OutputFile[];
+  predictor(backend: Backend): Promise<Predictor>;
+}
+
+/** What a format may need beyond the file: weights-only formats carry no activations. */
+export interface OpenOptions {
+  /** Activation between inferred layers of a weights-only file (Keras name, e.g. "relu", "gelu"). */
+  activation?: string;
+}
+
+type Opener = (file: string, options: OpenOptions) => Promise<ModelSource>;
+const openers = new Map<string, Opener>();
+
+/** Formats register by file extension (`.json` for TF.js). */
+export function registerFormat(extensions: string[], open: Opener): void {
+  for (const ext of extensions) openers.set(ext, open);
+}
+
+export async function openModel(file: string, options: OpenOptions = {}): Promise<ModelSource> {
+  const open = openers.get(path.extname(file).toLowerCase());
+  if (!open) {
+    throw new InputError(file, `unsupported model format "${path.extname(file) || path.basename(file)}" (supported: ${[...openers.keys()].join(', ')})`);
+  }
+  return open(file, options);
+}

@@ -1,0 +1,103 @@
+/** What `condense-report.json` holds, and the shapes of the searches and runs it records. */
+import type { Estimate } from '../estimate';
+import type { RefitLayer } from './refit';
+
+export const REPORT_FILE = 'condense-report.json';
+
+/** What `condense-report.json` holds. */
+export interface CondenseReport {
+  tool: 'condense';
+  /** The original model file. */
+  model: string;
+  /** The reduced model's file name inside the output folder. */
+  reducedFile: string;
+  threshold: number;
+  backend: string;
+  /** "refit": next layers solved by least squares on calibration data (described in `calibration`); "plain": summed output weights. */
+  merge: 'refit' | 'plain';
+  calibration?: string;
+  /** Per consumer of a reduced layer, when calibration data was given. */
+  refits?: RefitLayer[];
+  /**
+   * Relative MSE of the outputs against the original's on the held-out calibration samples, refitted and
+   * plain-merged: the refit is written only when it is the lower (else `merge` is "plain").
+   */
+  refitOutputError?: { fit: number; plain: number } | null;
+  layers: {
+    name: string;
+    threshold: number;
+    unitsBefore: number;
+    unitsAfter: number;
+    dead: number[];
+    clusters: { representative: number; members: number[]; scales: number[] }[];
+  }[];
+  totals: Estimate['totals'];
+  /** With `reduce --auto`: the search that chose the per-layer thresholds (the chosen point, the metric before/after, the curve). */
+  auto?: AutoResult;
+  /** With `reduce --train-inputs`: the condense–retrain rounds and the one written. */
+  retrain?: RetrainSummary;
+}
+
+
+export type AutoMetric = 'mse' | 'accuracy';
+
+export interface AutoPoint {
+  /** Per reduced layer (a joint group by its lead): the threshold its clusters are cut at. */
+  thresholds: Record<string, number>;
+  paramsAfter: number;
+  /** paramsAfter / paramsBefore. */
+  ratio: number;
+  /** Validation MSE, or accuracy. */
+  value: number;
+  /** Against the original: relative MSE increase, or accuracy drop. */
+  change: number;
+  meets: boolean;
+}
+
+
+export interface AutoResult {
+  metric: AutoMetric;
+  tolerance: number;
+  validation: string;
+  /** How each candidate's next layers were merged, as `reduce` will merge the chosen one. */
+  merge: 'refit' | 'plain';
+  /** What ran the candidates: the engine's float64 evaluator, or the format's own runner. */
+  runner: 'engine' | 'format';
+  /** The original model's value on the validation set. */
+  baseline: number;
+  paramsBefore: number;
+  /** The smallest evaluated candidate within the tolerance; null when even γ = 1 everywhere is not. */
+  chosen: AutoPoint | null;
+  /** Every evaluated candidate, in evaluation order: the size–error curve. */
+  curve: AutoPoint[];
+  milliseconds: number;
+}
+
+
+export interface RetrainRound {
+  round: number;
+  /** Parameters after this round's condensation and retraining, over the original's. */
+  paramsRatio: number;
+  params: number;
+  /** Validation MSE or accuracy of the retrained model. */
+  metric: number;
+  /** Against the original: relative MSE increase, or accuracy drop. */
+  change: number;
+  meets: boolean;
+}
+
+
+export interface RetrainSummary {
+  metric: AutoMetric;
+  tolerance: number;
+  /** The original model's validation metric. */
+  baseline: number;
+  paramsBefore: number;
+  epochs: number;
+  rounds: RetrainRound[];
+  /** The smallest round within the tolerance (the one `retrainModel` writes); null when none met it. */
+  chosen: number | null;
+  /** In a written report: the round whose model the folder holds. */
+  written?: number;
+}
+
