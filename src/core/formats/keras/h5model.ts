@@ -5,6 +5,7 @@
  * nested under it ("dense_1/kernel:0", or "dense_1/kernel" from Theano).
  */
 import { InputError } from '../../model/errors';
+import { ModelReading } from '../../model/files';
 import { layerEntries, layerName, parseModelConfig, reducedConfigText } from './config';
 import { Hdf5, Hdf5Group } from '../../codecs/hdf5';
 import { KerasModel } from './model';
@@ -13,8 +14,10 @@ import { changedDatasets, KerasWeight, readWeight, stringAttribute, stringsAttri
 /** Keras flips convolution kernels it loads from a backend other than its own; tfjs computes as TensorFlow does. */
 const CORRELATING_BACKENDS = new Set(['tensorflow', 'jax', 'torch']);
 
-export function readKerasH5(file: string, bytes: Uint8Array, hdf5: Hdf5): KerasModel {
+export function readKerasH5(file: string, bytes: Uint8Array, hdf5: Hdf5, reading: ModelReading = new ModelReading()): KerasModel {
   return hdf5.read(file, bytes, (root) => {
+    // Every dataset is read, or copied by the writer: their declared sizes are reserved before any is.
+    reading.reserve(file, hdf5.declaredBytes(file, root), 'the datasets of the file');
     const configText = stringAttribute(root, 'model_config');
     if (configText === undefined) throw new InputError(file, withoutArchitecture(hdf5, root));
     const version = stringAttribute(root, 'keras_version');
