@@ -43,7 +43,7 @@ export class ModelReading {
   reserve(file: string, bytes: number, what: string): void {
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new InputError(file, `${what} declares an invalid size (${bytes} bytes)`);
     if (this.reserved + bytes > this.maxBytes) {
-      throw new InputError(file, `${what} needs ${formatBytes(bytes)}, which takes the model past the limit of ${formatBytes(this.maxBytes)}; refused before reading it (raise the limit with --max-model-mb if the model is really this large)`);
+      throw new InputError(file, `${what} would take ${formatBytes(bytes)} more, past the limit of ${formatBytes(this.maxBytes)} for the whole model; refused before reading it (raise the limit with --max-model-mb if the model is really this large)`);
     }
     this.reserved += bytes;
   }

@@ -71,8 +71,8 @@ function topologicalOrder(file: string, layers: LayerNode[], byName: Map<string,
  */
 export function checkGraph(file: string, graph: ModelGraph): void {
   for (const layer of graph.layers) {
-    checkOutputShape(file, layer);
     checkLayerWeights(file, layer);
+    checkOutputShape(file, layer);
   }
 }
 
