@@ -10,6 +10,7 @@ import { execFileSync } from 'child_process';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { onnx } from 'onnx-proto';
 import { main } from '../../src/cli/main';
 import { analyzeModel, loadModel } from '../../src/core/analyze';
 import { readDataFile } from '../../src/core/codecs/dataFile';
@@ -201,6 +202,9 @@ describe('hostile model files', function () {
       assert.strictEqual((await openModel(c.file, { maxModelBytes: 4096 })).weights.length, 4);
       await expectOpenRefused(c.file, /the file is \d+ bytes, more than the limit of 100 bytes; refused/, { maxModelBytes: 100 });
       await expectOpenRefused(c.file, /the model's files hold more than the limit of \d+ bytes/, { maxModelBytes: (await fs.stat(c.file)).size + 100 });
+      // The CLI's flag, in MiB.
+      assertRefused(await cli('analyze', c.file, '--max-model-mb', '0.0001'), c.file, /the file is \d+ bytes, more than the limit of 105 bytes/);
+      assert.strictEqual((await cli('analyze', c.file, '--max-model-mb', '1')).code, 0);
     });
   });
 
@@ -251,6 +255,14 @@ describe('hostile model files', function () {
       const npy = Buffer.concat([Buffer.from('\x93NUMPY\x01\x00', 'latin1'), Buffer.from(Uint16Array.of(npyHeader.length).buffer), Buffer.from(npyHeader, 'latin1'), Buffer.alloc(8)]);
       const data = await write('inputs.npy', npy);
       await assert.rejects(readDataFile(data), (e: unknown) => e instanceof InputError && /dtype constructor is not supported/.test(e.message));
+    });
+
+    it('an ONNX node whose op type is "constructor" is an unknown op, not an activation', async () => {
+      const model = onnx.ModelProto.decode(await fs.readFile(path.join(__dirname, '..', 'fixtures', 'onnx', 'mlp.onnx')));
+      model.graph!.node!.find((n) => n.name === '/1/Relu')!.opType = 'constructor';
+      const file = await write('constructor.onnx', onnx.ModelProto.encode(model).finish());
+      const layer = (await openModel(file)).graph.byName.get('/1/Relu')!;
+      assert.strictEqual(layer.className, 'constructor');
     });
 
     it('analysis and reduction agree on a layer named "constructor"', async () => {
