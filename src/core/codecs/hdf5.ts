@@ -64,9 +64,10 @@ export interface Hdf5 {
   /**
    * The bytes every dataset under `root` declares (elements × element size), from the headers only:
    * what reading or copying them would allocate. Refuses a tree deeper than any model's (a hard link
-   * to an ancestor makes it endless) or with more objects than any model has.
+   * to an ancestor makes it endless) or with more objects than any model has. Groups in `omit`
+   * (never read nor copied) are left out.
    */
-  declaredBytes(file: string, root: H5.Group): number;
+  declaredBytes(file: string, root: H5.Group, omit: ReadonlySet<string>): number;
 }
 
 const MAX_DEPTH = 64;
@@ -114,7 +115,7 @@ export async function loadHdf5(): Promise<Hdf5> {
       }),
     isGroup: (entity): entity is H5.Group => entity instanceof h5.Group,
     isDataset: (entity): entity is H5.Dataset => entity instanceof h5.Dataset,
-    declaredBytes: (file, root) => {
+    declaredBytes: (file, root, omit) => {
       let objects = 0;
       const walk = (group: H5.Group, depth: number): number => {
         if (depth > MAX_DEPTH) throw new InputError(file, `groups nest deeper than ${MAX_DEPTH} levels at ${group.path} (a link back to a parent?); refused`);
@@ -122,7 +123,7 @@ export async function loadHdf5(): Promise<Hdf5> {
         for (const name of group.keys()) {
           if (++objects > MAX_OBJECTS) throw new InputError(file, `holds more than ${MAX_OBJECTS} groups and datasets; refused`);
           const child = group.get(name);
-          if (child instanceof h5.Group) bytes += walk(child, depth + 1);
+          if (child instanceof h5.Group) bytes += omit.has(child.path) ? 0 : walk(child, depth + 1);
           else if (child instanceof h5.Dataset) bytes += child.metadata.total_size * child.metadata.size;
         }
         return bytes;
@@ -144,7 +145,7 @@ export interface Hdf5Edits {
   /** New string values by object path, then attribute name. */
   attributes: Map<string, Map<string, string>>;
   /** Groups and datasets left out of the copy, by path. */
-  omit: Set<string>;
+  omit: ReadonlySet<string>;
 }
 
 function copyGroup(h5: H5wasm, source: H5.Group, target: H5.Group, edits: Hdf5Edits): void {

@@ -18,6 +18,9 @@ const METADATA = 'metadata.json';
 const WEIGHTS = 'model.weights.h5';
 const NESTED_MODELS = new Set(['Sequential', 'Functional', 'Model']);
 
+/** The optimizer's variables have the old shapes; Keras skips loading an optimizer state it does not find. Never read. */
+const OMITTED: ReadonlySet<string> = new Set(['/optimizer']);
+
 export function readKerasArchive(file: string, zip: Buffer, hdf5: Hdf5, reading: ModelReading = new ModelReading()): KerasModel {
   const entries = readZipDirectory(file, zip);
   refuseClimbingEntries(file, entries.keys());
@@ -38,7 +41,7 @@ export function readKerasArchive(file: string, zip: Buffer, hdf5: Hdf5, reading:
   const weightsBytes = readZipEntry(file, zip, entries.get(WEIGHTS)!, reading);
   const weights = hdf5.read(weightsFile, weightsBytes, (root) => {
     // Every dataset is read, or copied by the writer: their declared sizes are reserved before any is.
-    reading.reserve(weightsFile, hdf5.declaredBytes(weightsFile, root), 'the datasets of the weights file');
+    reading.reserve(weightsFile, hdf5.declaredBytes(weightsFile, root, OMITTED), 'the datasets of the weights file');
     return layerVariables(weightsFile, hdf5, root, config);
   });
   return {
@@ -52,8 +55,7 @@ export function readKerasArchive(file: string, zip: Buffer, hdf5: Hdf5, reading:
       const newWeights = hdf5.rewrite(weightsFile, weightsBytes, {
         datasets: changedDatasets(weights, changed),
         attributes: new Map(),
-        // The optimizer's variables have the old shapes; Keras skips loading an optimizer state it does not find.
-        omit: new Set(['/optimizer']),
+        omit: OMITTED,
       });
       return writeZip(
         [...entries.values()].map((entry) => ({

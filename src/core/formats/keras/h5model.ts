@@ -14,10 +14,13 @@ import { changedDatasets, KerasWeight, readWeight, stringAttribute, stringsAttri
 /** Keras flips convolution kernels it loads from a backend other than its own; tfjs computes as TensorFlow does. */
 const CORRELATING_BACKENDS = new Set(['tensorflow', 'jax', 'torch']);
 
+/** The optimizer's state has the old shapes; without it Keras compiles the model with a fresh optimizer. Never read. */
+const OMITTED: ReadonlySet<string> = new Set(['/optimizer_weights']);
+
 export function readKerasH5(file: string, bytes: Uint8Array, hdf5: Hdf5, reading: ModelReading = new ModelReading()): KerasModel {
   return hdf5.read(file, bytes, (root) => {
     // Every dataset is read, or copied by the writer: their declared sizes are reserved before any is.
-    reading.reserve(file, hdf5.declaredBytes(file, root), 'the datasets of the file');
+    reading.reserve(file, hdf5.declaredBytes(file, root, OMITTED), 'the datasets of the file');
     const configText = stringAttribute(root, 'model_config');
     if (configText === undefined) throw new InputError(file, withoutArchitecture(hdf5, root));
     const version = stringAttribute(root, 'keras_version');
@@ -43,8 +46,7 @@ export function readKerasH5(file: string, bytes: Uint8Array, hdf5: Hdf5, reading
         return hdf5.rewrite(file, bytes, {
           datasets: changedDatasets(weights, changed),
           attributes: new Map([['/', new Map([['model_config', newConfig]])]]),
-          // The optimizer's state has the old shapes; without it Keras compiles the model with a fresh optimizer.
-          omit: new Set(['/optimizer_weights']),
+          omit: OMITTED,
         });
       },
     };
