@@ -3,8 +3,9 @@ import * as path from 'path';
 import { InputError } from './errors';
 
 /**
- * The default limit on one model: the bytes its tensors declare, all together, and the bytes of the
- * files read for it. Every size is checked against it before anything is allocated for it.
+ * The default limit on one model, applied to the bytes its tensors declare (all together), to the
+ * bytes of its files, and to what its compressed parts inflate to: each is checked against it before
+ * anything is allocated for it.
  */
 export const DEFAULT_MAX_MODEL_BYTES = 2 * 1024 ** 3;
 
@@ -25,9 +26,10 @@ export function formatBytes(bytes: number): string {
 }
 
 /**
- * What reading one model shares: one byte budget (tensor sizes declared in headers are reserved
- * against it before anything is allocated for them) and the stamp of every file, taken before the
- * file is read, so that a change during or after reading is noticed.
+ * What reading one model shares: its byte limit (tensor sizes declared in headers are reserved
+ * against it before anything is allocated for them; files and inflated parts are counted apart) and
+ * the stamp of every file, taken before the file is read, so that a change during or after reading
+ * is noticed.
  */
 export class ModelReading {
   private reserved = 0;
@@ -233,9 +235,4 @@ export async function confinedPath(file: string, realDir: string, rel: string): 
 export function isInside(dir: string, candidate: string): boolean {
   const relative = path.relative(dir, candidate);
   return !(relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative));
-}
-
-/** Reads a model file the user named (outside an openModel reading: the default limits apply). */
-export async function readModelFile(file: string, reading: ModelReading = new ModelReading()): Promise<Buffer> {
-  return reading.read(file);
 }
