@@ -129,11 +129,11 @@ describe('hostile model files', function () {
       assert.deepStrictEqual((await openModel(transposed)).weights.map((w) => w.shape), [[2, 3]]);
     });
 
-    it('zip: an entry inflating more than 100:1 (a zip bomb) is refused before it is inflated', async () => {
+    it('zip: an entry inflating more than 100:1 (a compression bomb) is refused before it is inflated', async () => {
       const zeros = new Uint8Array(16 * MiB);
       const file = await write('bomb.pt', torchArchive(stateDict(tensorItem('fc.weight', 'FloatStorage', 4 * MiB, [2048, 2048], [2048, 1])), zeros, true));
       assert.ok((await fs.stat(file)).size < 64 * 1024);
-      await expectOpenRefused(file, /zip entry "x\/data\/0" would inflate \d+ bytes to 16\.0 MiB \(more than 100:1\); refused as a zip bomb/);
+      await expectOpenRefused(file, /zip entry "x\/data\/0" would inflate \d+ bytes to 16\.0 MiB \(more than 100:1\); refused as a compression bomb/);
       // Below a megabyte, zeros may compress as they like.
       const stored = await write('small.pt', torchArchive(stateDict(tensorItem('fc.weight', 'FloatStorage', 16, [4, 4], [4, 1])), new Uint8Array(64), true));
       assert.strictEqual((await openModel(stored)).weights.length, 1);
@@ -153,15 +153,15 @@ describe('hostile model files', function () {
     it('HDF5: datasets declaring gigabytes in a small file of compressed chunks are refused before any is read', async () => {
       const h5 = await import('h5wasm');
       await h5.ready;
-      const build = (name: string, shape: number[], link?: boolean): Uint8Array => {
+      /** A Keras-like file whose layer "d" has datasets a and b of `values` (compressed), resized to `shape`. */
+      const build = (name: string, values: Float32Array, shape: number[], link = false): Uint8Array => {
         const memory = `/${name}`;
         const file = new h5.File(memory, 'w');
         file.create_attribute('model_config', JSON.stringify({ class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', config: { name: 'd', units: 1, batch_input_shape: [null, 1] } }] } }));
-        const group = file.create_group('model_weights');
-        const layer = group.create_group('d');
+        const layer = file.create_group('model_weights').create_group('d');
         for (const part of ['a', 'b']) {
-          const dataset = layer.create_dataset({ name: part, data: new Float32Array(16), shape: [16], maxshape: [null], chunks: [16], compression: 'gzip' });
-          dataset.resize(shape);
+          const dataset = layer.create_dataset({ name: part, data: values, shape: [values.length], maxshape: [null], chunks: [Math.min(values.length, 65536)], compression: 'gzip' });
+          if (shape[0] !== values.length) dataset.resize(shape);
         }
         if (link) layer.create_hard_link('/model_weights', 'loop');
         file.close();
@@ -169,14 +169,18 @@ describe('hostile model files', function () {
         h5.FS!.unlink(memory);
         return bytes;
       };
-      // Two datasets of 400 M float32 each: 3.2 GB declared, under the per-tensor cap each.
-      const huge = await write('zeros.h5', build('zeros.h5', [400_000_000]));
+      // Two datasets of 400 M float32 each, never written: 3.2 GB declared in a few kilobytes.
+      const huge = await write('zeros.h5', build('zeros.h5', new Float32Array(16), [400_000_000]));
       assert.ok((await fs.stat(huge)).size < 64 * 1024);
-      await expectOpenRefused(huge, /the datasets of the file would take 2\.98 GiB more, past the limit of 2\.00 GiB for the whole model; refused before reading it/);
-      const small = await write('small.h5', build('small.h5', [MiB]));
-      await expectOpenRefused(small, /the datasets of the file would take 8\.0 MiB more, past the limit of 4\.0 MiB/, { maxModelBytes: 4 * MiB });
+      await expectOpenRefused(huge, /the datasets of the file would inflate \d+ bytes to 2\.98 GiB \(more than 100:1\); refused as a compression bomb/);
+      // Compressing about 10:1, as some weights do: within the ratio, past the model limit.
+      let seed = 1;
+      const noisy = Float32Array.from({ length: MiB }, (_, i) => (i % 10 === 0 ? (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 : 0));
+      const compressed = await write('noisy.h5', build('noisy.h5', noisy, [MiB]));
+      assert.ok((await fs.stat(compressed)).size < 2 * MiB);
+      await expectOpenRefused(compressed, /the datasets of the file would take 8\.0 MiB more, past the limit of 4\.0 MiB for the whole model; refused before reading it/, { maxModelBytes: 4 * MiB });
       // A hard link from a group to its parent makes the tree endless: refused, not walked forever.
-      const looped = await write('loop.h5', build('loop.h5', [16], true));
+      const looped = await write('loop.h5', build('loop.h5', new Float32Array(16), [16], true));
       await expectOpenRefused(looped, /groups nest deeper than 64 levels .*a link back to a parent/);
     });
 

@@ -6,7 +6,7 @@
  */
 import { deflateRawSync, inflateRawSync } from 'zlib';
 import { InputError } from '../model/errors';
-import { DEFAULT_MAX_MODEL_BYTES, formatBytes, ModelReading } from '../model/files';
+import { checkInflation, DEFAULT_MAX_MODEL_BYTES, formatBytes, ModelReading } from '../model/files';
 
 export interface ZipEntry {
   name: string;
@@ -70,13 +70,6 @@ export function readZipDirectory(file: string, zip: Buffer): Map<string, ZipEntr
 }
 
 /**
- * Deflate reaches about 1032:1 at best and stored weights compress far less; an entry inflating
- * more than this (beyond a megabyte, where configs of zeros may) is refused as a zip bomb.
- */
-export const MAX_INFLATION_RATIO = 100;
-const RATIO_FREE_BYTES = 1 << 20;
-
-/**
  * An entry's bytes, inflated if needed and checked against its size and CRC. Its declared size is
  * checked first (against the limit and the inflation ratio; counted in `reading` when inflated).
  */
@@ -84,9 +77,7 @@ export function readZipEntry(file: string, zip: Buffer, entry: ZipEntry, reading
   const bad = (problem: string): InputError => new InputError(file, `zip entry "${entry.name}" ${problem}`);
   const limit = reading?.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
   if (entry.size > limit) throw bad(`would inflate to ${formatBytes(entry.size)}, more than the limit of ${formatBytes(limit)}; refused`);
-  if (entry.method === DEFLATED && entry.size > RATIO_FREE_BYTES && entry.size > MAX_INFLATION_RATIO * entry.compressedSize) {
-    throw bad(`would inflate ${formatBytes(entry.compressedSize)} to ${formatBytes(entry.size)} (more than ${MAX_INFLATION_RATIO}:1); refused as a zip bomb`);
-  }
+  if (entry.method === DEFLATED) checkInflation(file, `zip entry "${entry.name}"`, entry.compressedSize, entry.size);
   if (entry.method === DEFLATED) reading?.inflate(file, entry.size, `zip entry "${entry.name}"`);
   const local = entry.localHeaderOffset;
   if (local + 30 > zip.length || zip.readUInt32LE(local) !== LOCAL) throw bad('has no local header where the directory says (truncated or damaged file)');

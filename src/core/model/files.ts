@@ -12,6 +12,20 @@ export const DEFAULT_MAX_MODEL_BYTES = 2 * 1024 ** 3;
 /** Data files (calibration and validation inputs) are refused above this size. */
 export const MAX_DATA_FILE_BYTES = DEFAULT_MAX_MODEL_BYTES;
 
+/**
+ * Deflate reaches about 1032:1 at best and stored weights compress far less: data declaring more
+ * than this many times the bytes that hold it (beyond a megabyte, where zeros may) is a bomb.
+ */
+export const MAX_INFLATION_RATIO = 100;
+const RATIO_FREE_BYTES = 1 << 20;
+
+/** Refuses `what`, held in `stored` bytes of `file`, when it declares `declared` bytes past the inflation ratio. */
+export function checkInflation(file: string, what: string, stored: number, declared: number): void {
+  if (declared > RATIO_FREE_BYTES && declared > MAX_INFLATION_RATIO * stored) {
+    throw new InputError(file, `${what} would inflate ${formatBytes(stored)} to ${formatBytes(declared)} (more than ${MAX_INFLATION_RATIO}:1); refused as a compression bomb`);
+  }
+}
+
 /** A file as it was when it was read: a later change to any of these makes an analysis stale. */
 export interface FileStamp {
   path: string;

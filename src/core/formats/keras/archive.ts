@@ -6,7 +6,7 @@
  * numbered in the model's layer order (dense, dense_1, …), not the layer's own name.
  */
 import { InputError } from '../../model/errors';
-import { ModelReading } from '../../model/files';
+import { checkInflation, ModelReading } from '../../model/files';
 import { readZipDirectory, readZipEntry, refuseClimbingEntries, writeZip } from '../../codecs/zip';
 import { layerEntries, layerName, ModelConfig, parseModelConfig, reducedConfigText, weightRoles } from './config';
 import { Hdf5, Hdf5Group } from '../../codecs/hdf5';
@@ -41,7 +41,9 @@ export function readKerasArchive(file: string, zip: Buffer, hdf5: Hdf5, reading:
   const weightsBytes = readZipEntry(file, zip, entries.get(WEIGHTS)!, reading);
   const weights = hdf5.read(weightsFile, weightsBytes, (root) => {
     // Every dataset is read, or copied by the writer: their declared sizes are reserved before any is.
-    reading.reserve(weightsFile, hdf5.declaredBytes(weightsFile, root, OMITTED), 'the datasets of the weights file');
+    const declared = hdf5.declaredBytes(weightsFile, root, OMITTED);
+    checkInflation(weightsFile, 'the datasets of the weights file', weightsBytes.length, declared);
+    reading.reserve(weightsFile, declared, 'the datasets of the weights file');
     return layerVariables(weightsFile, hdf5, root, config);
   });
   return {

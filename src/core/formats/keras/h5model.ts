@@ -5,7 +5,7 @@
  * nested under it ("dense_1/kernel:0", or "dense_1/kernel" from Theano).
  */
 import { InputError } from '../../model/errors';
-import { ModelReading } from '../../model/files';
+import { checkInflation, ModelReading } from '../../model/files';
 import { layerEntries, layerName, parseModelConfig, reducedConfigText } from './config';
 import { Hdf5, Hdf5Group } from '../../codecs/hdf5';
 import { KerasModel } from './model';
@@ -20,7 +20,9 @@ const OMITTED: ReadonlySet<string> = new Set(['/optimizer_weights']);
 export function readKerasH5(file: string, bytes: Uint8Array, hdf5: Hdf5, reading: ModelReading = new ModelReading()): KerasModel {
   return hdf5.read(file, bytes, (root) => {
     // Every dataset is read, or copied by the writer: their declared sizes are reserved before any is.
-    reading.reserve(file, hdf5.declaredBytes(file, root, OMITTED), 'the datasets of the file');
+    const declared = hdf5.declaredBytes(file, root, OMITTED);
+    checkInflation(file, 'the datasets of the file', bytes.length, declared);
+    reading.reserve(file, declared, 'the datasets of the file');
     const configText = stringAttribute(root, 'model_config');
     if (configText === undefined) throw new InputError(file, withoutArchitecture(hdf5, root));
     const version = stringAttribute(root, 'keras_version');
