@@ -1,7 +1,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { HEAD_BYTES, isModelExtension, looksLikeBinaryModel, MODEL_GLOB } from './detect';
+import { HEAD_BYTES, isModelExtension, isTfjsModelFile, looksLikeBinaryModel, MODEL_GLOB } from './detect';
 import { isTfjsModelText } from './modelText';
 import { readSettings } from './settings';
 
@@ -67,7 +67,7 @@ export class ModelIndex implements vscode.Disposable {
   async check(uri: vscode.Uri): Promise<boolean> {
     let isModel = false;
     try {
-      isModel = uri.fsPath.toLowerCase().endsWith('.json') ? await isJsonModel(uri) : await isBinaryModel(uri.fsPath);
+      isModel = isTfjsModelFile(uri.fsPath) ? await isJsonModel(uri) : await isBinaryModel(uri.fsPath);
     } catch {
       isModel = false;
     }

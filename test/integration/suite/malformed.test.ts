@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import type { CondenseResult } from '../../../src/extension/commands';
+import type { CondenseResult } from '../../../src/extension/features/condenseModel';
 import { api, hasLauncher, notificationMessages, waitFor, workspaceModel } from './helpers';
 
 /** Broken copies of the example, made in the workspace, with the error each must produce. */

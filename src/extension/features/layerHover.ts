@@ -1,11 +1,18 @@
 import * as vscode from 'vscode';
-import { layerHint, formatGamma } from '../shared/hints';
-import { Analyses } from './analyses';
-import { ModelIndex } from './modelIndex';
-import { layerAtOffset } from './modelText';
+import { layerHint, formatGamma } from '../../shared/hints';
+import { Analyses } from '../analyses';
+import { ModelIndex } from '../modelIndex';
+import { layerAtOffset } from '../modelText';
+import { FeatureContext } from './common';
+
+export function register(features: FeatureContext): void {
+  features.extension.subscriptions.push(
+    vscode.languages.registerHoverProvider({ scheme: 'file', pattern: '**/*.json' }, new LayerHoverProvider(features.index, features.analyses)),
+  );
+}
 
 /** Hovering a layer's `name` or `class_name` in a model.json shows its reduction hint. */
-export class LayerHoverProvider implements vscode.HoverProvider {
+class LayerHoverProvider implements vscode.HoverProvider {
   constructor(
     private readonly index: ModelIndex,
     private readonly analyses: Analyses,

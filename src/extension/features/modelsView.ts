@@ -1,11 +1,19 @@
+/** The Explorer's "Models" view and its Refresh Models command. */
 import * as vscode from 'vscode';
-import { modelSummaryLine } from '../shared/hints';
-import { Analyses } from './analyses';
-import { ModelIndex } from './modelIndex';
-import { modelLabel } from './modelText';
+import { modelSummaryLine } from '../../shared/hints';
+import { Analyses } from '../analyses';
+import { ModelIndex } from '../modelIndex';
+import { modelLabel } from '../modelText';
+import { FeatureContext, registerFileCommand } from './common';
+
+export function register(features: FeatureContext): void {
+  const view = new ModelsView(features.index, features.analyses);
+  features.extension.subscriptions.push(view, vscode.window.registerTreeDataProvider('condense.models', view));
+  registerFileCommand(features, 'condense.refreshModels', () => features.index.rescan());
+}
 
 /** The Explorer's "Models" view: every detected model, with a one-line summary once analysed. */
-export class ModelsView implements vscode.TreeDataProvider<string>, vscode.Disposable {
+class ModelsView implements vscode.TreeDataProvider<string>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<string | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subscriptions: vscode.Disposable[];
