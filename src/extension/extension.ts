@@ -17,6 +17,7 @@ import * as writeReducedModel from './features/writeReducedModel';
 import * as writeRetrainedRound from './features/writeRetrainedRound';
 import { FeatureContext } from './features/common';
 import { ModelIndex } from './modelIndex';
+import { disposeCondenseLog } from './notifications';
 import { CondensePanel } from './panel';
 import { RetrainRuns } from './retrains';
 import { WorkerClient } from './workerClient';
@@ -45,6 +46,7 @@ export function activate(context: vscode.ExtensionContext): CondenseApi {
     index,
     analyses,
     retrains,
+    new vscode.Disposable(disposeCondenseLog),
     // A changed model.json or weight shard makes the analyses that read it stale.
     index.onDidChangeFile((file) => analyses.invalidateFile(file)),
     // Similarity is measured on the calibration data when it is set: another file means other analyses.

@@ -5,6 +5,7 @@ import { AnalysisEntry, Analyses } from './analyses';
 import { modelLabel } from './modelText';
 import { panelHtml } from './panelHtml';
 import { RetrainRuns } from './retrains';
+import { safeDisplayText } from './safeText';
 import { readSettings } from './settings';
 
 type Rendered = Extract<WebviewToHost, { type: 'rendered' }>;
@@ -196,7 +197,7 @@ export class CondensePanel implements vscode.Disposable {
 }
 
 function titleOf(modelPath: string): string {
-  return `Condense: ${modelLabel(modelPath)}`;
+  return safeDisplayText(`Condense: ${modelLabel(modelPath)}`);
 }
 
 function resourceRoots(extensionUri: vscode.Uri): vscode.Uri[] {

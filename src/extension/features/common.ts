@@ -1,6 +1,6 @@
 /**
  * What the command flows share: the services they act on, how a command's model is chosen, the
- * reduced model's folder, progress with Cancel, and how a failure is reported.
+ * reduced model's folder, and how a failure is reported.
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
@@ -10,9 +10,10 @@ import { defaultOutputDir } from '../../core/reduce';
 import { Analyses, isCancelled } from '../analyses';
 import { ModelIndex } from '../modelIndex';
 import { modelLabel } from '../modelText';
+import { askModal, condenseLog, showInfo } from '../notifications';
 import { CondensePanel } from '../panel';
 import { RetrainRuns } from '../retrains';
-import { WorkerFailure } from '../workerClient';
+import { failureMessage, failureNotice, safeDisplayText } from '../safeText';
 
 /** What every feature's `register` receives. */
 export interface FeatureContext {
@@ -50,7 +51,7 @@ export async function pickModel(index: ModelIndex): Promise<string | undefined> 
     return picked?.[0]?.fsPath;
   }
   const picked = await vscode.window.showQuickPick(
-    models.map((m) => ({ label: modelLabel(m), description: vscode.workspace.asRelativePath(path.dirname(m)), file: m })),
+    models.map((m) => ({ label: safeDisplayText(modelLabel(m)), description: safeDisplayText(vscode.workspace.asRelativePath(path.dirname(m))), file: m })),
     { title: 'Condense Model', placeHolder: 'Choose a model to analyse' },
   );
   return picked?.file;
@@ -61,11 +62,7 @@ export async function outputFolderFor(model: string, pattern: string): Promise<{
   const outDir = defaultOutputDir(model, pattern);
   const exists = await fs.stat(outDir).then(() => true, () => false);
   if (exists) {
-    const choice = await vscode.window.showWarningMessage(
-      `${vscode.workspace.asRelativePath(outDir)} already exists. Replace it with a new reduced model?`,
-      { modal: true },
-      'Replace',
-    );
+    const choice = await askModal(`${vscode.workspace.asRelativePath(outDir)} already exists. Replace it with a new reduced model?`, 'Replace');
     if (choice !== 'Replace') return undefined;
   }
   return { outDir, exists };
@@ -74,33 +71,23 @@ export async function outputFolderFor(model: string, pattern: string): Promise<{
 /** Says what was written, offering to reveal it or verify it against the original. */
 export function announceWritten(model: string, result: { outDir: string; mainFile: string; paramsBefore: number; paramsAfter: number }, note?: string): void {
   const pct = ((100 * result.paramsAfter) / Math.max(1, result.paramsBefore)).toFixed(1);
-  void vscode.window
-    .showInformationMessage(`Condense: wrote ${vscode.workspace.asRelativePath(result.outDir)} — ${result.paramsAfter} of ${result.paramsBefore} parameters (${pct} %${note ? `, ${note}` : ''}).`, 'Reveal', 'Verify')
+  void showInfo(`Condense: wrote ${vscode.workspace.asRelativePath(result.outDir)} — ${result.paramsAfter} of ${result.paramsBefore} parameters (${pct} %${note ? `, ${note}` : ''}).`, 'Reveal', 'Verify')
     .then((choice) => {
       if (choice === 'Reveal') void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(result.mainFile));
       if (choice === 'Verify') void vscode.commands.executeCommand('condense.verifyReducedModel', vscode.Uri.file(model));
     });
 }
 
-/** Runs `task` under a notification whose Cancel aborts the signal it is given. */
-export function withCancellableProgress<T>(
-  title: string,
-  task: (signal: AbortSignal, progress: vscode.Progress<{ message?: string; increment?: number }>) => Promise<T>,
-): Thenable<T> {
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (progress, token) => {
-    const abort = new AbortController();
-    token.onCancellationRequested(() => abort.abort());
-    return task(abort.signal, progress);
-  });
-}
-
-/** A failed or cancelled command: a notification, and the error in the model's panel when it is open. */
+/** A failed or cancelled command: a notification, the error in the model's panel when it is open, and in the log. */
 export function reportFailure(e: unknown, panel: CondensePanel | undefined): void {
   if (isCancelled(e)) {
-    void vscode.window.showInformationMessage('Condense: cancelled.');
+    void showInfo('Condense: cancelled.');
     return;
   }
-  const message = e instanceof WorkerFailure && e.input ? e.message : `Condense failed: ${(e as Error).message ?? String(e)}`;
+  const message = failureMessage(e);
+  condenseLog().error(message);
   panel?.post({ type: 'error', message });
-  void vscode.window.showErrorMessage(`Condense: ${message}`);
+  void vscode.window.showErrorMessage(failureNotice(e), 'Show Log').then((choice) => {
+    if (choice) condenseLog().show(true);
+  });
 }

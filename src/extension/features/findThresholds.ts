@@ -1,9 +1,10 @@
 /** Find Thresholds Automatically: measures candidate thresholds on validation data and shows the size–error curve. */
 import * as vscode from 'vscode';
 import type { AutoCurve, AutoCurvePoint } from '../../shared/protocol';
+import { showError, showInfo, showWarning, withNotificationProgress } from '../notifications';
 import { CondensePanel } from '../panel';
 import { dataFileFor, readSettings } from '../settings';
-import { FeatureContext, modelForCommand, registerFileCommand, reportFailure, withCancellableProgress } from './common';
+import { FeatureContext, modelForCommand, registerFileCommand, reportFailure } from './common';
 
 export function register(features: FeatureContext): void {
   const { extension, index, analyses, retrains } = features;
@@ -12,7 +13,7 @@ export function register(features: FeatureContext): void {
     if (!model) return undefined;
     const settings = readSettings();
     if (!settings.validationInputs || !settings.validationTargets) {
-      const choice = await vscode.window.showErrorMessage(
+      const choice = await showError(
         'Condense: finding thresholds automatically needs labelled validation data: set condense.auto.validationInputs and condense.auto.validationTargets.',
         'Open Settings',
       );
@@ -25,7 +26,7 @@ export function register(features: FeatureContext): void {
     try {
       await analyses.analyzeWithProgress(model);
       const points: AutoCurvePoint[] = [];
-      const { result, cancelled } = await withCancellableProgress(`Condense: finding thresholds (tolerance ${settings.autoTolerance})`, (signal, progress) =>
+      const { result, cancelled } = await withNotificationProgress(`Condense: finding thresholds (tolerance ${settings.autoTolerance})`, true, (signal, progress) =>
         analyses.worker.request<'autoResult'>(
           {
             type: 'auto', file: model, backend: settings.backend, activation: settings.activation,
@@ -48,8 +49,8 @@ export function register(features: FeatureContext): void {
       panel.post({ type: 'autoCurve', curve: result });
       const chosen = result.chosen === null ? null : result.points[result.chosen];
       const measured = `${cancelled ? 'search cancelled after ' : ''}${result.points.length} candidates`;
-      if (chosen) void vscode.window.showInformationMessage(`Condense: ${measured}; the smallest within the tolerance keeps ${(100 * chosen.paramsRatio).toFixed(1)} % of the parameters. Pick a point in the panel to use it.`);
-      else void vscode.window.showWarningMessage(`Condense: ${measured}; none stays within the tolerance ${settings.autoTolerance}.`);
+      if (chosen) void showInfo(`Condense: ${measured}; the smallest within the tolerance keeps ${(100 * chosen.paramsRatio).toFixed(1)} % of the parameters. Pick a point in the panel to use it.`);
+      else void showWarning(`Condense: ${measured}; none stays within the tolerance ${settings.autoTolerance}.`);
       return result;
     } catch (e) {
       // Leaves the "Searching" state: the card shows what it showed before the search.

@@ -4,6 +4,7 @@ import { modelSummaryLine } from '../../shared/hints';
 import { Analyses } from '../analyses';
 import { ModelIndex } from '../modelIndex';
 import { modelLabel } from '../modelText';
+import { safeDisplayText } from '../safeText';
 import { FeatureContext, registerFileCommand } from './common';
 
 export function register(features: FeatureContext): void {
@@ -35,12 +36,12 @@ class ModelsView implements vscode.TreeDataProvider<string>, vscode.Disposable {
   getTreeItem(file: string): vscode.TreeItem {
     const uri = vscode.Uri.file(file);
     const item = new vscode.TreeItem(uri, vscode.TreeItemCollapsibleState.None);
-    item.label = modelLabel(file);
+    item.label = safeDisplayText(modelLabel(file));
     item.id = file;
     const entry = this.analyses.cached(file);
     const sizes = this.analyses.estimateFor(file);
     const gamma = this.analyses.thresholdsFor(file).threshold;
-    item.description = entry && sizes ? modelSummaryLine(entry.summary, sizes, gamma) : 'not analysed yet';
+    item.description = entry && sizes ? safeDisplayText(modelSummaryLine(entry.summary, sizes, gamma)) : 'not analysed yet';
     item.tooltip = new vscode.MarkdownString().appendText(vscode.workspace.asRelativePath(file));
     item.contextValue = 'condenseModel';
     item.command = { command: 'condense.condenseModel', title: 'Condense Model', arguments: [uri] };

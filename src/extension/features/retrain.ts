@@ -9,8 +9,10 @@ import { formatGamma, RETRAIN_TFJS_ONLY } from '../../shared/hints';
 import { isValidRetrainSetting, RETRAIN_SETTING_RULES, retrainSettingsProblem } from '../../shared/retrainSettings';
 import { isTfjsModelFile } from '../detect';
 import { ModelIndex } from '../modelIndex';
+import { showError, showInfo, showWarning, withNotificationProgress } from '../notifications';
 import { CondensePanel } from '../panel';
 import { busyMessage } from '../retrains';
+import { safeDisplayText } from '../safeText';
 import { dataFileFor, readSettings } from '../settings';
 import { FeatureContext, modelForCommand, registerFileCommand, reportFailure } from './common';
 
@@ -57,12 +59,12 @@ async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, gi
   const model = await modelForCommand(index, uri);
   if (!model) return undefined;
   if (!isTfjsModelFile(model)) {
-    void vscode.window.showErrorMessage(`Condense: ${RETRAIN_TFJS_ONLY}; ${path.basename(model)} is not a TF.js model.json. Convert the model to TF.js Layers to retrain it, or condense it without retraining.`);
+    void showError(`Condense: ${RETRAIN_TFJS_ONLY}; ${path.basename(model)} is not a TF.js model.json. Convert the model to TF.js Layers to retrain it, or condense it without retraining.`);
     return undefined;
   }
   const running = retrains.running();
   if (running !== undefined) {
-    void vscode.window.showWarningMessage(`Condense: ${busyMessage(running)}.`);
+    void showWarning(`Condense: ${busyMessage(running)}.`);
     return undefined;
   }
   const settings = readSettings();
@@ -70,7 +72,7 @@ async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, gi
   const problem = retrainSettingsProblem(preset);
   if (problem) {
     const where = problem.key in given ? 'the argument ' : 'the setting condense.retrain.';
-    void vscode.window.showErrorMessage(`Condense: cannot retrain: ${where}${problem.message}.`);
+    void showError(`Condense: cannot retrain: ${where}${problem.message}.`);
     return undefined;
   }
   const remembered = extension.workspaceState.get<Record<string, RetrainFiles>>(RETRAIN_FILES_KEY, {});
@@ -92,10 +94,11 @@ async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, gi
     await analyses.analyzeWithProgress(model);
     const calibration = panel.refit ? dataFileFor(model, settings.calibrationFile) : undefined;
     const { threshold } = analyses.thresholdsFor(model);
-    const answer = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Condense: retraining ${vscode.workspace.asRelativePath(model)} (γ ${formatGamma(threshold)})`, cancellable: true },
-      (progress, token) => {
-        token.onCancellationRequested(() => retrains.cancel(model));
+    const answer = await withNotificationProgress(
+      `Condense: retraining ${vscode.workspace.asRelativePath(model)} (γ ${formatGamma(threshold)})`,
+      true,
+      (signal, progress) => {
+        signal.addEventListener('abort', () => retrains.cancel(model));
         const unsubscribe = retrains.onDidChange((changed) => {
           const view = changed === model ? retrains.view(model) : null;
           const last = view?.epochs[view.epochs.length - 1];
@@ -125,7 +128,7 @@ async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, gi
             ? `Condense: retraining finished after ${rounds}; round ${best.round} is the smallest within the tolerance (${(100 * best.paramsRatio).toFixed(1)} % of the parameters).`
             : `Condense: retraining finished after ${rounds}; no round stayed within the tolerance ${parameters.tolerance}.`;
     const writeBest = writable && best ? `Write Round ${best.round}` : undefined;
-    const show = answer.outcome === 'failed' && writable ? vscode.window.showErrorMessage : vscode.window.showInformationMessage;
+    const show = answer.outcome === 'failed' && writable ? showError : showInfo;
     void show(text, ...(writeBest ? [writeBest] : [])).then((choice) => {
       if (choice && choice === writeBest) void vscode.commands.executeCommand('condense.writeRetrainedRound', vscode.Uri.file(model), best!.round);
     });
@@ -145,7 +148,11 @@ async function pickDataFile(index: ModelIndex, title: string, preferred: string 
     .filter((f) => !models.has(f) && path.basename(f) !== REPORT_FILE && f !== preferred)
     .sort();
   type Item = vscode.QuickPickItem & { file?: string };
-  const item = (file: string, description?: string): Item => ({ label: path.basename(file), description: description ?? vscode.workspace.asRelativePath(path.dirname(file)), file });
+  const item = (file: string, description?: string): Item => ({
+    label: safeDisplayText(path.basename(file)),
+    description: safeDisplayText(description ?? vscode.workspace.asRelativePath(path.dirname(file))),
+    file,
+  });
   const items: Item[] = [
     ...(preferred ? [item(preferred, `last used · ${vscode.workspace.asRelativePath(preferred)}`)] : []),
     ...candidates.map((f) => item(f)),

@@ -5,9 +5,10 @@ import * as vscode from 'vscode';
 import { defaultOutputDir } from '../../core/reduce';
 import { CondenseReport, REPORT_FILE } from '../../core/reduction/report';
 import type { Fidelity } from '../../core/verify';
+import { showError, showInfo, showWarning, withNotificationProgress } from '../notifications';
 import { CondensePanel } from '../panel';
 import { readSettings } from '../settings';
-import { FeatureContext, modelForCommand, registerFileCommand, reportFailure, withCancellableProgress } from './common';
+import { FeatureContext, modelForCommand, registerFileCommand, reportFailure } from './common';
 
 export function register(features: FeatureContext): void {
   const { index, analyses } = features;
@@ -17,14 +18,14 @@ export function register(features: FeatureContext): void {
     const settings = readSettings();
     const pair = await originalAndReduced(chosen, settings.outputFolder);
     if (!pair.reduced) {
-      void vscode.window.showErrorMessage(`Condense: no reduced model at ${vscode.workspace.asRelativePath(pair.expected)}. Write it first (Condense: Write Reduced Model).`);
+      void showError(`Condense: no reduced model at ${vscode.workspace.asRelativePath(pair.expected)}. Write it first (Condense: Write Reduced Model).`);
       return undefined;
     }
     const reduced = pair.reduced;
     const panel = CondensePanel.forModel(pair.original);
     panel?.post({ type: 'busy', what: 'Verifying…' });
     try {
-      const { fidelity } = await withCancellableProgress('Condense: comparing original and reduced model', (signal) =>
+      const { fidelity } = await withNotificationProgress('Condense: comparing original and reduced model', true, (signal) =>
         analyses.worker.request<'verified'>(
           { type: 'verify', original: pair.original, reduced, backend: settings.backend, activation: settings.activation, samples: settings.probeSamples },
           { signal },
@@ -32,8 +33,8 @@ export function register(features: FeatureContext): void {
       );
       panel?.post({ type: 'verification', fidelity, reduced, tolerance: settings.tolerance, merge: pair.merge });
       const text = describeFidelity(fidelity) + (pair.merge === 'refit' ? ' (next layers refitted on the calibration data)' : '');
-      if (fidelity.maxRel <= settings.tolerance) void vscode.window.showInformationMessage(`Condense: verified — ${text}`);
-      else void vscode.window.showWarningMessage(`Condense: the reduced model deviates more than ${settings.tolerance} — ${text}`);
+      if (fidelity.maxRel <= settings.tolerance) void showInfo(`Condense: verified — ${text}`);
+      else void showWarning(`Condense: the reduced model deviates more than ${settings.tolerance} — ${text}`);
       return fidelity;
     } catch (e) {
       reportFailure(e, panel);

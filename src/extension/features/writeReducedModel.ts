@@ -1,8 +1,9 @@
 /** Write Reduced Model: the analysed model at its thresholds, into the output folder next to it. */
 import { formatGamma } from '../../shared/hints';
+import { withNotificationProgress } from '../notifications';
 import { CondensePanel } from '../panel';
 import { dataFileFor, readSettings } from '../settings';
-import { announceWritten, FeatureContext, modelForCommand, outputFolderFor, registerFileCommand, reportFailure, withCancellableProgress } from './common';
+import { announceWritten, FeatureContext, modelForCommand, outputFolderFor, registerFileCommand, reportFailure } from './common';
 
 export function register(features: FeatureContext): void {
   const { index, analyses } = features;
@@ -17,7 +18,7 @@ export function register(features: FeatureContext): void {
     const panel = CondensePanel.forModel(model);
     panel?.post({ type: 'busy', what: 'Writing the reduced model…' });
     try {
-      const result = await withCancellableProgress(`Condense: writing the reduced model (γ ${formatGamma(thresholds.threshold)})`, (signal) =>
+      const result = await withNotificationProgress(`Condense: writing the reduced model (γ ${formatGamma(thresholds.threshold)})`, true, (signal) =>
         analyses.worker.request<'reduced'>(
           {
             type: 'reduce', file: model, backend: settings.backend, activation: settings.activation,

@@ -1,5 +1,5 @@
 /** Write a Retrained Round: one finished round of a condense–retrain run, into the output folder (from the panel or the run's notification). */
-import * as vscode from 'vscode';
+import { withNotificationProgress } from '../notifications';
 import { CondensePanel } from '../panel';
 import { RoundWritten } from '../retrains';
 import { readSettings } from '../settings';
@@ -14,9 +14,8 @@ export function register(features: FeatureContext): void {
     if (!output) return undefined;
     const panel = CondensePanel.forModel(model);
     try {
-      const written = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Condense: writing round ${round}'s retrained model` },
-        () => retrains.write(model, round, output.outDir, output.exists),
+      const written = await withNotificationProgress(`Condense: writing round ${round}'s retrained model`, false, () =>
+        retrains.write(model, round, output.outDir, output.exists),
       );
       panel?.post({ type: 'written', outDir: written.outDir, paramsBefore: written.paramsBefore, paramsAfter: written.paramsAfter });
       announceWritten(model, written, `retrained, round ${round}`);
