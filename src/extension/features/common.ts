@@ -6,11 +6,11 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { MODEL_FILE_EXTENSIONS } from '../../core/model/registry';
-import { defaultOutputDir } from '../../core/reduce';
 import { Analyses, isCancelled } from '../analyses';
 import { ModelIndex } from '../modelIndex';
 import { modelLabel } from '../modelText';
-import { askModal, condenseLog, showInfo } from '../notifications';
+import { askModal, condenseLog, showError, showInfo } from '../notifications';
+import { resolveOutputFolder } from '../outputFolder';
 import { CondensePanel } from '../panel';
 import { RetrainRuns } from '../retrains';
 import { failureMessage, failureNotice, safeDisplayText } from '../safeText';
@@ -57,15 +57,28 @@ export async function pickModel(index: ModelIndex): Promise<string | undefined> 
   return picked?.file;
 }
 
-/** The reduced model's folder next to the original (setting condense.outputFolder); replacing one asks first. */
+/** The reduced model's folder next to the original (setting condense.outputFolder, kept inside the workspace); replacing one asks first. */
 export async function outputFolderFor(model: string, pattern: string): Promise<{ outDir: string; exists: boolean } | undefined> {
-  const outDir = defaultOutputDir(model, pattern);
+  const outDir = await confinedOutputFolder(model, pattern);
+  if (!outDir) return undefined;
   const exists = await fs.stat(outDir).then(() => true, () => false);
   if (exists) {
     const choice = await askModal(`${vscode.workspace.asRelativePath(outDir)} already exists. Replace it with a new reduced model?`, 'Replace');
     if (choice !== 'Replace') return undefined;
   }
   return { outDir, exists };
+}
+
+/** The output folder, or undefined after saying why the setting is refused. */
+export async function confinedOutputFolder(model: string, pattern: string): Promise<string | undefined> {
+  const roots = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+  const resolved = await resolveOutputFolder(model, pattern, roots);
+  if (resolved.outDir !== undefined) return resolved.outDir;
+  condenseLog().warn(resolved.problem);
+  void showError(`Condense: ${resolved.problem}.`, 'Open Settings').then((choice) => {
+    if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'condense.outputFolder');
+  });
+  return undefined;
 }
 
 /** Says what was written, offering to reveal it or verify it against the original. */

@@ -2,13 +2,12 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { defaultOutputDir } from '../../core/reduce';
 import { CondenseReport, REPORT_FILE } from '../../core/reduction/report';
 import type { Fidelity } from '../../core/verify';
 import { showError, showInfo, showWarning, withNotificationProgress } from '../notifications';
 import { CondensePanel } from '../panel';
 import { readSettings } from '../settings';
-import { FeatureContext, modelForCommand, registerFileCommand, reportFailure } from './common';
+import { confinedOutputFolder, FeatureContext, modelForCommand, registerFileCommand, reportFailure } from './common';
 
 export function register(features: FeatureContext): void {
   const { index, analyses } = features;
@@ -17,6 +16,7 @@ export function register(features: FeatureContext): void {
     if (!chosen) return undefined;
     const settings = readSettings();
     const pair = await originalAndReduced(chosen, settings.outputFolder);
+    if (!pair) return undefined;
     if (!pair.reduced) {
       void showError(`Condense: no reduced model at ${vscode.workspace.asRelativePath(pair.expected)}. Write it first (Condense: Write Reduced Model).`);
       return undefined;
@@ -52,12 +52,13 @@ function describeFidelity(f: Fidelity): string {
 
 /**
  * A reduced model's folder holds condense-report.json naming the original; an original's reduced
- * model is named by the report in its default output folder.
+ * model is named by the report in its output folder (undefined: the setting is refused, and was reported).
  */
-async function originalAndReduced(file: string, pattern: string): Promise<{ original: string; reduced?: string; expected: string; merge?: CondenseReport['merge'] }> {
+async function originalAndReduced(file: string, pattern: string): Promise<{ original: string; reduced?: string; expected: string; merge?: CondenseReport['merge'] } | undefined> {
   const report = await readReport(path.dirname(file));
   if (report) return { original: report.model, reduced: file, expected: file, merge: report.merge };
-  const outDir = defaultOutputDir(file, pattern);
+  const outDir = await confinedOutputFolder(file, pattern);
+  if (!outDir) return undefined;
   const written = await readReport(outDir);
   const expected = path.join(outDir, written?.reducedFile ?? path.basename(file));
   const exists = await fs.stat(expected).then(() => true, () => false);
