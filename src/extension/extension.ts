@@ -17,6 +17,7 @@ import * as writeReducedModel from './features/writeReducedModel';
 import * as writeRetrainedRound from './features/writeRetrainedRound';
 import { FeatureContext } from './features/common';
 import { ModelIndex } from './modelIndex';
+import { ModelJsonParser } from './modelJsonParser';
 import { disposeCondenseLog } from './notifications';
 import { CondensePanel } from './panel';
 import { RetrainRuns } from './retrains';
@@ -37,12 +38,14 @@ export interface CondenseApi {
 
 export function activate(context: vscode.ExtensionContext): CondenseApi {
   const started = performance.now();
-  const index = new ModelIndex();
+  const modelJson = new ModelJsonParser(context.asAbsolutePath(path.join('dist', 'modelJsonThread.js')));
+  const index = new ModelIndex(modelJson);
   const workerPath = context.asAbsolutePath(path.join('dist', 'worker.js'));
   const analyses = new Analyses(new WorkerClient(workerPath));
   // Training gets a worker of its own: analyses neither wait behind it nor stop it when cancelled.
   const retrains = new RetrainRuns(new WorkerClient(workerPath));
   context.subscriptions.push(
+    modelJson,
     index,
     analyses,
     retrains,
@@ -54,7 +57,7 @@ export function activate(context: vscode.ExtensionContext): CondenseApi {
       if (e.affectsConfiguration('condense.calibration.file')) analyses.invalidateAll();
     }),
   );
-  const features: FeatureContext = { extension: context, index, analyses, retrains };
+  const features: FeatureContext = { extension: context, index, analyses, retrains, modelJson };
   for (const feature of FEATURES) feature.register(features);
   void index.scan();
   return { index, analyses, retrains, panelFor: (model) => CondensePanel.forModel(model), activationMs: performance.now() - started };

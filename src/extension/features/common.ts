@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { MODEL_FILE_EXTENSIONS } from '../../core/model/registry';
 import { Analyses, isCancelled } from '../analyses';
 import { ModelIndex } from '../modelIndex';
+import { ModelJsonParser } from '../modelJsonParser';
 import { modelLabel } from '../modelText';
 import { askModal, condenseLog, showError, showInfo } from '../notifications';
 import { resolveOutputFolder } from '../outputFolder';
@@ -21,6 +22,8 @@ export interface FeatureContext {
   index: ModelIndex;
   analyses: Analyses;
   retrains: RetrainRuns;
+  /** Parses large model.json texts off the extension host's thread. */
+  modelJson: ModelJsonParser;
 }
 
 /** Registers a command whose first argument, when given, is a file (explorer and editor menus, the panel, other commands). */
