@@ -1,7 +1,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { HEAD_BYTES, isModelExtension, isTfjsModelFile, looksLikeBinaryModel, MODEL_GLOB } from './detect';
+import { HEAD_BYTES, isModelExtension, isTfjsModelFile, looksLikeBinaryModel, MODEL_GLOB } from './modelDetection';
 import { ModelJsonParser } from './modelJsonParser';
 import { readSettings } from './settings';
 

@@ -15,6 +15,7 @@ import { resolveOutputFolder } from '../outputFolder';
 import { CondensePanel } from '../panel';
 import { RetrainRuns } from '../retrains';
 import { failureMessage, failureNotice, safeDisplayText } from '../safeText';
+import { WorkerFailure } from '../workerClient';
 
 /** What every feature's `register` receives. */
 export interface FeatureContext {
@@ -101,7 +102,8 @@ export function reportFailure(e: unknown, panel: CondensePanel | undefined): voi
     return;
   }
   const message = failureMessage(e);
-  condenseLog().error(message);
+  // A problem with the user's file is the message itself; anything else is a bug, and its stack helps.
+  condenseLog().error(e instanceof WorkerFailure || !(e instanceof Error) || !e.stack ? message : `${message}\n${e.stack}`);
   panel?.post({ type: 'error', message });
   void vscode.window.showErrorMessage(failureNotice(e), 'Show Log').then((choice) => {
     if (choice) condenseLog().show(true);

@@ -7,9 +7,9 @@ import * as vscode from 'vscode';
 import { REPORT_FILE, RetrainSummary } from '../../core/reduction/report';
 import { formatGamma, RETRAIN_TFJS_ONLY } from '../../shared/hints';
 import { isValidRetrainSetting, RETRAIN_SETTING_RULES, retrainSettingsProblem } from '../../shared/retrainSettings';
-import { isTfjsModelFile } from '../detect';
+import { isTfjsModelFile } from '../modelDetection';
 import { ModelIndex } from '../modelIndex';
-import { showError, showInfo, showWarning, withNotificationProgress } from '../notifications';
+import { condenseLog, showError, showInfo, showWarning, withNotificationProgress } from '../notifications';
 import { CondensePanel } from '../panel';
 import { busyMessage } from '../retrains';
 import { safeDisplayText } from '../safeText';
@@ -127,6 +127,7 @@ async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, gi
           : best
             ? `Condense: retraining finished after ${rounds}; round ${best.round} is the smallest within the tolerance (${(100 * best.paramsRatio).toFixed(1)} % of the parameters).`
             : `Condense: retraining finished after ${rounds}; no round stayed within the tolerance ${parameters.tolerance}.`;
+    if (answer.outcome === 'failed') condenseLog().error(`retraining ${model} failed after ${rounds}: ${answer.error ?? 'unknown error'}`);
     const writeBest = writable && best ? `Write Round ${best.round}` : undefined;
     const show = answer.outcome === 'failed' && writable ? showError : showInfo;
     void show(text, ...(writeBest ? [writeBest] : [])).then((choice) => {

@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { isModelExtension, isTfjsModelFile, MODEL_GLOB } from '../../../src/extension/detect';
+import { isModelExtension, isTfjsModelFile, MODEL_GLOB } from '../../../src/extension/modelDetection';
 import { MODEL_FILE_EXTENSIONS, modelFileKind, registerFormat } from '../../../src/core/model/registry';
 import { openModel } from '../../../src/core/formats';
 
