@@ -6,7 +6,18 @@
 import { promises as fs } from 'fs';
 import { parentPort } from 'worker_threads';
 import { isTfjsModelText, layerTargets } from './modelText';
-import type { ModelJsonAnswer, ModelJsonJob } from './modelJsonParser';
+import { MAX_MODEL_JSON_BYTES, type ModelJsonAnswer, type ModelJsonJob } from './modelJsonParser';
+
+/** The file's text, bounded again here: it may have grown since the host looked at its size. */
+async function readBounded(file: string): Promise<string | undefined> {
+  const handle = await fs.open(file, 'r');
+  try {
+    if ((await handle.stat()).size > MAX_MODEL_JSON_BYTES) return undefined;
+    return (await handle.readFile()).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
 
 parentPort!.on('message', async (job: ModelJsonJob) => {
   let answer: ModelJsonAnswer;
@@ -14,7 +25,7 @@ parentPort!.on('message', async (job: ModelJsonJob) => {
     answer =
       job.kind === 'layerTargets'
         ? { id: job.id, ok: true, value: layerTargets(job.text) }
-        : { id: job.id, ok: true, value: isTfjsModelText(await fs.readFile(job.file, 'utf8')) };
+        : { id: job.id, ok: true, value: await readBounded(job.file).then((text) => text !== undefined && isTfjsModelText(text)) };
   } catch (e) {
     answer = { id: job.id, ok: false, error: e instanceof Error ? e.message : String(e) };
   }
