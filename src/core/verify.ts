@@ -1,5 +1,6 @@
 import type { Backend } from './compute/backend';
-import { DataArray, readDataFile } from './codecs/dataFile';
+import { readDataFile } from './codecs/dataFile';
+import { rowShape } from './data/calibration';
 import { InputError } from './model/errors';
 import { openModel } from './formats/index';
 import type { OpenOptions } from './model/registry';
@@ -64,14 +65,10 @@ async function probeInputs(
   const open = shapes.find((shape) => shape.some((d) => d === null));
   if (options.data) {
     if (shapes.length !== 1) throw new InputError(options.data, 'data files are supported for single-input models only');
-    const array: DataArray = await readDataFile(options.data);
-    const shape = open ? sizesFromData(options.data, shapes[0], array) : (shapes[0] as number[]);
-    const per = sizeOf(shape);
-    if (array.data.length % per !== 0 || array.data.length === 0) {
-      throw new InputError(options.data, `holds ${array.data.length} values, not a whole number of inputs of shape [${shape.join(', ')}]`);
-    }
-    const samples = array.data.length / per;
-    return { inputs: [array.data], description: `${samples} rows of ${options.data}`, samples, sampleShapes: [shape] };
+    const array = await readDataFile(options.data);
+    // The same rule as calibration and validation files: rows of the input's shape, nothing reinterpreted.
+    const { samples, sample } = rowShape(options.data, shapes[0], array.shape);
+    return { inputs: [array.data], description: `${samples} rows of ${options.data}`, samples, sampleShapes: [sample] };
   }
   if (open) {
     throw new InputError(modelPath, `an input has an unknown size [${open.map((d) => d ?? '?').join(', ')}]; pass --data with samples of that shape (.npy or nested .json)`);
@@ -85,15 +82,6 @@ async function probeInputs(
   });
   const description = options.range ? `${samples} uniform samples in [${options.range.join(', ')}]` : `${samples} standard-normal samples`;
   return { inputs, description, samples, sampleShapes };
-}
-
-/** An input's unknown sizes, taken from the data's shape ([samples, ...one sample]), which must agree with the known ones. */
-function sizesFromData(file: string, shape: (number | null)[], array: DataArray): number[] {
-  const sample = array.shape.slice(1);
-  if (sample.length !== shape.length || shape.some((d, i) => d !== null && d !== sample[i])) {
-    throw new InputError(file, `has shape [${array.shape.join(', ')}], but the model takes samples of shape [${shape.map((d) => d ?? '?').join(', ')}]`);
-  }
-  return sample;
 }
 
 function compare(ya: Float32Array[], yb: Float32Array[], samples: number, classifier: boolean): Omit<Fidelity, 'samples' | 'inputs'> {
