@@ -1,7 +1,7 @@
-import { Analysis, analyzeModel, loadModel } from '../core/analyze';
+import { AnalysedFile, Analysis, analyzeFile } from '../core/analyze';
 import { Backend, BackendPreference, BACKENDS, loadBackend } from '../core/compute/backend';
 import { autoReduce } from '../core/auto';
-import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES, loadCalibration } from '../core/data/calibration';
+import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES } from '../core/data/calibration';
 import { InputError } from '../core/model/errors';
 import type { OpenOptions } from '../core/formats/index';
 import { reduceModel } from '../core/reduce';
@@ -187,17 +187,14 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
 }
 
 /** Opens and analyses the model, on calibration data when the flags give some. */
-async function analyse(p: Parsed, file: string, backend: Backend): Promise<{ analysis: Analysis; calibration?: Calibration }> {
-  const model = await loadModel(file, openOptions(p));
-  const spec = calibrationFlags(p);
-  const calibration = spec ? await loadCalibration(model.source.graph, spec, model.source.path) : undefined;
-  const analysis = await analyzeModel(model, {
+function analyse(p: Parsed, file: string, backend: Backend): Promise<AnalysedFile> {
+  return analyzeFile(file, {
+    open: openOptions(p),
+    calibration: calibrationFlags(p),
     gram: backend.gram,
     backend: backend.label,
-    calibration,
     allowBiasDominated: p.flags.has('allow-bias-dominated'),
   });
-  return { analysis, calibration };
 }
 
 interface AutoSpec {
