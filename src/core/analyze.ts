@@ -3,7 +3,7 @@ import { completeLinkage } from './similarity/cluster';
 import { CalibrationData, measureLayer } from './similarity/data';
 import { CancelToken, throwIfCancelled } from './model/errors';
 import { openModel } from './formats/index';
-import { productEngine } from './compute/backend';
+import { productEngine } from './compute/engines';
 import { GraphEvaluator, originalWeights } from './compute/evaluator';
 import { kernelSize, LayerNode } from './model/graph';
 import { jointVectors } from './similarity/jointVectors';

@@ -15,7 +15,7 @@ import { planMerge } from '../../src/core/reduction/merge';
 import { reduceModel } from '../../src/core/reduce';
 import { ridgeLeastSquares } from '../../src/core/reduction/refit';
 import { cholesky, choleskyWithInverse, gramRows, invertLower, multiplyRows, solveSymmetric, transposeMatrix, typescriptProducts } from '../../src/core/compute/linalg';
-import { onnxProducts } from '../../src/core/compute/backend';
+import { onnxProducts } from '../../src/core/compute/engines';
 import { normalSamples, uniformSamples } from '../../src/core/data/random';
 import { saveLayersModel, tempDir } from '../helpers/models';
 import { layerWeights, loadFolderWithTfjs, readJson, setLayerWeights, useCpu } from '../helpers/tfjs';
