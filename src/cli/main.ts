@@ -11,7 +11,7 @@ import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/estimate';
 import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
 import { AutoResult } from '../core/reduction/report';
-import { loadValidation } from '../core/data/validation';
+import { loadLabelledData } from '../core/data/validation';
 
 const USAGE = `condense — shrink trained neural networks by condensation
 
@@ -221,7 +221,7 @@ function autoFlags(p: Parsed): AutoSpec | null {
 
 /** Reads the validation data and searches the thresholds. */
 async function search(p: Parsed, spec: AutoSpec, analysis: Analysis, calibration: Calibration | undefined, backend: Backend): Promise<AutoResult> {
-  const validation = await loadValidation(analysis.model.source.graph, spec.inputs, spec.targets);
+  const validation = await loadLabelledData(analysis.model.source.graph, spec.inputs, spec.targets);
   return autoReduce(analysis, { tolerance: spec.tolerance, validation, calibration, backend, openOptions: openOptions(p) });
 }
 

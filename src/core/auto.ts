@@ -21,7 +21,7 @@ import { Analysis } from './analyze';
 import type { Backend } from './compute/backend';
 import { productEngine } from './compute/engines';
 import { Calibration } from './data/calibration';
-import { metricOf, relativeIncrease, score, Validation } from './data/validation';
+import { LabelledData, metricOf, relativeIncrease, score } from './data/validation';
 import { InputError } from './model/errors';
 import { openModel } from './formats/index';
 import { GraphEvaluator, isUnsupported, originalWeights, replacedWeights, Value } from './compute/evaluator';
@@ -40,7 +40,7 @@ export const MAX_EVALUATIONS = 60;
 
 export interface AutoOptions {
   tolerance: number;
-  validation: Validation;
+  validation: LabelledData;
   /** Refit every candidate on these inputs (as `reduce` does with them). */
   calibration?: Calibration;
   /** Runs candidates the engine's evaluator cannot (with the options the model was opened with). */
@@ -174,7 +174,7 @@ interface Runner {
   reduced(changed: Map<string, Tensor>, plan: MergePlan): Promise<Float64Array>;
 }
 
-async function runnerFor(analysis: Analysis, validation: Validation, { backend, openOptions }: AutoOptions): Promise<Runner> {
+async function runnerFor(analysis: Analysis, validation: LabelledData, { backend, openOptions }: AutoOptions): Promise<Runner> {
   const source = analysis.model.source;
   const { graph } = source;
   const input: Value = validation.rows.input;

@@ -30,7 +30,7 @@ import { WEIGHTS_FILE } from './formats/tfjs/write';
 import { RETRAIN_TFJS_ONLY } from '../shared/hints';
 import { EpochReport, fineTune, PauseGate } from './train/fineTune';
 import { type CondenseReport, REPORT_FILE, type RetrainRound, type RetrainSummary } from './reduction/report';
-import { loadValidation, metricOf, relativeIncrease, score } from './data/validation';
+import { loadLabelledData, metricOf, relativeIncrease, score } from './data/validation';
 
 export { PauseGate } from './train/fineTune';
 
@@ -125,8 +125,8 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
   if (original.source.format !== 'tfjs-layers') throw new InputError(modelFile, RETRAIN_TFJS_ONLY);
   const graph = original.source.graph;
   // Both only run through tfjs, batch by batch: every row is kept.
-  const validation = await loadValidation(graph, options.valInputs, options.valTargets, false);
-  const training = await loadValidation(graph, options.trainInputs, options.trainTargets, false);
+  const validation = await loadLabelledData(graph, options.valInputs, options.valTargets, false);
+  const training = await loadLabelledData(graph, options.trainInputs, options.trainTargets, false);
 
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'condense-retrain-'));
   const kept = new Map<number, { folder: string; report: CondenseReport }>();

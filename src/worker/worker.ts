@@ -17,7 +17,7 @@ import { reduceModel } from '../core/reduce';
 import { PauseGate, RetrainRun, runRetrain } from '../core/retrain';
 import { verifyModels } from '../core/verify';
 import { autoCurveToWire, autoPointToWire, isWorkerControl, RetrainEvent, toWire, WorkerControl, WorkerRequest, WorkerResponse } from '../shared/protocol';
-import { loadValidation } from '../core/data/validation';
+import { loadLabelledData } from '../core/data/validation';
 
 const port = parentPort;
 if (!port) throw new Error('worker.js must run as a worker thread');
@@ -94,7 +94,7 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
     case 'auto': {
       const { analysis, calibration } = await analyse(request);
       const backend = await loadBackend(request.backend);
-      const validation = await loadValidation(analysis.model.source.graph, request.valInputs, request.valTargets);
+      const validation = await loadLabelledData(analysis.model.source.graph, request.valInputs, request.valTargets);
       const result = await autoReduce(analysis, {
         tolerance: request.tolerance, validation, calibration, backend, openOptions: { activation: request.activation }, signal,
         onCandidate: (point, measured, budget) => post({ type: 'candidate', id: request.id, point: autoPointToWire(point), measured, budget }),

@@ -19,7 +19,7 @@ import { saveLayersModel, tempDir } from '../helpers/models';
 import { layerWeights, loadFolderWithTfjs, predict, readJson, setLayerWeights, useCpu } from '../helpers/tfjs';
 import { widen } from '../helpers/widen';
 import { AutoResult, CondenseReport } from '../../src/core/reduction/report';
-import { loadValidation } from '../../src/core/data/validation';
+import { loadLabelledData } from '../../src/core/data/validation';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
 const COMBUSTION = path.join(EXAMPLES, 'combustion-mlp', 'model.json');
@@ -117,7 +117,7 @@ describe('automatic thresholds', function () {
   it('regression (combustion, tolerance 0.1): the written model meets the MSE bound, smaller than the original', async () => {
     const model = await loadModel(COMBUSTION);
     const analysis = await analyzeModel(model);
-    const validation = await loadValidation(model.source.graph, regression.inputsFile, regression.targetsFile);
+    const validation = await loadLabelledData(model.source.graph, regression.inputsFile, regression.targetsFile);
     const result = await autoReduce(analysis, { tolerance: 0.1, validation });
     assert.strictEqual(result.metric, 'mse');
     assert.strictEqual(result.runner, 'engine');
@@ -135,7 +135,7 @@ describe('automatic thresholds', function () {
   it('refits every candidate when calibration data is given', async () => {
     const model = await loadModel(COMBUSTION);
     const analysis = await analyzeModel(model);
-    const validation = await loadValidation(model.source.graph, regression.inputsFile, regression.targetsFile);
+    const validation = await loadLabelledData(model.source.graph, regression.inputsFile, regression.targetsFile);
     const calibration = await loadCalibration(model.source.graph, { range: [-1.8, 1.8], samples: 512, seed: 5 }, COMBUSTION);
     const result = await autoReduce(analysis, { tolerance: 0.1, validation, calibration, maxEvaluations: 30 });
     assert.strictEqual(result.merge, 'refit');
@@ -149,7 +149,7 @@ describe('automatic thresholds', function () {
   it('classifier (small CNN, tolerance 0.01): the written model keeps the accuracy within one point', async () => {
     const model = await loadModel(CNN);
     const analysis = await analyzeModel(model);
-    const validation = await loadValidation(model.source.graph, classes.inputsFile, classes.targetsFile);
+    const validation = await loadLabelledData(model.source.graph, classes.inputsFile, classes.targetsFile);
     const result = await autoReduce(analysis, { tolerance: 0.01, validation });
     assert.strictEqual(result.metric, 'accuracy');
     assert.strictEqual(result.baseline, 1);
@@ -222,7 +222,7 @@ describe('automatic thresholds', function () {
 
     const model = await loadModel(file);
     const analysis = await analyzeModel(model);
-    const validation = await loadValidation(model.source.graph, path.join(dir, 'ln-x.json'), path.join(dir, 'ln-y.json'));
+    const validation = await loadLabelledData(model.source.graph, path.join(dir, 'ln-x.json'), path.join(dir, 'ln-y.json'));
     const backend = await loadBackend('cpu');
     const reported: number[] = [];
     const result = await autoReduce(analysis, { tolerance: 0.05, validation, backend, onCandidate: (_, measured) => reported.push(measured) });
@@ -250,8 +250,8 @@ describe('automatic thresholds', function () {
     await fs.writeFile(path.join(dir, 'wide-x.json'), JSON.stringify(Array.from({ length: rows }, (_, r) => [r, 1, 2, 3])));
     await fs.writeFile(path.join(dir, 'wide-y.json'), JSON.stringify(Array.from({ length: rows }, (_, r) => [r])));
     const { graph } = (await loadModel(file)).source;
-    const evaluated = await loadValidation(graph, path.join(dir, 'wide-x.json'), path.join(dir, 'wide-y.json'));
-    const trained = await loadValidation(graph, path.join(dir, 'wide-x.json'), path.join(dir, 'wide-y.json'), false);
+    const evaluated = await loadLabelledData(graph, path.join(dir, 'wide-x.json'), path.join(dir, 'wide-y.json'));
+    const trained = await loadLabelledData(graph, path.join(dir, 'wide-x.json'), path.join(dir, 'wide-y.json'), false);
     assert.ok(evaluated.rows.picked.length < rows, `evaluated: ${evaluated.rows.picked.length} rows`);
     assert.strictEqual(trained.rows.picked.length, rows);
     assert.deepStrictEqual(Array.from(trained.targets), Array.from({ length: rows }, (_, r) => r));
