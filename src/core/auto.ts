@@ -81,10 +81,10 @@ export async function autoReduce(analysis: Analysis, options: AutoOptions): Prom
     const plan = planMerge(analysis, gamma);
     const changed = options.calibration ? (await refitPlan(analysis, plan, options.calibration)).changed : applyPlan(analysis, plan);
     const y = await run.reduced(changed, plan);
-    const value = score(metric, y, validation.targets, samples, width);
-    const change = metric === 'mse' ? relativeIncrease(value, baseline) : baseline - value;
+    const measuredMetric = score(metric, y, validation.targets, samples, width);
+    const change = metric === 'mse' ? relativeIncrease(measuredMetric, baseline) : baseline - measuredMetric;
     const paramsAfter = estimate(summary, gamma).totals.paramsAfter;
-    const point = { thresholds, paramsAfter, ratio: paramsAfter / paramsBefore, value, change, meets: change <= tolerance + 1e-12 };
+    const point: AutoPoint = { thresholds, paramsAfter, paramsRatio: paramsAfter / paramsBefore, metric: measuredMetric, change, meets: change <= tolerance + 1e-12 };
     curve.push(point);
     options.onCandidate?.(point, curve.length, budget);
     // Accuracy moves in steps of one sample: the outputs' deviation from the original's ranks the steps instead.

@@ -68,7 +68,7 @@ function assertOnCurve(result: AutoResult): void {
   assert.ok(result.chosen, 'a point meets the tolerance');
   assert.ok(result.curve.includes(result.chosen));
   assert.ok(result.chosen.meets && result.chosen.change <= result.tolerance);
-  assert.ok(result.chosen.ratio < 1, `smaller than the original: ${result.chosen.ratio}`);
+  assert.ok(result.chosen.paramsRatio < 1, `smaller than the original: ${result.chosen.paramsRatio}`);
   assert.ok(result.curve.length <= 60);
   // Nothing on the curve within the tolerance is smaller than the chosen point.
   for (const p of result.curve) if (p.meets) assert.ok(p.paramsAfter >= result.chosen.paramsAfter);
@@ -122,7 +122,7 @@ describe('automatic thresholds', function () {
     assert.strictEqual(result.metric, 'mse');
     assert.strictEqual(result.runner, 'engine');
     assertOnCurve(result);
-    assert.ok(result.chosen!.ratio < 0.5, `ratio ${result.chosen!.ratio}`);
+    assert.ok(result.chosen!.paramsRatio < 0.5, `ratio ${result.chosen!.paramsRatio}`);
 
     const written = await reduceModel(analysis, 1, path.join(dir, 'combustion'), { overrides: result.chosen!.thresholds, auto: result });
     assert.strictEqual(written.estimate.totals.paramsAfter, result.chosen!.paramsAfter);
@@ -168,6 +168,11 @@ describe('automatic thresholds', function () {
     assert.ok(auto.chosen && auto.curve.length > 1);
     assert.deepStrictEqual(Object.fromEntries(report.layers.map((l) => [l.name, l.threshold])), auto.chosen.thresholds);
     assert.strictEqual(report.totals.paramsAfter, auto.chosen.paramsAfter);
+    // The report's points name their fields as the retrain rounds do.
+    for (const point of auto.curve) {
+      assert.deepStrictEqual(Object.keys(point).sort(), ['change', 'meets', 'metric', 'paramsAfter', 'paramsRatio', 'thresholds']);
+      assert.strictEqual(point.paramsRatio, point.paramsAfter / auto.paramsBefore);
+    }
     const after = mse(await writtenOutputs(out, regression.inputs), regression.targets);
     assert.ok(after <= auto.baseline * 1.1 * (1 + 1e-5));
 
@@ -175,7 +180,7 @@ describe('automatic thresholds', function () {
     assert.strictEqual(analysed.code, 0, analysed.err);
     const doc = JSON.parse(analysed.out) as AutoResult;
     assert.strictEqual(doc.metric, 'accuracy');
-    assert.ok(doc.chosen && doc.chosen.ratio < 1);
+    assert.ok(doc.chosen && doc.chosen.paramsRatio < 1);
   });
 
   it('CLI: usage errors and bad validation files exit 2, naming the problem', async () => {
