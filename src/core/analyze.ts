@@ -38,7 +38,7 @@ export interface AnalyzeOptions {
   backend?: string;
   onProgress?: (p: AnalysisProgress) => void;
   cancel?: CancelToken;
-  /** Inputs to measure similarity on: the cosine of the units' pre-activations over them (see dataSimilarity.ts). */
+  /** Inputs to measure similarity on: the cosine of the units' pre-activations over them (see similarity/data.ts). */
   calibration?: Calibration;
   /** Reduce layers whose bias dominates their weights even when similarity is measured on weights. */
   allowBiasDominated?: boolean;
