@@ -1,5 +1,5 @@
 /**
- * Issue 6, part 3: the automatic threshold search. On the shipped examples the chosen point meets the
+ * The automatic threshold search. On the shipped examples the chosen point meets the
  * tolerance on the validation set — re-checked independently with the written model run by tfjs — is
  * smaller than the original and lies on the curve; then the CLI's flags and usage errors.
  */

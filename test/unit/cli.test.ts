@@ -1,5 +1,5 @@
 /**
- * The CLI contract (requirement 9): `analyze --json` prints exactly the documented document, and
+ * The CLI contract: `analyze --json` prints exactly the documented document, and
  * `verify` exits 1 when the reduced model deviates more than --tolerance (0 when within it);
  * retraining's --learning-rate and --batch-size reach the optimiser and are validated.
  */

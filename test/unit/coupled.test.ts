@@ -1,5 +1,5 @@
 /**
- * Coupled layers reduced jointly (issue 6, part 4): the convolutions feeding a residual Add share one
+ * Coupled layers reduced jointly: the convolutions feeding a residual Add share one
  * clustering and are merged together, a DepthwiseConv2D follows its input channels, a Concatenate's
  * consumer has its inputs combined per source, and the BatchNormalizations of all of them are sliced
  * with them. A MobileNetV2-style block (expand 1×1 → depthwise 3×3 → project 1×1, residual Add)

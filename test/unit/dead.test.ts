@@ -1,5 +1,5 @@
 /**
- * Dead units (requirement 8): a unit with all-zero input weights whose activation maps its bias to
+ * Dead units: a unit with all-zero input weights whose activation maps its bias to
  * 0 outputs zero everywhere. Such units are removed on reduction and counted in the summary's
  * `dead`; units with zero weights but a non-zero output (a constant) are kept; the reduced model
  * still computes the same function.

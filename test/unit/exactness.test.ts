@@ -1,5 +1,5 @@
 /**
- * Exactness (requirements 1 and 3): a trained model made wider by splitting its units into copies
+ * Exactness: a trained model made wider by splitting its units into copies
  * computes the same function; condensing the wide model at γ = 0.9999 must find exactly the
  * original units, and the reduced model must compute the same function again (max relative
  * deviation ≤ 1e-5), load in tfjs, and have as many parameters as reported.

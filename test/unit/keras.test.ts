@@ -1,5 +1,5 @@
 /**
- * Keras files (issue 8): Keras 2 full-model HDF5 (2.0.6 Theano float64 Sequential, tf.keras 2.9
+ * Keras files: Keras 2 full-model HDF5 (2.0.6 Theano float64 Sequential, tf.keras 2.9
  * Functional CNN with BatchNormalization) and Keras 3 archives, made by
  * scripts/make-keras-fixtures.py with the layouts Keras writes. Each hidden layer was split into
  * copies of a smaller network's units, so condensing at γ = 0.9999 must find those widths, and the

@@ -1,5 +1,5 @@
 /**
- * Reading (requirement 4): quantised weights decode exactly as tfjs decodes them, and the topology
+ * Reading TF.js Layers models: quantised weights decode exactly as tfjs decodes them, and the topology
  * and manifest layouts seen in the wild (Keras-converted wrapper, Keras 2.0 bare-list Sequential,
  * Functional models, several shards and manifest groups) are all read, analysed and reduced.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 6, parts 1 and 2: the least-squares refit (against a float64 reference, and on the
+ * The data-aware steps: the least-squares refit (against a float64 reference, and on the
  * combustion example against the plain merge), the forward evaluator against tfjs, similarity
  * measured on calibration data (against pre-activations tfjs computes), and bias-dominated layers.
  */

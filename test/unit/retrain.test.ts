@@ -1,5 +1,5 @@
 /**
- * Issue 7: condense–retrain cycles. From the CLI, on combustion-mlp with the original's outputs as
+ * Condense–retrain cycles. From the CLI, on combustion-mlp with the original's outputs as
  * targets, the written model is smaller than the original and its validation MSE — recomputed with
  * tfjs on the written folder — meets the tolerance; then the usage errors. The run (core): reports
  * per epoch and round, keeps every round's model writable until disposed, pauses between batches,

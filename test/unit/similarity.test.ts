@@ -1,5 +1,5 @@
 /**
- * Similarity (requirements 5 and 2): the cosine similarities the engine clusters on agree with a
+ * Similarity on weights: the cosine similarities the engine clusters on agree with a
  * plain float64 reference (BatchNormalization folding included) to 1e-5, on every gram engine;
  * and a freshly initialised wide layer shows almost no clusters at γ = 0.99.
  */

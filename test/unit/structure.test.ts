@@ -1,5 +1,5 @@
 /**
- * Coupled layers (requirement 6): a Dense/Conv2D whose channels meet another layer's in a merge the
+ * Coupled layers left alone: a Dense/Conv2D whose channels meet another layer's in a merge the
  * engine does not reduce through (Multiply, Maximum, …), or feed a DepthwiseConv2D with a depth
  * multiplier above 1, is reported not reducible with a reason naming the coupling, and reduce leaves
  * it as it was; the output layer is never reduced. Each of those layers holds units that would
