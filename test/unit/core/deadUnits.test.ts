@@ -7,16 +7,16 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from '../../src/core/analyze';
-import { loadBackend } from '../../src/core/compute/backend';
-import { reduceModel } from '../../src/core/reduce';
-import { clustersAt } from '../../src/core/estimate';
-import { verifyModels } from '../../src/core/verify';
-import { saveLayersModel, tempDir } from '../helpers/models';
+import { analyzeModel, loadModel } from '../../../src/core/analyze';
+import { loadBackend } from '../../../src/core/compute/backend';
+import { reduceModel } from '../../../src/core/reduce';
+import { clustersAt } from '../../../src/core/estimate';
+import { verifyModels } from '../../../src/core/verify';
+import { saveLayersModel, tempDir } from '../../helpers/models';
 import {
   Arr, layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, setLayerWeights, trainBriefly, useCpu,
   writtenUnits,
-} from '../helpers/tfjs';
+} from '../../helpers/tfjs';
 
 /** Extra units inserted into a layer: zero input weights, the given bias, random output weights. */
 interface Extra {

@@ -6,15 +6,15 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from '../../src/core/analyze';
-import { loadBackend } from '../../src/core/compute/backend';
-import { tfjsGram } from '../../src/core/compute/engines';
-import { clusterLabels, countClusters } from '../../src/core/similarity/cluster';
-import { normalSamples, seededRandom } from '../../src/core/data/random';
-import { GramEngine, typescriptGram, unitRows } from '../../src/core/similarity/weights';
-import { estimate } from '../../src/core/estimate';
-import { saveLayersModel, tempDir } from '../helpers/models';
-import { Arr, layerWeights, useCpu } from '../helpers/tfjs';
+import { analyzeModel, loadModel } from '../../../../src/core/analyze';
+import { loadBackend } from '../../../../src/core/compute/backend';
+import { tfjsGram } from '../../../../src/core/compute/engines';
+import { clusterLabels, countClusters } from '../../../../src/core/similarity/cluster';
+import { normalSamples, seededRandom } from '../../../../src/core/data/random';
+import { GramEngine, typescriptGram, unitRows } from '../../../../src/core/similarity/weights';
+import { estimate } from '../../../../src/core/estimate';
+import { saveLayersModel, tempDir } from '../../../helpers/models';
+import { Arr, layerWeights, useCpu } from '../../../helpers/tfjs';
 
 const TOLERANCE = 1e-5;
 

@@ -7,9 +7,9 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { main } from '../../src/cli/main';
-import { saveLayersModel, tempDir } from '../helpers/models';
-import { listing, readJson, useCpu } from '../helpers/tfjs';
+import { main } from '../../../src/cli/main';
+import { saveLayersModel, tempDir } from '../../helpers/models';
+import { listing, readJson, useCpu } from '../../helpers/tfjs';
 
 interface Run {
   code: number;

@@ -7,15 +7,15 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { main } from '../../src/cli/main';
-import { loadBackend } from '../../src/core/compute/backend';
-import { verifyModels } from '../../src/core/verify';
-import { saveLayersModel, tempDir } from '../helpers/models';
+import { main } from '../../../src/cli/main';
+import { loadBackend } from '../../../src/core/compute/backend';
+import { verifyModels } from '../../../src/core/verify';
+import { saveLayersModel, tempDir } from '../../helpers/models';
 import {
   layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, setLayerWeights, trainBriefly, useCpu,
   writtenUnits,
-} from '../helpers/tfjs';
-import { SplitSpec, widen } from '../helpers/widen';
+} from '../../helpers/tfjs';
+import { SplitSpec, widen } from '../../helpers/widen';
 
 type Units = Record<string, number>;
 type Builder = (u: Units) => tf.LayersModel;
