@@ -1,7 +1,7 @@
-import { Analysis, analyzeModel, loadModel } from '../core/analyze';
+import { AnalysedFile, Analysis, analyzeFile } from '../core/analyze';
 import { Backend, BackendPreference, BACKENDS, loadBackend } from '../core/compute/backend';
 import { autoReduce } from '../core/auto';
-import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES, DEFAULT_MEMORY_MIB, loadCalibration, MemoryBudget } from '../core/data/calibration';
+import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES, DEFAULT_MEMORY_MIB, MemoryBudget } from '../core/data/calibration';
 import { InputError } from '../core/model/errors';
 import type { OpenOptions } from '../core/formats/index';
 import { reduceModel } from '../core/reduce';
@@ -11,7 +11,7 @@ import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/estimate';
 import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
 import { AutoResult } from '../core/reduction/report';
-import { loadValidation } from '../core/data/validation';
+import { loadLabelledData } from '../core/data/validation';
 import { commandHelp, USAGE, VERSION } from './help';
 import { Progress, ProgressSink } from './progress';
 import { checkReduced, formatCheck, probesFor } from './check';
@@ -236,28 +236,25 @@ const DEFAULT_TORCH_ACTIVATION = 'relu';
 /** Opens and analyses the model, on calibration data when the flags give some. */
 async function analyse(
   p: Parsed, file: string, backend: Backend, progress: Progress, warn: (message: string) => void,
-): Promise<{ analysis: Analysis; calibration?: Calibration; header: string[]; activation?: { name: string; assumed: boolean } }> {
-  progress.begin('reading the model');
-  const model = await loadModel(file, openOptions(p));
+): Promise<AnalysedFile & { header: string[]; activation?: { name: string; assumed: boolean } }> {
+  progress.begin('analysing');
+  const analysed = await analyzeFile(file, {
+    open: openOptions(p),
+    calibration: calibrationFlags(p),
+    gram: backend.gram,
+    backend: backend.label,
+    allowBiasDominated: p.flags.has('allow-bias-dominated'),
+    onProgress: (step) => progress.step(step.done, step.total, step.layer, false),
+  });
+  const format = analysed.analysis.model.source.format;
   const given = p.flags.get('activation');
-  const weightsOnly = WEIGHTS_ONLY_FORMATS.has(model.source.format);
-  if (!weightsOnly && typeof given === 'string') warn(`--activation is ignored: ${model.source.format} files store their own activations`);
+  const weightsOnly = WEIGHTS_ONLY_FORMATS.has(format);
+  if (!weightsOnly && typeof given === 'string') warn(`--activation is ignored: ${format} files store their own activations`);
   const activation = weightsOnly ? { name: typeof given === 'string' ? given : DEFAULT_TORCH_ACTIVATION, assumed: typeof given !== 'string' } : undefined;
   const header = activation
     ? [`Activation between layers: ${activation.name} (${activation.assumed ? 'assumed: the file holds weights only; --activation NAME sets it' : 'from --activation'})`]
     : [];
-  const spec = calibrationFlags(p);
-  if (spec) progress.begin('reading the calibration inputs');
-  const calibration = spec ? await loadCalibration(model.source.graph, spec, model.source.path) : undefined;
-  progress.begin('analysing');
-  const analysis = await analyzeModel(model, {
-    gram: backend.gram,
-    backend: backend.label,
-    calibration,
-    allowBiasDominated: p.flags.has('allow-bias-dominated'),
-    onProgress: (step) => progress.step(step.done, step.total, step.layer, false),
-  });
-  return { analysis, calibration, header, activation };
+  return { ...analysed, header, activation };
 }
 
 /** Why an automatic choice kept every parameter. */
@@ -293,11 +290,11 @@ function autoFlags(p: Parsed): AutoSpec | null {
 /** Reads the validation data and searches the thresholds. */
 async function search(p: Parsed, spec: AutoSpec, analysis: Analysis, calibration: Calibration | undefined, backend: Backend, progress: Progress): Promise<AutoResult> {
   progress.begin('reading the validation data');
-  const validation = await loadValidation(analysis.model.source.graph, spec.inputs, spec.targets, true, memoryFlag(p));
+  const validation = await loadLabelledData(analysis.model.source.graph, spec.inputs, spec.targets, true, memoryFlag(p));
   progress.begin('searching thresholds');
   return autoReduce(analysis, {
     tolerance: spec.tolerance, validation, calibration, backend, openOptions: openOptions(p),
-    onCandidate: (point, measured, budget) => progress.step(measured, budget, `${(100 * point.ratio).toFixed(1)} % of the parameters, ${point.meets ? 'within' : 'beyond'} the tolerance`),
+    onCandidate: (point, measured, budget) => progress.step(measured, budget, `${(100 * point.paramsRatio).toFixed(1)} % of the parameters, ${point.meets ? 'within' : 'beyond'} the tolerance`),
   });
 }
 
