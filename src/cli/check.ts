@@ -10,7 +10,7 @@ import { recordCheck, ReduceResult } from '../core/reduce';
 import type { OutputCheck } from '../core/reduction/report';
 import { ProbeOptions, verifyModels } from '../core/verify';
 
-/** verify's default tolerance: the check warns past it. */
+/** verify's default tolerance: the check warns past it unless reduce is given another --tolerance. */
 export const CHECK_TOLERANCE = 1e-3;
 /** Rows the check runs: enough for a max deviation and a top-1 share to mean something, few enough for large models. */
 const CHECK_ROWS = 128;
@@ -26,7 +26,7 @@ export function probesFor(file: string | true | undefined, spec: CalibrationSpec
 
 /** Runs the check, records it in the written report, and warns when the outputs moved; null (with a warning) when the models cannot be run. */
 export async function checkReduced(
-  backend: Backend, original: string, result: ReduceResult, probes: ProbeOptions, warn: (message: string) => void,
+  backend: Backend, original: string, result: ReduceResult, probes: ProbeOptions, tolerance: number, warn: (message: string) => void,
 ): Promise<OutputCheck | null> {
   let check: OutputCheck;
   try {
@@ -40,8 +40,8 @@ export async function checkReduced(
       maxRel: f.maxRel,
       meanRel: f.meanRel,
       top1Agreement: f.classifier === 'softmax' ? f.argmaxAgreement : null,
-      tolerance: CHECK_TOLERANCE,
-      withinTolerance: f.maxRel <= CHECK_TOLERANCE,
+      tolerance,
+      withinTolerance: f.maxRel <= tolerance,
     };
   } catch (e) {
     if (!(e instanceof InputError)) throw e;
@@ -54,7 +54,7 @@ export async function checkReduced(
       'it no longer classifies like the original (try a higher --threshold, calibration inputs like the real ones, or --auto)');
   } else if (!check.withinTolerance) {
     warn(`the reduced model's outputs deviate from the original's by up to ${check.maxRel.toExponential(2)} (relative) on ${check.inputs}, ` +
-      `beyond verify's tolerance ${CHECK_TOLERANCE}; a higher --threshold or calibration inputs bring it closer`);
+      `beyond the tolerance ${tolerance}; a higher --threshold or calibration inputs bring it closer`);
   }
   return check;
 }
@@ -63,7 +63,7 @@ export async function checkReduced(
 export function formatCheck(check: OutputCheck): string {
   const top1 = check.top1Agreement === null ? '' : `, top-1 agreement ${percent(check.top1Agreement)}`;
   return `Against the original on ${check.inputs}: max relative deviation ${check.maxRel.toExponential(2)}, mean ${check.meanRel.toExponential(2)}${top1} ` +
-    `(${check.withinTolerance ? 'within' : 'beyond'} verify's tolerance ${check.tolerance}).`;
+    `(${check.withinTolerance ? 'within' : 'beyond'} the tolerance ${check.tolerance}).`;
 }
 
 function percent(share: number): string {

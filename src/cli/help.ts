@@ -61,11 +61,13 @@ ${COMMON}`,
   ],
   [
     'reduce',
-    `condense reduce MODEL --out DIR [--threshold T | AUTO | RETRAIN] [--force] [CALIBRATION] [options]
+    `condense reduce MODEL --out DIR [--threshold T [--tolerance X] | AUTO | RETRAIN] [--force] [CALIBRATION] [options]
 
 Writes the reduced model and condense-report.json into DIR (which must not exist unless --force), then
-checks it against the original (on held-out calibration inputs, or generated samples) and prints how far
-its outputs are from the original's; it warns when they are beyond verify's tolerance (1e-3).
+checks it against the original (on the calibration file's rows, fresh samples from the calibration range,
+or 128 standard-normal samples) and prints how far its outputs moved (and top-1 agreement for classifiers);
+it warns when the max relative deviation is beyond --tolerance X (default 1e-3, verify's; with --auto
+--tolerance is the validation tolerance and the check keeps 1e-3).
 
 ${CALIBRATION}
 
@@ -79,12 +81,13 @@ ${COMMON}`,
   [
     'verify',
     `condense verify ORIGINAL REDUCED [--data FILE] [--samples N] [--range LOW,HIGH] [--seed S]
-                 [--tolerance X] [--labels FILE] [options]
+                 [--tolerance X] [--labels FILE] [--classifier] [options]
 
 Runs both models on the same inputs: rows of --data, or N generated samples (default 256, standard normal
 from seed S, uniform in [LOW, HIGH] with --range). Prints the max and mean absolute and relative deviation
-(|y − ŷ| / max(|y|, rms(y))), the top-1 agreement for classifiers, and with --labels (one class index per
-row of --data) both models' accuracy. Exits 1 when the max relative deviation exceeds X (default 1e-3).
+(|y − ŷ| / max(|y|, rms(y))), the top-1 (argmax) agreement for softmax classifiers — and for models ending
+in logits with --classifier or --labels — and with --labels (one class index per row of --data) both
+models' accuracy. Exits 1 when the max relative deviation exceeds X (default 1e-3).
 
 ${COMMON}`,
   ],

@@ -14,9 +14,11 @@ import { AutoResult } from '../core/reduction/report';
 import { loadLabelledData } from '../core/data/validation';
 import { commandHelp, USAGE, VERSION } from './help';
 import { Progress, ProgressSink } from './progress';
-import { checkReduced, formatCheck, probesFor } from './check';
+import { CHECK_TOLERANCE, checkReduced, formatCheck, probesFor } from './check';
 import { resolveModelPath } from './modelPath';
 import { existsSync } from 'fs';
+import { realpath } from 'fs/promises';
+import * as path from 'path';
 import { plural } from './table';
 
 /** A usage mistake: reported like bad input (exit 2), naming the argument. */
@@ -34,7 +36,7 @@ const VALUE_FLAGS = new Set([
 ]);
 /** Flags that only mean something when retraining. */
 const RETRAIN_FLAGS = ['epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size'];
-const BOOLEAN_FLAGS = new Set(['json', 'force', 'help', 'allow-bias-dominated', 'auto', 'quiet', 'version']);
+const BOOLEAN_FLAGS = new Set(['json', 'force', 'help', 'allow-bias-dominated', 'auto', 'quiet', 'version', 'classifier']);
 
 function parseArgs(args: string[]): Parsed {
   const positional: string[] = [];
@@ -134,11 +136,13 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         if (typeof outDir !== 'string') throw new UsageError('condense reduce needs --out DIR');
         const threshold = thresholdFlag(p);
         // Refused before any work: the core would only find out when writing, after the analysis.
-        if (!p.flags.has('force') && existsSync(outDir)) throw new InputError(outDir, 'the output folder already exists: choose another --out, or add --force to replace it');
+        if (!p.flags.has('force') && existsSync(outDir) && !(await holdsModel(outDir, given))) throw new InputError(outDir, 'the output folder already exists: choose another --out, or add --force to replace it');
         const model = await resolveModelPath(given);
         if (p.flags.has('train-inputs') || p.flags.has('train-targets')) return await retrain(p, model, outDir, threshold, out, err, progress);
         rejectRetrainFlags(p);
-        const auto = autoFlags(p);
+        const auto = autoFlags(p, true);
+        // Without --auto, --tolerance is the check's, as verify's: how far the outputs may move before reduce warns.
+        const checkTolerance = auto ? CHECK_TOLERANCE : numberFlag(p, 'tolerance', CHECK_TOLERANCE, (v) => v >= 0, 'a non-negative number');
         const backend = await backendOf(p);
         const { analysis, calibration, header, activation } = await analyse(p, model, backend, progress, warn);
         const found = auto ? await search(p, auto, analysis, calibration, backend, progress) : null;
@@ -160,7 +164,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
           ? await reduceModel(analysis, 1, outDir, { ...common, overrides: found.chosen!.thresholds, auto: found })
           : await reduceModel(analysis, threshold, outDir, common);
         progress.begin('checking the reduced model against the original');
-        const check = await checkReduced(backend, model, result, probesFor(p.flags.get('calibration'), calibrationFlags(p), openOptions(p)), warn);
+        const check = await checkReduced(backend, model, result, probesFor(p.flags.get('calibration'), calibrationFlags(p), openOptions(p)), checkTolerance, warn);
         progress.end();
         const t = result.estimate.totals;
         out(found ? formatAuto(found) : formatTable(analysis.summary, result.estimate, threshold, calibration?.description ?? null, { columns: terminal.columns, header }));
@@ -184,6 +188,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         const f = await verifyModels(backend, await resolveModelPath(original), await resolveModelPath(reduced), {
           data: typeof data === 'string' ? data : undefined,
           labels: typeof labels === 'string' ? labels : undefined,
+          classifier: p.flags.has('classifier'),
           samples,
           range,
           seed,
@@ -197,7 +202,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         out(`Mean abs deviation:  ${f.meanAbs.toExponential(3)}`);
         out(`Max rel deviation:   ${f.maxRel.toExponential(3)}`);
         out(`Mean rel deviation:  ${f.meanRel.toExponential(3)}`);
-        if (f.argmaxAgreement !== null) out(`Top-1 agreement:     ${(100 * f.argmaxAgreement).toFixed(2)} %${f.classifier === 'logits' ? ' (outputs read as class scores)' : ''}`);
+        if (f.argmaxAgreement !== null) out(`Argmax agreement:    ${(100 * f.argmaxAgreement).toFixed(2)} % (top-1${f.classifier === 'logits' ? ' of the class scores' : ''})`);
         if (f.accuracy) out(`Accuracy:            ${(100 * f.accuracy.original).toFixed(2)} % original, ${(100 * f.accuracy.reduced).toFixed(2)} % reduced (${f.accuracy.labels})`);
         out(pass ? `OK: max relative deviation within ${tolerance}` : `FAILED: max relative deviation ${f.maxRel.toExponential(3)} exceeds ${tolerance}`);
         return pass ? 0 : 1;
@@ -217,6 +222,12 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
     err(`condense: internal error (please report it): ${(e as Error).stack ?? String(e)}`);
     return 3;
   }
+}
+
+/** True when `folder` is (or holds) the model: the core refuses that with its own message, --force or not. */
+async function holdsModel(folder: string, model: string): Promise<boolean> {
+  const [dir, file] = await Promise.all([realpath(folder).catch(() => path.resolve(folder)), realpath(model).catch(() => path.resolve(model))]);
+  return file === dir || file.startsWith(dir + path.sep);
 }
 
 /** The backend the flags ask for; one that cannot load is bad input (exit 2, one line), not an internal error. */
@@ -272,12 +283,12 @@ interface AutoSpec {
 }
 
 /** The --auto flags, checked before any analysis runs; null without --auto. */
-function autoFlags(p: Parsed): AutoSpec | null {
+function autoFlags(p: Parsed, toleranceWithoutAuto = false): AutoSpec | null {
   const inputs = p.flags.get('val-inputs');
   const targets = p.flags.get('val-targets');
   if (!p.flags.has('auto')) {
     if (inputs !== undefined || targets !== undefined) throw new UsageError('--val-inputs and --val-targets go with --auto');
-    if (p.flags.has('tolerance')) throw new UsageError('--tolerance goes with --auto (or verify)');
+    if (p.flags.has('tolerance') && !toleranceWithoutAuto) throw new UsageError('--tolerance goes with --auto (or verify, or reduce)');
     return null;
   }
   if (p.flags.has('threshold')) throw new UsageError('give either --threshold or --auto, not both');

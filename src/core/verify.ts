@@ -17,6 +17,8 @@ export interface ProbeOptions extends OpenOptions {
   seed?: number;
   /** With `data`: one class index per row; both models' accuracy is reported. */
   labels?: string;
+  /** The first output holds class scores (logits) even though no softmax ends the model. */
+  classifier?: boolean;
   /** With `data`: at most this many rows, evenly spaced. */
   maxRows?: number;
 }
@@ -32,7 +34,7 @@ export interface Fidelity {
   meanRel: number;
   /** Share of samples whose argmax (top-1) agrees, for classifiers; null otherwise. */
   argmaxAgreement: number | null;
-  /** 'softmax': the last layer is a softmax; 'logits': labels were given, or the first output has several values per sample and is read as class scores. */
+  /** 'softmax': the last layer is a softmax; 'logits': labels or `classifier` say the first output holds class scores. */
   classifier?: 'softmax' | 'logits' | null;
   /** The runtime that ran the models, e.g. "onnxruntime" for ONNX; the tfjs backend otherwise. */
   runtime?: string;
@@ -59,7 +61,7 @@ export async function verifyModels(backend: Backend, originalPath: string, reduc
         throw new InputError(reducedPath, "its outputs have different shapes from the original's");
       }
       const width = ya[0].length / samples;
-      const classifier = a.classifier ? 'softmax' : options.labels || width >= 2 ? 'logits' : null;
+      const classifier = a.classifier ? 'softmax' : (options.labels || options.classifier) && width >= 2 ? 'logits' : null;
       const labels = options.labels && picked ? await readLabels(options.labels, picked.rows, picked.of, width) : null;
       const runtime = original.format === 'onnx' ? 'onnxruntime' : `tfjs ${backend.name}`;
       return {

@@ -54,7 +54,7 @@ export interface OutputCheck {
   meanRel: number;
   /** Share of inputs whose top-1 class agrees, for softmax classifiers; null otherwise. */
   top1Agreement: number | null;
-  /** verify's default tolerance on maxRel. */
+  /** The tolerance on maxRel (verify's default 1e-3, or reduce's --tolerance). */
   tolerance: number;
   withinTolerance: boolean;
 }
