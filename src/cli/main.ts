@@ -164,7 +164,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
           ? await reduceModel(analysis, 1, outDir, { ...common, overrides: found.chosen!.thresholds, auto: found })
           : await reduceModel(analysis, threshold, outDir, common);
         progress.begin('checking the reduced model against the original');
-        const check = await checkReduced(backend, model, result, probesFor(p.flags.get('calibration'), calibrationFlags(p), openOptions(p)), checkTolerance, warn);
+        const check = await checkReduced(backend, model, result, probesFor(auto ? auto.inputs : p.flags.get('calibration'), calibrationFlags(p), openOptions(p)), checkTolerance, warn);
         progress.end();
         const t = result.estimate.totals;
         out(found ? formatAuto(found) : formatTable(analysis.summary, result.estimate, threshold, calibration?.description ?? null, { columns: terminal.columns, header }));

@@ -151,7 +151,8 @@ export function rowShape(file: string, expected: (number | null)[] | null, shape
     if (unitChannel && unitChannel.length === sample.length && unitChannel.every((d, i) => d === sample[i])) return { samples, sample: known };
     if (sample.length === 1 && sample[0] === sizeOf(known)) return { samples, sample: known };
   }
-  throw new InputError(file, `array of shape [${shape.join(', ')}] has samples of shape [${sample.join(', ')}], but the model takes [${expected.map((d) => d ?? '?').join(', ')}]`);
+  const takes = `[${expected.map((d) => d ?? '?').join(', ')}]`;
+  throw new InputError(file, `has samples of shape [${sample.join(', ')}], but the model takes ${takes}: the array's shape [${shape.join(', ')}] should be N × ${takes}`);
 }
 
 /** The data as [samples, one sample's shape] in the graph's layout (see rowShape); NCHW rows are transposed to channels-last. */
