@@ -256,6 +256,11 @@ describe('the command line, run as a user runs it', function () {
     const run = await condense('reduce', mlp, '--out', path.join(root, 'retrained'), '--train-inputs', data, '--train-targets', data, '--val-inputs', data, '--val-targets', data, '--tolerance', '0.1', '--rounds', '1', '--epochs', '1');
     assert.strictEqual(run.code, 2, run.stderr);
     assert.strictEqual(run.stdout, '', 'no banner before the refusal');
+    const probes = path.join(COMBUSTION, 'probe-inputs.json');
+    const targets = path.join(root, 'targets.json');
+    await fs.writeFile(targets, JSON.stringify((await readJson<number[][]>(probes)).map(() => [0, 0, 0, 0, 0])));
+    const once = await condense('reduce', COMBUSTION, '--out', path.join(root, 'once'), '--train-inputs', probes, '--train-targets', targets, '--val-inputs', probes, '--val-targets', targets, '--tolerance', '100', '--rounds', '1', '--epochs', '1', '--quiet');
+    assert.match(once.stdout, /^Retraining on .*: up to 1 round of 1 epoch, /);
   });
 
   it('tables are cut to the terminal width; --json is not', async () => {
