@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { CancelledError } from '../core/model/errors';
 import { AnalysisCache, AnalysisEntry } from './analysisCache';
 import { dataFileFor, readSettings } from './settings';
-import { WorkerClient } from './workerClient';
+import { DEFAULT_MEMORY_LIMIT_MIB, WorkerClient } from './workerClient';
 
 export type { AnalysisEntry } from './analysisCache';
 
@@ -15,7 +15,7 @@ export class Analyses extends AnalysisCache implements vscode.Disposable {
     });
   }
 
-  /** Like `analyze`, with progress per layer in a notification whose Cancel stops the worker at once. */
+  /** Like `analyze`, with progress per layer in a notification whose Cancel leaves the analysis (it stops once nobody else waits for it). */
   analyzeWithProgress(path: string): Promise<AnalysisEntry> {
     const cached = this.cached(path);
     if (cached) return Promise.resolve(cached);
@@ -46,6 +46,11 @@ export class Analyses extends AnalysisCache implements vscode.Disposable {
   subscribeProgress(listener: Parameters<AnalysisCache['onProgress']>[0]): vscode.Disposable {
     return new vscode.Disposable(this.onProgress(listener));
   }
+}
+
+/** The workers' memory cap (setting `condense.worker.memoryLimitMiB`), read whenever a worker process starts. */
+export function workerMemoryLimitMiB(): number {
+  return vscode.workspace.getConfiguration('condense').get<number>('worker.memoryLimitMiB', DEFAULT_MEMORY_LIMIT_MIB);
 }
 
 export function isCancelled(e: unknown): boolean {

@@ -5,7 +5,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { PanelState } from '../shared/protocol';
-import { Analyses } from './analyses';
+import { Analyses, workerMemoryLimitMiB } from './analyses';
 import { registerCommands } from './commands';
 import { LayerHoverProvider } from './hover';
 import { ModelIndex } from './modelIndex';
@@ -29,9 +29,9 @@ export function activate(context: vscode.ExtensionContext): CondenseApi {
   const started = performance.now();
   const index = new ModelIndex();
   const workerPath = context.asAbsolutePath(path.join('dist', 'worker.js'));
-  const analyses = new Analyses(new WorkerClient(workerPath));
+  const analyses = new Analyses(new WorkerClient(workerPath, { memoryLimitMiB: workerMemoryLimitMiB }));
   // Training gets a worker of its own: analyses neither wait behind it nor stop it when cancelled.
-  const retrains = new RetrainRuns(new WorkerClient(workerPath));
+  const retrains = new RetrainRuns(new WorkerClient(workerPath, { memoryLimitMiB: workerMemoryLimitMiB }));
   const view = new ModelsView(index, analyses);
   context.subscriptions.push(
     index,
