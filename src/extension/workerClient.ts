@@ -177,7 +177,8 @@ export class WorkerClient {
    */
   private lost(worker: WorkerProcess, failure: (running: Pending) => Error): void {
     const sent = [...this.pending.values()].filter((p) => p.worker === worker);
-    const running = sent.find((p) => p.body.type !== 'retrainWrite' && !p.cancelled);
+    // One at a time, in order: the oldest (writes of retrain rounds run beside it).
+    const running = sent.find((p) => p.body.type !== 'retrainWrite');
     const gone = sent.filter((p) => p.cancelled || p === running || p.body.type === 'retrainWrite');
     for (const p of gone) this.forget(p);
     void removeTemporaryOutputs(gone, worker).then(() => {
