@@ -80,6 +80,8 @@ interface WorkerProcess {
   stderr: string;
   /** Set when this client ends the process itself: its end is then not a death. */
   ended: boolean;
+  /** Resolves once the process is gone (it writes nothing more). */
+  exited: Promise<void>;
 }
 
 export class WorkerClient {
@@ -210,7 +212,7 @@ export class WorkerClient {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
-    const worker: WorkerProcess = { child, limitMiB, stderr: '', ended: false };
+    const worker: WorkerProcess = { child, limitMiB, stderr: '', ended: false, exited: new Promise((resolve) => child.once('exit', () => resolve()).once('error', () => resolve())) };
     child.stderr!.on('data', (chunk: Buffer) => {
       process.stderr.write(chunk);
       worker.stderr = (worker.stderr + chunk.toString()).slice(-STDERR_TAIL);
@@ -230,9 +232,14 @@ export class WorkerClient {
       if (worker.ended) return;
       this.lost(worker, (running) => deathFailure(worker, running.body, code, signal));
     });
+    // Gone: what comes meanwhile goes to a fresh worker ('close' follows once standard error is read).
+    child.once('exit', () => {
+      if (this.worker === worker) this.worker = undefined;
+    });
     child.on('error', (e) => {
-      // Failing to start (or to be signalled): no 'close' may follow.
-      if (worker.ended) return;
+      // A message that could not be sent to a dying process: its 'close' tells why it died.
+      if (worker.ended || child.pid !== undefined) return;
+      // It never started: no 'close' follows.
       this.end(worker);
       this.lost(worker, () => new WorkerFailure(`The analysis worker could not run (${e.message}). The next request starts a new one.`, false));
     });
@@ -280,9 +287,11 @@ function lostFailure(): WorkerFailure {
  * (writeFolder names them `.<name>.tmp-<pid>-<stamp>`): nothing else removes them.
  */
 async function removeTemporaryOutputs(requests: Pending[], worker: WorkerProcess | undefined): Promise<void> {
-  const pid = worker?.child.pid;
-  if (pid === undefined) return;
   const outDirs = requests.flatMap((p) => (p.body.type === 'reduce' || p.body.type === 'retrainWrite' ? [path.resolve(p.body.outDir)] : []));
+  const pid = worker?.child.pid;
+  if (!worker || pid === undefined || !outDirs.length) return;
+  // A killed process may still be finishing a write until it is gone.
+  await worker.exited;
   await Promise.all(
     outDirs.map(async (outDir) => {
       const parent = path.dirname(outDir);
