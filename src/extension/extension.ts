@@ -54,6 +54,8 @@ export function activate(context: vscode.ExtensionContext): CondenseApi {
     // Similarity is measured on the calibration data when it is set: another file means other analyses.
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('condense.calibration.file')) analyses.invalidateAll();
+      // A new memory cap is a new worker process: the analyses' is replaced once it is idle.
+      if (e.affectsConfiguration('condense.worker.memoryLimitMiB')) analyses.worker.renew();
     }),
   );
   registerCommands(context, index, analyses, retrains);

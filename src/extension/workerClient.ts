@@ -80,6 +80,8 @@ interface WorkerProcess {
   stderr: string;
   /** Set when this client ends the process itself: its end is then not a death. */
   ended: boolean;
+  /** Replaced by renew(): it ends once it has answered what it was asked. */
+  retired: boolean;
   /** Resolves once the process is gone (it writes nothing more). */
   exited: Promise<void>;
 }
@@ -121,6 +123,18 @@ export class WorkerClient {
   /** A control message to the running worker (none running: nothing to control). */
   send(message: WorkerControl): void {
     this.post(this.worker, message);
+  }
+
+  /**
+   * Later requests go to a fresh worker process, started with the settings then in force (a new memory
+   * cap); the current one ends once it has answered what it was asked. What it keeps goes with it.
+   */
+  renew(): void {
+    const worker = this.worker;
+    if (!worker) return;
+    this.worker = undefined;
+    worker.retired = true;
+    this.endIfIdle(worker);
   }
 
   /** Stops everything in flight at once, ending the worker process; pending requests reject with CancelledError. */
@@ -200,6 +214,11 @@ export class WorkerClient {
   private forget(pending: Pending): void {
     clearTimeout(pending.grace);
     this.pending.delete(pending.id);
+    this.endIfIdle(pending.worker);
+  }
+
+  private endIfIdle(worker: WorkerProcess): void {
+    if (worker.retired && !worker.ended && ![...this.pending.values()].some((p) => p.worker === worker)) this.end(worker);
   }
 
   private ensureWorker(): WorkerProcess {
@@ -212,7 +231,7 @@ export class WorkerClient {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
-    const worker: WorkerProcess = { child, limitMiB, stderr: '', ended: false, exited: new Promise((resolve) => child.once('exit', () => resolve()).once('error', () => resolve())) };
+    const worker: WorkerProcess = { child, limitMiB, stderr: '', ended: false, retired: false, exited: new Promise((resolve) => child.once('exit', () => resolve()).once('error', () => resolve())) };
     child.stderr!.on('data', (chunk: Buffer) => {
       process.stderr.write(chunk);
       worker.stderr = (worker.stderr + chunk.toString()).slice(-STDERR_TAIL);

@@ -47,6 +47,22 @@ describe('analysis worker process: memory cap', function () {
   });
 });
 
+describe('analysis worker process: a changed memory cap', function () {
+  it('applies from the next request on, while what the old worker was doing finishes there', async () => {
+    let cap = 4096;
+    const client = new WorkerClient(workerPath, { memoryLimitMiB: () => cap });
+    try {
+      const running = client.request<'analyzed'>(analyze(await copyCombustionExample()));
+      cap = 300;
+      client.renew();
+      assert.strictEqual((await running).type, 'analyzed');
+      await assert.rejects(client.request(analyze(await wideModel())), /ran out of memory \(limit 300 MiB\)/);
+    } finally {
+      client.dispose();
+    }
+  });
+});
+
 describe('analysis worker: cancellation per request', function () {
   let client: WorkerClient;
   let small: string;
