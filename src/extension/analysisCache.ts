@@ -135,6 +135,7 @@ export class AnalysisCache {
   private join(path: string, running: Running, options: AnalyzeOptions): Promise<AnalysisEntry> {
     running.callers++;
     const { signal, onProgress } = options;
+    // A listener of its own: two callers passing one function still hear (and leave) separately.
     const listener: Listener<ProgressEvent> = (e) => onProgress?.(e);
     running.progress.add(listener);
     return new Promise<AnalysisEntry>((resolve, reject) => {
@@ -174,14 +175,15 @@ export class AnalysisCache {
       try {
         const response = await this.request(path, running);
         const entry = { wire: response.summary, summary: fromWire(response.summary), files: response.files };
-        if (!running.cancelled && (running.stale || entry.files.some((f) => running.changed.has(f)))) continue;
-        this.entries.set(path, entry);
-        this.changed(path);
-        return entry;
+        if (!running.stale && !entry.files.some((f) => running.changed.has(f))) {
+          this.entries.set(path, entry);
+          this.changed(path);
+          return entry;
+        }
+        if (running.cancelled) throw new CancelledError();
       } catch (e) {
-        // Aborted to start again, not cancelled.
-        if (e instanceof CancelledError && !running.cancelled) continue;
-        throw e;
+        // Aborted to start again, not cancelled: the loop asks again.
+        if (!(e instanceof CancelledError && running.stale && !running.cancelled)) throw e;
       }
     }
   }
