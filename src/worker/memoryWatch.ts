@@ -3,7 +3,9 @@
  * typed arrays, wasm memory and native buffers count in the process's resident set, which a thread of
  * its own samples — it sees the size even while the main thread is busy in one long computation, and
  * works on every platform. Over the cap it says so on standard error (the host reads that to name the
- * cause) and kills the whole process.
+ * cause) and kills the whole process. An address-space limit (`prlimit --as`) would be exact but
+ * unusable: V8 reserves about 10 GiB of address space for each wasm memory (the wasm backend, h5wasm),
+ * so a cap of a few GiB refuses them all.
  */
 import { Worker } from 'worker_threads';
 import { OUT_OF_MEMORY_MARKER } from '../shared/protocol';
