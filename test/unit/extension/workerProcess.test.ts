@@ -156,8 +156,7 @@ describe('analysis cache: joined and changing analyses', function () {
     const b = new AbortController();
     const first = cache.analyze(deep, { signal: a.signal, onProgress: (e) => e.done === 1 && a.abort() });
     const second = cache.analyze(deep, { signal: b.signal, onProgress: () => a.signal.aborted && b.abort() });
-    await assert.rejects(first, CancelledError);
-    await assert.rejects(second, CancelledError);
+    await Promise.all([assert.rejects(first, CancelledError), assert.rejects(second, CancelledError)]);
     // Answered from the worker's last analysis, without progress: the deep one was stopped, in the same process.
     const progress: WorkerProgress[] = [];
     await cache.worker.request(analyze(small), { onProgress: (p) => progress.push(p) });
