@@ -9,9 +9,8 @@
  * Control messages and retrainWrite are handled at once, not queued behind the running request.
  */
 import { promises as fs } from 'fs';
-import { Analysis, analyzeModel, loadModel } from '../core/analyze';
+import { AnalysedFile, Analysis, analyzeFile } from '../core/analyze';
 import { loadBackend } from '../core/compute/backend';
-import { Calibration, loadCalibration } from '../core/data/calibration';
 import { autoReduce } from '../core/auto';
 import { CancelledError, CancelToken, InputError, throwIfCancelled } from '../core/model/errors';
 import { Heatmap, heatmapOf } from '../core/similarity/heatmap';
@@ -20,7 +19,7 @@ import { PauseGate, RetrainRun, runRetrain } from '../core/retrain';
 import { verifyModels } from '../core/verify';
 import { GramEngine } from '../core/similarity/weights';
 import { autoCurveToWire, autoPointToWire, isWorkerControl, MEMORY_LIMIT_ARGUMENT, RetrainEvent, toWire, WorkerControl, WorkerRequest, WorkerResponse } from '../shared/protocol';
-import { loadValidation } from '../core/data/validation';
+import { loadLabelledData } from '../core/data/validation';
 import { watchMemory } from './memoryWatch';
 
 const send = process.send?.bind(process);
@@ -33,7 +32,7 @@ const limit = process.argv.find((a) => a.startsWith(MEMORY_LIMIT_ARGUMENT));
 if (limit) watchMemory(Number(limit.slice(MEMORY_LIMIT_ARGUMENT.length)));
 
 /** The last analysis (by model file, activation and calibration file), reused by "write" while the files are unchanged. */
-const analyses = new Map<string, { stamp: string; analysis: Analysis; calibration?: Calibration }>();
+const analyses = new Map<string, AnalysedFile & { stamp: string }>();
 
 async function stampOf(paths: string[]): Promise<string> {
   const stats = await Promise.all(paths.map((p) => fs.stat(p).then((s) => `${s.size}:${s.mtimeMs}`, () => 'missing')));
@@ -62,26 +61,27 @@ const yieldingAfter = (engine: GramEngine): GramEngine => ({
   },
 });
 
-async function analyse(request: Request, signal: AbortSignal): Promise<{ analysis: Analysis; calibration?: Calibration }> {
+async function analyse(request: Request, signal: AbortSignal): Promise<AnalysedFile> {
   const { id, file, activation, calibration: data } = request;
   const key = `${file}\n${activation ?? ''}\n${data ?? ''}`;
   const cached = analyses.get(key);
   const read = (files: string[]): string[] => (data ? [...files, data] : files);
-  if (cached && cached.stamp === (await stampOf(read(cached.analysis.model.source.files)))) return cached;
+  if (cached && cached.stamp === (await stampOf(read(cached.analysis.model.source.fingerprint.map((s) => s.path))))) return cached;
   const backend = await loadBackend(request.backend);
-  const model = await loadModel(file, { activation });
-  // Taken before the analysis: a file changed while it runs leaves the kept analysis stale, not fresh.
-  const stamp = await stampOf(read(model.source.files));
-  const calibration = data ? await loadCalibration(model.source.graph, { file: data }, model.source.path) : undefined;
-  const analysis = await analyzeModel(model, {
+  // Stamped before reading: a file changed while the analysis runs leaves the kept analysis stale, not fresh.
+  const dataStamp = data ? await stampOf([data]) : undefined;
+  const { analysis, calibration } = await analyzeFile(file, {
+    open: { activation },
+    calibration: data ? { file: data } : undefined,
     gram: yieldingAfter(backend.gram),
     backend: backend.label,
-    calibration,
     cancel: tokenOf(signal),
     onProgress: (p) => post({ type: 'progress', id, ...p }),
   });
   analyses.clear();
-  const entry = { stamp, analysis, calibration };
+  // The core stamps each model file before reading it.
+  const modelStamps = analysis.model.source.fingerprint.map((s) => `${s.size}:${s.mtimeMs}`);
+  const entry = { stamp: [...modelStamps, ...(dataStamp ? [dataStamp] : [])].join('|'), analysis, calibration };
   analyses.set(key, entry);
   return entry;
 }
@@ -128,7 +128,7 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
     case 'auto': {
       const { analysis, calibration } = await analyse(request, signal);
       const backend = await loadBackend(request.backend);
-      const validation = await loadValidation(analysis.model.source.graph, request.valInputs, request.valTargets);
+      const validation = await loadLabelledData(analysis.model.source.graph, request.valInputs, request.valTargets);
       const result = await autoReduce(analysis, {
         tolerance: request.tolerance, validation, calibration, backend, openOptions: { activation: request.activation }, signal,
         onCandidate: (point, measured, budget) => post({ type: 'candidate', id: request.id, point: autoPointToWire(point), measured, budget }),
