@@ -94,7 +94,7 @@ export interface LayerKind {
   readonly torch?: TorchNaming;
 }
 
-const keras = (activation: string): Config => ({ activation: activation });
+const keras = (activation: string): Config => ({ activation });
 
 const reluOf = (c: Config): ActivationFn | null => {
   const max = c.max_value ?? c.maxValue;
