@@ -1,7 +1,7 @@
-import { Analysis, analyzeModel, loadModel } from '../core/analyze';
+import { AnalysedFile, Analysis, analyzeFile } from '../core/analyze';
 import { Backend, BackendPreference, BACKENDS, loadBackend } from '../core/compute/backend';
 import { autoReduce } from '../core/auto';
-import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES, loadCalibration } from '../core/data/calibration';
+import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES } from '../core/data/calibration';
 import { InputError } from '../core/model/errors';
 import type { OpenOptions } from '../core/formats/index';
 import { reduceModel } from '../core/reduce';
@@ -11,7 +11,7 @@ import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/estimate';
 import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
 import { AutoResult } from '../core/reduction/report';
-import { loadValidation } from '../core/data/validation';
+import { loadLabelledData } from '../core/data/validation';
 
 const USAGE = `condense — shrink trained neural networks by condensation
 
@@ -24,6 +24,7 @@ Usage:
 MODEL is a TF.js Layers model.json, an .onnx file, a PyTorch state dict (.pt, .pth) or a .safetensors file.
 B is one of ${BACKENDS.join(', ')} (default auto).
 --activation NAME: the activation between layers of a weights-only file (default relu).
+--max-model-mb N: refuse models whose files or tensors exceed N MiB (default 2048), checked before reading them.
 CALIBRATION: --calibration FILE (unlabelled inputs: .npy, .json, .csv) or --calibration-range LOW,HIGH
   [--calibration-samples N] (generated, default ${DEFAULT_CALIBRATION_SAMPLES}). Similarity is then measured on the
   units' pre-activations over these inputs, and reduce refits each next layer by least squares on them.
@@ -46,7 +47,7 @@ interface Parsed {
 }
 
 const VALUE_FLAGS = new Set([
-  'threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation', 'calibration', 'calibration-range', 'calibration-samples',
+  'threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation', 'max-model-mb', 'calibration', 'calibration-range', 'calibration-samples',
   'val-inputs', 'val-targets', 'train-inputs', 'train-targets', 'epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size',
 ]);
 /** Flags that only mean something when retraining. */
@@ -187,17 +188,14 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
 }
 
 /** Opens and analyses the model, on calibration data when the flags give some. */
-async function analyse(p: Parsed, file: string, backend: Backend): Promise<{ analysis: Analysis; calibration?: Calibration }> {
-  const model = await loadModel(file, openOptions(p));
-  const spec = calibrationFlags(p);
-  const calibration = spec ? await loadCalibration(model.source.graph, spec, model.source.path) : undefined;
-  const analysis = await analyzeModel(model, {
+function analyse(p: Parsed, file: string, backend: Backend): Promise<AnalysedFile> {
+  return analyzeFile(file, {
+    open: openOptions(p),
+    calibration: calibrationFlags(p),
     gram: backend.gram,
     backend: backend.label,
-    calibration,
     allowBiasDominated: p.flags.has('allow-bias-dominated'),
   });
-  return { analysis, calibration };
 }
 
 interface AutoSpec {
@@ -224,7 +222,7 @@ function autoFlags(p: Parsed): AutoSpec | null {
 
 /** Reads the validation data and searches the thresholds. */
 async function search(p: Parsed, spec: AutoSpec, analysis: Analysis, calibration: Calibration | undefined, backend: Backend): Promise<AutoResult> {
-  const validation = await loadValidation(analysis.model.source.graph, spec.inputs, spec.targets);
+  const validation = await loadLabelledData(analysis.model.source.graph, spec.inputs, spec.targets);
   return autoReduce(analysis, { tolerance: spec.tolerance, validation, calibration, backend, openOptions: openOptions(p) });
 }
 
@@ -286,7 +284,11 @@ function calibrationFlags(p: Parsed): CalibrationSpec | undefined {
 
 function openOptions(p: Parsed): OpenOptions {
   const activation = p.flags.get('activation');
-  return typeof activation === 'string' ? { activation } : {};
+  const maxMiB = numberFlag(p, 'max-model-mb', 0, (v) => v > 0, 'a positive number of MiB');
+  return {
+    ...(typeof activation === 'string' ? { activation } : {}),
+    ...(maxMiB > 0 ? { maxModelBytes: Math.ceil(maxMiB * 1024 ** 2) } : {}),
+  };
 }
 
 function expect(p: Parsed, count: number, usage: string): string[] {

@@ -1,0 +1,55 @@
+import * as vscode from 'vscode';
+import { layerHint, formatGamma } from '../../shared/hints';
+import { Analyses } from '../analyses';
+import { ModelIndex } from '../modelIndex';
+import { LayerTargetCache } from '../layerTargetCache';
+import { layerAt } from '../modelText';
+import { FeatureContext } from './common';
+
+export function register(features: FeatureContext): void {
+  const layers = new LayerTargetCache(features.modelJson);
+  features.extension.subscriptions.push(
+    vscode.languages.registerHoverProvider({ scheme: 'file', pattern: '**/*.json' }, new LayerHoverProvider(features.index, features.analyses, layers)),
+    vscode.workspace.onDidCloseTextDocument((document) => layers.forget(document.uri.toString())),
+  );
+}
+
+/** Hovering a layer's `name` or `class_name` in a model.json shows its reduction hint. */
+class LayerHoverProvider implements vscode.HoverProvider {
+  constructor(
+    private readonly index: ModelIndex,
+    private readonly analyses: Analyses,
+    private readonly layers: LayerTargetCache,
+  ) {}
+
+  async provideHover(document: vscode.TextDocument, position: vscode.Position): Promise<vscode.Hover | undefined> {
+    const file = document.uri.fsPath;
+    if (!this.index.has(file)) return undefined;
+    // Found once per version of the document; a large one off the extension host's thread.
+    const targets = await this.layers.targetsFor(document.uri.toString(), document.version, () => document.getText()).catch(() => undefined);
+    const layerName = targets && layerAt(targets, document.offsetAt(position));
+    if (!layerName) return undefined;
+    const range = document.getWordRangeAtPosition(position, /"[^"]*"/);
+    const entry = this.analyses.cached(file);
+    if (!entry) {
+      // Start the analysis in the background; the next hover has the answer.
+      this.analyses.analyze(file).catch(() => undefined);
+      return new vscode.Hover(new vscode.MarkdownString(`**Condense** — analysing this model in the background; hover again in a moment.`), range);
+    }
+    const index = entry.summary.layers.findIndex((l) => l.name === layerName);
+    const sizes = this.analyses.estimateFor(file);
+    if (index < 0 || !sizes) return undefined;
+    const t = this.analyses.thresholdsFor(file);
+    const gamma = t.overrides[layerName] ?? t.threshold;
+    const hint = layerHint(entry.summary.layers[index], sizes.layers[index], gamma);
+    const md = new vscode.MarkdownString();
+    md.appendMarkdown('**Condense** · ');
+    md.appendText(`${layerName}: ${hint.headline}`);
+    for (const line of hint.details) {
+      md.appendMarkdown('\n\n');
+      md.appendText(line);
+    }
+    md.appendMarkdown(`\n\n*Threshold γ ${formatGamma(gamma)} — change it in the Condense panel.*`);
+    return new vscode.Hover(md, range);
+  }
+}
