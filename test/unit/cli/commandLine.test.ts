@@ -134,6 +134,11 @@ describe('the command line, run as a user runs it', function () {
       assert.strictEqual(run.code, 0, run.stderr);
       assert.match(JSON.parse(run.stdout).calibration,
         /^16 uniform samples in \[0, 1\] \(64 asked for: the evaluation's memory budget of 0\.1 MiB holds \d+ rows of this model \([\d.]+ MiB each\); --memory-mb N changes it/);
+      // The refit's advice stays within the cap.
+      const reduced = await condense('reduce', COMBUSTION, '--out', path.join(root, 'capped'), '--calibration-range', '-2,2', '--memory-mb', '0.01', '--quiet');
+      assert.strictEqual(reduced.code, 0, reduced.stderr);
+      assert.match(reduced.stdout, /too few to fit \(it needs \d+ samples, more than the 16 this model's evaluation takes\)/);
+      assert.doesNotMatch(reduced.stdout, /give at least/);
     });
   });
 
