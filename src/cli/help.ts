@@ -102,8 +102,8 @@ export const USAGE = `condense ${VERSION} — shrink trained neural networks by 
 
 Usage:
   condense analyze MODEL [--threshold T | AUTO] [--json] [CALIBRATION] [options]
-  condense reduce  MODEL --out DIR [--threshold T | AUTO | RETRAIN] [--force] [CALIBRATION] [options]
-  condense verify  ORIGINAL REDUCED [--data FILE | --samples N [--range LOW,HIGH] [--seed S]] [--labels FILE] [--tolerance X] [options]
+  condense reduce  MODEL --out DIR [--threshold T [--tolerance X] | AUTO | RETRAIN] [--force] [CALIBRATION] [options]
+  condense verify  ORIGINAL REDUCED [--data FILE [--labels FILE] | --samples N [--range LOW,HIGH] [--seed S]] [--classifier] [--tolerance X] [options]
   condense COMMAND --help     every flag of one command
 
 ${FORMATS}
