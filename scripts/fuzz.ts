@@ -176,7 +176,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => { process.exitCode = code; },
   (e) => {
-    console.error(`fuzz: ${(e as Error).message}`);
+    console.error(`fuzz: ${(e as Error).stack ?? String(e)}`);
     process.exitCode = 2;
   },
 );

@@ -4,8 +4,29 @@ import { EDGE_INTEGERS, HOSTILE_NAMES, ODD_DTYPES, hostileNameBytes, oddJsonValu
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Path = (string | number)[];
 
-/** Every position in the document, root excluded. */
+/** Positions deeper than this are not visited: an earlier mutation may have nested 100,000 deep. */
+const MAX_DEPTH = 100;
+
+/** The deepest nesting of arrays and objects in JSON text, strings skipped. */
+function nesting(text: Buffer): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
+
+/** Every position in the document down to MAX_DEPTH, root excluded. */
 function positions(value: Json, path: Path = [], out: Path[] = []): Path[] {
+  if (path.length >= MAX_DEPTH) return out;
   if (Array.isArray(value)) value.forEach((v, i) => { out.push([...path, i]); positions(v, [...path, i], out); });
   else if (value && typeof value === 'object') for (const key of Object.keys(value)) { out.push([...path, key]); positions(value[key], [...path, key], out); }
   return out;
@@ -58,6 +79,11 @@ export interface JsonMutation {
  * an array element duplicated, deep nesting, or a string made non-UTF-8.
  */
 export function mutateJson(rng: Rng, source: Buffer): JsonMutation {
+  if (nesting(source) > MAX_DEPTH) {
+    // Too deep to rewrite (JSON.stringify would overflow the stack): cut the text instead.
+    const cut = rng.int(source.length);
+    return { text: source.subarray(0, cut), description: `json: truncated at byte ${cut} of ${source.length}` };
+  }
   let doc: Json;
   try {
     doc = JSON.parse(source.toString('utf8'));

@@ -38,6 +38,14 @@ function centralRecords(zip: Buffer): CentralRecord[] | null {
 
 /** The entries of a well-formed archive (stored or deflated), in order; null when it is not one. */
 export function readZip(zip: Buffer): ZipEntry[] | null {
+  try {
+    return entriesOf(zip);
+  } catch {
+    return null; // an archive an earlier mutation broke
+  }
+}
+
+function entriesOf(zip: Buffer): ZipEntry[] | null {
   const records = centralRecords(zip);
   if (!records) return null;
   const entries: ZipEntry[] = [];
@@ -120,7 +128,7 @@ const EOCD_FIELDS: [string, number, number][] = [['entries on disk', 8, 2], ['en
  */
 export function mutateZipHeaders(rng: Rng, source: Buffer): ZipMutation {
   const data = Buffer.from(source);
-  const records = centralRecords(data);
+  const records = readZip(data) ? centralRecords(data) : null;
   const eocd = findEocd(data);
   if (!records || eocd < 0 || records.length === 0) return { data, description: 'zip: not an archive, unchanged' };
   const where = rng.weighted<'local' | 'central' | 'end'>([[3, 'local'], [3, 'central'], [1, 'end']]);
