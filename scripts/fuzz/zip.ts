@@ -79,7 +79,9 @@ export function writeZip(entries: ZipEntry[]): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
-  for (const e of entries) {
+  for (const entry of entries) {
+    // A name longer than the 16-bit length field allows is cut to fit.
+    const e = { name: entry.name.subarray(0, 0xffff), data: entry.data };
     const crc = crc32(e.data);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(LOCAL, 0);
