@@ -131,9 +131,18 @@ async function keepCase(outcome: Outcome, options: Options): Promise<void> {
   await fs.writeFile(path.join(dir, 'case.json'), JSON.stringify(record, null, 1));
 }
 
-/** The kind of a symptom, for the totals: "analyze: stack trace: …" → "analyze: stack trace". */
-function symptomClass(symptom: string): string {
-  return symptom.split(':').slice(0, 2).join(':').replace(/ \d+ MB.*| \(killed.*/, '');
+/**
+ * What a failure is, for the totals: its most telling symptom without the case's numbers, e.g.
+ * "analyze: internal error: TypeError: Cannot read properties of undefined" or "analyze: hang".
+ */
+function failureClass(symptoms: string[]): string {
+  const crash = symptoms.find((s) => /internal error|stack trace/.test(s));
+  const main = crash ?? symptoms.find((s) => !/: exit \d+$/.test(s)) ?? symptoms[0];
+  return main
+    .replace(/^(\w+): (internal error|stack trace): (?:condense: internal error: )?/, '$1: $2: ')
+    .replace(/\(reading .*|\d+(\.\d+)?( MB| s)?.*$/, '')
+    .slice(0, 100)
+    .trim();
 }
 
 async function main(): Promise<number> {
@@ -167,7 +176,10 @@ async function main(): Promise<number> {
     await fs.rm(scratch, { recursive: true, force: true });
   }
   const byClass = new Map<string, number>();
-  for (const f of failures) for (const s of new Set(f.symptoms.map(symptomClass))) byClass.set(`${f.c.format} ${s}`, (byClass.get(`${f.c.format} ${s}`) ?? 0) + 1);
+  for (const f of failures) {
+    const key = `${f.c.format} ${failureClass(f.symptoms)}`;
+    byClass.set(key, (byClass.get(key) ?? 0) + 1);
+  }
   for (const [cls, count] of [...byClass].sort((a, b) => b[1] - a[1])) console.log(`  ${count}× ${cls}`);
   console.log(`${indices.length} cases (seed ${options.seed}), ${failures.length} failing, ${((Date.now() - started) / 1000).toFixed(0)} s${failures.length && options.keep ? `; kept in ${options.keep}` : ''}`);
   return failures.length > 0 ? 1 : 0;
