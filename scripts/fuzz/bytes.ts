@@ -21,9 +21,12 @@ export function mutateBytes(rng: Rng, source: Buffer): ByteMutation {
     case 1:
       if (data.length > 0) data[at] = rng.pick(INTERESTING_BYTES);
       return { data, description: `bytes: byte ${at} = ${data[at]}` };
-    case 2:
-      if (at + 4 <= data.length) data.writeUInt32LE(rng.pick(INTERESTING_WORDS), at);
-      return { data, description: `bytes: u32 at ${at} = 0x${at + 4 <= data.length ? data.readUInt32LE(at).toString(16) : '-'}` };
+    case 2: {
+      const word = rng.pick(INTERESTING_WORDS);
+      if (at + 4 > data.length) return { data, description: 'bytes: too short for a u32, unchanged' };
+      data.writeUInt32LE(word, at);
+      return { data, description: `bytes: u32 at ${at} = 0x${word.toString(16)}` };
+    }
     case 3:
       return { data: data.subarray(0, at), description: `bytes: truncated to ${at} of ${data.length}` };
     case 4: {

@@ -64,7 +64,7 @@ function targetedValue(rng: Rng, key: string): unknown {
   if (DTYPE_KEY.test(key)) return rng.pick(ODD_DTYPES);
   if (OFFSET_KEY.test(key)) return rng.pick<unknown>([[0, 2 ** 40], [100, 50], [-8, 8], [0, 1e300], rng.pick(EDGE_INTEGERS), [2 ** 53 + 2, 2 ** 53 + 10]]);
   if (SHAPE_KEY.test(key)) return rng.chance(0.5) ? oddShape(rng) : rng.pick(EDGE_INTEGERS);
-  if (PATH_KEY.test(key) || key === 'paths') return rng.pick<unknown>([['/dev/zero'], ['../../../../etc/passwd'], ['.'], ['missing.bin'], ['model.json'], [], ['group1-shard1of1.bin', 'group1-shard1of1.bin']]);
+  if (PATH_KEY.test(key)) return rng.pick<unknown>([['/dev/zero'], ['../../../../etc/passwd'], ['.'], ['missing.bin'], ['model.json'], [], ['group1-shard1of1.bin', 'group1-shard1of1.bin']]);
   return rng.pick(HOSTILE_NAMES);
 }
 

@@ -95,7 +95,7 @@ export function mutatePickle(rng: Rng, source: Buffer): PickleMutation {
   let description: string;
   if (kind === 'int' && ints.length > 0) {
     const { op, i } = rng.pick(ints);
-    const value = rng.pick(EDGE_INTEGERS.filter((v) => Math.abs(v) < 2 ** 31) .concat([2 ** 31 - 1, -2]));
+    const value = rng.pick([...EDGE_INTEGERS.filter((v) => Math.abs(v) < 2 ** 31), 2 ** 31 - 1, -2]);
     const arg = Buffer.alloc(4);
     arg.writeInt32LE(value | 0);
     ops[i] = { code: 'J', arg };
