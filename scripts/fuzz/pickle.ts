@@ -19,7 +19,7 @@ define('u8', '\x95');
 define('line', 'ILSVFgpP');
 define('line2', 'ci');
 
-interface Op {
+export interface Op {
   code: string;
   arg: Buffer;
 }
@@ -54,7 +54,7 @@ export function parsePickle(data: Buffer): { ops: Op[]; rest: Buffer } | null {
   return null;
 }
 
-function encode(ops: Op[], rest: Buffer): Buffer {
+export function encodePickle(ops: Op[], rest: Buffer): Buffer {
   return Buffer.concat([...ops.flatMap((op) => [Buffer.from(op.code, 'latin1'), op.arg]), rest]);
 }
 
@@ -148,5 +148,5 @@ export function mutatePickle(rng: Rng, source: Buffer): PickleMutation {
     ops.splice(i, 1);
     description = `op ${i} (${JSON.stringify(old)}) dropped`;
   }
-  return { data: encode(ops, rest), description: `pickle: ${description}` };
+  return { data: encodePickle(ops, rest), description: `pickle: ${description}` };
 }

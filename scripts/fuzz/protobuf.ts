@@ -5,7 +5,7 @@ import { hostileNameBytes } from './values';
  * A protobuf message as a list of fields, nested where a length-delimited value parses completely as
  * a message itself (a guess without the schema; names that happen to parse are mutated either way).
  */
-interface Field {
+export interface Field {
   number: number;
   wire: number;
   /** varint as bigint, fixed32/64 and length-delimited as bytes */
@@ -22,7 +22,8 @@ function readVarint(data: Buffer, at: number): [bigint, number] | null {
   return null;
 }
 
-function parse(data: Buffer, depth: number): Field[] | null {
+/** The fields of a message, nested messages parsed too; null when it is not one. */
+export function parseProtobuf(data: Buffer, depth = 0): Field[] | null {
   const fields: Field[] = [];
   let at = 0;
   while (at < data.length) {
@@ -46,7 +47,7 @@ function parse(data: Buffer, depth: number): Field[] | null {
       const len = readVarint(data, at);
       if (!len || len[1] + Number(len[0]) > data.length) return null;
       const value = data.subarray(len[1], len[1] + Number(len[0]));
-      const children = depth < 12 && value.length > 1 ? parse(value, depth + 1) : null;
+      const children = depth < 12 && value.length > 1 ? parseProtobuf(value, depth + 1) : null;
       fields.push({ number, wire, value, children: children ?? undefined });
       at = len[1] + Number(len[0]);
     } else return null;
@@ -65,7 +66,7 @@ function varint(value: bigint): Buffer {
   return Buffer.from(out);
 }
 
-function encode(fields: Field[]): Buffer {
+export function encodeProtobuf(fields: Field[]): Buffer {
   return Buffer.concat(fields.map(encodeField));
 }
 
@@ -73,7 +74,7 @@ function encodeField(f: Field): Buffer {
   const key = varint(BigInt(f.number) << 3n | BigInt(f.wire));
   if (f.wire === 0) return Buffer.concat([key, varint(f.value as bigint)]);
   if (f.wire !== 2) return Buffer.concat([key, f.value as Buffer]);
-  const body = f.children ? encode(f.children) : (f.value as Buffer);
+  const body = f.children ? encodeProtobuf(f.children) : (f.value as Buffer);
   return Buffer.concat([key, varint(BigInt(body.length)), body]);
 }
 
@@ -107,7 +108,7 @@ export interface ProtobufMutation {
  * given the wrong wire type, or a length prefix that no longer matches its contents.
  */
 export function mutateProtobuf(rng: Rng, source: Buffer): ProtobufMutation {
-  const root = parse(source, 0);
+  const root = parseProtobuf(source);
   if (!root || root.length === 0) return { data: source, description: 'protobuf: does not parse, unchanged' };
   const all = sites(root, '');
   const site = rng.pick(all);
@@ -151,7 +152,7 @@ export function mutateProtobuf(rng: Rng, source: Buffer): ProtobufMutation {
     }
     case 'wire': {
       const wire = rng.pick([0, 1, 2, 5].filter((w) => w !== field.wire));
-      const raw = field.wire === 0 ? varint(field.value as bigint) : field.wire === 2 && field.children ? encode(field.children) : (field.value as Buffer);
+      const raw = field.wire === 0 ? varint(field.value as bigint) : field.wire === 2 && field.children ? encodeProtobuf(field.children) : (field.value as Buffer);
       field.wire = wire;
       field.children = undefined;
       field.value = wire === 0 ? BigInt(raw.length) : wire === 2 ? raw : Buffer.concat([raw, Buffer.alloc(8)]).subarray(0, wire === 1 ? 8 : 4);
@@ -164,17 +165,17 @@ export function mutateProtobuf(rng: Rng, source: Buffer): ProtobufMutation {
       if (lengthDelimited.length === 0) return { data: source, description: 'protobuf: no length-delimited field' };
       const target = rng.pick(lengthDelimited);
       const f = target.list[target.index];
-      const body = f.children ? encode(f.children) : (f.value as Buffer);
+      const body = f.children ? encodeProtobuf(f.children) : (f.value as Buffer);
       const claimed = rng.pick([body.length + 1, body.length + 1000, 2 ** 31, 2 ** 32 + body.length, Math.max(0, body.length - 1)]);
       const marker = Buffer.from('\u0000fuzz-length\u0000');
       f.children = undefined;
       f.value = marker;
-      const encoded = encode(root);
+      const encoded = encodeProtobuf(root);
       const pos = encoded.indexOf(marker);
       const prefix = varint(BigInt(marker.length));
       const data = Buffer.concat([encoded.subarray(0, pos - prefix.length), varint(BigInt(claimed)), body, encoded.subarray(pos + marker.length)]);
       return { data, description: `protobuf: ${target.path} length ${body.length} claimed as ${claimed}` };
     }
   }
-  return { data: encode(root), description: `protobuf: ${description}` };
+  return { data: encodeProtobuf(root), description: `protobuf: ${description}` };
 }
