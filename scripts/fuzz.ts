@@ -132,16 +132,16 @@ async function keepCase(outcome: Outcome, options: Options): Promise<void> {
 }
 
 /**
- * What a failure is, for the totals: its most telling symptom without the case's numbers, e.g.
- * "analyze: internal error: TypeError: Cannot read properties of undefined" or "analyze: hang".
+ * What a failure is, for the totals: its most telling symptom with the case's numbers as #, e.g.
+ * "analyze: internal error: TypeError: Cannot read properties of undefined (reading 'data')".
  */
 function failureClass(symptoms: string[]): string {
   const crash = symptoms.find((s) => /internal error|stack trace/.test(s));
   const main = crash ?? symptoms.find((s) => !/: exit \d+$/.test(s)) ?? symptoms[0];
   return main
     .replace(/^(\w+): (internal error|stack trace): (?:condense: internal error: )?/, '$1: $2: ')
-    .replace(/\(reading .*|\d+(\.\d+)?( MB| s)?.*$/, '')
-    .slice(0, 100)
+    .replace(/\d+(\.\d+)?(e[+-]?\d+)?/g, '#')
+    .slice(0, 110)
     .trim();
 }
 
@@ -157,11 +157,15 @@ async function main(): Promise<number> {
   const started = Date.now();
   let next = 0;
   let done = 0;
+  // How many mutated models analyze still accepted: a measure of how deep the mutations reach.
+  const accepted = new Map<Format, { accepted: number; all: number }>();
   const worker = async () => {
     while (next < indices.length) {
       const c = makeCase(fixtures, options.seed, indices[next++], options.formats);
       const outcome = await runCase(c, scratch, options);
       done++;
+      const counts = accepted.get(c.format) ?? { accepted: 0, all: 0 };
+      accepted.set(c.format, { accepted: counts.accepted + (outcome.runs[0]?.code === 0 ? 1 : 0), all: counts.all + 1 });
       if (outcome.symptoms.length > 0) {
         failures.push(outcome);
         console.log(`FAIL ${c.id} ${c.format} ${path.basename(c.fixture)} | ${c.mutation.slice(0, 200)} | ${outcome.symptoms.join('; ')}`);
@@ -181,6 +185,7 @@ async function main(): Promise<number> {
     byClass.set(key, (byClass.get(key) ?? 0) + 1);
   }
   for (const [cls, count] of [...byClass].sort((a, b) => b[1] - a[1])) console.log(`  ${count}× ${cls}`);
+  console.log(`Accepted by analyze (then reduced): ${[...accepted].map(([format, n]) => `${format} ${n.accepted}/${n.all}`).join(', ')}`);
   console.log(`${indices.length} cases (seed ${options.seed}), ${failures.length} failing, ${((Date.now() - started) / 1000).toFixed(0)} s${failures.length && options.keep ? `; kept in ${options.keep}` : ''}`);
   return failures.length > 0 ? 1 : 0;
 }
