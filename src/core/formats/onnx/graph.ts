@@ -561,7 +561,7 @@ function isUnitVector(w: NamedWeight | null, units: number): boolean {
   return !!w && w.shape.length >= 1 && w.shape[w.shape.length - 1] === units && sizeOf(w.shape) === units;
 }
 
-/** Conv/pool padding as graph.ts reads it: "same", "valid" or [[top, bottom], [left, right]]. */
+/** Conv/pool padding as model/graph.ts reads it: "same", "valid" or [[top, bottom], [left, right]]. */
 function padding(node: Node, strides: number[], ceilMode: boolean): unknown {
   const auto = node.string('auto_pad', 'NOTSET');
   if (auto === 'SAME_UPPER' || auto === 'SAME_LOWER') return 'same';

@@ -1,5 +1,5 @@
 /**
- * Dead units (requirement 8): a unit with all-zero input weights whose activation maps its bias to
+ * Dead units: a unit with all-zero input weights whose activation maps its bias to
  * 0 outputs zero everywhere. Such units are removed on reduction and counted in the summary's
  * `dead`; units with zero weights but a non-zero output (a constant) are kept; the reduced model
  * still computes the same function.
@@ -7,16 +7,16 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from '../../src/core/analyze';
-import { loadBackend } from '../../src/core/compute/backend';
-import { reduceModel } from '../../src/core/reduce';
-import { clustersAt } from '../../src/core/estimate';
-import { verifyModels } from '../../src/core/verify';
-import { saveLayersModel, tempDir } from '../helpers/models';
+import { analyzeModel, loadModel } from '../../../src/core/analyze';
+import { loadBackend } from '../../../src/core/compute/backend';
+import { reduceModel } from '../../../src/core/reduce';
+import { clustersAt } from '../../../src/core/estimate';
+import { verifyModels } from '../../../src/core/verify';
+import { saveLayersModel, tempDir } from '../../helpers/models';
 import {
   Arr, layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, setLayerWeights, trainBriefly, useCpu,
   writtenUnits,
-} from '../helpers/tfjs';
+} from '../../helpers/tfjs';
 
 /** Extra units inserted into a layer: zero input weights, the given bias, random output weights. */
 interface Extra {

@@ -1,5 +1,5 @@
 /**
- * Keras files (issue 8): Keras 2 full-model HDF5 (2.0.6 Theano float64 Sequential, tf.keras 2.9
+ * Keras files: Keras 2 full-model HDF5 (2.0.6 Theano float64 Sequential, tf.keras 2.9
  * Functional CNN with BatchNormalization) and Keras 3 archives, made by
  * scripts/make-keras-fixtures.py with the layouts Keras writes. Each hidden layer was split into
  * copies of a smaller network's units, so condensing at γ = 0.9999 must find those widths, and the
@@ -8,19 +8,19 @@
 import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { main } from '../../src/cli/main';
-import { Backend, loadBackend } from '../../src/core/compute/backend';
-import { openModel } from '../../src/core/formats/index';
-import { readZipDirectory, readZipEntry } from '../../src/core/codecs/zip';
-import { verifyModels } from '../../src/core/verify';
-import { writeZip } from '../../src/core/codecs/zip';
-import { WorkerClient } from '../../src/extension/workerClient';
-import { loadHdf5 } from '../../src/core/codecs/hdf5';
-import { jsonDifferences, patchJson } from '../../src/core/formats/keras/jsonPatch';
-import { listing, maxRelDeviation } from '../helpers/tfjs';
-import { tempDir } from '../helpers/models';
+import { main } from '../../../../src/cli/main';
+import { Backend, loadBackend } from '../../../../src/core/compute/backend';
+import { openModel } from '../../../../src/core/formats/index';
+import { readZipDirectory, readZipEntry } from '../../../../src/core/codecs/zip';
+import { verifyModels } from '../../../../src/core/verify';
+import { writeZip } from '../../../../src/core/codecs/zip';
+import { WorkerClient } from '../../../../src/extension/workerClient';
+import { loadHdf5 } from '../../../../src/core/codecs/hdf5';
+import { jsonDifferences, patchJson } from '../../../../src/core/formats/keras/jsonPatch';
+import { listing, maxRelDeviation } from '../../../helpers/tfjs';
+import { tempDir } from '../../../helpers/models';
 
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'keras');
+const FIXTURES = path.join(__dirname, '..', '..', '..', 'fixtures', 'keras');
 const THRESHOLD = '0.9999';
 
 interface Reference {
@@ -142,7 +142,7 @@ describe('Keras models (.h5, .keras)', function () {
   }
 
   it('the extension\'s bundled worker (dist/worker.js, built by npm test) analyses, reduces and verifies both flavours', async () => {
-    const client = new WorkerClient(path.join(__dirname, '..', '..', 'dist', 'worker.js'));
+    const client = new WorkerClient(path.join(__dirname, '..', '..', '..', '..', 'dist', 'worker.js'));
     try {
       for (const name of ['combustion-keras2.0.6.h5', 'mlp-keras3.keras']) {
         const file = path.join(FIXTURES, name);

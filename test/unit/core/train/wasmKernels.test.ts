@@ -1,8 +1,8 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { fineTune } from '../../src/core/train/fineTune';
-import { registerWasmTrainingKernels } from '../../src/core/train/wasmKernels';
-import { on, onWasmBackend, relativeDeviation, seeded } from '../helpers/tfjs';
+import { fineTune } from '../../../../src/core/train/fineTune';
+import { registerWasmTrainingKernels } from '../../../../src/core/train/wasmKernels';
+import { on, onWasmBackend, relativeDeviation, seeded } from '../../../helpers/tfjs';
 
 describe('depthwise-convolution training kernels on the wasm backend', () => {
   const wasm = onWasmBackend();

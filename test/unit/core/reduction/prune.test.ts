@@ -7,12 +7,12 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from '../../src/core/analyze';
-import { loadCalibration } from '../../src/core/data/calibration';
-import { planL1 } from '../../src/core/reduction/prune';
-import { reduceModel } from '../../src/core/reduce';
-import { saveLayersModel, tempDir } from '../helpers/models';
-import { layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, setLayerWeights, trainBriefly, useCpu, writtenUnits } from '../helpers/tfjs';
+import { analyzeModel, loadModel } from '../../../../src/core/analyze';
+import { loadCalibration } from '../../../../src/core/data/calibration';
+import { planL1 } from '../../../../src/core/reduction/prune';
+import { reduceModel } from '../../../../src/core/reduce';
+import { saveLayersModel, tempDir } from '../../../helpers/models';
+import { layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, setLayerWeights, trainBriefly, useCpu, writtenUnits } from '../../../helpers/tfjs';
 
 let seed = 7000;
 const init = () => tf.initializers.glorotUniform({ seed: seed++ });

@@ -1,5 +1,5 @@
 /**
- * Reading (requirement 4): quantised weights decode exactly as tfjs decodes them, and the topology
+ * Reading TF.js Layers models: quantised weights decode exactly as tfjs decodes them, and the topology
  * and manifest layouts seen in the wild (Keras-converted wrapper, Keras 2.0 bare-list Sequential,
  * Functional models, several shards and manifest groups) are all read, analysed and reduced.
  */
@@ -7,19 +7,19 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from '../../src/core/analyze';
-import { countClusters } from '../../src/core/similarity/cluster';
-import { reduceModel } from '../../src/core/reduce';
-import { readTfjsModel } from '../../src/core/formats/tfjs/read';
-import { seededRandom } from '../../src/core/data/random';
-import { float32ToFloat16 } from '../../src/core/codecs/float16';
-import { concatBytes, RawWeight, readRawWeights, writeModelFolder } from '../helpers/files';
-import { saveLayersModel, tempDir } from '../helpers/models';
+import { analyzeModel, loadModel } from '../../../../../src/core/analyze';
+import { countClusters } from '../../../../../src/core/similarity/cluster';
+import { reduceModel } from '../../../../../src/core/reduce';
+import { readTfjsModel } from '../../../../../src/core/formats/tfjs/read';
+import { seededRandom } from '../../../../../src/core/data/random';
+import { float32ToFloat16 } from '../../../../../src/core/codecs/float16';
+import { concatBytes, RawWeight, readRawWeights, writeModelFolder } from '../../../../helpers/files';
+import { saveLayersModel, tempDir } from '../../../../helpers/models';
 import {
   layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, setLayerWeights, trainBriefly, useCpu,
   writtenUnits,
-} from '../helpers/tfjs';
-import { widen } from '../helpers/widen';
+} from '../../../../helpers/tfjs';
+import { widen } from '../../../../helpers/widen';
 
 function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));

@@ -6,15 +6,15 @@
 import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { main } from '../../src/cli/main';
-import { openModel } from '../../src/core/formats/index';
-import { STORAGE_BYTES, StorageDtype } from '../../src/core/model/tensor';
-import { encodeSafetensors, parseSafetensors } from '../../src/core/formats/torch/safetensors';
-import { decodeTensor, encodeFloats, FloatDtype, RawTensor } from '../../src/core/codecs/dtypes';
-import { tempDir } from '../helpers/models';
-import { readJson } from '../helpers/tfjs';
+import { main } from '../../../../../src/cli/main';
+import { openModel } from '../../../../../src/core/formats/index';
+import { STORAGE_BYTES, StorageDtype } from '../../../../../src/core/model/tensor';
+import { encodeSafetensors, parseSafetensors } from '../../../../../src/core/formats/torch/safetensors';
+import { decodeTensor, encodeFloats, FloatDtype, RawTensor } from '../../../../../src/core/codecs/dtypes';
+import { tempDir } from '../../../../helpers/models';
+import { readJson } from '../../../../helpers/tfjs';
 
-const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'torch');
+const FIXTURES = path.resolve(__dirname, '..', '..', '..', '..', 'fixtures', 'torch');
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];

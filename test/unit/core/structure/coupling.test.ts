@@ -1,5 +1,5 @@
 /**
- * Coupled layers reduced jointly (issue 6, part 4): the convolutions feeding a residual Add share one
+ * Coupled layers reduced jointly: the convolutions feeding a residual Add share one
  * clustering and are merged together, a DepthwiseConv2D follows its input channels, a Concatenate's
  * consumer has its inputs combined per source, and the BatchNormalizations of all of them are sliced
  * with them. A MobileNetV2-style block (expand 1×1 → depthwise 3×3 → project 1×1, residual Add)
@@ -10,25 +10,25 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { main } from '../../src/cli/main';
-import { analyzeModel, loadModel } from '../../src/core/analyze';
-import { loadBackend } from '../../src/core/compute/backend';
-import { loadCalibration } from '../../src/core/data/calibration';
-import { openModel } from '../../src/core/formats/index';
-import { GraphEvaluator, isUnsupported } from '../../src/core/compute/evaluator';
-import { ModelGraph } from '../../src/core/model/graph';
-import { reduceModel } from '../../src/core/reduce';
-import { ModelSource } from '../../src/core/model/registry';
-import { clustersAt } from '../../src/core/estimate';
-import { verifyModels } from '../../src/core/verify';
-import { saveLayersModel, tempDir } from '../helpers/models';
+import { main } from '../../../../src/cli/main';
+import { analyzeModel, loadModel } from '../../../../src/core/analyze';
+import { loadBackend } from '../../../../src/core/compute/backend';
+import { loadCalibration } from '../../../../src/core/data/calibration';
+import { openModel } from '../../../../src/core/formats/index';
+import { GraphEvaluator, isUnsupported } from '../../../../src/core/compute/evaluator';
+import { ModelGraph } from '../../../../src/core/model/graph';
+import { reduceModel } from '../../../../src/core/reduce';
+import { ModelSource } from '../../../../src/core/model/registry';
+import { clustersAt } from '../../../../src/core/estimate';
+import { verifyModels } from '../../../../src/core/verify';
+import { saveLayersModel, tempDir } from '../../../helpers/models';
 import {
   layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, setLayerWeights, trainBriefly, useCpu, writtenUnits,
-} from '../helpers/tfjs';
-import { graphArrays, graphTensors, plantDuplicate, SplitSpec, widen } from '../helpers/widen';
+} from '../../../helpers/tfjs';
+import { graphArrays, graphTensors, plantDuplicate, SplitSpec, widen } from '../../../helpers/widen';
 
 const GAMMA = 0.9999;
-const ONNX_FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'onnx');
+const ONNX_FIXTURES = path.resolve(__dirname, '..', '..', '..', 'fixtures', 'onnx');
 
 interface Run {
   code: number;

@@ -1,19 +1,20 @@
 /**
- * Similarity (requirements 5 and 2): the cosine similarities the engine clusters on agree with a
+ * Similarity on weights: the cosine similarities the engine clusters on agree with a
  * plain float64 reference (BatchNormalization folding included) to 1e-5, on every gram engine;
  * and a freshly initialised wide layer shows almost no clusters at γ = 0.99.
  */
 import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from '../../src/core/analyze';
-import { loadBackend, tfjsGram } from '../../src/core/compute/backend';
-import { clusterLabels, countClusters } from '../../src/core/similarity/cluster';
-import { normalSamples, seededRandom } from '../../src/core/data/random';
-import { GramEngine, typescriptGram, unitRows } from '../../src/core/similarity/weights';
-import { estimate } from '../../src/core/estimate';
-import { saveLayersModel, tempDir } from '../helpers/models';
-import { Arr, layerWeights, useCpu } from '../helpers/tfjs';
+import { analyzeModel, loadModel } from '../../../../src/core/analyze';
+import { loadBackend } from '../../../../src/core/compute/backend';
+import { tfjsGram } from '../../../../src/core/compute/engines';
+import { clusterLabels, countClusters } from '../../../../src/core/similarity/cluster';
+import { normalSamples, seededRandom } from '../../../../src/core/data/random';
+import { GramEngine, typescriptGram, unitRows } from '../../../../src/core/similarity/weights';
+import { estimate } from '../../../../src/core/estimate';
+import { saveLayersModel, tempDir } from '../../../helpers/models';
+import { Arr, layerWeights, useCpu } from '../../../helpers/tfjs';
 
 const TOLERANCE = 1e-5;
 

@@ -9,17 +9,17 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { gzipSync } from 'zlib';
 import * as tf from '@tensorflow/tfjs';
-import { advance, chemistryStep, elements, implicitResidual, makeChemistryData, OUTPUT_NAMES, STATE_SIZE } from '../../bench/paper/chemistry';
-import { combustionMlp } from '../../bench/paper/combustion';
-import { npyBytes, saveLayersModel } from '../../bench/paper/common';
-import { ExperimentResult, runExperiment } from '../../bench/paper/experiment';
-import { roundsTable, sizeErrorPlot } from '../../bench/paper/figures';
-import { mobileNetV2, parseIdx } from '../../bench/paper/fashion';
-import { linePlot, ticks } from '../../bench/paper/svgPlot';
-import { readDataFile } from '../../src/core/codecs/dataFile';
-import { normalSamples } from '../../src/core/data/random';
-import { tempDir } from '../helpers/models';
-import { onWasmBackend } from '../helpers/tfjs';
+import { advance, chemistryStep, elements, implicitResidual, makeChemistryData, OUTPUT_NAMES, STATE_SIZE } from '../../../bench/paper/chemistry';
+import { combustionMlp } from '../../../bench/paper/combustion';
+import { npyBytes, saveLayersModel } from '../../../bench/paper/common';
+import { ExperimentResult, runExperiment } from '../../../bench/paper/experiment';
+import { roundsTable, sizeErrorPlot } from '../../../bench/paper/figures';
+import { mobileNetV2, parseIdx } from '../../../bench/paper/fashion';
+import { linePlot, ticks } from '../../../bench/paper/svgPlot';
+import { readDataFile } from '../../../src/core/codecs/dataFile';
+import { normalSamples } from '../../../src/core/data/random';
+import { tempDir } from '../../helpers/models';
+import { onWasmBackend } from '../../helpers/tfjs';
 
 const ATMOSPHERE = 101325;
 

@@ -1,5 +1,5 @@
 /**
- * Bad input (requirement 7): through the CLI's main(), each broken model or unusable output folder
+ * Bad input: through the CLI's main(), each broken model or unusable output folder
  * gives exit code 2 and exactly one message naming the file and the problem; nothing crashes and
  * nothing (no temporary folder) is left next to the output folder.
  */
@@ -7,9 +7,9 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { main } from '../../src/cli/main';
-import { saveLayersModel, tempDir } from '../helpers/models';
-import { listing, readJson, useCpu } from '../helpers/tfjs';
+import { main } from '../../../src/cli/main';
+import { saveLayersModel, tempDir } from '../../helpers/models';
+import { listing, readJson, useCpu } from '../../helpers/tfjs';
 
 interface Run {
   code: number;

@@ -1,25 +1,25 @@
 /**
- * Coupled layers (requirement 6): a Dense/Conv2D whose channels meet another layer's in a merge the
+ * Coupled layers left alone: a Dense/Conv2D whose channels meet another layer's in a merge the
  * engine does not reduce through (Multiply, Maximum, …), or feed a DepthwiseConv2D with a depth
  * multiplier above 1, is reported not reducible with a reason naming the coupling, and reduce leaves
  * it as it was; the output layer is never reduced. Each of those layers holds units that would
  * merge, so a wrong "reducible" would change the written model. (Residual Adds, depthwise
- * convolutions with multiplier 1 and Concatenate are reduced jointly: coupled.test.ts.)
+ * convolutions with multiplier 1 and Concatenate are reduced jointly: coupling.test.ts.)
  */
 import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { Analysis, analyzeModel, loadModel } from '../../src/core/analyze';
-import { inferShapes, LayerNode, makeGraph } from '../../src/core/model/graph';
-import { clustersAt } from '../../src/core/estimate';
-import { NamedWeight, sizeOf } from '../../src/core/model/tensor';
-import { reduceModel } from '../../src/core/reduce';
-import { saveLayersModel, tempDir } from '../helpers/models';
+import { Analysis, analyzeModel, loadModel } from '../../../../src/core/analyze';
+import { inferShapes, LayerNode, makeGraph } from '../../../../src/core/model/graph';
+import { clustersAt } from '../../../../src/core/estimate';
+import { NamedWeight, sizeOf } from '../../../../src/core/model/tensor';
+import { reduceModel } from '../../../../src/core/reduce';
+import { saveLayersModel, tempDir } from '../../../helpers/models';
 import {
   layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, setLayerWeights, useCpu, writtenUnits,
-} from '../helpers/tfjs';
-import { plantDuplicate, widen } from '../helpers/widen';
-import { describeProducers } from '../../src/core/structure/producers';
+} from '../../../helpers/tfjs';
+import { plantDuplicate, widen } from '../../../helpers/widen';
+import { describeProducers } from '../../../../src/core/structure/producers';
 
 const GAMMA = 0.9999;
 

@@ -11,20 +11,20 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { onnx } from 'onnx-proto';
-import { main } from '../../src/cli/main';
-import { analyzeModel, loadModel } from '../../src/core/analyze';
-import { readDataFile } from '../../src/core/codecs/dataFile';
-import { writeZip } from '../../src/core/codecs/zip';
-import { estimate } from '../../src/core/estimate';
-import { openModel } from '../../src/core/formats/index';
-import { encodeSafetensors } from '../../src/core/formats/torch/safetensors';
-import { CancelledError, InputError } from '../../src/core/model/errors';
-import { ModelReading } from '../../src/core/model/files';
-import { reduceModel } from '../../src/core/reduce';
-import { writeFolder } from '../../src/core/reduction/output';
-import { saveLayersModel, tempDir } from '../helpers/models';
-import { pickle } from '../helpers/pickle';
-import { listing, readJson, useCpu } from '../helpers/tfjs';
+import { main } from '../../../../src/cli/main';
+import { analyzeModel, loadModel } from '../../../../src/core/analyze';
+import { readDataFile } from '../../../../src/core/codecs/dataFile';
+import { writeZip } from '../../../../src/core/codecs/zip';
+import { estimate } from '../../../../src/core/estimate';
+import { openModel } from '../../../../src/core/formats/index';
+import { encodeSafetensors } from '../../../../src/core/formats/torch/safetensors';
+import { CancelledError, InputError } from '../../../../src/core/model/errors';
+import { ModelReading } from '../../../../src/core/model/files';
+import { reduceModel } from '../../../../src/core/reduce';
+import { writeFolder } from '../../../../src/core/reduction/output';
+import { saveLayersModel, tempDir } from '../../../helpers/models';
+import { pickle } from '../../../helpers/pickle';
+import { listing, readJson, useCpu } from '../../../helpers/tfjs';
 
 const MiB = 1024 ** 2;
 
@@ -262,7 +262,7 @@ describe('hostile model files', function () {
     });
 
     it('an ONNX node whose op type is "constructor" is an unknown op, not an activation', async () => {
-      const model = onnx.ModelProto.decode(await fs.readFile(path.join(__dirname, '..', 'fixtures', 'onnx', 'mlp.onnx')));
+      const model = onnx.ModelProto.decode(await fs.readFile(path.join(__dirname, '..', '..', '..', 'fixtures', 'onnx', 'mlp.onnx')));
       model.graph!.node!.find((n) => n.name === '/1/Relu')!.opType = 'constructor';
       const file = await write('constructor.onnx', onnx.ModelProto.encode(model).finish());
       const layer = (await openModel(file)).graph.byName.get('/1/Relu')!;

@@ -1,5 +1,5 @@
 /**
- * Issue 6, parts 1 and 2: the least-squares refit (against a float64 reference, and on the
+ * The data-aware steps: the least-squares refit (against a float64 reference, and on the
  * combustion example against the plain merge), the forward evaluator against tfjs, similarity
  * measured on calibration data (against pre-activations tfjs computes), and bias-dominated layers.
  */
@@ -7,20 +7,20 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { main } from '../../src/cli/main';
-import { analyzeModel, loadModel } from '../../src/core/analyze';
-import { Calibration, loadCalibration } from '../../src/core/data/calibration';
-import { GraphEvaluator, isUnsupported, Value } from '../../src/core/compute/evaluator';
-import { planMerge } from '../../src/core/reduction/merge';
-import { reduceModel } from '../../src/core/reduce';
-import { ridgeLeastSquares } from '../../src/core/reduction/refit';
-import { cholesky, choleskyWithInverse, gramRows, invertLower, multiplyRows, solveSymmetric, transposeMatrix, typescriptProducts } from '../../src/core/compute/linalg';
-import { onnxProducts } from '../../src/core/compute/backend';
-import { normalSamples, uniformSamples } from '../../src/core/data/random';
-import { saveLayersModel, tempDir } from '../helpers/models';
-import { layerWeights, loadFolderWithTfjs, readJson, setLayerWeights, useCpu } from '../helpers/tfjs';
+import { main } from '../../../../src/cli/main';
+import { analyzeModel, loadModel } from '../../../../src/core/analyze';
+import { Calibration, loadCalibration } from '../../../../src/core/data/calibration';
+import { GraphEvaluator, isUnsupported, Value } from '../../../../src/core/compute/evaluator';
+import { planMerge } from '../../../../src/core/reduction/merge';
+import { reduceModel } from '../../../../src/core/reduce';
+import { ridgeLeastSquares } from '../../../../src/core/reduction/refit';
+import { cholesky, choleskyWithInverse, gramRows, invertLower, multiplyRows, solveSymmetric, transposeMatrix, typescriptProducts } from '../../../../src/core/compute/linalg';
+import { onnxProducts } from '../../../../src/core/compute/engines';
+import { normalSamples, uniformSamples } from '../../../../src/core/data/random';
+import { saveLayersModel, tempDir } from '../../../helpers/models';
+import { layerWeights, loadFolderWithTfjs, readJson, setLayerWeights, useCpu } from '../../../helpers/tfjs';
 
-const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
+const EXAMPLES = path.resolve(__dirname, '..', '..', '..', '..', 'examples');
 
 /** Float64 reference: (AᶜᵀAᶜ + λI)·w = Aᶜᵀyᶜ by Gaussian elimination with partial pivoting, one output at a time. */
 function referenceRidge(a: number[][], y: number[][], lambda: number): { w: number[][]; b: number[] } {

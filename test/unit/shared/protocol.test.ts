@@ -6,7 +6,7 @@ import { clusterLabels } from '../../../src/core/similarity/cluster';
 import { estimate } from '../../../src/core/estimate';
 import { fromWire, toWire } from '../../../src/shared/protocol';
 
-const example = path.join(__dirname, '../../../examples/combustion-mlp/model.json');
+const example = path.join(__dirname, '..', '..', '..', 'examples', 'combustion-mlp', 'model.json');
 
 describe('wire form of an analysis', () => {
   it('survives JSON and gives the same estimates at any threshold', async () => {

@@ -1,5 +1,5 @@
 /**
- * The CLI contract (requirement 9): `analyze --json` prints exactly the documented document, and
+ * The CLI contract: `analyze --json` prints exactly the documented document, and
  * `verify` exits 1 when the reduced model deviates more than --tolerance (0 when within it);
  * retraining's --learning-rate and --batch-size reach the optimiser and are validated.
  */
@@ -7,11 +7,11 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { main } from '../../src/cli/main';
-import { normalSamples } from '../../src/core/data/random';
-import { saveLayersModel, tempDir } from '../helpers/models';
-import { layerWeights, loadFolderWithTfjs, readJson, setLayerWeights, useCpu, writtenUnits } from '../helpers/tfjs';
-import { plantDuplicate } from '../helpers/widen';
+import { main } from '../../../src/cli/main';
+import { normalSamples } from '../../../src/core/data/random';
+import { saveLayersModel, tempDir } from '../../helpers/models';
+import { layerWeights, loadFolderWithTfjs, readJson, setLayerWeights, useCpu, writtenUnits } from '../../helpers/tfjs';
+import { plantDuplicate } from '../../helpers/widen';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];

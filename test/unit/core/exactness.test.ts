@@ -1,5 +1,5 @@
 /**
- * Exactness (requirements 1 and 3): a trained model made wider by splitting its units into copies
+ * Exactness: a trained model made wider by splitting its units into copies
  * computes the same function; condensing the wide model at γ = 0.9999 must find exactly the
  * original units, and the reduced model must compute the same function again (max relative
  * deviation ≤ 1e-5), load in tfjs, and have as many parameters as reported.
@@ -7,15 +7,15 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { main } from '../../src/cli/main';
-import { loadBackend } from '../../src/core/compute/backend';
-import { verifyModels } from '../../src/core/verify';
-import { saveLayersModel, tempDir } from '../helpers/models';
+import { main } from '../../../src/cli/main';
+import { loadBackend } from '../../../src/core/compute/backend';
+import { verifyModels } from '../../../src/core/verify';
+import { saveLayersModel, tempDir } from '../../helpers/models';
 import {
   layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, setLayerWeights, trainBriefly, useCpu,
   writtenUnits,
-} from '../helpers/tfjs';
-import { SplitSpec, widen } from '../helpers/widen';
+} from '../../helpers/tfjs';
+import { SplitSpec, widen } from '../../helpers/widen';
 
 type Units = Record<string, number>;
 type Builder = (u: Units) => tf.LayersModel;

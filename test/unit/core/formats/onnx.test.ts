@@ -8,18 +8,18 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { main } from '../../src/cli/main';
-import { loadBackend } from '../../src/core/compute/backend';
-import { openModel } from '../../src/core/formats/index';
-import { ModelGraph } from '../../src/core/model/graph';
-import { bytesField, concatBytes, scanFields, varintField } from '../../src/core/codecs/protobuf';
-import { ModelSource } from '../../src/core/model/registry';
-import { float32ToFloat16 } from '../../src/core/codecs/float16';
-import { verifyModels } from '../../src/core/verify';
-import { tempDir } from '../helpers/models';
-import { graphArrays, graphTensors, plantDuplicate, SplitSpec, widen } from '../helpers/widen';
+import { main } from '../../../../src/cli/main';
+import { loadBackend } from '../../../../src/core/compute/backend';
+import { openModel } from '../../../../src/core/formats/index';
+import { ModelGraph } from '../../../../src/core/model/graph';
+import { bytesField, concatBytes, scanFields, varintField } from '../../../../src/core/codecs/protobuf';
+import { ModelSource } from '../../../../src/core/model/registry';
+import { float32ToFloat16 } from '../../../../src/core/codecs/float16';
+import { verifyModels } from '../../../../src/core/verify';
+import { tempDir } from '../../../helpers/models';
+import { graphArrays, graphTensors, plantDuplicate, SplitSpec, widen } from '../../../helpers/widen';
 
-const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'onnx');
+const FIXTURES = path.resolve(__dirname, '..', '..', '..', 'fixtures', 'onnx');
 const fixture = (name: string): string => path.join(FIXTURES, name);
 
 interface Run {
@@ -354,7 +354,7 @@ describe('ONNX models', function () {
     assert.strictEqual(fidelity.maxAbs, 0);
   });
 
-  it('layers whose outputs meet in a residual Add are reducible jointly (see coupled.test.ts); the block inside is reducible', async () => {
+  it('layers whose outputs meet in a residual Add are reducible jointly (see structure/coupling.test.ts); the block inside is reducible', async () => {
     const run = await cli('analyze', fixture('residual.onnx'), '--backend', 'cpu');
     assert.strictEqual(run.code, 0, run.err.join('\n'));
     assert.match(run.out, /\/inp\/Gemm .* reducible, reduced jointly with \/block2\/Gemm \(residual Add \/Add\)/);

@@ -1,5 +1,5 @@
 /**
- * Issue 6, part 3: the automatic threshold search. On the shipped examples the chosen point meets the
+ * The automatic threshold search. On the shipped examples the chosen point meets the
  * tolerance on the validation set — re-checked independently with the written model run by tfjs — is
  * smaller than the original and lies on the curve; then the CLI's flags and usage errors.
  */
@@ -7,21 +7,21 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { main } from '../../src/cli/main';
-import { analyzeModel, loadModel } from '../../src/core/analyze';
-import { loadBackend } from '../../src/core/compute/backend';
-import { autoReduce, CUTS_PER_LAYER, cutPoints } from '../../src/core/auto';
-import { loadCalibration } from '../../src/core/data/calibration';
-import { GraphEvaluator, isUnsupported } from '../../src/core/compute/evaluator';
-import { normalSamples, uniformSamples } from '../../src/core/data/random';
-import { reduceModel } from '../../src/core/reduce';
-import { saveLayersModel, tempDir } from '../helpers/models';
-import { layerWeights, loadFolderWithTfjs, predict, readJson, setLayerWeights, useCpu } from '../helpers/tfjs';
-import { widen } from '../helpers/widen';
-import { AutoResult, CondenseReport } from '../../src/core/reduction/report';
-import { loadValidation } from '../../src/core/data/validation';
+import { main } from '../../../src/cli/main';
+import { analyzeModel, loadModel } from '../../../src/core/analyze';
+import { loadBackend } from '../../../src/core/compute/backend';
+import { autoReduce, CUTS_PER_LAYER, cutPoints } from '../../../src/core/auto';
+import { loadCalibration } from '../../../src/core/data/calibration';
+import { GraphEvaluator, isUnsupported } from '../../../src/core/compute/evaluator';
+import { normalSamples, uniformSamples } from '../../../src/core/data/random';
+import { reduceModel } from '../../../src/core/reduce';
+import { saveLayersModel, tempDir } from '../../helpers/models';
+import { layerWeights, loadFolderWithTfjs, predict, readJson, setLayerWeights, useCpu } from '../../helpers/tfjs';
+import { widen } from '../../helpers/widen';
+import { AutoResult, CondenseReport } from '../../../src/core/reduction/report';
+import { loadLabelledData } from '../../../src/core/data/validation';
 
-const EXAMPLES = path.resolve(__dirname, '..', '..', 'examples');
+const EXAMPLES = path.resolve(__dirname, '..', '..', '..', 'examples');
 const COMBUSTION = path.join(EXAMPLES, 'combustion-mlp', 'model.json');
 const CNN = path.join(EXAMPLES, 'small-cnn', 'model.json');
 
@@ -68,7 +68,7 @@ function assertOnCurve(result: AutoResult): void {
   assert.ok(result.chosen, 'a point meets the tolerance');
   assert.ok(result.curve.includes(result.chosen));
   assert.ok(result.chosen.meets && result.chosen.change <= result.tolerance);
-  assert.ok(result.chosen.ratio < 1, `smaller than the original: ${result.chosen.ratio}`);
+  assert.ok(result.chosen.paramsRatio < 1, `smaller than the original: ${result.chosen.paramsRatio}`);
   assert.ok(result.curve.length <= 60);
   // Nothing on the curve within the tolerance is smaller than the chosen point.
   for (const p of result.curve) if (p.meets) assert.ok(p.paramsAfter >= result.chosen.paramsAfter);
@@ -117,12 +117,12 @@ describe('automatic thresholds', function () {
   it('regression (combustion, tolerance 0.1): the written model meets the MSE bound, smaller than the original', async () => {
     const model = await loadModel(COMBUSTION);
     const analysis = await analyzeModel(model);
-    const validation = await loadValidation(model.source.graph, regression.inputsFile, regression.targetsFile);
+    const validation = await loadLabelledData(model.source.graph, regression.inputsFile, regression.targetsFile);
     const result = await autoReduce(analysis, { tolerance: 0.1, validation });
     assert.strictEqual(result.metric, 'mse');
     assert.strictEqual(result.runner, 'engine');
     assertOnCurve(result);
-    assert.ok(result.chosen!.ratio < 0.5, `ratio ${result.chosen!.ratio}`);
+    assert.ok(result.chosen!.paramsRatio < 0.5, `ratio ${result.chosen!.paramsRatio}`);
 
     const written = await reduceModel(analysis, 1, path.join(dir, 'combustion'), { overrides: result.chosen!.thresholds, auto: result });
     assert.strictEqual(written.estimate.totals.paramsAfter, result.chosen!.paramsAfter);
@@ -135,7 +135,7 @@ describe('automatic thresholds', function () {
   it('refits every candidate when calibration data is given', async () => {
     const model = await loadModel(COMBUSTION);
     const analysis = await analyzeModel(model);
-    const validation = await loadValidation(model.source.graph, regression.inputsFile, regression.targetsFile);
+    const validation = await loadLabelledData(model.source.graph, regression.inputsFile, regression.targetsFile);
     const calibration = await loadCalibration(model.source.graph, { range: [-1.8, 1.8], samples: 512, seed: 5 }, COMBUSTION);
     const result = await autoReduce(analysis, { tolerance: 0.1, validation, calibration, maxEvaluations: 30 });
     assert.strictEqual(result.merge, 'refit');
@@ -149,7 +149,7 @@ describe('automatic thresholds', function () {
   it('classifier (small CNN, tolerance 0.01): the written model keeps the accuracy within one point', async () => {
     const model = await loadModel(CNN);
     const analysis = await analyzeModel(model);
-    const validation = await loadValidation(model.source.graph, classes.inputsFile, classes.targetsFile);
+    const validation = await loadLabelledData(model.source.graph, classes.inputsFile, classes.targetsFile);
     const result = await autoReduce(analysis, { tolerance: 0.01, validation });
     assert.strictEqual(result.metric, 'accuracy');
     assert.strictEqual(result.baseline, 1);
@@ -168,6 +168,11 @@ describe('automatic thresholds', function () {
     assert.ok(auto.chosen && auto.curve.length > 1);
     assert.deepStrictEqual(Object.fromEntries(report.layers.map((l) => [l.name, l.threshold])), auto.chosen.thresholds);
     assert.strictEqual(report.totals.paramsAfter, auto.chosen.paramsAfter);
+    // The report's points name their fields as the retrain rounds do.
+    for (const point of auto.curve) {
+      assert.deepStrictEqual(Object.keys(point).sort(), ['change', 'meets', 'metric', 'paramsAfter', 'paramsRatio', 'thresholds']);
+      assert.strictEqual(point.paramsRatio, point.paramsAfter / auto.paramsBefore);
+    }
     const after = mse(await writtenOutputs(out, regression.inputs), regression.targets);
     assert.ok(after <= auto.baseline * 1.1 * (1 + 1e-5));
 
@@ -175,7 +180,7 @@ describe('automatic thresholds', function () {
     assert.strictEqual(analysed.code, 0, analysed.err);
     const doc = JSON.parse(analysed.out) as AutoResult;
     assert.strictEqual(doc.metric, 'accuracy');
-    assert.ok(doc.chosen && doc.chosen.ratio < 1);
+    assert.ok(doc.chosen && doc.chosen.paramsRatio < 1);
   });
 
   it('CLI: usage errors and bad validation files exit 2, naming the problem', async () => {
@@ -222,7 +227,7 @@ describe('automatic thresholds', function () {
 
     const model = await loadModel(file);
     const analysis = await analyzeModel(model);
-    const validation = await loadValidation(model.source.graph, path.join(dir, 'ln-x.json'), path.join(dir, 'ln-y.json'));
+    const validation = await loadLabelledData(model.source.graph, path.join(dir, 'ln-x.json'), path.join(dir, 'ln-y.json'));
     const backend = await loadBackend('cpu');
     const reported: number[] = [];
     const result = await autoReduce(analysis, { tolerance: 0.05, validation, backend, onCandidate: (_, measured) => reported.push(measured) });
@@ -250,8 +255,8 @@ describe('automatic thresholds', function () {
     await fs.writeFile(path.join(dir, 'wide-x.json'), JSON.stringify(Array.from({ length: rows }, (_, r) => [r, 1, 2, 3])));
     await fs.writeFile(path.join(dir, 'wide-y.json'), JSON.stringify(Array.from({ length: rows }, (_, r) => [r])));
     const { graph } = (await loadModel(file)).source;
-    const evaluated = await loadValidation(graph, path.join(dir, 'wide-x.json'), path.join(dir, 'wide-y.json'));
-    const trained = await loadValidation(graph, path.join(dir, 'wide-x.json'), path.join(dir, 'wide-y.json'), false);
+    const evaluated = await loadLabelledData(graph, path.join(dir, 'wide-x.json'), path.join(dir, 'wide-y.json'));
+    const trained = await loadLabelledData(graph, path.join(dir, 'wide-x.json'), path.join(dir, 'wide-y.json'), false);
     assert.ok(evaluated.rows.picked.length < rows, `evaluated: ${evaluated.rows.picked.length} rows`);
     assert.strictEqual(trained.rows.picked.length, rows);
     assert.deepStrictEqual(Array.from(trained.targets), Array.from({ length: rows }, (_, r) => r));

@@ -1,6 +1,6 @@
 import * as assert from 'assert';
-import { clusterLabels, completeLinkage, countClusters } from '../../src/core/similarity/cluster';
-import { seededRandom } from '../../src/core/data/random';
+import { clusterLabels, completeLinkage, countClusters } from '../../../../src/core/similarity/cluster';
+import { seededRandom } from '../../../../src/core/data/random';
 
 /** Cosine-similarity matrix of random unit vectors, some of them near-copies of others. */
 function similarityOf(vectors: number[][]): Float32Array {

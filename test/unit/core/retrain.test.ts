@@ -1,5 +1,5 @@
 /**
- * Issue 7: condense–retrain cycles. From the CLI, on combustion-mlp with the original's outputs as
+ * Condense–retrain cycles. From the CLI, on combustion-mlp with the original's outputs as
  * targets, the written model is smaller than the original and its validation MSE — recomputed with
  * tfjs on the written folder — meets the tolerance; then the usage errors. The run (core): reports
  * per epoch and round, keeps every round's model writable until disposed, pauses between batches,
@@ -9,17 +9,17 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { main } from '../../src/cli/main';
-import { loadBackend } from '../../src/core/compute/backend';
-import { CancelledError } from '../../src/core/model/errors';
-import { PauseGate, RetrainEpoch, RetrainOptions, RetrainRun, retrainModel, runRetrain } from '../../src/core/retrain';
-import { encodeSafetensors } from '../../src/core/formats/torch/safetensors';
-import { writeRetrainData } from '../fixtures/retrain/data';
-import { tempDir } from '../helpers/models';
-import { loadFolderWithTfjs, readJson, useCpu } from '../helpers/tfjs';
-import { CondenseReport, RetrainRound, RetrainSummary } from '../../src/core/reduction/report';
+import { main } from '../../../src/cli/main';
+import { loadBackend } from '../../../src/core/compute/backend';
+import { CancelledError } from '../../../src/core/model/errors';
+import { PauseGate, RetrainEpoch, RetrainOptions, RetrainRun, retrainModel, runRetrain } from '../../../src/core/retrain';
+import { encodeSafetensors } from '../../../src/core/formats/torch/safetensors';
+import { writeRetrainData } from '../../fixtures/retrain/data';
+import { tempDir } from '../../helpers/models';
+import { loadFolderWithTfjs, readJson, useCpu } from '../../helpers/tfjs';
+import { CondenseReport, RetrainRound, RetrainSummary } from '../../../src/core/reduction/report';
 
-const COMBUSTION = path.resolve(__dirname, '..', '..', 'examples', 'combustion-mlp', 'model.json');
+const COMBUSTION = path.resolve(__dirname, '..', '..', '..', 'examples', 'combustion-mlp', 'model.json');
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
