@@ -7,11 +7,11 @@
 import * as assert from 'assert';
 import { readdirSync, readFileSync } from 'fs';
 import * as path from 'path';
-import { main } from '../../src/cli/main';
-import { tempDir } from '../helpers/models';
-import { listing, useCpu } from '../helpers/tfjs';
+import { main } from '../../../src/cli/main';
+import { tempDir } from '../../helpers/models';
+import { listing, useCpu } from '../../helpers/tfjs';
 
-const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'fuzz');
+const FIXTURES = path.resolve(__dirname, '..', '..', 'fixtures', 'fuzz');
 
 interface RegressionCase {
   model: string;
