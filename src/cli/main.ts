@@ -10,7 +10,7 @@ import { RETRAIN_SETTING_RULES } from '../shared/retrainSettings';
 import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/estimate';
 import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
-import { AutoResult } from '../core/reduction/report';
+import { AutoResult, RetrainSummary } from '../core/reduction/report';
 import { loadValidation } from '../core/data/validation';
 
 const USAGE = `condense — shrink trained neural networks by condensation
@@ -31,10 +31,13 @@ CALIBRATION: --calibration FILE (unlabelled inputs: .npy, .json, .csv) or --cali
 AUTO: --auto --tolerance X --val-inputs FILE --val-targets FILE: per-layer thresholds for the smallest model whose
   validation error is within X — the relative MSE increase (0.1 = 10 % worse), or for targets that are class
   indices the accuracy drop (0.01 = one point). analyze prints the size–error curve; reduce writes the choice.
-RETRAIN: --train-inputs FILE --train-targets FILE --val-inputs FILE --val-targets FILE --tolerance X [--epochs N (5)]
-  [--rounds R (3)] [--target-ratio R] [--learning-rate X (0.001)] [--batch-size N (32)]: condense–retrain cycles
-  (TF.js Layers models): each round condenses the current model, fine-tunes it on the training set (Adam) and keeps
-  the smallest within the validation tolerance (as AUTO). Batches are shuffled from a fixed seed: runs repeat.
+RETRAIN: --train-inputs FILE --train-targets FILE --val-inputs FILE --val-targets FILE --tolerance X [--epochs N (30)]
+  [--rounds R (12)] [--target-ratio R] [--learning-rate X (chosen)] [--batch-size N (32)]: condense–retrain cycles
+  (every format): each round condenses the current model (refitted on --calibration, default the training inputs;
+  without --threshold each round removes 12 % of the remaining units), fine-tunes it on the training set (Adam; the
+  learning rate from a range test, halved when validation worsens, the best epoch kept) and measures the written
+  file in its own runtime; the smallest round within the validation tolerance (as AUTO) is written. Batches are
+  shuffled from a fixed seed: runs repeat.
 Exit codes: 0 success, 1 a failed check (verify over tolerance), 2 bad input.`;
 
 /** A usage mistake: reported like bad input (exit 2), naming the argument. */
@@ -122,7 +125,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         const outDir = p.flags.get('out');
         if (typeof outDir !== 'string') throw new UsageError('condense reduce needs --out DIR');
         const threshold = thresholdFlag(p);
-        if (p.flags.has('train-inputs') || p.flags.has('train-targets')) return await retrain(p, model, outDir, threshold, out, err);
+        if (p.flags.has('train-inputs') || p.flags.has('train-targets')) return await retrain(p, model, outDir, p.flags.has('threshold') ? threshold : undefined, out, err);
         rejectRetrainFlags(p);
         const auto = autoFlags(p);
         const backend = await loadBackend(backendFlag(p));
@@ -234,8 +237,18 @@ function rejectRetrainFlags(p: Parsed): void {
   if (given) throw new UsageError(`--${given} goes with reduce --train-inputs (retraining)`);
 }
 
+/** What the run chose and why, printed before the first round's line. */
+function retrainChoices(s: RetrainSummary): string {
+  const lr = s.learningRate;
+  const trials = lr?.trials?.map((t) => `${t.learningRate}: ${Number.isNaN(t.valLoss) ? 'diverged' : t.valLoss.toPrecision(3)}`).join(', ');
+  return [
+    `Learning rate ${lr?.value} (${lr?.chosenBy}${trials ? `; validation loss after one epoch at ${trials}` : ''}).`,
+    `Thresholds: ${s.thresholds}. Calibration: ${s.calibration}.`,
+  ].join('\n');
+}
+
 /** reduce with --train-inputs: condense–retrain rounds (see src/core/retrain.ts). */
-async function retrain(p: Parsed, model: string, outDir: string, threshold: number, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+async function retrain(p: Parsed, model: string, outDir: string, threshold: number | undefined, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const files = ['train-inputs', 'train-targets', 'val-inputs', 'val-targets'].map((name) => {
     const value = p.flags.get(name);
     if (typeof value !== 'string') throw new UsageError(`retraining needs --${name} FILE`);
@@ -248,29 +261,33 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
   const rule = (key: keyof typeof RETRAIN_SETTING_RULES, flag: string, fallback: number): number =>
     numberFlag(p, flag, fallback, RETRAIN_SETTING_RULES[key].valid, RETRAIN_SETTING_RULES[key].what);
   const tolerance = rule('tolerance', 'tolerance', 0);
-  const epochs = rule('epochs', 'epochs', 5);
-  const rounds = rule('rounds', 'rounds', 3);
+  const epochs = rule('epochs', 'epochs', 30);
+  const rounds = rule('rounds', 'rounds', 12);
   const targetRatio = p.flags.has('target-ratio') ? numberFlag(p, 'target-ratio', 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]') : undefined;
-  const learningRate = rule('learningRate', 'learning-rate', 1e-3);
+  const learningRate = p.flags.has('learning-rate') ? rule('learningRate', 'learning-rate', 0) : undefined;
   const batchSize = rule('batchSize', 'batch-size', 32);
   const backend = await loadBackend(backendFlag(p));
   const [trainInputs, trainTargets, valInputs, valTargets] = files;
-  out(`Retraining on ${backend.label}: up to ${rounds} rounds of ${epochs} epochs, learning rate ${learningRate}, batch size ${batchSize}.`);
+  out(`Retraining on ${backend.label}: up to ${rounds} rounds of up to ${epochs} epochs, learning rate ${learningRate ?? 'chosen by a range test'}, batch size ${batchSize}.`);
   const result = await retrainModel(model, outDir, {
     backend, threshold, tolerance, epochs, rounds, targetRatio, trainInputs, trainTargets, valInputs, valTargets, learningRate, batchSize,
     calibration: calibrationFlags(p),
     allowBiasDominated: p.flags.has('allow-bias-dominated'),
     openOptions: openOptions(p),
     overwrite: p.flags.has('force'),
-    onRound: (r) => out(`Round ${r.round}: ${(100 * r.paramsRatio).toFixed(1)} % of the parameters, validation ${r.metric.toPrecision(4)} (change ${r.change.toPrecision(3)}) ${r.meets ? 'within' : 'outside'} the tolerance ${tolerance}`),
+    onRound: (r, s) => {
+      if (r.round === 1) out(retrainChoices(s));
+      out(`Round ${r.round}: γ ${r.threshold?.toPrecision(4)}, ${(100 * r.paramsRatio).toFixed(1)} % of the parameters, validation ${r.metric.toPrecision(4)} (change ${r.change.toPrecision(3)}) ${r.meets ? 'within' : 'outside'} the tolerance ${tolerance}; best epoch ${r.bestEpoch} of ${r.epochsRun}`);
+    },
   });
   const s = result.summary;
+  if (s.stopped) out(`Stopped: ${s.stopped}.`);
   if (!result.outDir) {
     err(`condense: no retrained round met the tolerance ${tolerance} (original's validation ${s.metric}: ${s.baseline.toPrecision(4)}). Nothing written.`);
     return 1;
   }
   const chosen = s.rounds.find((r) => r.round === s.chosen)!;
-  out(`\nWrote ${result.outDir} (model.json, condense-report.json): round ${chosen.round}, ${chosen.params} of ${s.paramsBefore} parameters (${(100 * chosen.paramsRatio).toFixed(1)} %).`);
+  out(`\nWrote ${result.outDir} (${result.report!.reducedFile}, condense-report.json): round ${chosen.round}, ${chosen.params} of ${s.paramsBefore} parameters (${(100 * chosen.paramsRatio).toFixed(1)} %).`);
   return 0;
 }
 

@@ -3,7 +3,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { defaultOutputDir } from '../core/reduce';
 import type { Fidelity } from '../core/verify';
-import { formatGamma, RETRAIN_TFJS_ONLY } from '../shared/hints';
+import { formatGamma } from '../shared/hints';
 import type { AutoCurve, AutoCurvePoint } from '../shared/protocol';
 import { Analyses, isCancelled } from './analyses';
 import { ModelIndex } from './modelIndex';
@@ -235,10 +235,6 @@ async function retrainCommand(
 ): Promise<RetrainCommandResult | undefined> {
   const model = uri ?? CondensePanel.active()?.modelPath ?? (await pickModel(index));
   if (!model) return undefined;
-  if (!isTfjsModelFile(model)) {
-    void vscode.window.showErrorMessage(`Condense: ${RETRAIN_TFJS_ONLY}; ${path.basename(model)} is not a TF.js model.json. Convert the model to TF.js Layers to retrain it, or condense it without retraining.`);
-    return undefined;
-  }
   const running = retrains.running();
   if (running !== undefined) {
     void vscode.window.showWarningMessage(`Condense: ${busyMessage(running)}.`);
@@ -409,9 +405,6 @@ function announceWritten(model: string, result: { outDir: string; mainFile: stri
       if (choice === 'Verify') void vscode.commands.executeCommand('condense.verifyReducedModel', vscode.Uri.file(model));
     });
 }
-
-/** TF.js Layers models are model.json files (other formats are recognised by their extension). */
-const isTfjsModelFile = (file: string): boolean => path.extname(file).toLowerCase() === '.json';
 
 function describeFidelity(f: Fidelity): string {
   const agreement = f.argmaxAgreement === null ? '' : `, argmax agreement ${(100 * f.argmaxAgreement).toFixed(1)} %`;
