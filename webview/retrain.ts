@@ -105,7 +105,7 @@ export class RetrainCard {
 
   private statusText(): string {
     const view = this.view;
-    if (!view) return 'Fine-tune the condensed model on training data, then condense it again, round after round, while the validation error stays within a tolerance (TF.js Layers models).';
+    if (!view) return 'Fine-tune the condensed model on training data, then condense it again, round after round, while the validation error stays within a tolerance (every format).';
     const last = view.epochs[view.epochs.length - 1];
     const at = last ? `round ${last.round}, epoch ${last.epoch} of ${view.plan.epochs}` : 'the first round';
     const finished = view.summary?.rounds.length ?? 0;
