@@ -29,7 +29,7 @@ import type { OpenOptions } from './model/registry';
 import { EpochReport, PauseGate } from './train/fineTune';
 import { buildTrainable } from './train/network';
 import { loadRetrainSets, trainingTargets } from './train/data';
-import { copySummary, graphParams, KeptRound, runInFormat, runRounds } from './train/rounds';
+import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, runInFormat, runRounds } from './train/rounds';
 import { DEFAULT_ROUND_FRACTION } from './train/schedule';
 import { type CondenseReport, REPORT_FILE, type RetrainRound, type RetrainSummary } from './reduction/report';
 
@@ -159,7 +159,7 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
     const summary: RetrainSummary = {
       metric, tolerance: options.tolerance, baseline, paramsBefore: graphParams(graph), epochs: options.epochs, rounds: [], chosen: null,
       ...(options.learningRate !== undefined ? { learningRate: { value: options.learningRate, chosenBy: 'given' as const } } : {}),
-      thresholds: options.threshold !== undefined ? `given: ${options.threshold}` : `each round removes ${Math.round(100 * fraction)} % of the remaining units`,
+      thresholds: options.threshold !== undefined ? `given: ${options.threshold}` : `each round removes ${Math.round(100 * fraction)} % of the remaining units (half as many, from the last good model, after a round that leaves the tolerance; down to ${Math.round(100 * MIN_ROUND_FRACTION)} %)`,
       calibration: calibration.file === options.trainInputs && !options.calibration ? `the training inputs (${options.trainInputs})` : calibration.file ?? 'generated inputs',
     };
     let outcome: RetrainRun['outcome'] = 'running';

@@ -3,7 +3,8 @@
  * (refitted on the calibration inputs, exactly as `reduce`), builds it as a trainable tfjs network
  * from the engine's graph, fine-tunes it, writes the trained weights through the format's own writer
  * and measures the written file in the format's own runtime — that measurement is the round's metric.
- * The next round starts from the written file.
+ * The next round starts from the written file — or, when the round left the tolerance and its
+ * threshold was cut from the trees, from the last good model again, removing half as many units.
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
@@ -25,6 +26,8 @@ import { rangeTest, thresholdRemoving } from './schedule';
 
 /** Epochs without a better validation loss (each one undone, the rate halved) that end a round's training. */
 export const PATIENCE = 3;
+/** A round that leaves the tolerance is tried again from the last good model removing half as many units, down to this fraction. */
+export const MIN_ROUND_FRACTION = 0.03;
 
 /** A round's written model, kept until the run is disposed. */
 export interface KeptRound {
@@ -104,6 +107,7 @@ export async function runRounds(
   const { tf } = backend;
   const cancelled = (): boolean => signal?.aborted === true;
   let current = original.path;
+  let fraction = settings.fraction;
   let learningRate = settings.learningRate;
   let previousParams = summary.paramsBefore;
   const inputShape = data.trainX.shape.slice(1);
@@ -115,7 +119,7 @@ export async function runRounds(
     if (cancelled()) return 'cancelled';
     const analysis = await analyzeModel(model, { gram: backend.gram, backend: backend.label, calibration, allowBiasDominated: settings.allowBiasDominated });
     if (cancelled()) return 'cancelled';
-    const gamma = settings.threshold ?? thresholdRemoving(analysis.summary, settings.fraction).gamma;
+    const gamma = settings.threshold ?? thresholdRemoving(analysis.summary, fraction).gamma;
     if (gamma === null) {
       summary.stopped = `nothing more condenses after round ${k - 1} (no similar units left)`;
       return 'done';
@@ -158,18 +162,20 @@ export async function runRounds(
         threshold: gamma, epochsRun: trained.history.length, bestEpoch: trained.bestEpoch, learningRate: trained.learningRate,
       };
       kept.set(k, { folder, files: files.map((f) => f.name), report: reduced.report });
-      current = written.path;
+      if (round.meets) current = written.path;
     } finally {
       network.model.dispose();
       await fs.rm(condensedDir, { recursive: true, force: true });
     }
     summary.rounds.push(round);
     if (round.meets && (summary.chosen === null || round.params < summary.rounds.find((r) => r.round === summary.chosen)!.params)) summary.chosen = k;
-    const stop = !round.meets
-      ? `round ${k} left the tolerance (change ${round.change.toPrecision(3)} > ${settings.tolerance})`
-      : settings.targetRatio !== undefined && round.paramsRatio <= settings.targetRatio
+    // Out of the tolerance with thresholds cut from the trees: the next round removes half as much from the last good model.
+    const retry = !round.meets && settings.threshold === undefined && fraction / 2 >= MIN_ROUND_FRACTION;
+    const stop = !round.meets && !retry
+      ? `round ${k} left the tolerance (change ${round.change.toPrecision(3)} > ${settings.tolerance})${settings.threshold === undefined ? ` removing ${(100 * fraction).toFixed(1)} % of the units, the smallest step` : ''}`
+      : round.meets && settings.targetRatio !== undefined && round.paramsRatio <= settings.targetRatio
         ? `round ${k} reached the target ratio ${settings.targetRatio}`
-        : round.params >= previousParams
+        : round.meets && round.params >= previousParams
           ? `round ${k} removed no parameters`
           : k === settings.rounds
             ? `the round limit (${settings.rounds}) was reached`
@@ -177,7 +183,8 @@ export async function runRounds(
     if (stop) summary.stopped = stop;
     settings.onRound?.(round, copySummary(summary));
     if (stop) return 'done';
-    previousParams = round.params;
+    if (retry) fraction /= 2;
+    else previousParams = round.params;
   }
   return 'done';
 }
