@@ -90,8 +90,3 @@ export function trainedWeights(network: TrainableNetwork): Map<string, Tensor> {
   }
   return changed;
 }
-
-/** Parameters the network trains and keeps (moving statistics count, as in the file). */
-export function countWeights(network: TrainableNetwork): number {
-  return network.model.countParams();
-}
