@@ -45,12 +45,40 @@ export interface OpenOptions {
   activation?: string;
 }
 
+/** The format families, by the file extensions their readers take. */
+export type ModelFileKind = 'tfjs' | 'onnx' | 'keras' | 'torch';
+
+const MODEL_FILE_KINDS: ReadonlyMap<string, ModelFileKind> = new Map([
+  ['.json', 'tfjs'],
+  ['.onnx', 'onnx'],
+  ['.h5', 'keras'],
+  ['.hdf5', 'keras'],
+  ['.keras', 'keras'],
+  ['.pt', 'torch'],
+  ['.pth', 'torch'],
+  ['.safetensors', 'torch'],
+]);
+
+/** Extensions (with the dot, lower case) of every file that can be a model. */
+export const MODEL_FILE_EXTENSIONS: readonly string[] = [...MODEL_FILE_KINDS.keys()];
+
+/**
+ * Which format family would read `file`, by its name alone (content decides whether it really is a
+ * model); undefined for a file no format reads. Pure: the extension host asks it without loading any reader.
+ */
+export function modelFileKind(file: string): ModelFileKind | undefined {
+  return MODEL_FILE_KINDS.get(path.extname(file).toLowerCase());
+}
+
 type Opener = (file: string, options: OpenOptions) => Promise<ModelSource>;
 const openers = new Map<string, Opener>();
 
-/** Formats register by file extension (`.json` for TF.js). */
+/** Formats register by file extension (`.json` for TF.js); only extensions the rule above names. */
 export function registerFormat(extensions: string[], open: Opener): void {
-  for (const ext of extensions) openers.set(ext, open);
+  for (const ext of extensions) {
+    if (!MODEL_FILE_KINDS.has(ext)) throw new Error(`registerFormat: ${ext} is not in MODEL_FILE_KINDS`);
+    openers.set(ext, open);
+  }
 }
 
 export async function openModel(file: string, options: OpenOptions = {}): Promise<ModelSource> {
