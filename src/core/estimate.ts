@@ -95,7 +95,7 @@ export function clustersAt(layer: LayerSummary, gamma: number): number | null {
 }
 
 /** Units a reducible layer keeps at γ: one per cluster of live units, never fewer than one. */
-export function keptUnits(layer: LayerSummary, gamma: number): number {
+function keptUnits(layer: LayerSummary, gamma: number): number {
   if (!layer.reducible || !layer.dendrogram || layer.units === null) return layer.units ?? 0;
   return Math.max(1, countClusters(layer.dendrogram, gamma));
 }

@@ -21,7 +21,7 @@ export function formatGamma(gamma: number): string {
   return String(Number(gamma.toFixed(4)));
 }
 
-export function median(values: ArrayLike<number>): number {
+function median(values: ArrayLike<number>): number {
   const sorted = Array.from(values).sort((a, b) => a - b);
   if (sorted.length === 0) return NaN;
   const mid = sorted.length >> 1;

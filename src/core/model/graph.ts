@@ -77,7 +77,8 @@ export function paddings(value: unknown): [Padding, Padding] {
   if (Array.isArray(value) && Array.isArray(value[0]) && Array.isArray(value[1])) {
     return [value[0].map(Number) as [number, number], value[1].map(Number) as [number, number]];
   }
-  const padding = String(value ?? 'valid');
+  // Anything but a Keras padding name (absent, or malformed) counts as "valid", as the size arithmetic treats any name but "same".
+  const padding = typeof value === 'string' ? value : 'valid';
   return [padding, padding];
 }
 
@@ -161,7 +162,7 @@ function outputShapeOf(layer: LayerNode, input: Shape | null, graph: ModelGraph)
       const requested = Number(c.axis ?? -1);
       const axis = requested < 0 ? input.length + requested : requested - 1;
       const out = input.slice();
-      out[axis] = shapes.reduce<number | null>((sum, s) => (sum === null || s![axis] === null ? null : sum + (s![axis] as number)), 0);
+      out[axis] = shapes.reduce<number | null>((sum, s) => (sum === null || s![axis] === null ? null : sum + s![axis]), 0);
       return out;
     }
     default:
