@@ -129,6 +129,11 @@ export interface SavedModelJson {
   [key: string]: unknown;
 }
 
+/** A model.json as TF.js saves a Sequential model: its layers under modelTopology.config.layers. */
+export interface SavedSequentialJson extends SavedModelJson {
+  modelTopology: TopologyJson & { config: { layers: LayerJson[] } };
+}
+
 /** The layers of a saved topology. */
 function topologyLayers(topology: TopologyJson): LayerJson[] {
   const config = (topology.model_config ?? topology).config;
