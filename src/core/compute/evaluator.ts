@@ -300,7 +300,7 @@ function padAmount(size: number, kernel: number, stride: number, dilation: numbe
 }
 
 /** A Dense/Conv2D layer's pre-activation (kernel and bias, no activation) on input x. */
-export async function linearOutput(layer: LayerNode, x: Value, weight: WeightLookup, products: ProductEngine = typescriptProducts): Promise<Outcome> {
+async function linearOutput(layer: LayerNode, x: Value, weight: WeightLookup, products: ProductEngine = typescriptProducts): Promise<Outcome> {
   const kernel = weight(layer, 'kernel');
   if (!kernel) return { unsupported: `${layer.name} has no kernel` };
   const rows = layerRows(layer, x);

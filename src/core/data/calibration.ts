@@ -96,7 +96,7 @@ function valuesPerSample(graph: ModelGraph): number {
   let total = 0;
   for (const layer of graph.layers) {
     const shape = layer.outputShape;
-    if (shape && shape.every((d) => d !== null)) total += sizeOf(shape as number[]);
+    if (shape && shape.every((d) => d !== null)) total += sizeOf(shape);
   }
   return Math.max(total, 1);
 }
@@ -112,8 +112,8 @@ function matchInput(file: string, expected: (number | null)[] | null, shape: num
   const fits = (s: number[]): boolean => !!expected && s.length === expected.length && expected.every((d, i) => d === null || d === s[i]);
   const values = Float64Array.from(data);
   if (!expected || fits(sample)) return [samples, sample, values];
-  if (expected.every((d) => d !== null) && sizeOf(sample) === sizeOf(expected as number[]) && sample.length === 1) {
-    return [samples, expected as number[], values];
+  if (expected.every((d) => d !== null) && sizeOf(sample) === sizeOf(expected) && sample.length === 1) {
+    return [samples, expected, values];
   }
   if (sample.length === 3) {
     const [c, h, w] = sample;

@@ -91,9 +91,10 @@ function checkOutputShape(file: string, layer: LayerNode): void {
 const WIDTHS: ReadonlyMap<string, string> = new Map([['Dense', 'units'], ['Conv2D', 'filters']]);
 
 function checkLayerWeights(file: string, layer: LayerNode): void {
-  const refuse = (problem: string): never => {
+  // A declaration, not an arrow: only a declared never-returning function narrows what follows its call.
+  function refuse(problem: string): never {
     throw new InputError(file, `layer "${layer.name}" (${layer.className}) ${problem}`);
-  };
+  }
   const weight = (role: string): NamedWeight => layer.weights.get(role) ?? refuse(`has no ${role} in the weights (a layer renamed in the config?)`);
   const shapeText = (w: NamedWeight): string => `[${w.shape.join(', ')}]`;
   const widthKey = WIDTHS.get(layer.className);

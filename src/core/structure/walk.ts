@@ -3,7 +3,7 @@ import { activationLayer, IDENTITY_AT_INFERENCE, isCondensable, MERGING, PER_CHA
 import { LayerNode, ModelGraph } from '../model/graph';
 
 /** Where a producer's channels sit among a consumer's input channels when a Concatenate comes between. */
-export interface ChannelSlice {
+interface ChannelSlice {
   /** The consumer's input channel that is the producer's channel 0. */
   offset: number;
   /** The consumer's input channels (per position), every source of the Concatenate included. */
@@ -146,7 +146,7 @@ export function walkProducer(graph: ModelGraph, layer: LayerNode & { className: 
     if (next.className === 'BatchNormalization') {
       // Keras writes the axis as an int or, once built (TF 2), as a one-element list of the positive index: [3].
       const raw = next.config.axis;
-      const axis = Array.isArray(raw) && raw.length === 1 ? raw[0] : raw;
+      const axis: unknown = Array.isArray(raw) && raw.length === 1 ? raw[0] : raw;
       const lastAxis = axis === -1 || axis === undefined ||
         (typeof axis === 'number' && next.outputShape !== null && axis === next.outputShape.length);
       if (!lastAxis) return `BatchNormalization ${next.name} normalises an axis other than the channels`;

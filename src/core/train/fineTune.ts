@@ -8,7 +8,7 @@ import type { Backend } from '../compute/backend';
 import { seededRandom } from '../data/random';
 import { registerWasmTrainingKernels } from './wasmKernels';
 
-export type TrainingLoss = 'mse' | 'sparseCategoricalCrossentropy';
+type TrainingLoss = 'mse' | 'sparseCategoricalCrossentropy';
 
 export interface TrainingData {
   inputs: TF.Tensor;
@@ -168,7 +168,7 @@ async function validationLoss(tf: typeof TF, model: TF.LayersModel, inputs: TF.T
   const loss = tf.tidy(() => {
     const predicted = model.predict(inputs, { batchSize: options.batchSize }) as TF.Tensor;
     if (options.loss === 'mse') return tf.mean(tf.squaredDifference(predicted, targets.reshape(predicted.shape)));
-    const classes = predicted.shape[predicted.shape.length - 1]!;
+    const classes = predicted.shape[predicted.shape.length - 1];
     const labels = tf.cast(tf.floor(targets.flatten()), 'int32');
     return tf.mean(tf.metrics.categoricalCrossentropy(tf.oneHot(labels, classes), predicted.reshape([-1, classes])));
   });

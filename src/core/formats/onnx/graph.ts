@@ -373,7 +373,7 @@ class GraphBuilder {
         const merge = Object.hasOwn(MERGES, node.op) ? MERGES[node.op] : undefined;
         if (!merge || dynamic.length < 2) return null;
         const ranks = dynamic.map((t) => this.rank(t));
-        const merged = ranks.every((r) => r !== null) ? Math.max(...(ranks as number[])) : null;
+        const merged = ranks.every((r) => r !== null) ? Math.max(...ranks) : null;
         const config = merge === 'Concatenate' && rank !== null ? { axis: kerasAxis(node.int('axis', 1), rank) } : {};
         return { ...base, className: merge, config, rank: merge === 'Concatenate' ? rank : merged };
       }

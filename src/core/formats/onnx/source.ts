@@ -14,7 +14,7 @@ import { buildOnnxGraph, toStored } from './graph';
 import { IntAttributes, ShapeEdit, TensorUpdate, writeOnnxModel } from './write';
 import { isCondensable } from '../../structure/layerKinds';
 
-export async function openOnnxModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
+async function openOnnxModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
   const source = await readOnnxModel(file, options.reading);
   const { graph, weights, bindings, tensors, nodes } = buildOnnxGraph(file, source);
   const mainFile = path.basename(source.path);

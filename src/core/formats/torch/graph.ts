@@ -19,8 +19,8 @@ const BATCH_NORM_ROLES: Record<string, string> = { weight: 'gamma', bias: 'beta'
 
 /** Converts a layer's weight between PyTorch's layout and the engine's. */
 export interface WeightLayout {
-  toEngine(t: Tensor): Tensor;
-  toTorch(t: Tensor): Tensor;
+  toEngine: (t: Tensor) => Tensor;
+  toTorch: (t: Tensor) => Tensor;
 }
 
 export function weightLayout(layer: LayerSpec): WeightLayout {
