@@ -4,4 +4,9 @@ main(process.argv.slice(2), (s) => process.stdout.write(s + '\n'), (s) => proces
   (code) => {
     process.exitCode = code;
   },
+  // main answers every expected failure with an exit code; anything reaching here is a bug, shown with its stack.
+  (error: unknown) => {
+    process.stderr.write(`condense: internal error: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
 );

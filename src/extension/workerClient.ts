@@ -57,7 +57,7 @@ export class WorkerClient {
       this.pending.set(id, { resolve: resolve as (o: Outcome) => void, reject, onProgress: options.onProgress });
       const onAbort = options.stop === 'cooperative' ? () => this.send({ type: 'abort', id }) : () => this.cancel();
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.ensureWorker().postMessage({ ...body, id } as WorkerRequest);
+      this.ensureWorker().postMessage({ ...body, id });
       options.onId?.(id);
     });
   }
