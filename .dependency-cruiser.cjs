@@ -3,12 +3,17 @@
 // src/core is the engine: no VS Code, no DOM, no host, worker or panel code. src/shared is the typed protocol
 // and the hints host, CLI and panel all show; it may use core (its types, and the pure modules below), and core
 // may use it. The panel (webview/) may import core's *types* freely; at run time it deliberately re-runs a few
-// pure engine modules — the estimate arithmetic and dendrogram reading — so the threshold slider answers without
-// a round trip to the host. Those modules are listed in PANEL_SAFE_CORE and must stay pure: at run time they
-// import only each other (no tfjs, no Node, no other engine code).
+// pure engine modules — the estimate arithmetic, dendrogram reading and the median — so the threshold slider
+// answers without a round trip to the host. Those modules are listed in PANEL_SAFE_CORE and must stay pure: at
+// run time they import only each other (no tfjs, no Node, no other engine code).
 
 /** Engine modules the panel runs itself (and src/shared may use at run time): pure arithmetic only. */
-const PANEL_SAFE_CORE = ['^src/core/estimate\\.ts$', '^src/core/similarity/cluster\\.ts$', '^src/core/similarity/heatmap\\.ts$'];
+const PANEL_SAFE_CORE = [
+  '^src/core/estimate\\.ts$',
+  '^src/core/similarity/cluster\\.ts$',
+  '^src/core/similarity/heatmap\\.ts$',
+  '^src/core/compute/statistics\\.ts$',
+];
 const RUNTIME = { dependencyTypesNot: ['type-only', 'pre-compilation-only'] };
 
 /** @type {import('dependency-cruiser').IConfiguration} */

@@ -17,9 +17,9 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from './analyze';
+import { analyzeFile, loadModel } from './analyze';
 import type { Backend } from './compute/backend';
-import { CalibrationSpec, loadCalibration } from './data/calibration';
+import { CalibrationSpec } from './data/calibration';
 import { CancelledError, InputError } from './model/errors';
 import { writeFolder } from './reduction/output';
 import { reduceModel } from './reduce';
@@ -30,7 +30,7 @@ import { WEIGHTS_FILE } from './formats/tfjs/write';
 import { RETRAIN_TFJS_ONLY } from '../shared/hints';
 import { EpochReport, fineTune, PauseGate } from './train/fineTune';
 import { type CondenseReport, REPORT_FILE, type RetrainRound, type RetrainSummary } from './reduction/report';
-import { loadValidation, metricOf, relativeIncrease, score } from './data/validation';
+import { loadLabelledData, metricOf, relativeIncrease, score } from './data/validation';
 
 export { PauseGate } from './train/fineTune';
 
@@ -125,8 +125,8 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
   if (original.source.format !== 'tfjs-layers') throw new InputError(modelFile, RETRAIN_TFJS_ONLY);
   const graph = original.source.graph;
   // Both only run through tfjs, batch by batch: every row is kept.
-  const validation = await loadValidation(graph, options.valInputs, options.valTargets, false);
-  const training = await loadValidation(graph, options.trainInputs, options.trainTargets, false);
+  const validation = await loadLabelledData(graph, options.valInputs, options.valTargets, false);
+  const training = await loadLabelledData(graph, options.trainInputs, options.trainTargets, false);
 
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'condense-retrain-'));
   const kept = new Map<number, { folder: string; report: CondenseReport }>();
@@ -203,10 +203,9 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
       for (let k = 1; k <= options.rounds; k++) {
         await gate?.wait(signal);
         if (cancelled()) return;
-        const model = await loadModel(current, options.openOptions);
-        const calibration = options.calibration ? await loadCalibration(model.source.graph, options.calibration, model.source.path) : undefined;
-        if (cancelled()) return;
-        const analysis = await analyzeModel(model, { gram: backend.gram, backend: backend.label, calibration, allowBiasDominated: options.allowBiasDominated });
+        const { analysis, calibration } = await analyzeFile(current, {
+          open: options.openOptions, calibration: options.calibration, gram: backend.gram, backend: backend.label, allowBiasDominated: options.allowBiasDominated,
+        });
         if (cancelled()) return;
         const condensedDir = path.join(workDir, `condensed-${k}`);
         const reduced = await reduceModel(analysis, options.threshold, condensedDir, { calibration });
