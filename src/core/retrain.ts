@@ -80,7 +80,7 @@ export interface RetrainResult {
   report: CondenseReport | null;
 }
 
-export interface RetrainWritten {
+interface RetrainWritten {
   outDir: string;
   mainFile: string;
   report: CondenseReport;

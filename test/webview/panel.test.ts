@@ -243,7 +243,7 @@ describe('panel webview', function () {
     assert.strictEqual(await panel.page.locator('circle.auto-point.pending:not([role])').count(), 3);
     assert.match((await panel.page.locator('section.auto p.muted').textContent())!, /Searching: 3 of at most 60 candidates/);
     // Worse is up: the point beyond the tolerance is highest, the original-sized one lowest.
-    const cy = await points.evaluateAll((els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-index'), Number(e.getAttribute('cy'))])));
+    const cy = await points.evaluateAll((els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-index') ?? '', Number(e.getAttribute('cy'))] as const)));
     assert.ok(cy['2'] < cy['1'] && cy['1'] < cy['0'], JSON.stringify(cy));
     const curve: AutoCurve = { metric: 'mse', baseline: 0.01, tolerance: 0.1, validation: 'v', merge: 'plain', points: [point(1, 0, true), point(0.6, 0.04, true), point(0.3, 0.5, false)], chosen: 1 };
     await panel.send({ type: 'autoCurve', curve });
@@ -362,7 +362,7 @@ describe('panel webview', function () {
     await panel.send({ type: 'retrain', view: done });
     assert.deepStrictEqual((await panel.snapshot()).retrain, done);
     for (const name of ['Pause', 'Resume', 'Cancel']) assert.ok(!(await button(name).isVisible()), `${name} shown after the run`);
-    assert.deepStrictEqual(await card.locator('tbody tr').evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-round'), r.className, r.querySelector('td:nth-child(5)')!.className])), [
+    assert.deepStrictEqual(await card.locator('tbody tr').evaluateAll((rows: HTMLElement[]) => rows.map((r) => [r.getAttribute('data-round'), r.className, r.querySelector('td:nth-child(5)')!.className])), [
       ['1', 'retrain-round chosen', 'meets'],
       ['2', 'retrain-round', 'fails'],
     ]);

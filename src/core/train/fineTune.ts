@@ -211,7 +211,7 @@ async function validationLoss(tf: typeof TF, model: TF.LayersModel, inputs: TF.T
   const loss = tf.tidy(() => {
     const predicted = model.predict(inputs, { batchSize: options.batchSize }) as TF.Tensor;
     if (options.loss === 'mse') return tf.mean(tf.squaredDifference(predicted, targets.reshape(predicted.shape)));
-    const classes = predicted.shape[predicted.shape.length - 1]!;
+    const classes = predicted.shape[predicted.shape.length - 1];
     const labels = tf.oneHot(tf.cast(tf.floor(targets.flatten()), 'int32'), classes);
     const logits = predicted.reshape([-1, classes]);
     if (options.loss === 'softmaxCrossEntropy') return tf.losses.softmaxCrossEntropy(labels, logits);

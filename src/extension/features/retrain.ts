@@ -50,7 +50,7 @@ const DATA_ROLES: { key: keyof RetrainFiles; title: string; setting?: 'validatio
 const RETRAIN_FILES_KEY = 'condense.retrain.files';
 
 export function register(features: FeatureContext): void {
-  registerFileCommand(features, 'condense.retrain', (uri, given) => retrain(features, uri, typeof given === 'object' && given !== null ? (given as RetrainArguments) : {}));
+  registerFileCommand(features, 'condense.retrain', (uri, given) => retrain(features, uri, typeof given === 'object' && given !== null ? given : {}));
 }
 
 async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, given: RetrainArguments): Promise<RetrainCommandResult | undefined> {

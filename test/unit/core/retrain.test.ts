@@ -54,7 +54,7 @@ describe('condense–retrain cycles (CLI)', function () {
     assert.strictEqual(r.code, 0, r.out + r.err);
     assert.match(r.out, /Round 1:/);
     assert.match(r.out, /learning rate chosen by a range test, batch size 32/);
-    const report = (await readJson(path.join(out, 'condense-report.json'))) as CondenseReport;
+    const report = await readJson<CondenseReport>(path.join(out, 'condense-report.json'));
     assert.ok(report.retrain, 'the report holds the rounds');
     assert.ok(report.retrain.rounds.length >= 1 && report.retrain.rounds.length <= 2);
     const chosen = report.retrain.rounds.find((x) => x.round === report.retrain!.chosen)!;
@@ -132,7 +132,7 @@ describe('condense–retrain cycles (CLI)', function () {
           const model = await loadFolderWithTfjs(out);
           assert.strictEqual(model.countParams(), r.params);
           model.dispose();
-          const report = (await readJson(path.join(out, 'condense-report.json'))) as CondenseReport;
+          const report = await readJson<CondenseReport>(path.join(out, 'condense-report.json'));
           assert.strictEqual(report.model, COMBUSTION);
           assert.strictEqual(report.retrain!.written, r.round);
           assert.strictEqual(report.retrain!.chosen, run.summary.chosen);
