@@ -36,6 +36,27 @@ export interface CondenseReport {
   auto?: AutoResult;
   /** With `reduce --train-inputs`: the condense–retrain rounds and the one written. */
   retrain?: RetrainSummary;
+  /** Weights-only files: the activation between layers, and whether it was assumed (not given). */
+  activation?: { name: string; assumed: boolean };
+  /** The written model run against the original after writing (the CLI's reduce). */
+  check?: OutputCheck;
+}
+
+/** How far the written model's outputs are from the original's. */
+export interface OutputCheck {
+  /** What the models were run on, e.g. "held-out 128 uniform samples in [0, 1]". */
+  inputs: string;
+  samples: number;
+  maxAbs: number;
+  meanAbs: number;
+  /** |y − ŷ| / max(|y|, rms(y)), as `verify` measures it. */
+  maxRel: number;
+  meanRel: number;
+  /** Share of inputs whose top-1 class agrees, for softmax classifiers; null otherwise. */
+  top1Agreement: number | null;
+  /** The tolerance on maxRel (verify's default 1e-3, or reduce's --tolerance). */
+  tolerance: number;
+  withinTolerance: boolean;
 }
 
 
@@ -84,6 +105,12 @@ export interface RetrainRound {
   /** Against the original: relative MSE increase, or accuracy drop. */
   change: number;
   meets: boolean;
+  /** The threshold the round condensed at. */
+  threshold?: number;
+  /** Epochs trained, the one kept (best on validation; 0: none improved on the condensed model) and the learning rate at the end. */
+  epochsRun?: number;
+  bestEpoch?: number;
+  learningRate?: number;
 }
 
 
@@ -99,5 +126,13 @@ export interface RetrainSummary {
   chosen: number | null;
   /** In a written report: the round whose model the folder holds. */
   written?: number;
+  /** The learning rate each round starts at: given, or chosen by a range test on the first round (its trials). */
+  learningRate?: { value: number; chosenBy: 'given' | 'range test'; trials?: { learningRate: number; valLoss: number }[] };
+  /** How each round's threshold was chosen, e.g. "removes 12 % of the remaining units per round" or "given: 0.95". */
+  thresholds?: string;
+  /** The calibration inputs of the refit and the data-aware similarity. */
+  calibration?: string;
+  /** Why the rounds stopped. */
+  stopped?: string;
 }
 

@@ -179,4 +179,4 @@ describe('CLI contract', function () {
   });
 });
 
-const USAGE_LINE = /\[--learning-rate X \(0\.001\)\] \[--batch-size N \(32\)\]/;
+const USAGE_LINE = /\[--learning-rate X \(chosen\)\] \[--batch-size N \(32\)\]/;
