@@ -4,7 +4,9 @@
 Run by Condense (src/core/train/pytorchTrainer.ts), never by hand:
     condense_train.py --check [--device auto|cpu|cuda]    one JSON line: torch, numpy, device
     condense_train.py JOB.json                            trains, one JSON line per event on stdout
-and, for several processes, under torchrun (python -m torch.distributed.run --nproc-per-node N ...).
+and, for several processes, under torchrun:
+    condense_train.py --torchrun --standalone --nproc_per_node N condense_train.py JOB.json
+(torch.distributed.run, the torchrun program, in this interpreter, with a fix for torch 1.x on Python 3.11).
 
 JOB.json describes the network as the engine's graph (one entry per node, the layer kinds the embedded
 trainer builds, channels-last as the engine holds every format), where its weights are (raw float32,
@@ -353,7 +355,28 @@ def per_sample_loss(torch, kind, predicted, targets):
     return -torch.log(probs.gather(1, labels.unsqueeze(1)).squeeze(1))
 
 
+def torchrun(argv):
+    """torchrun with these arguments, in this interpreter (the same as the torchrun program)."""
+    import_torch()
+    import runpy
+    from torch.distributed.elastic.multiprocessing import api
+    # torch 1.x reads "--redirects 0" as None under Python 3.11+ (a Flag's zero member is no longer
+    # iterated) and fails; a value that parses is put in its place.
+    if api.Std.from_str("0") is None:
+        parse = api.Std.from_str
+
+        def from_str(text):
+            parsed = parse(text)
+            return api.Std(int(text)) if parsed is None else parsed
+        api.Std.from_str = staticmethod(from_str)
+    sys.argv = ["torchrun", *argv]
+    runpy.run_module("torch.distributed.run", run_name="__main__", alter_sys=True)
+    return 0
+
+
 def main(argv):
+    if len(argv) >= 1 and argv[0] == "--torchrun":
+        return torchrun(argv[1:])
     if len(argv) >= 1 and argv[0] == "--check":
         torch = import_torch()
         device = choose_device(torch, argv[argv.index("--device") + 1] if "--device" in argv else "auto")
@@ -511,5 +534,7 @@ if __name__ == "__main__":
         fail(str(e), 2)
     except KeyboardInterrupt:
         fail("interrupted", 1)
-    except Exception as e:  # one line, never a stack trace
+    except Exception as e:  # one line, never a stack trace (unless CONDENSE_TRAIN_DEBUG is set)
+        if os.environ.get("CONDENSE_TRAIN_DEBUG"):
+            raise
         fail(f"{type(e).__name__}: {e}", 1)

@@ -273,11 +273,11 @@ export function scriptCommand(python: string, settings: PytorchSettings, jobFile
   const script = trainingScript();
   const nodes = settings.nodes ?? 1;
   if (settings.workers <= 1 && nodes <= 1) return [python, script, jobFile];
-  // torchrun is this module; underscores are the spelling every torch version takes.
+  // torchrun, started by the script in the chosen interpreter; underscores are the spelling every torch version takes.
   const launch = nodes > 1
     ? [`--nnodes=${nodes}`, '--rdzv_backend=c10d', `--rdzv_endpoint=${settings.rendezvous}`, '--rdzv_id=condense']
     : ['--standalone', '--nnodes=1'];
-  return [python, '-m', 'torch.distributed.run', ...launch, `--nproc_per_node=${settings.workers}`, script, jobFile];
+  return [python, script, '--torchrun', ...launch, `--nproc_per_node=${settings.workers}`, script, jobFile];
 }
 
 /** Sends a signal to the child's whole process group (it was started as a group leader), or to it alone on Windows. */
@@ -401,7 +401,7 @@ export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer
         // The script's own refusals are one line; under torchrun that line is among the launcher's.
         const problem = stderr.split(/\r?\n/).find((l) => /^(has no|has torch|--device cuda|unknown)/.test(l)) ?? lastLine(stderr);
         if (code === 2) return reject(new InputError(found.python, problem));
-        if (code !== 0 || !done) return reject(new Error(`the PyTorch trainer (${found.python}) ended with ${signal ?? `exit status ${code}`}: ${problem || 'no message'}`));
+        if (code !== 0 || !done) return reject(new Error(`the PyTorch trainer (${found.python}) ended with ${signal ?? `exit status ${code}`}: ${(process.env.CONDENSE_TRAIN_DEBUG ? stderr : problem) || 'no message'}`));
         resolve({
           history, outcome: done.outcome, learningRate: done.learningRate,
           ...(done.bestEpoch !== null ? { bestEpoch: done.bestEpoch } : {}), ...(rangeTest ? { rangeTest } : {}),
