@@ -11,6 +11,7 @@ import { modelLabel } from './modelText';
 import { CondensePanel } from './panel';
 import { isValidRetrainSetting, RETRAIN_SETTING_RULES, retrainSettingsProblem } from '../shared/retrainSettings';
 import { busyMessage, RetrainRuns, RoundWritten } from './retrains';
+import { trainerChoice } from './pytorchSettings';
 import { dataFileFor, readSettings } from './settings';
 import { WorkerFailure } from './workerClient';
 import { CondenseReport, REPORT_FILE, RetrainSummary } from '../core/reduction/report';
@@ -248,6 +249,11 @@ async function retrainCommand(
     void vscode.window.showErrorMessage(`Condense: cannot retrain: ${where}${problem.message}.`);
     return undefined;
   }
+  const trainer = await trainerChoice(settings.trainer, model);
+  if ('problem' in trainer) {
+    void vscode.window.showErrorMessage(`Condense: cannot retrain: the setting ${trainer.problem}.`);
+    return undefined;
+  }
   const remembered = context.workspaceState.get<Record<string, RetrainFiles>>(RETRAIN_FILES_KEY, {});
   const files: Partial<RetrainFiles> = {};
   for (const role of DATA_ROLES) {
@@ -279,7 +285,7 @@ async function retrainCommand(
           progress.report({ message: `round ${last.round} of ≤ ${parameters.rounds}, epoch ${last.epoch} of ${parameters.epochs}: loss ${last.loss.toPrecision(3)}${paused}` });
         });
         const run = retrains.start(
-          { file: model, backend: settings.backend, calibration, threshold, ...parameters, ...(files as RetrainFiles) },
+          { file: model, backend: settings.backend, calibration, threshold, trainer, ...parameters, ...(files as RetrainFiles) },
           calibration ? 'refit' : 'plain',
         );
         return run.finally(unsubscribe);
