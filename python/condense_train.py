@@ -77,6 +77,16 @@ def choose_device(torch, asked):
     raise Refusal(f'unknown device "{asked}" (auto, cpu or cuda)')
 
 
+def idle_threads():
+    """Threads for this process: the cores no one else keeps busy, shared among this machine's processes.
+    (torchrun would set one per process; more threads than idle cores make torch's CPU kernels many times
+    slower, as they wait for each other.)"""
+    cores = os.cpu_count() or 1
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    idle = max(1, min(cores, round(cores - busy)))
+    return max(1, idle // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
 def emit(event):
     sys.stdout.write(json.dumps(event) + "\n")
     sys.stdout.flush()
@@ -391,9 +401,7 @@ def main(argv):
     torch = import_torch()
     import numpy as np
     device = choose_device(torch, job.get("device", "auto"))
-    # torchrun sets one thread per process; the machine's cores are shared among this node's processes instead.
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    torch.set_num_threads(int(job.get("threads") or max(1, (os.cpu_count() or 1) // local_world)))
+    torch.set_num_threads(int(job.get("threads") or idle_threads()))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
