@@ -1,4 +1,4 @@
-// One build for every bundle: the extension host, the analysis worker, the CLI, the bench and the webview.
+// One build for every bundle: the extension host, the analysis worker, the model.json thread, the CLI, the bench and the webview.
 import * as esbuild from 'esbuild';
 import { cpSync, mkdirSync, existsSync } from 'fs';
 
@@ -23,6 +23,7 @@ const node = {
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' } },
   { ...node, entryPoints: { worker: 'src/worker/worker.ts' } },
+  { ...node, entryPoints: { modelJsonThread: 'src/extension/modelJsonThread.ts' } },
   { ...node, entryPoints: { cli: 'src/cli/index.ts' } },
   { ...node, entryPoints: { bench: 'bench/run.ts' } },
   {

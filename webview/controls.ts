@@ -6,7 +6,7 @@
 import type { VscodeButton } from '@vscode-elements/elements/dist/vscode-button/vscode-button';
 import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield';
 import { DEFAULT_THRESHOLD } from '../src/core/estimate';
-import { SizeCurveView } from './charts';
+import { SizeCurveView } from './charts/sizeCurve';
 import { h, icon, replace, uid } from './dom';
 import { formatGamma } from './format';
 import { Analysis, GAMMA_MAX, GAMMA_MIN, GAMMA_STEP, Store } from './state';

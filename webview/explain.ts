@@ -2,7 +2,7 @@
  * Shown when the model barely condenses at the chosen γ (typical after training from a standard
  * initialisation): why, the distribution of highest similarities, and what lower thresholds would give.
  */
-import { HistogramView } from './charts';
+import { HistogramView } from './charts/histogram';
 import { h, icon, replace } from './dom';
 import { formatGamma, int, percent, quantile, sim } from './format';
 import { Store } from './state';

@@ -6,7 +6,8 @@
 import type { LayerEstimate } from '../src/core/estimate';
 import { LayerHint, layerHint } from '../src/shared/hints';
 import { Change } from './change';
-import { HeatmapView, HistogramView } from './charts';
+import { HeatmapView } from './charts/heatmap';
+import { HistogramView } from './charts/histogram';
 import { h, icon, replace, uid } from './dom';
 import { bytes, compact, formatGamma, int, quantile, sim } from './format';
 import { GAMMA_MAX, GAMMA_MIN, GAMMA_STEP, LayerView, Store } from './state';

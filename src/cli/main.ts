@@ -25,6 +25,7 @@ Usage:
 MODEL is a TF.js Layers model.json, an .onnx file, a PyTorch state dict (.pt, .pth) or a .safetensors file.
 B is one of ${BACKENDS.join(', ')} (default auto).
 --activation NAME: the activation between layers of a weights-only file (default relu).
+--max-model-mb N: refuse models whose files or tensors exceed N MiB (default 2048), checked before reading them.
 CALIBRATION: --calibration FILE (unlabelled inputs: .npy, .json, .csv) or --calibration-range LOW,HIGH
   [--calibration-samples N] (generated, default ${DEFAULT_CALIBRATION_SAMPLES}). Similarity is then measured on the
   units' pre-activations over these inputs, and reduce refits each next layer by least squares on them.
@@ -55,7 +56,7 @@ interface Parsed {
 }
 
 const VALUE_FLAGS = new Set([
-  'threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation', 'calibration', 'calibration-range', 'calibration-samples',
+  'threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation', 'max-model-mb', 'calibration', 'calibration-range', 'calibration-samples',
   'val-inputs', 'val-targets', 'train-inputs', 'train-targets', 'epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size',
   'trainer', 'python', 'device', 'workers', 'nnodes', 'rdzv-endpoint',
 ]);
@@ -338,7 +339,11 @@ function calibrationFlags(p: Parsed): CalibrationSpec | undefined {
 
 function openOptions(p: Parsed): OpenOptions {
   const activation = p.flags.get('activation');
-  return typeof activation === 'string' ? { activation } : {};
+  const maxMiB = numberFlag(p, 'max-model-mb', 0, (v) => v > 0, 'a positive number of MiB');
+  return {
+    ...(typeof activation === 'string' ? { activation } : {}),
+    ...(maxMiB > 0 ? { maxModelBytes: Math.ceil(maxMiB * 1024 ** 2) } : {}),
+  };
 }
 
 function expect(p: Parsed, count: number, usage: string): string[] {

@@ -76,7 +76,8 @@ export async function autoReduce(analysis: Analysis, options: AutoOptions): Prom
     const key = JSON.stringify(thresholds);
     const known = measured.get(key);
     if (known) return known;
-    const gamma = (layer: string): number => thresholds[layer] ?? 1;
+    // Layer names come from the model file: own keys only (a layer may be named "constructor").
+    const gamma = (layer: string): number => (Object.hasOwn(thresholds, layer) ? thresholds[layer] : 1);
     const plan = planMerge(analysis, gamma);
     const changed = options.calibration ? (await refitPlan(analysis, plan, options.calibration)).changed : applyPlan(analysis, plan);
     const y = await run.reduced(changed, plan);

@@ -1,5 +1,6 @@
 import * as path from 'path';
 import { Analysis } from './analyze';
+import type { CancelToken } from './model/errors';
 import { Calibration } from './data/calibration';
 import { applyPlan, MergePlan, planMerge } from './reduction/merge';
 import { writeFolder } from './reduction/output';
@@ -34,10 +35,13 @@ export async function reduceModel(
     auto?: AutoResult;
     /** A plan made elsewhere (e.g. planL1), written instead of the clustering at the thresholds. */
     plan?: MergePlan;
+    /** Stops before the output folder is renamed into place (the temporary folder is removed). */
+    cancel?: CancelToken;
   } = {},
 ): Promise<ReduceResult> {
-  const overrides = options.overrides ?? {};
-  const thresholds: Thresholds = (layer) => overrides[layer] ?? threshold;
+  // Layer names come from the model file: a Map, so that a layer named "constructor" has no override.
+  const overrides = new Map(Object.entries(options.overrides ?? {}));
+  const thresholds: Thresholds = (layer) => overrides.get(layer) ?? threshold;
   const plan = options.plan ?? planMerge(analysis, thresholds);
   const refit = options.calibration ? await refitPlan(analysis, plan, options.calibration) : null;
   const changed = refit ? refit.changed : applyPlan(analysis, plan);
@@ -63,10 +67,12 @@ export async function reduceModel(
     totals: sizes.totals,
     ...(options.auto ? { auto: options.auto } : {}),
   };
+  // The output is made from the model as it was read: if it changed since, the analysis is stale.
+  await source.checkUnchanged();
   const target = await writeFolder(
     outDir,
     [...files, { name: REPORT_FILE, data: JSON.stringify(report, null, 1) }],
-    { overwrite: options.overwrite, protect: source.files },
+    { overwrite: options.overwrite, protect: [...new Set([...source.files, ...source.fingerprint.map((f) => f.path)])], cancel: options.cancel },
   );
   return { outDir: target, mainFile: path.join(target, source.mainFile), plan, estimate: sizes, report };
 }

@@ -30,7 +30,7 @@ import { EpochReport, PauseGate } from './train/fineTune';
 import { buildTrainable } from './train/network';
 import { openTrainer, TrainerChoice } from './train/trainer';
 import { loadRetrainSets, trainingTargets } from './train/data';
-import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, runInFormat, runRounds } from './train/rounds';
+import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, protectedPaths, runInFormat, runRounds } from './train/rounds';
 import { DEFAULT_ROUND_FRACTION } from './train/schedule';
 import { type CondenseReport, REPORT_FILE, type RetrainRound, type RetrainSummary } from './reduction/report';
 
@@ -206,7 +206,7 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
       const files = await Promise.all(at.files.map(async (name) => ({ name, data: new Uint8Array(await fs.readFile(path.join(at.folder, name))) })));
       const target = await writeFolder(outDir, [...files, { name: REPORT_FILE, data: JSON.stringify(report, null, 1) }], {
         overwrite,
-        protect: original.files,
+        protect: protectedPaths(original),
       });
       return { outDir: target, mainFile: path.join(target, original.mainFile), report };
     }

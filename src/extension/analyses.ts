@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { CancelledError } from '../core/model/errors';
 import { AnalysisCache, AnalysisEntry } from './analysisCache';
+import { safeDisplayText } from './safeText';
 import { dataFileFor, readSettings } from './settings';
 import { WorkerClient } from './workerClient';
 
@@ -21,7 +22,7 @@ export class Analyses extends AnalysisCache implements vscode.Disposable {
     if (cached) return Promise.resolve(cached);
     return Promise.resolve(
       vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Condense: analysing ${vscode.workspace.asRelativePath(path)}`, cancellable: true },
+        { location: vscode.ProgressLocation.Notification, title: safeDisplayText(`Condense: analysing ${vscode.workspace.asRelativePath(path)}`), cancellable: true },
         (progress, token) => {
           const abort = new AbortController();
           token.onCancellationRequested(() => abort.abort());
@@ -29,7 +30,7 @@ export class Analyses extends AnalysisCache implements vscode.Disposable {
             signal: abort.signal,
             onProgress: (e) =>
               progress.report({
-                message: e.layer ? `layer ${e.layer} (${e.done + 1}/${e.total})` : 'finishing',
+                message: e.layer ? safeDisplayText(`layer ${e.layer} (${e.done + 1}/${e.total})`) : 'finishing',
                 increment: 100 / Math.max(1, e.total + 1),
               }),
           });

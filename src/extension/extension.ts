@@ -1,18 +1,29 @@
 /**
- * Activation: registers everything and starts the workspace scan in the background. Nothing heavy
- * runs here; the analysis worker starts on the first request.
+ * Activation: makes the services the features share, then lets each feature register itself. The
+ * workspace scan starts in the background; nothing heavy runs here, and the analysis worker starts
+ * on the first request.
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { PanelState } from '../shared/protocol';
 import { Analyses } from './analyses';
-import { registerCommands } from './commands';
-import { LayerHoverProvider } from './hover';
+import * as condenseModel from './features/condenseModel';
+import * as findThresholds from './features/findThresholds';
+import * as layerHover from './features/layerHover';
+import * as modelsView from './features/modelsView';
+import * as panelRestore from './features/panelRestore';
+import * as retrain from './features/retrain';
+import * as verifyReducedModel from './features/verifyReducedModel';
+import * as writeReducedModel from './features/writeReducedModel';
+import * as writeRetrainedRound from './features/writeRetrainedRound';
+import { FeatureContext } from './features/common';
 import { ModelIndex } from './modelIndex';
-import { ModelsView } from './modelsView';
+import { ModelJsonParser } from './modelJsonParser';
+import { disposeCondenseLog } from './notifications';
 import { CondensePanel } from './panel';
 import { RetrainRuns } from './retrains';
 import { WorkerClient } from './workerClient';
+
+const FEATURES = [modelsView, layerHover, panelRestore, condenseModel, writeReducedModel, verifyReducedModel, findThresholds, retrain, writeRetrainedRound];
 
 /** The extension's API: what integration tests (and other extensions) can inspect. */
 export interface CondenseApi {
@@ -27,28 +38,18 @@ export interface CondenseApi {
 
 export function activate(context: vscode.ExtensionContext): CondenseApi {
   const started = performance.now();
-  const index = new ModelIndex();
+  const modelJson = new ModelJsonParser(context.asAbsolutePath(path.join('dist', 'modelJsonThread.js')));
+  const index = new ModelIndex(modelJson);
   const workerPath = context.asAbsolutePath(path.join('dist', 'worker.js'));
   const analyses = new Analyses(new WorkerClient(workerPath));
   // Training gets a worker of its own: analyses neither wait behind it nor stop it when cancelled.
   const retrains = new RetrainRuns(new WorkerClient(workerPath));
-  const view = new ModelsView(index, analyses);
   context.subscriptions.push(
+    modelJson,
     index,
     analyses,
     retrains,
-    view,
-    vscode.window.registerTreeDataProvider('condense.models', view),
-    vscode.languages.registerHoverProvider({ scheme: 'file', pattern: '**/*.json' }, new LayerHoverProvider(index, analyses)),
-    vscode.window.registerWebviewPanelSerializer(CondensePanel.viewType, {
-      async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: PanelState | undefined) {
-        if (!state?.modelPath) {
-          panel.dispose();
-          return;
-        }
-        CondensePanel.revive(panel, context.extensionUri, analyses, retrains, state);
-      },
-    }),
+    new vscode.Disposable(disposeCondenseLog),
     // A changed model.json or weight shard makes the analyses that read it stale.
     index.onDidChangeFile((file) => analyses.invalidateFile(file)),
     // Similarity is measured on the calibration data when it is set: another file means other analyses.
@@ -56,7 +57,8 @@ export function activate(context: vscode.ExtensionContext): CondenseApi {
       if (e.affectsConfiguration('condense.calibration.file')) analyses.invalidateAll();
     }),
   );
-  registerCommands(context, index, analyses, retrains);
+  const features: FeatureContext = { extension: context, index, analyses, retrains, modelJson };
+  for (const feature of FEATURES) feature.register(features);
   void index.scan();
   return { index, analyses, retrains, panelFor: (model) => CondensePanel.forModel(model), activationMs: performance.now() - started };
 }

@@ -1,16 +1,13 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { HEAD_BYTES, isModelExtension, looksLikeBinaryModel, MODEL_GLOB } from './detect';
-import { isTfjsModelText } from './modelText';
+import { HEAD_BYTES, isModelExtension, isTfjsModelFile, looksLikeBinaryModel, MODEL_GLOB } from './modelDetection';
+import { ModelJsonParser } from './modelJsonParser';
 import { readSettings } from './settings';
 
-/** Files larger than this are not model.json files worth parsing (topologies are small; weights live in shards). */
-const MAX_MODEL_JSON_BYTES = 32 * 1024 * 1024;
-
 /**
- * The model files in the workspace, found by content. Scanning reads files asynchronously through
- * the workspace file system, a few at a time, so it never blocks the extension host.
+ * The model files in the workspace, found by content. Scanning reads files asynchronously, a few at
+ * a time, and parses large model.json files off the host's thread, so it never blocks the extension host.
  * Keeps the `condense.modelFiles` context key (for menus' when clauses) in step.
  */
 export class ModelIndex implements vscode.Disposable {
@@ -23,7 +20,7 @@ export class ModelIndex implements vscode.Disposable {
   readonly onDidChangeFile = this.fileChanged.event;
   private scanning: Promise<void> | undefined;
 
-  constructor() {
+  constructor(private readonly modelJson: ModelJsonParser) {
     const watcher = vscode.workspace.createFileSystemWatcher('**/*');
     const touched = (uri: vscode.Uri, removed: boolean): void => {
       if (uri.scheme !== 'file' || uri.fsPath.includes(`${path.sep}node_modules${path.sep}`)) return;
@@ -67,7 +64,7 @@ export class ModelIndex implements vscode.Disposable {
   async check(uri: vscode.Uri): Promise<boolean> {
     let isModel = false;
     try {
-      isModel = uri.fsPath.toLowerCase().endsWith('.json') ? await isJsonModel(uri) : await isBinaryModel(uri.fsPath);
+      isModel = isTfjsModelFile(uri.fsPath) ? await this.modelJson.isTfjsModelFile(uri.fsPath) : await isBinaryModel(uri.fsPath);
     } catch {
       isModel = false;
     }
@@ -106,11 +103,6 @@ export class ModelIndex implements vscode.Disposable {
     this.changed.dispose();
     this.fileChanged.dispose();
   }
-}
-
-async function isJsonModel(uri: vscode.Uri): Promise<boolean> {
-  const stat = await vscode.workspace.fs.stat(uri);
-  return stat.size <= MAX_MODEL_JSON_BYTES && isTfjsModelText(new TextDecoder().decode(await vscode.workspace.fs.readFile(uri)));
 }
 
 /** Binary formats are recognised by their first bytes; the rest of a possibly large file is never read here. */

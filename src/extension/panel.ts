@@ -3,9 +3,12 @@ import * as vscode from 'vscode';
 import { HostToWebview, PanelState, WebviewToHost } from '../shared/protocol';
 import { AnalysisEntry, Analyses } from './analyses';
 import { modelLabel } from './modelText';
+import { condenseLog } from './notifications';
 import { panelHtml } from './panelHtml';
 import { RetrainRuns } from './retrains';
+import { safeDisplayText } from './safeText';
 import { readSettings } from './settings';
+import { parseWebviewMessage } from './webviewMessages';
 
 type Rendered = Extract<WebviewToHost, { type: 'rendered' }>;
 
@@ -79,7 +82,11 @@ export class CondensePanel implements vscode.Disposable {
       panel.onDidChangeViewState((e) => {
         if (e.webviewPanel.active) CondensePanel.lastActive = this;
       }),
-      panel.webview.onDidReceiveMessage((m: WebviewToHost) => this.receive(m)),
+      panel.webview.onDidReceiveMessage((m: unknown) => {
+        const message = parseWebviewMessage(m);
+        if (message) this.receive(message);
+        else condenseLog().warn(`ignored a message from the panel of ${modelPath} that is not in the protocol: ${JSON.stringify(m)?.slice(0, 200)}`);
+      }),
       analyses.subscribe((changed) => {
         if (changed !== modelPath) return;
         this.sendAnalysisIfNew();
@@ -196,7 +203,7 @@ export class CondensePanel implements vscode.Disposable {
 }
 
 function titleOf(modelPath: string): string {
-  return `Condense: ${modelLabel(modelPath)}`;
+  return safeDisplayText(`Condense: ${modelLabel(modelPath)}`);
 }
 
 function resourceRoots(extensionUri: vscode.Uri): vscode.Uri[] {

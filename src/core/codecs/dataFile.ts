@@ -1,6 +1,6 @@
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import { InputError } from '../model/errors';
+import { MAX_DATA_FILE_BYTES, readRegularFile } from '../model/files';
 import { MAX_TENSOR_ELEMENTS, sizeOf } from '../model/tensor';
 
 /** A numeric array read from a user's data file. */
@@ -11,12 +11,7 @@ export interface DataArray {
 
 /** Reads `.npy` (float32/64, int32/64, uint8, C order), `.json` (nested arrays) or `.csv` (a header row is skipped). */
 export async function readDataFile(file: string): Promise<DataArray> {
-  let bytes: Buffer;
-  try {
-    bytes = await fs.readFile(file);
-  } catch (e) {
-    throw new InputError(file, `cannot read the data file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const bytes = await readRegularFile(file, MAX_DATA_FILE_BYTES, 'the data file');
   const ext = path.extname(file).toLowerCase();
   const array = ext === '.npy' ? parseNpy(file, bytes) : ext === '.json' ? parseJson(file, bytes.toString('utf8')) : ext === '.csv' ? parseCsv(file, bytes.toString('utf8')) : null;
   if (!array) throw new InputError(file, 'unknown data format: use .npy, .json or .csv');
@@ -25,6 +20,15 @@ export async function readDataFile(file: string): Promise<DataArray> {
   }
   return array;
 }
+
+/** By .npy descr (a string from the file: a Map, so "constructor" is no reader). */
+const NPY_READERS: ReadonlyMap<string, [number, (view: DataView, at: number) => number]> = new Map<string, [number, (view: DataView, at: number) => number]>([
+  ['<f4', [4, (v, a) => v.getFloat32(a, true)]],
+  ['<f8', [8, (v, a) => v.getFloat64(a, true)]],
+  ['<i4', [4, (v, a) => v.getInt32(a, true)]],
+  ['<i8', [8, (v, a) => Number(v.getBigInt64(a, true))]],
+  ['|u1', [1, (v, a) => v.getUint8(a)]],
+]);
 
 function parseNpy(file: string, bytes: Buffer): DataArray {
   if (bytes.length < 10 || bytes.toString('latin1', 0, 6) !== '\x93NUMPY') throw new InputError(file, 'not an .npy file (bad magic)');
@@ -38,16 +42,10 @@ function parseNpy(file: string, bytes: Buffer): DataArray {
   if (!descr || shapeText === undefined) throw new InputError(file, 'the .npy header cannot be read');
   if (fortran) throw new InputError(file, 'Fortran-ordered .npy arrays are not supported; save with C order');
   const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new InputError(file, `the .npy shape (${shapeText}) is not a list of sizes`);
   const n = sizeOf(shape);
   if (n > MAX_TENSOR_ELEMENTS) throw new InputError(file, `the array has ${n} values, more than this tool will read`);
-  const readers: Record<string, [number, (view: DataView, at: number) => number]> = {
-    '<f4': [4, (v, a) => v.getFloat32(a, true)],
-    '<f8': [8, (v, a) => v.getFloat64(a, true)],
-    '<i4': [4, (v, a) => v.getInt32(a, true)],
-    '<i8': [8, (v, a) => Number(v.getBigInt64(a, true))],
-    '|u1': [1, (v, a) => v.getUint8(a)],
-  };
-  const reader = readers[descr];
+  const reader = NPY_READERS.get(descr);
   if (!reader) throw new InputError(file, `dtype ${descr} is not supported (use float32 or float64)`);
   const [width, read] = reader;
   const offset = headerStart + headerLength;
@@ -70,6 +68,8 @@ function parseJson(file: string, text: string): DataArray {
   const shape: number[] = [];
   for (let v = value; Array.isArray(v); v = v[0]) shape.push(v.length);
   if (shape.length === 0) throw new InputError(file, 'expected a (nested) array of numbers');
+  // Each value takes at least one character: more values than that means the first rows lie about the rest.
+  if (sizeOf(shape) > text.length) throw new InputError(file, 'the nested arrays are ragged (rows of different lengths)');
   const data = new Float32Array(sizeOf(shape));
   let at = 0;
   const walk = (v: unknown, depth: number): void => {

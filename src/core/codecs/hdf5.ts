@@ -61,7 +61,17 @@ export interface Hdf5 {
   rewrite(file: string, bytes: Uint8Array, edits: Hdf5Edits): Uint8Array;
   isGroup(entity: unknown): entity is H5.Group;
   isDataset(entity: unknown): entity is H5.Dataset;
+  /**
+   * The bytes every dataset under `root` declares (elements × element size), from the headers only:
+   * what reading or copying them would allocate. Refuses a tree deeper than any model's (a hard link
+   * to an ancestor makes it endless) or with more objects than any model has. Groups in `omit`
+   * (never read nor copied) are left out.
+   */
+  declaredBytes(file: string, root: H5.Group, omit: ReadonlySet<string>): number;
 }
+
+const MAX_DEPTH = 64;
+const MAX_OBJECTS = 1_000_000;
 
 export async function loadHdf5(): Promise<Hdf5> {
   const h5 = await h5wasm();
@@ -105,6 +115,21 @@ export async function loadHdf5(): Promise<Hdf5> {
       }),
     isGroup: (entity): entity is H5.Group => entity instanceof h5.Group,
     isDataset: (entity): entity is H5.Dataset => entity instanceof h5.Dataset,
+    declaredBytes: (file, root, omit) => {
+      let objects = 0;
+      const walk = (group: H5.Group, depth: number): number => {
+        if (depth > MAX_DEPTH) throw new InputError(file, `groups nest deeper than ${MAX_DEPTH} levels at ${group.path} (a link back to a parent?); refused`);
+        let bytes = 0;
+        for (const name of group.keys()) {
+          if (++objects > MAX_OBJECTS) throw new InputError(file, `holds more than ${MAX_OBJECTS} groups and datasets; refused`);
+          const child = group.get(name);
+          if (child instanceof h5.Group) bytes += omit.has(child.path) ? 0 : walk(child, depth + 1);
+          else if (child instanceof h5.Dataset) bytes += child.metadata.total_size * child.metadata.size;
+        }
+        return bytes;
+      };
+      return walk(root, 0);
+    },
   };
 }
 
@@ -120,7 +145,7 @@ export interface Hdf5Edits {
   /** New string values by object path, then attribute name. */
   attributes: Map<string, Map<string, string>>;
   /** Groups and datasets left out of the copy, by path. */
-  omit: Set<string>;
+  omit: ReadonlySet<string>;
 }
 
 function copyGroup(h5: H5wasm, source: H5.Group, target: H5.Group, edits: Hdf5Edits): void {
@@ -164,13 +189,13 @@ function littleEndian<T>(dtype: T): T {
 
 type Writable = H5.GuessableDataTypes;
 
-const TYPED: Record<string, { from(values: ArrayLike<number>): Writable }> = {
-  '<f': Float32Array, '<d': Float64Array, '<i': Int32Array, '<h': Int16Array, '<b': Int8Array,
-  '<I': Uint32Array, '<H': Uint16Array, '<B': Uint8Array,
-};
+const TYPED: ReadonlyMap<string, { from(values: ArrayLike<number>): Writable }> = new Map<string, { from(values: ArrayLike<number>): Writable }>([
+  ['<f', Float32Array], ['<d', Float64Array], ['<i', Int32Array], ['<h', Int16Array], ['<b', Int8Array],
+  ['<I', Uint32Array], ['<H', Uint16Array], ['<B', Uint8Array],
+]);
 
 function typedAs(dtype: H5.Dtype, values: ArrayLike<number>): Writable {
-  const make = typeof dtype === 'string' ? TYPED[dtype] : undefined;
+  const make = typeof dtype === 'string' ? TYPED.get(dtype) : undefined;
   if (!make) throw new Error(`cannot store numbers as ${JSON.stringify(dtype)}`);
   return make.from(values);
 }

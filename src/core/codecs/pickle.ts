@@ -49,27 +49,29 @@ class Tuple {
 export type Value = null | boolean | number | string | Value[] | Tuple | Map<string, Value> | GlobalRef | StorageRef | TensorRef;
 
 /** The storage classes torch pickles (torch.FloatStorage, …) and the element type of each. */
-const STORAGE_TYPES: Record<string, StorageDtype> = {
-  DoubleStorage: 'float64',
-  FloatStorage: 'float32',
-  HalfStorage: 'float16',
-  BFloat16Storage: 'bfloat16',
-  LongStorage: 'int64',
-  IntStorage: 'int32',
-  ShortStorage: 'int16',
-  CharStorage: 'int8',
-  ByteStorage: 'uint8',
-  BoolStorage: 'bool',
+const STORAGE_TYPES: ReadonlyMap<string, StorageDtype> = new Map([
+  ['DoubleStorage', 'float64'],
+  ['FloatStorage', 'float32'],
+  ['HalfStorage', 'float16'],
+  ['BFloat16Storage', 'bfloat16'],
+  ['LongStorage', 'int64'],
+  ['IntStorage', 'int32'],
+  ['ShortStorage', 'int16'],
+  ['CharStorage', 'int8'],
+  ['ByteStorage', 'uint8'],
+  ['BoolStorage', 'bool'],
   // Untyped storages count bytes.
-  UntypedStorage: 'uint8',
-};
+  ['UntypedStorage', 'uint8'],
+]);
 
+/** Names come from the file: looked up in a Map, so "constructor" or "__proto__" match nothing. */
 function allowedGlobal(module: string, name: string): GlobalRef | null {
   const full = `${module}.${name}`;
   if (full === 'collections.OrderedDict') return { kind: 'global', name: full, callable: 'OrderedDict' };
   if (full === 'torch._utils._rebuild_tensor_v2') return { kind: 'global', name: full, callable: 'rebuild_tensor' };
-  if ((module === 'torch' || (module === 'torch.storage' && name === 'UntypedStorage')) && name in STORAGE_TYPES) {
-    return { kind: 'global', name: full, storage: STORAGE_TYPES[name] };
+  const storage = STORAGE_TYPES.get(name);
+  if (storage && (module === 'torch' || (module === 'torch.storage' && name === 'UntypedStorage'))) {
+    return { kind: 'global', name: full, storage };
   }
   return null;
 }

@@ -6,6 +6,7 @@
  */
 import { deflateRawSync, inflateRawSync } from 'zlib';
 import { InputError } from '../model/errors';
+import { checkInflation, DEFAULT_MAX_MODEL_BYTES, formatBytes, ModelReading } from '../model/files';
 
 export interface ZipEntry {
   name: string;
@@ -68,9 +69,16 @@ export function readZipDirectory(file: string, zip: Buffer): Map<string, ZipEntr
   return entries;
 }
 
-/** An entry's bytes, inflated if needed and checked against its size and CRC. */
-export function readZipEntry(file: string, zip: Buffer, entry: ZipEntry): Buffer {
+/**
+ * An entry's bytes, inflated if needed and checked against its size and CRC. Its declared size is
+ * checked first (against the limit and the inflation ratio; counted in `reading` when inflated).
+ */
+export function readZipEntry(file: string, zip: Buffer, entry: ZipEntry, reading?: ModelReading): Buffer {
   const bad = (problem: string): InputError => new InputError(file, `zip entry "${entry.name}" ${problem}`);
+  const limit = reading?.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
+  if (entry.size > limit) throw bad(`would inflate to ${formatBytes(entry.size)}, more than the limit of ${formatBytes(limit)}; refused`);
+  if (entry.method === DEFLATED) checkInflation(file, `zip entry "${entry.name}"`, entry.compressedSize, entry.size);
+  if (entry.method === DEFLATED) reading?.inflate(file, entry.size, `zip entry "${entry.name}"`);
   const local = entry.localHeaderOffset;
   if (local + 30 > zip.length || zip.readUInt32LE(local) !== LOCAL) throw bad('has no local header where the directory says (truncated or damaged file)');
   // The local header's own name and extra lengths decide where the data starts (torch pads it for alignment).

@@ -7,7 +7,8 @@
 import * as path from 'path';
 import type { Backend } from '../compute/backend';
 import { InputError } from './errors';
-import { ModelGraph } from './graph';
+import { DEFAULT_MAX_MODEL_BYTES, FileStamp, ModelReading } from './files';
+import { checkGraph, ModelGraph } from './graph';
 import { OutputFile } from '../reduction/output';
 import { NamedWeight, Tensor } from './tensor';
 
@@ -37,20 +38,60 @@ export interface ModelSource {
   /** The reduced model's files: `changed` holds new weight values by name, `units` new widths by layer. */
   encode(changed: Map<string, Tensor>, units: Map<string, number>): OutputFile[];
   predictor(backend: Backend): Promise<Predictor>;
+  /** Every file read for the model as it was before it was read (size, mtime, inode). */
+  fingerprint: FileStamp[];
+  /** Refuses (InputError) when a file of the model changed since it was read: the analysis is stale. */
+  checkUnchanged(): Promise<void>;
 }
+
+/** What a format's opener returns; openModel adds the fingerprint. */
+export type OpenedModel = Omit<ModelSource, 'fingerprint' | 'checkUnchanged'>;
 
 /** What a format may need beyond the file: weights-only formats carry no activations. */
 export interface OpenOptions {
   /** Activation between inferred layers of a weights-only file (Keras name, e.g. "relu", "gelu"). */
   activation?: string;
+  /** Limit on the bytes the model's tensors declare, all together, and on its files (default 2 GiB). */
+  maxModelBytes?: number;
 }
 
-type Opener = (file: string, options: OpenOptions) => Promise<ModelSource>;
+/** The format families, by the file extensions their readers take. */
+export type ModelFileKind = 'tfjs' | 'onnx' | 'keras' | 'torch';
+
+const MODEL_FILE_KINDS: ReadonlyMap<string, ModelFileKind> = new Map([
+  ['.json', 'tfjs'],
+  ['.onnx', 'onnx'],
+  ['.h5', 'keras'],
+  ['.hdf5', 'keras'],
+  ['.keras', 'keras'],
+  ['.pt', 'torch'],
+  ['.pth', 'torch'],
+  ['.safetensors', 'torch'],
+]);
+
+/** Extensions (with the dot, lower case) of every file that can be a model. */
+export const MODEL_FILE_EXTENSIONS: readonly string[] = [...MODEL_FILE_KINDS.keys()];
+
+/**
+ * Which format family would read `file`, by its name alone (content decides whether it really is a
+ * model); undefined for a file no format reads. Pure: the extension host asks it without loading any reader.
+ */
+export function modelFileKind(file: string): ModelFileKind | undefined {
+  return MODEL_FILE_KINDS.get(path.extname(file).toLowerCase());
+}
+
+/** An opener reads every file of the model through `reading`, which holds the byte budget and the files' stamps. */
+export type OpenerOptions = OpenOptions & { reading: ModelReading };
+
+type Opener = (file: string, options: OpenerOptions) => Promise<OpenedModel>;
 const openers = new Map<string, Opener>();
 
-/** Formats register by file extension (`.json` for TF.js). */
+/** Formats register by file extension (`.json` for TF.js); only extensions the rule above names. */
 export function registerFormat(extensions: string[], open: Opener): void {
-  for (const ext of extensions) openers.set(ext, open);
+  for (const ext of extensions) {
+    if (!MODEL_FILE_KINDS.has(ext)) throw new Error(`registerFormat: ${ext} is not in MODEL_FILE_KINDS`);
+    openers.set(ext, open);
+  }
 }
 
 export async function openModel(file: string, options: OpenOptions = {}): Promise<ModelSource> {
@@ -58,5 +99,9 @@ export async function openModel(file: string, options: OpenOptions = {}): Promis
   if (!open) {
     throw new InputError(file, `unsupported model format "${path.extname(file) || path.basename(file)}" (supported: ${[...openers.keys()].join(', ')})`);
   }
-  return open(file, options);
+  const reading = new ModelReading(options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES);
+  const opened = await open(file, { ...options, reading });
+  checkGraph(file, opened.graph);
+  await reading.checkUnchanged(file);
+  return { ...opened, fingerprint: reading.fingerprint(), checkUnchanged: () => reading.checkUnchanged(file) };
 }

@@ -73,6 +73,9 @@ export interface RoundData {
   width: number;
 }
 
+/** What no write may hold or replace: the original's files, also by their real paths. */
+export const protectedPaths = (source: ModelSource): string[] => [...new Set([...source.files, ...source.fingerprint.map((f) => f.path)])];
+
 /** Parameters the engine's graph holds in its layers (moving statistics count, as tfjs counts them). */
 export function graphParams(graph: ModelGraph): number {
   let total = 0;
@@ -141,7 +144,7 @@ export async function runRounds(
         summary.learningRate = { value: learningRate, chosenBy: 'range test', trials: trained.rangeTest.trials };
       }
       const files = condensed.encode(trained.weights, new Map());
-      const folder = await writeFolder(path.join(workDir, `round-${k}`), files, { protect: original.files });
+      const folder = await writeFolder(path.join(workDir, `round-${k}`), files, { protect: protectedPaths(original) });
       // The round counts as the written file runs in its own format's runtime.
       const written = await openModel(path.join(folder, condensed.mainFile), settings.openOptions);
       const y = await runInFormat(written, backend, data.validation);

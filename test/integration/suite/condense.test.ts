@@ -3,7 +3,7 @@ import { existsSync } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { ModelSummary } from '../../../src/core/estimate';
-import type { CondenseResult } from '../../../src/extension/commands';
+import type { CondenseResult } from '../../../src/extension/features/condenseModel';
 import type { ThresholdState } from '../../../src/shared/protocol';
 import { api, assertCounts, Counts, engineCounts, engineSummary, extension, hasLauncher, sameCounts, screenshot, suiteName, waitFor, workspaceModel } from './helpers';
 

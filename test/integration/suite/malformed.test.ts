@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import type { CondenseResult } from '../../../src/extension/commands';
+import type { CondenseResult } from '../../../src/extension/features/condenseModel';
 import { api, hasLauncher, notificationMessages, waitFor, workspaceModel } from './helpers';
 
 /** Broken copies of the example, made in the workspace, with the error each must produce. */
@@ -45,5 +45,30 @@ describe('malformed models', () => {
     assert.ok(result, 'Condense Model failed on a good model after the broken ones');
     assert.strictEqual(result.model, next);
     assert.ok(result.layers.some((l) => l.name === 'conv1' && l.clusters === 8), JSON.stringify(result.layers));
+  });
+});
+
+describe('a weight named like a command link', () => {
+  it('is quoted in the error notification as inert text, not as a link', async () => {
+    const condense = await api();
+    const source = workspaceModel('combustion-mlp');
+    const dir = workspaceModel('broken-link-name');
+    await fs.mkdir(dir, { recursive: true });
+    const json = JSON.parse(await fs.readFile(path.join(source, 'model.json'), 'utf8'));
+    json.weightsManifest[0].weights[0] = { ...json.weightsManifest[0].weights[0], name: '[x](command:workbench.action.quit "t")', dtype: 'float64' };
+    const file = path.join(dir, 'model.json');
+    await fs.writeFile(file, JSON.stringify(json));
+    await fs.copyFile(path.join(source, 'group1-shard1of1.bin'), path.join(dir, 'group1-shard1of1.bin'));
+    const result = await vscode.commands.executeCommand<CondenseResult | undefined>('condense.condenseModel', vscode.Uri.file(file));
+    assert.strictEqual(result, undefined);
+    if (hasLauncher) {
+      // A link would show as its label "x"; the inert text keeps the whole name, in look-alike brackets.
+      let seen: string[] = [];
+      await waitFor('an error notification quoting the weight name as text', async () => (seen = await notificationMessages()).some((m) => m.includes(file) && m.includes('float64') && m.includes('\uff3bx\uff3d(command\u2236workbench.action.quit')), {
+        timeoutMs: 30_000,
+        describe: () => JSON.stringify(seen),
+      });
+    }
+    condense.panelFor(file)?.dispose();
   });
 });

@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import { existsSync, promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import type { RetrainCommandResult } from '../../../src/extension/commands';
+import type { RetrainCommandResult } from '../../../src/extension/features/retrain';
 import type { RoundWritten } from '../../../src/extension/retrains';
 import { writeRetrainData, type RetrainData } from '../../fixtures/retrain/data';
 import { api, hasLauncher, screenshot, sha256, workspaceModel } from './helpers';

@@ -65,4 +65,18 @@ describe('Write Reduced Model and Verify', () => {
   it("leaves the original model's bytes unchanged", async () => {
     assert.deepStrictEqual(await Promise.all([model, shard].map(sha256)), originalHashes);
   });
+
+  it('refuses an output folder leading out of the workspace, and writes nothing there', async () => {
+    const settings = vscode.workspace.getConfiguration('condense');
+    const pattern = '../../../condense-escape-${name}';
+    const escaped = defaultOutputDir(model, pattern);
+    await settings.update('outputFolder', pattern, vscode.ConfigurationTarget.Global);
+    try {
+      const result = await vscode.commands.executeCommand('condense.writeReducedModel', vscode.Uri.file(model));
+      assert.strictEqual(result, undefined, 'Write Reduced Model wrote outside the workspace');
+      assert.ok(!existsSync(escaped), `${escaped} was created`);
+    } finally {
+      await settings.update('outputFolder', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
 });

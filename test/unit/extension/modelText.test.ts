@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { looksLikeBinaryModel } from '../../../src/extension/detect';
+import { looksLikeBinaryModel } from '../../../src/extension/modelDetection';
 import { isTfjsModelText, layerAtOffset, modelLabel } from '../../../src/extension/modelText';
 
 const layers = [

@@ -6,6 +6,7 @@
  * numbered in the model's layer order (dense, dense_1, …), not the layer's own name.
  */
 import { InputError } from '../../model/errors';
+import { checkInflation, ModelReading } from '../../model/files';
 import { readZipDirectory, readZipEntry, refuseClimbingEntries, writeZip } from '../../codecs/zip';
 import { layerEntries, layerName, ModelConfig, parseModelConfig, reducedConfigText, weightRoles } from './config';
 import { Hdf5, Hdf5Group } from '../../codecs/hdf5';
@@ -17,10 +18,13 @@ const METADATA = 'metadata.json';
 const WEIGHTS = 'model.weights.h5';
 const NESTED_MODELS = new Set(['Sequential', 'Functional', 'Model']);
 
-export function readKerasArchive(file: string, zip: Buffer, hdf5: Hdf5): KerasModel {
+/** The optimizer's variables have the old shapes; Keras skips loading an optimizer state it does not find. Never read. */
+const OMITTED: ReadonlySet<string> = new Set(['/optimizer']);
+
+export function readKerasArchive(file: string, zip: Buffer, hdf5: Hdf5, reading: ModelReading = new ModelReading()): KerasModel {
   const entries = readZipDirectory(file, zip);
   refuseClimbingEntries(file, entries.keys());
-  const text = (name: string): string => readZipEntry(file, zip, entries.get(name)!).toString('utf8');
+  const text = (name: string): string => readZipEntry(file, zip, entries.get(name)!, reading).toString('utf8');
   if (!entries.has(CONFIG)) throw new InputError(file, 'has no config.json: not a Keras model archive');
   if (!entries.has(WEIGHTS)) {
     const npz = entries.has('model.weights.npz');
@@ -34,8 +38,14 @@ export function readKerasArchive(file: string, zip: Buffer, hdf5: Hdf5): KerasMo
   const version = entries.has(METADATA) ? keyOf(text(METADATA), 'keras_version') : undefined;
   // Messages about the weights file name the archive and the entry.
   const weightsFile = `${file} (${WEIGHTS})`;
-  const weightsBytes = readZipEntry(file, zip, entries.get(WEIGHTS)!);
-  const weights = hdf5.read(weightsFile, weightsBytes, (root) => layerVariables(weightsFile, hdf5, root, config));
+  const weightsBytes = readZipEntry(file, zip, entries.get(WEIGHTS)!, reading);
+  const weights = hdf5.read(weightsFile, weightsBytes, (root) => {
+    // Every dataset is read, or copied by the writer: their declared sizes are reserved before any is.
+    const declared = hdf5.declaredBytes(weightsFile, root, OMITTED);
+    checkInflation(weightsFile, 'the datasets of the weights file', weightsBytes.length, declared);
+    reading.reserve(weightsFile, declared, 'the datasets of the weights file');
+    return layerVariables(weightsFile, hdf5, root, config);
+  });
   return {
     format: 'keras',
     description: `Keras ${version ?? '3'} archive`,
@@ -47,8 +57,7 @@ export function readKerasArchive(file: string, zip: Buffer, hdf5: Hdf5): KerasMo
       const newWeights = hdf5.rewrite(weightsFile, weightsBytes, {
         datasets: changedDatasets(weights, changed),
         attributes: new Map(),
-        // The optimizer's variables have the old shapes; Keras skips loading an optimizer state it does not find.
-        omit: new Set(['/optimizer']),
+        omit: OMITTED,
       });
       return writeZip(
         [...entries.values()].map((entry) => ({

@@ -5,6 +5,7 @@
  * nested under it ("dense_1/kernel:0", or "dense_1/kernel" from Theano).
  */
 import { InputError } from '../../model/errors';
+import { checkInflation, ModelReading } from '../../model/files';
 import { layerEntries, layerName, parseModelConfig, reducedConfigText } from './config';
 import { Hdf5, Hdf5Group } from '../../codecs/hdf5';
 import { KerasModel } from './model';
@@ -13,8 +14,15 @@ import { changedDatasets, KerasWeight, readWeight, stringAttribute, stringsAttri
 /** Keras flips convolution kernels it loads from a backend other than its own; tfjs computes as TensorFlow does. */
 const CORRELATING_BACKENDS = new Set(['tensorflow', 'jax', 'torch']);
 
-export function readKerasH5(file: string, bytes: Uint8Array, hdf5: Hdf5): KerasModel {
+/** The optimizer's state has the old shapes; without it Keras compiles the model with a fresh optimizer. Never read. */
+const OMITTED: ReadonlySet<string> = new Set(['/optimizer_weights']);
+
+export function readKerasH5(file: string, bytes: Uint8Array, hdf5: Hdf5, reading: ModelReading = new ModelReading()): KerasModel {
   return hdf5.read(file, bytes, (root) => {
+    // Every dataset is read, or copied by the writer: their declared sizes are reserved before any is.
+    const declared = hdf5.declaredBytes(file, root, OMITTED);
+    checkInflation(file, 'the datasets of the file', bytes.length, declared);
+    reading.reserve(file, declared, 'the datasets of the file');
     const configText = stringAttribute(root, 'model_config');
     if (configText === undefined) throw new InputError(file, withoutArchitecture(hdf5, root));
     const version = stringAttribute(root, 'keras_version');
@@ -40,8 +48,7 @@ export function readKerasH5(file: string, bytes: Uint8Array, hdf5: Hdf5): KerasM
         return hdf5.rewrite(file, bytes, {
           datasets: changedDatasets(weights, changed),
           attributes: new Map([['/', new Map([['model_config', newConfig]])]]),
-          // The optimizer's state has the old shapes; without it Keras compiles the model with a fresh optimizer.
-          omit: new Set(['/optimizer_weights']),
+          omit: OMITTED,
         });
       },
     };

@@ -6,8 +6,7 @@
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
 import { InputError } from '../../model/errors';
-import { readModelFile } from '../../model/files';
-import { ModelSource, Predictor, registerFormat } from '../../model/registry';
+import { OpenedModel, OpenerOptions, Predictor, registerFormat } from '../../model/registry';
 import { softmaxOutput, tfjsPredictor } from '../../compute/tfjsPredictor';
 import { readKerasArchive } from './archive';
 import { forTfjs, graphOf } from './config';
@@ -17,13 +16,13 @@ import { KerasModel } from './model';
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 
-export async function openKerasModel(file: string): Promise<ModelSource> {
+export async function openKerasModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
   const modelPath = path.resolve(file);
-  const bytes = await readModelFile(modelPath);
+  const bytes = await options.reading.read(file, modelPath);
   const hdf5 = await loadHdf5();
   let model: KerasModel;
-  if (isHdf5(bytes)) model = readKerasH5(file, bytes, hdf5);
-  else if (ZIP_MAGIC.every((b, i) => bytes[i] === b)) model = readKerasArchive(file, bytes, hdf5);
+  if (isHdf5(bytes)) model = readKerasH5(file, bytes, hdf5, options.reading);
+  else if (ZIP_MAGIC.every((b, i) => bytes[i] === b)) model = readKerasArchive(file, bytes, hdf5, options.reading);
   else throw new InputError(file, 'is neither an HDF5 file (Keras 2) nor a zip archive (Keras 3): not a Keras model');
   const graph = graphOf(file, model.config, model.weights);
   const mainFile = path.basename(modelPath);

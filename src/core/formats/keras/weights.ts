@@ -11,7 +11,7 @@ export interface KerasWeight extends NamedWeight {
   path: string;
 }
 
-const FLOATS: Record<string, StorageDtype> = { '<f': 'float32', '>f': 'float32', '<d': 'float64', '>d': 'float64' };
+const FLOATS: ReadonlyMap<string, StorageDtype> = new Map([['<f', 'float32'], ['>f', 'float32'], ['<d', 'float64'], ['>d', 'float64']]);
 
 /**
  * A dataset's values for the engine (float32, as every format's weights are analysed), stored back
@@ -20,13 +20,13 @@ const FLOATS: Record<string, StorageDtype> = { '<f': 'float32', '>f': 'float32',
  */
 export function readWeight(file: string, dataset: Hdf5Dataset, layer: string, role: string): KerasWeight | null {
   const dtype = dataset.dtype;
-  const storage = typeof dtype === 'string' ? FLOATS[dtype] : undefined;
+  const storage = typeof dtype === 'string' ? FLOATS.get(dtype) : undefined;
   if (dtype === '<e' || dtype === '>e') {
     throw new InputError(file, `weight ${dataset.path} is float16, which this tool cannot write back`);
   }
   if (!storage) return null;
   const shape = dataset.shape ?? [];
-  if (sizeOf(shape) > MAX_TENSOR_ELEMENTS) {
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || sizeOf(shape) > MAX_TENSOR_ELEMENTS) {
     throw new InputError(file, `weight ${dataset.path} has shape [${shape.join(', ')}], more than this tool will allocate`);
   }
   const data = Float32Array.from(dataset.value as Float32Array | Float64Array);
@@ -37,7 +37,7 @@ export function readWeight(file: string, dataset: Hdf5Dataset, layer: string, ro
 
 /** A string attribute (h5py writes bytes and str, fixed or variable length), or undefined when absent. */
 export function stringAttribute(node: Hdf5Group, name: string): string | undefined {
-  if (!(name in node.attrs)) return undefined;
+  if (!Object.hasOwn(node.attrs, name)) return undefined;
   const value = node.attrs[name].value;
   return typeof value === 'string' ? value : undefined;
 }
@@ -48,8 +48,8 @@ export function stringAttribute(node: Hdf5Group, name: string): string | undefin
  */
 export function stringsAttribute(node: Hdf5Group, name: string): string[] | undefined {
   const attrs = node.attrs;
-  const chunks = name in attrs ? [name] : [];
-  if (chunks.length === 0) for (let i = 0; `${name}${i}` in attrs; i++) chunks.push(`${name}${i}`);
+  const chunks = Object.hasOwn(attrs, name) ? [name] : [];
+  if (chunks.length === 0) for (let i = 0; Object.hasOwn(attrs, `${name}${i}`); i++) chunks.push(`${name}${i}`);
   if (chunks.length === 0) return undefined;
   return chunks.flatMap((chunk) => {
     const value = attrs[chunk].value;

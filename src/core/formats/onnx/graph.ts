@@ -314,7 +314,8 @@ class GraphBuilder {
   private match(node: Node): LayerSpec {
     const dynamic = node.inputs.filter((t) => this.isDynamic(t));
     const rank = this.rank(dynamic[0]);
-    const activation = ACTIVATIONS[node.op]?.(node);
+    // Op types come from the file: own keys only, so that "constructor" is no activation.
+    const activation = Object.hasOwn(ACTIVATIONS, node.op) ? ACTIVATIONS[node.op](node) : null;
     if (activation && dynamic.length === 1) return { ...activation, nodes: [node.index], inputs: dynamic, rank };
     const mapped = this.matchOp(node, dynamic, rank);
     if (mapped) return mapped;
@@ -369,7 +370,7 @@ class GraphBuilder {
         return high === Infinity || high !== null && high > 3.4e38 ? { ...base, ...keras('relu') } : null;
       }
       default: {
-        const merge = MERGES[node.op];
+        const merge = Object.hasOwn(MERGES, node.op) ? MERGES[node.op] : undefined;
         if (!merge || dynamic.length < 2) return null;
         const ranks = dynamic.map((t) => this.rank(t));
         const merged = ranks.every((r) => r !== null) ? Math.max(...(ranks as number[])) : null;

@@ -7,14 +7,14 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { InputError } from '../../model/errors';
-import { confinedPath, readModelFile } from '../../model/files';
+import { confinedPath, ModelReading } from '../../model/files';
 import { sizeOf, STORAGE_BYTES, StorageDtype, Tensor } from '../../model/tensor';
 import { checkShape, decodeTensor, encodeFloats } from '../../codecs/dtypes';
 
 /** TensorProto.DataType values this tool decodes; other types are carried through as stored. */
-const DTYPES: Partial<Record<number, StorageDtype>> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64', 16: 'bfloat16',
-};
+const DTYPES: ReadonlyMap<number, StorageDtype> = new Map([
+  [1, 'float32'], [2, 'uint8'], [3, 'int8'], [4, 'uint16'], [5, 'int16'], [6, 'int32'], [7, 'int64'], [9, 'bool'], [10, 'float16'], [11, 'float64'], [16, 'bfloat16'],
+]);
 
 const EXTERNAL = 1;
 
@@ -57,12 +57,12 @@ export function declaredDims(info: onnx.IValueInfoProto): (number | null)[] | nu
 }
 
 function dtypeOf(dataType: number | null | undefined): StorageDtype | null {
-  return DTYPES[dataType ?? 0] ?? null;
+  return DTYPES.get(dataType ?? 0) ?? null;
 }
 
-export async function readOnnxModel(file: string): Promise<OnnxModelFile> {
+export async function readOnnxModel(file: string, reading: ModelReading = new ModelReading()): Promise<OnnxModelFile> {
   const modelPath = path.resolve(file);
-  const bytes = await readModelFile(modelPath);
+  const bytes = await reading.read(file, modelPath);
   let model: onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);
@@ -72,15 +72,20 @@ export async function readOnnxModel(file: string): Promise<OnnxModelFile> {
   const graph = model.graph;
   if (!graph || (!graph.node?.length && !graph.initializer?.length)) throw new InputError(file, 'not an ONNX model: it has no graph');
 
+  // Every initializer's shape is checked and its bytes reserved before any is decoded or read.
+  const declared = (graph.initializer ?? []).map((t) => {
+    const name = t.name ?? '';
+    const dims = checkShape(file, name, (t.dims ?? []).map(toNumber));
+    const dtype = dtypeOf(t.dataType);
+    reading.reserve(file, dtype ? sizeOf(dims) * STORAGE_BYTES[dtype] : 0, `initializer "${name}"`);
+    return { t, name, dims, dtype };
+  });
   const realDir = await fs.realpath(path.dirname(modelPath));
-  const external = new ExternalData(file, realDir);
+  const external = new ExternalData(file, realDir, reading);
   const initializers = new Map<string, OnnxInitializer>();
   try {
-    for (const t of graph.initializer ?? []) {
-      const name = t.name ?? '';
+    for (const { t, name, dims, dtype } of declared) {
       if (initializers.has(name)) throw new InputError(file, `two initializers are named "${name}"`);
-      const dims = checkShape(file, name, (t.dims ?? []).map(toNumber));
-      const dtype = dtypeOf(t.dataType);
       if (t.dataLocation === EXTERNAL) {
         const expected = dtype ? sizeOf(dims) * STORAGE_BYTES[dtype] : null;
         initializers.set(name, { name, dims, dtype, bytes: await external.read(t, expected), external: true });
@@ -152,6 +157,7 @@ class ExternalData {
   constructor(
     private readonly file: string,
     private readonly realDir: string,
+    private readonly reading: ModelReading,
   ) {}
 
   async read(t: onnx.ITensorProto, expected: number | null): Promise<Uint8Array> {
@@ -162,6 +168,8 @@ class ExternalData {
     const offset = this.integer(name, entries, 'offset') ?? 0;
     const length = this.integer(name, entries, 'length') ?? expected;
     if (length === null) throw new InputError(this.file, `initializer "${name}" has a data type this tool does not decode and no external data length`);
+    // Undecoded types reserve nothing up front: their length is only known here.
+    if (expected === null) this.reading.reserve(this.file, length, `initializer "${name}"`);
     if (expected !== null && length !== expected) {
       throw new InputError(this.file, `initializer "${name}" has shape [${(t.dims ?? []).map(toNumber).join(', ')}] (${expected} bytes) but its external data length is ${length}`);
     }
@@ -188,12 +196,7 @@ class ExternalData {
   private open(target: string, location: string): Promise<{ handle: fs.FileHandle; size: number }> {
     let opened = this.handles.get(target);
     if (!opened) {
-      opened = (async () => {
-        const handle = await fs.open(target, 'r').catch(() => {
-          throw new InputError(this.file, `external data file "${location}" is missing (looked for ${target})`);
-        });
-        return { handle, size: (await handle.stat()).size };
-      })();
+      opened = this.reading.open(this.file, target, `external data file "${location}"`);
       this.handles.set(target, opened);
     }
     return opened;

@@ -6,7 +6,7 @@
 import * as path from 'path';
 import { InputError } from '../../model/errors';
 import { LayerNode, ModelGraph } from '../../model/graph';
-import { ModelSource, registerFormat } from '../../model/registry';
+import { OpenedModel, OpenerOptions, registerFormat } from '../../model/registry';
 import { FloatDtype, encodeFloats } from '../../codecs/dtypes';
 import { onnxPredictor } from './predictor';
 import { declaredDims, readOnnxModel } from './read';
@@ -14,8 +14,8 @@ import { buildOnnxGraph, toStored } from './graph';
 import { IntAttributes, ShapeEdit, TensorUpdate, writeOnnxModel } from './write';
 import { isCondensable } from '../../structure/layerKinds';
 
-export async function openOnnxModel(file: string): Promise<ModelSource> {
-  const source = await readOnnxModel(file);
+export async function openOnnxModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
+  const source = await readOnnxModel(file, options.reading);
   const { graph, weights, bindings, tensors, nodes } = buildOnnxGraph(file, source);
   const mainFile = path.basename(source.path);
   const dataFile = `${mainFile}.data`;

@@ -2,7 +2,8 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { isRecord } from '../../codecs/json';
 import { InputError } from '../../model/errors';
-import { confinedPath, readModelFile } from '../../model/files';
+import { confinedPath, ModelReading } from '../../model/files';
+import { modelConfigOf } from '../../codecs/kerasLayers';
 import { MAX_TENSOR_ELEMENTS, NamedWeight, Quantization, sizeOf, STORAGE_BYTES, StorageDtype } from '../../model/tensor';
 import { float16ToFloat32 } from '../../codecs/float16';
 
@@ -48,9 +49,9 @@ export function looksLikeTfjsModel(json: unknown): boolean {
   return isRecord(topology) && Array.isArray(json.weightsManifest);
 }
 
-export async function readTfjsModel(file: string): Promise<TfjsModelFile> {
+export async function readTfjsModel(file: string, reading: ModelReading = new ModelReading()): Promise<TfjsModelFile> {
   const modelPath = path.resolve(file);
-  const text = (await readModelFile(modelPath)).toString('utf8');
+  const text = (await reading.read(file, modelPath)).toString('utf8');
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -58,11 +59,13 @@ export async function readTfjsModel(file: string): Promise<TfjsModelFile> {
     throw new InputError(file, `malformed JSON: ${(e as Error).message}`);
   }
   const json = validateModelJson(file, parsed);
+  checkTopology(file, json.modelTopology);
   const dir = path.dirname(modelPath);
   const realDir = await fs.realpath(dir);
 
-  // Check every spec and every shard's size before allocating anything.
-  const groups: { shardPaths: string[]; bytes: number; specs: WeightSpec[] }[] = [];
+  // Check every spec and every shard's size, and reserve the weights' bytes, before allocating anything.
+  const groups: { shardPaths: string[]; rels: string[]; bytes: number; specs: WeightSpec[] }[] = [];
+  const listed = new Map<string, string>();
   for (const [g, group] of json.weightsManifest.entries()) {
     let needed = 0;
     for (const spec of group.weights) needed += specByteLength(file, spec);
@@ -70,14 +73,12 @@ export async function readTfjsModel(file: string): Promise<TfjsModelFile> {
     let available = 0;
     for (const rel of group.paths) {
       const shard = await confinedPath(file, realDir, rel);
-      let stat;
-      try {
-        stat = await fs.stat(shard);
-      } catch {
-        throw new InputError(file, `weight shard "${rel}" is missing (looked for ${shard})`);
-      }
+      const real = await fs.realpath(shard).catch(() => shard);
+      const twice = listed.get(real);
+      if (twice !== undefined) throw new InputError(file, `weight shard "${rel}" is listed twice in the manifest (as "${twice}" before); refused`);
+      listed.set(real, rel);
+      available += await reading.size(file, shard, `weight shard "${rel}"`);
       shardPaths.push(shard);
-      available += stat.size;
     }
     if (available !== needed) {
       const what = available < needed ? 'truncated' : 'longer than the manifest says';
@@ -86,16 +87,17 @@ export async function readTfjsModel(file: string): Promise<TfjsModelFile> {
         `weight group ${g + 1} is ${what}: its shards hold ${available} bytes but the shapes need ${needed}`,
       );
     }
-    groups.push({ shardPaths, bytes: needed, specs: group.weights });
+    reading.reserve(file, needed, `weight group ${g + 1}`);
+    groups.push({ shardPaths, rels: group.paths, bytes: needed, specs: group.weights });
   }
 
   const weights: NamedWeight[] = [];
   let storedBytes = 0;
   for (const group of groups) {
-    const buffer = Buffer.concat(await Promise.all(group.shardPaths.map((p) => fs.readFile(p))));
-    if (buffer.length !== group.bytes) {
-      throw new InputError(file, `a weight shard changed size while it was being read`);
-    }
+    // Each shard is read at the size it was stamped with (a change in between is refused).
+    const shards: Buffer[] = [];
+    for (const [i, shard] of group.shardPaths.entries()) shards.push(await reading.read(file, shard, `weight shard "${group.rels[i]}"`));
+    const buffer = Buffer.concat(shards);
     let offset = 0;
     for (const spec of group.specs) {
       const length = specByteLength(file, spec);
@@ -113,6 +115,19 @@ export async function readTfjsModel(file: string): Promise<TfjsModelFile> {
     shardPaths: groups.flatMap((g) => g.shardPaths),
     storedBytes,
   };
+}
+
+/** A topology without layers is refused before any shard is read. */
+function checkTopology(file: string, topology: Record<string, unknown>): void {
+  let model;
+  try {
+    model = modelConfigOf(topology);
+  } catch {
+    throw new InputError(file, 'modelTopology has no "class_name": not a Keras/TF.js Layers topology');
+  }
+  const config = model.config;
+  const layers = Array.isArray(config) ? config : isRecord(config) ? config.layers : undefined;
+  if (!Array.isArray(layers) || layers.length === 0) throw new InputError(file, `the ${model.class_name} model has no layers; refused before reading its weights`);
 }
 
 function validateModelJson(file: string, parsed: unknown): ModelJson {
@@ -140,7 +155,7 @@ function validateSpec(file: string, spec: unknown): asserts spec is WeightSpec {
     throw new InputError(file, 'a weight entry has no name');
   }
   const name = spec.name;
-  if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+  if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw new InputError(file, `weight "${name}" has an invalid shape ${JSON.stringify(spec.shape)}`);
   }
   if (spec.dtype !== 'float32' && spec.dtype !== 'int32') {

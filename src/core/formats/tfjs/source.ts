@@ -1,14 +1,14 @@
 /** TF.js Layers models (model.json + weight shards) as a ModelSource. */
 import type * as TF from '@tensorflow/tfjs';
 import { InputError } from '../../model/errors';
-import { ModelSource, registerFormat } from '../../model/registry';
+import { OpenedModel, OpenerOptions, registerFormat } from '../../model/registry';
 import { softmaxOutput, tfjsPredictor } from '../../compute/tfjsPredictor';
 import { readTfjsModel, TfjsModelFile } from './read';
 import { buildLayersGraph } from '../../codecs/kerasLayers';
 import { encodeTfjsModel, WEIGHTS_FILE } from './write';
 
-export async function openTfjsModel(file: string): Promise<ModelSource> {
-  const model = await readTfjsModel(file);
+export async function openTfjsModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
+  const model = await readTfjsModel(file, options.reading);
   const graph = buildLayersGraph(file, model.json.modelTopology, model.weights);
   return {
     format: 'tfjs-layers',

@@ -87,7 +87,7 @@ export function buildTorchGraph(file: string, layout: StateDictLayout, weights: 
       if (layer.bias) node.weights.set('bias', weights.get(layer.bias.name)!);
       if (layer.batchNorm) {
         const bn = add(layer.batchNorm.name, 'BatchNormalization', { axis: -1, epsilon: BATCH_NORM_EPSILON }, shape);
-        for (const [role, t] of layer.batchNorm.tensors) if (role in BATCH_NORM_ROLES) bn.weights.set(BATCH_NORM_ROLES[role], weights.get(t.name)!);
+        for (const [role, t] of layer.batchNorm.tensors) if (Object.hasOwn(BATCH_NORM_ROLES, role)) bn.weights.set(BATCH_NORM_ROLES[role], weights.get(t.name)!);
       }
       if (next) add(`${layer.name} activation`, between.className, between.config, shape, true);
     });

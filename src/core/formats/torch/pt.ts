@@ -3,6 +3,7 @@
  * pickled dict, read by the restricted unpickler) and one `<archive>/data/<key>` entry per storage.
  */
 import { InputError } from '../../model/errors';
+import { ModelReading } from '../../model/files';
 import { sizeOf, STORAGE_BYTES } from '../../model/tensor';
 import { isTensor, TensorRef, unpickle, Value } from '../../codecs/pickle';
 import { checkShape, RawTensor } from '../../codecs/dtypes';
@@ -11,7 +12,7 @@ import { readZipDirectory, readZipEntry, ZipEntry } from '../../codecs/zip';
 const STATE_DICT_ADVICE = 'save the weights with torch.save(model.state_dict(), path), or export the model to ONNX';
 
 /** The state dict's tensors in its own order (the order of the model's modules). */
-export function parseTorchFile(file: string, bytes: Buffer): RawTensor[] {
+export function parseTorchFile(file: string, bytes: Buffer, reading: ModelReading = new ModelReading()): RawTensor[] {
   if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
     throw new InputError(file, `this is PyTorch's legacy (pre-1.6) serialization, which this tool does not read; re-save it with a current PyTorch (${STATE_DICT_ADVICE})`);
   }
@@ -27,25 +28,31 @@ export function parseTorchFile(file: string, bytes: Buffer): RawTensor[] {
   const archive = pickles[0].slice(0, -'/data.pkl'.length);
   const entry = (name: string): ZipEntry | undefined => entries.get(`${archive}/${name}`);
   const byteOrderEntry = entry('byteorder');
-  const byteOrder = byteOrderEntry ? readZipEntry(file, bytes, byteOrderEntry).toString('latin1') : 'little';
+  const byteOrder = byteOrderEntry ? readZipEntry(file, bytes, byteOrderEntry, reading).toString('latin1') : 'little';
   if (byteOrder !== 'little' && byteOrder !== 'big') throw new InputError(file, `unknown byte order "${byteOrder}"`);
 
-  const root = unpickle(file, readZipEntry(file, bytes, entry('data.pkl')!));
+  const root = unpickle(file, readZipEntry(file, bytes, entry('data.pkl')!, reading));
   const stateDict = checkStateDict(file, root);
+  // Every view and storage is checked, and the tensors' bytes reserved, before any storage is read.
+  for (const [name, ref] of stateDict) {
+    const { key, dtype, numel } = ref.storage;
+    const stored = entry(`data/${key}`);
+    if (!stored) throw new InputError(file, `tensor "${name}": its storage data/${key} is missing from the archive`);
+    if (stored.size !== numel * STORAGE_BYTES[dtype]) {
+      throw new InputError(file, `storage data/${key} holds ${stored.size} bytes, but ${numel} ${dtype} values need ${numel * STORAGE_BYTES[dtype]}`);
+    }
+    checkView(file, name, ref);
+    reading.reserve(file, sizeOf(ref.shape) * STORAGE_BYTES[dtype], `tensor "${name}"`);
+  }
   const storages = new Map<string, Uint8Array>();
   return stateDict.map(([name, ref]) => {
-    const { key, dtype, numel } = ref.storage;
+    const key = ref.storage.key;
     let storage = storages.get(key);
     if (!storage) {
-      const stored = entry(`data/${key}`);
-      if (!stored) throw new InputError(file, `tensor "${name}": its storage data/${key} is missing from the archive`);
-      storage = readZipEntry(file, bytes, stored);
-      if (storage.length !== numel * STORAGE_BYTES[dtype]) {
-        throw new InputError(file, `storage data/${key} holds ${storage.length} bytes, but ${numel} ${dtype} values need ${numel * STORAGE_BYTES[dtype]}`);
-      }
+      storage = readZipEntry(file, bytes, entry(`data/${key}`)!, reading);
       storages.set(key, storage);
     }
-    return materialise(file, name, ref, storage, byteOrder === 'big');
+    return materialise(name, ref, storage, byteOrder === 'big');
   });
 }
 
@@ -60,16 +67,32 @@ function checkStateDict(file: string, root: Value): [string, TensorRef][] {
   return entries as [string, TensorRef][];
 }
 
-/** A contiguous little-endian copy of a strided view of its storage (bounds checked first). */
-function materialise(file: string, name: string, ref: TensorRef, storage: Uint8Array, bigEndian: boolean): RawTensor {
+/**
+ * Refuses a view that reaches past its storage, or reads an element of it twice (a zero stride, or
+ * strides that interleave): such a view expands a few stored bytes into a large tensor.
+ */
+function checkView(file: string, name: string, ref: TensorRef): void {
   const shape = checkShape(file, name, ref.shape);
-  const { dtype, numel } = ref.storage;
-  const size = STORAGE_BYTES[dtype];
-  const n = sizeOf(shape);
-  if (n > 0) {
-    const last = shape.reduce((index, d, axis) => index + (d - 1) * ref.stride[axis], ref.offset);
-    if (last >= numel) throw new InputError(file, `tensor "${name}" reaches past the end of its storage`);
+  if (sizeOf(shape) === 0) return;
+  const last = shape.reduce((index, d, axis) => index + (d - 1) * ref.stride[axis], ref.offset);
+  if (last >= ref.storage.numel) throw new InputError(file, `tensor "${name}" reaches past the end of its storage`);
+  const axes = shape.map((size, axis) => ({ size, stride: ref.stride[axis] })).filter((a) => a.size > 1).sort((a, b) => a.stride - b.stride);
+  // Each axis must step past everything the faster axes cover.
+  let covered = 1;
+  for (const { size, stride } of axes) {
+    if (stride < covered) {
+      throw new InputError(file, `tensor "${name}" is a view with strides [${ref.stride.join(', ')}] that reads elements of its storage more than once; refused`);
+    }
+    covered += stride * (size - 1);
   }
+}
+
+/** A contiguous little-endian copy of a strided view of its storage (checked by checkView). */
+function materialise(name: string, ref: TensorRef, storage: Uint8Array, bigEndian: boolean): RawTensor {
+  const shape = ref.shape;
+  const size = STORAGE_BYTES[ref.storage.dtype];
+  const dtype = ref.storage.dtype;
+  const n = sizeOf(shape);
   const bytes = new Uint8Array(n * size);
   const contiguous = shape.every((_, axis) => shape[axis] === 1 || ref.stride[axis] === sizeOf(shape.slice(axis + 1)));
   if (contiguous && !bigEndian) {

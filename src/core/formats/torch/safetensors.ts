@@ -5,15 +5,16 @@
  * must tile the data exactly (no overlaps, gaps or trailing bytes).
  */
 import { InputError } from '../../model/errors';
+import { ModelReading } from '../../model/files';
 import { StorageDtype } from '../../model/tensor';
 import { isRecord } from '../../codecs/json';
 import { byteLengthOf, checkShape, RawTensor } from '../../codecs/dtypes';
 
-const DTYPES: Record<string, StorageDtype> = {
-  F64: 'float64', F32: 'float32', F16: 'float16', BF16: 'bfloat16',
-  I64: 'int64', I32: 'int32', I16: 'int16', I8: 'int8', U16: 'uint16', U8: 'uint8', BOOL: 'bool',
-};
-const NAMES = new Map<StorageDtype, string>(Object.entries(DTYPES).map(([name, dtype]) => [dtype, name]));
+const DTYPES: ReadonlyMap<string, StorageDtype> = new Map([
+  ['F64', 'float64'], ['F32', 'float32'], ['F16', 'float16'], ['BF16', 'bfloat16'],
+  ['I64', 'int64'], ['I32', 'int32'], ['I16', 'int16'], ['I8', 'int8'], ['U16', 'uint16'], ['U8', 'uint8'], ['BOOL', 'bool'],
+]);
+const NAMES = new Map<StorageDtype, string>([...DTYPES].map(([name, dtype]) => [dtype, name]));
 
 /** The reference implementation refuses larger headers too. */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -24,7 +25,7 @@ export interface SafetensorsFile {
   metadata: Record<string, string> | null;
 }
 
-export function parseSafetensors(file: string, bytes: Buffer): SafetensorsFile {
+export function parseSafetensors(file: string, bytes: Buffer, reading: ModelReading = new ModelReading()): SafetensorsFile {
   const bad = (problem: string): InputError => new InputError(file, problem);
   if (bytes.length < 8) throw bad('too short to be a safetensors file');
   const headerLength = bytes.readBigUInt64LE(0);
@@ -48,8 +49,8 @@ export function parseSafetensors(file: string, bytes: Buffer): SafetensorsFile {
       continue;
     }
     if (!isRecord(value)) throw bad(`header entry "${name}" is not an object`);
-    const dtype = typeof value.dtype === 'string' ? DTYPES[value.dtype] : undefined;
-    if (!dtype) throw bad(`tensor "${name}" has dtype ${JSON.stringify(value.dtype)}; supported: ${Object.keys(DTYPES).join(', ')}`);
+    const dtype = typeof value.dtype === 'string' ? DTYPES.get(value.dtype) : undefined;
+    if (!dtype) throw bad(`tensor "${name}" has dtype ${JSON.stringify(value.dtype)}; supported: ${[...DTYPES.keys()].join(', ')}`);
     const shape = checkShape(file, name, value.shape);
     const offsets = value.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
@@ -60,6 +61,7 @@ export function parseSafetensors(file: string, bytes: Buffer): SafetensorsFile {
     if (end - begin !== needed) {
       throw bad(`tensor "${name}": data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but shape [${shape.join(', ')}] in ${value.dtype} needs ${needed}`);
     }
+    reading.reserve(file, needed, `tensor "${name}"`);
     specs.push({ name, dtype, shape, begin, end });
   }
 

@@ -4,8 +4,8 @@
  * always written as safetensors, every tensor in its original dtype and order.
  */
 import * as path from 'path';
-import { readModelFile } from '../../model/files';
-import { ModelSource, OpenOptions, registerFormat } from '../../model/registry';
+import { ModelReading } from '../../model/files';
+import { OpenedModel, OpenerOptions, registerFormat } from '../../model/registry';
 import { NamedWeight } from '../../model/tensor';
 import { inferChains } from './chain';
 import { buildTorchGraph, weightLayout, WeightLayout } from './graph';
@@ -16,11 +16,11 @@ import { decodeTensor, encodeFloats, isFloatDtype, RawTensor } from '../../codec
 
 const DEFAULT_ACTIVATION = 'relu';
 
-export async function openTorchModel(file: string, options: OpenOptions): Promise<ModelSource> {
+export async function openTorchModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
   const modelPath = path.resolve(file);
-  const bytes = await readModelFile(modelPath);
+  const bytes = await options.reading.read(file, modelPath);
   const safetensors = path.extname(file).toLowerCase() === '.safetensors';
-  const { tensors, metadata, moduleOrder } = safetensors ? readSafetensors(file, bytes) : readStateDict(file, bytes);
+  const { tensors, metadata, moduleOrder } = safetensors ? readSafetensors(file, bytes, options.reading) : readStateDict(file, bytes, options.reading);
   const layout = inferChains(moduleOrder);
 
   const layouts = new Map<string, WeightLayout>();
@@ -65,8 +65,8 @@ interface StateDict {
   moduleOrder: RawTensor[];
 }
 
-function readStateDict(file: string, bytes: Buffer): StateDict {
-  const tensors = parseTorchFile(file, bytes);
+function readStateDict(file: string, bytes: Buffer, reading: ModelReading): StateDict {
+  const tensors = parseTorchFile(file, bytes, reading);
   return { tensors, metadata: null, moduleOrder: tensors };
 }
 
@@ -76,8 +76,8 @@ function readStateDict(file: string, bytes: Buffer): StateDict {
  * which is the module order of nn.Sequential and of numbered names (fc1, fc2, …, fc10). A file in
  * any other order (written from a state dict, like this tool's output) is taken as it is.
  */
-function readSafetensors(file: string, bytes: Buffer): StateDict {
-  const { tensors, metadata } = parseSafetensors(file, bytes);
+function readSafetensors(file: string, bytes: Buffer, reading: ModelReading): StateDict {
+  const { tensors, metadata } = parseSafetensors(file, bytes, reading);
   const sortedByLibrary = tensors.every((t, i) => i === 0 || t.dtype !== tensors[i - 1].dtype || tensors[i - 1].name < t.name);
   const natural = new Intl.Collator('en', { numeric: true }).compare;
   const moduleOrder = sortedByLibrary ? [...tensors].sort((a, b) => natural(a.name, b.name)) : tensors;

@@ -3,10 +3,10 @@
  * unit-tested directly; the model index reads the bytes.
  */
 import * as path from 'path';
+import { MODEL_FILE_EXTENSIONS, modelFileKind } from '../core/model/registry';
 
-/** Extensions of the formats the engine reads; `.json` is checked by content. */
-export const MODEL_EXTENSIONS = ['.json', '.onnx', '.pt', '.pth', '.safetensors', '.h5', '.hdf5', '.keras'];
-export const MODEL_GLOB = '**/*.{json,onnx,pt,pth,safetensors,h5,hdf5,keras}';
+/** Every file the engine's format rule names (`.json` is then checked by content). */
+export const MODEL_GLOB = `**/*.{${MODEL_FILE_EXTENSIONS.map((ext) => ext.slice(1)).join(',')}}`;
 
 /** How many leading bytes `looksLikeBinaryModel` needs (a Keras HDF5 file names its model_config within the first KiB). */
 export const HEAD_BYTES = 4096;
@@ -20,7 +20,12 @@ const startsWith = (head: Uint8Array, bytes: number[]): boolean => head.length >
 const isKerasHdf5 = (head: Uint8Array): boolean => startsWith(head, HDF5_SIGNATURE) && new TextDecoder('latin1').decode(head).includes('model_config');
 
 export function isModelExtension(file: string): boolean {
-  return MODEL_EXTENSIONS.includes(path.extname(file).toLowerCase());
+  return modelFileKind(file) !== undefined;
+}
+
+/** TF.js Layers models are the JSON files among the candidates (the only format retraining takes). */
+export function isTfjsModelFile(file: string): boolean {
+  return modelFileKind(file) === 'tfjs';
 }
 
 /**

@@ -1,20 +1,33 @@
 import * as vscode from 'vscode';
-import { layerHint, formatGamma } from '../shared/hints';
-import { Analyses } from './analyses';
-import { ModelIndex } from './modelIndex';
-import { layerAtOffset } from './modelText';
+import { layerHint, formatGamma } from '../../shared/hints';
+import { Analyses } from '../analyses';
+import { ModelIndex } from '../modelIndex';
+import { LayerTargetCache } from '../layerTargetCache';
+import { layerAt } from '../modelText';
+import { FeatureContext } from './common';
+
+export function register(features: FeatureContext): void {
+  const layers = new LayerTargetCache(features.modelJson);
+  features.extension.subscriptions.push(
+    vscode.languages.registerHoverProvider({ scheme: 'file', pattern: '**/*.json' }, new LayerHoverProvider(features.index, features.analyses, layers)),
+    vscode.workspace.onDidCloseTextDocument((document) => layers.forget(document.uri.toString())),
+  );
+}
 
 /** Hovering a layer's `name` or `class_name` in a model.json shows its reduction hint. */
-export class LayerHoverProvider implements vscode.HoverProvider {
+class LayerHoverProvider implements vscode.HoverProvider {
   constructor(
     private readonly index: ModelIndex,
     private readonly analyses: Analyses,
+    private readonly layers: LayerTargetCache,
   ) {}
 
-  provideHover(document: vscode.TextDocument, position: vscode.Position): vscode.Hover | undefined {
+  async provideHover(document: vscode.TextDocument, position: vscode.Position): Promise<vscode.Hover | undefined> {
     const file = document.uri.fsPath;
     if (!this.index.has(file)) return undefined;
-    const layerName = layerAtOffset(document.getText(), document.offsetAt(position));
+    // Found once per version of the document; a large one off the extension host's thread.
+    const targets = await this.layers.targetsFor(document.uri.toString(), document.version, () => document.getText()).catch(() => undefined);
+    const layerName = targets && layerAt(targets, document.offsetAt(position));
     if (!layerName) return undefined;
     const range = document.getWordRangeAtPosition(position, /"[^"]*"/);
     const entry = this.analyses.cached(file);

@@ -1,11 +1,20 @@
+/** The Explorer's "Models" view and its Refresh Models command. */
 import * as vscode from 'vscode';
-import { modelSummaryLine } from '../shared/hints';
-import { Analyses } from './analyses';
-import { ModelIndex } from './modelIndex';
-import { modelLabel } from './modelText';
+import { modelSummaryLine } from '../../shared/hints';
+import { Analyses } from '../analyses';
+import { ModelIndex } from '../modelIndex';
+import { modelLabel } from '../modelText';
+import { safeDisplayText } from '../safeText';
+import { FeatureContext, registerFileCommand } from './common';
+
+export function register(features: FeatureContext): void {
+  const view = new ModelsView(features.index, features.analyses);
+  features.extension.subscriptions.push(view, vscode.window.registerTreeDataProvider('condense.models', view));
+  registerFileCommand(features, 'condense.refreshModels', () => features.index.rescan());
+}
 
 /** The Explorer's "Models" view: every detected model, with a one-line summary once analysed. */
-export class ModelsView implements vscode.TreeDataProvider<string>, vscode.Disposable {
+class ModelsView implements vscode.TreeDataProvider<string>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<string | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subscriptions: vscode.Disposable[];
@@ -27,12 +36,12 @@ export class ModelsView implements vscode.TreeDataProvider<string>, vscode.Dispo
   getTreeItem(file: string): vscode.TreeItem {
     const uri = vscode.Uri.file(file);
     const item = new vscode.TreeItem(uri, vscode.TreeItemCollapsibleState.None);
-    item.label = modelLabel(file);
+    item.label = safeDisplayText(modelLabel(file));
     item.id = file;
     const entry = this.analyses.cached(file);
     const sizes = this.analyses.estimateFor(file);
     const gamma = this.analyses.thresholdsFor(file).threshold;
-    item.description = entry && sizes ? modelSummaryLine(entry.summary, sizes, gamma) : 'not analysed yet';
+    item.description = entry && sizes ? safeDisplayText(modelSummaryLine(entry.summary, sizes, gamma)) : 'not analysed yet';
     item.tooltip = new vscode.MarkdownString().appendText(vscode.workspace.asRelativePath(file));
     item.contextValue = 'condenseModel';
     item.command = { command: 'condense.condenseModel', title: 'Condense Model', arguments: [uri] };
