@@ -1,6 +1,6 @@
 /** Pieces the benchmark scripts share: Markdown tables, time formatting, outputs and errors by condense's evaluator. */
 import { LoadedModel } from '../src/core/analyze';
-import { productEngine } from '../src/core/compute/backend';
+import { productEngine } from '../src/core/compute/engines';
 import { GraphEvaluator, isUnsupported, replacedWeights, Value } from '../src/core/compute/evaluator';
 import { Tensor } from '../src/core/model/tensor';
 

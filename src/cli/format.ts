@@ -115,11 +115,11 @@ export function formatMerge(report: CondenseReport): string {
 /** The automatic search: its curve (largest first, the chosen point marked) and the choice. */
 export function formatAuto(result: AutoResult): string {
   const mse = result.metric === 'mse';
-  const value = (v: number): string => (mse ? v.toExponential(3) : `${(100 * v).toFixed(2)} %`);
+  const metricText = (v: number): string => (mse ? v.toExponential(3) : `${(100 * v).toFixed(2)} %`);
   const change = (c: number): string => (mse ? `${c >= 0 ? '+' : ''}${(100 * c).toFixed(1)} %` : `${c > 0 ? '−' : '+'}${Math.abs(100 * c).toFixed(1)} points`);
   const limit = mse ? `MSE at most +${100 * result.tolerance} %` : `accuracy at most ${100 * result.tolerance} points lower`;
   const lines = [
-    `Automatic thresholds on ${result.validation}: ${limit} (original ${mse ? 'MSE' : 'accuracy'} ${value(result.baseline)}; ` +
+    `Automatic thresholds on ${result.validation}: ${limit} (original ${mse ? 'MSE' : 'accuracy'} ${metricText(result.baseline)}; ` +
       `${result.merge === 'refit' ? 'refitted' : 'plain'} merge, run by ${result.runner === 'engine' ? "condense's evaluator" : "the format's runner"}).`,
     '',
     `  ${'params'.padStart(10)}  ${'ratio'.padStart(7)}  ${(mse ? 'MSE' : 'accuracy').padStart(10)}  ${'change'.padStart(13)}`,
@@ -127,12 +127,12 @@ export function formatAuto(result: AutoResult): string {
   const sorted = [...result.curve].sort((a, b) => b.paramsAfter - a.paramsAfter || a.change - b.change);
   for (const p of sorted) {
     const mark = p === result.chosen ? '*' : p.meets ? ' ' : 'x';
-    lines.push(`${mark} ${String(p.paramsAfter).padStart(10)}  ${`${(100 * p.ratio).toFixed(1)} %`.padStart(7)}  ${value(p.value).padStart(10)}  ${change(p.change).padStart(13)}`);
+    lines.push(`${mark} ${String(p.paramsAfter).padStart(10)}  ${`${(100 * p.paramsRatio).toFixed(1)} %`.padStart(7)}  ${metricText(p.metric).padStart(10)}  ${change(p.change).padStart(13)}`);
   }
   lines.push('', `${result.curve.length} candidates in ${(result.milliseconds / 1000).toFixed(1)} s (* chosen, x beyond the tolerance).`);
   const c = result.chosen;
   lines.push(c
-    ? `Chosen: ${c.paramsAfter} of ${result.paramsBefore} parameters (${(100 * c.ratio).toFixed(1)} %), ${mse ? 'MSE' : 'accuracy'} ${value(c.value)} (${change(c.change)}); ` +
+    ? `Chosen: ${c.paramsAfter} of ${result.paramsBefore} parameters (${(100 * c.paramsRatio).toFixed(1)} %), ${mse ? 'MSE' : 'accuracy'} ${metricText(c.metric)} (${change(c.change)}); ` +
         `thresholds ${Object.entries(c.thresholds).map(([layer, t]) => `${layer} ${t.toPrecision(4)}`).join(', ')}.`
     : 'No candidate meets the tolerance, not even γ = 1 everywhere.');
   return lines.join('\n');

@@ -1,7 +1,7 @@
-import { Analysis, analyzeModel, loadModel } from '../core/analyze';
+import { AnalysedFile, Analysis, analyzeFile } from '../core/analyze';
 import { Backend, BackendPreference, BACKENDS, loadBackend } from '../core/compute/backend';
 import { autoReduce } from '../core/auto';
-import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES, loadCalibration } from '../core/data/calibration';
+import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES } from '../core/data/calibration';
 import { InputError } from '../core/model/errors';
 import type { OpenOptions } from '../core/formats/index';
 import { reduceModel } from '../core/reduce';
@@ -12,7 +12,7 @@ import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/estimate';
 import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
 import { AutoResult, RetrainSummary } from '../core/reduction/report';
-import { loadValidation } from '../core/data/validation';
+import { loadLabelledData } from '../core/data/validation';
 
 const USAGE = `condense — shrink trained neural networks by condensation
 
@@ -200,17 +200,14 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
 }
 
 /** Opens and analyses the model, on calibration data when the flags give some. */
-async function analyse(p: Parsed, file: string, backend: Backend): Promise<{ analysis: Analysis; calibration?: Calibration }> {
-  const model = await loadModel(file, openOptions(p));
-  const spec = calibrationFlags(p);
-  const calibration = spec ? await loadCalibration(model.source.graph, spec, model.source.path) : undefined;
-  const analysis = await analyzeModel(model, {
+function analyse(p: Parsed, file: string, backend: Backend): Promise<AnalysedFile> {
+  return analyzeFile(file, {
+    open: openOptions(p),
+    calibration: calibrationFlags(p),
     gram: backend.gram,
     backend: backend.label,
-    calibration,
     allowBiasDominated: p.flags.has('allow-bias-dominated'),
   });
-  return { analysis, calibration };
 }
 
 interface AutoSpec {
@@ -237,7 +234,7 @@ function autoFlags(p: Parsed): AutoSpec | null {
 
 /** Reads the validation data and searches the thresholds. */
 async function search(p: Parsed, spec: AutoSpec, analysis: Analysis, calibration: Calibration | undefined, backend: Backend): Promise<AutoResult> {
-  const validation = await loadValidation(analysis.model.source.graph, spec.inputs, spec.targets);
+  const validation = await loadLabelledData(analysis.model.source.graph, spec.inputs, spec.targets);
   return autoReduce(analysis, { tolerance: spec.tolerance, validation, calibration, backend, openOptions: openOptions(p) });
 }
 

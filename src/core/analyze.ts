@@ -1,9 +1,9 @@
-import { Calibration } from './data/calibration';
+import { Calibration, CalibrationSpec, loadCalibration } from './data/calibration';
 import { completeLinkage } from './similarity/cluster';
 import { CalibrationData, measureLayer } from './similarity/data';
 import { CancelToken, throwIfCancelled } from './model/errors';
 import { openModel } from './formats/index';
-import { productEngine } from './compute/backend';
+import { productEngine } from './compute/engines';
 import { GraphEvaluator, originalWeights } from './compute/evaluator';
 import { kernelSize, LayerNode } from './model/graph';
 import { jointVectors } from './similarity/jointVectors';
@@ -38,7 +38,7 @@ export interface AnalyzeOptions {
   backend?: string;
   onProgress?: (p: AnalysisProgress) => void;
   cancel?: CancelToken;
-  /** Inputs to measure similarity on: the cosine of the units' pre-activations over them (see dataSimilarity.ts). */
+  /** Inputs to measure similarity on: the cosine of the units' pre-activations over them (see similarity/data.ts). */
   calibration?: Calibration;
   /** Reduce layers whose bias dominates their weights even when similarity is measured on weights. */
   allowBiasDominated?: boolean;
@@ -63,6 +63,29 @@ export interface Analysis {
 async function calibrationEvaluator(model: LoadedModel, calibration: Calibration): Promise<CalibrationData> {
   const products = await productEngine();
   return { evaluator: new GraphEvaluator(model.source.graph, calibration.input, originalWeights, products), products };
+}
+
+export interface AnalyzeFileOptions extends Omit<AnalyzeOptions, 'calibration'> {
+  /** How to open the file (e.g. the activation of a weights-only file). */
+  open?: OpenOptions;
+  /** Calibration inputs to read or generate for the model; without them similarity is measured on the weights. */
+  calibration?: CalibrationSpec;
+}
+
+export interface AnalysedFile {
+  /** The analysis, with the opened model as `analysis.model`. */
+  analysis: Analysis;
+  /** The calibration inputs the analysis measured on, for the refit and the searches that follow. */
+  calibration?: Calibration;
+}
+
+/** The one way from a file to its analysis: open the model, read its calibration inputs (if any), analyse. */
+export async function analyzeFile(file: string, options: AnalyzeFileOptions = {}): Promise<AnalysedFile> {
+  const { open, calibration: spec, ...analyzeOptions } = options;
+  const model = await loadModel(file, open);
+  const calibration = spec ? await loadCalibration(model.source.graph, spec, model.source.path) : undefined;
+  const analysis = await analyzeModel(model, { ...analyzeOptions, calibration });
+  return { analysis, calibration };
 }
 
 export async function analyzeModel(model: LoadedModel, options: AnalyzeOptions = {}): Promise<Analysis> {

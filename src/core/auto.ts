@@ -18,9 +18,10 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Analysis } from './analyze';
-import { Backend, productEngine } from './compute/backend';
+import type { Backend } from './compute/backend';
+import { productEngine } from './compute/engines';
 import { Calibration } from './data/calibration';
-import { metricOf, relativeIncrease, score, Validation } from './data/validation';
+import { LabelledData, metricOf, relativeIncrease, score } from './data/validation';
 import { InputError } from './model/errors';
 import { openModel } from './formats/index';
 import { GraphEvaluator, isUnsupported, originalWeights, replacedWeights, Value } from './compute/evaluator';
@@ -39,7 +40,7 @@ export const MAX_EVALUATIONS = 60;
 
 export interface AutoOptions {
   tolerance: number;
-  validation: Validation;
+  validation: LabelledData;
   /** Refit every candidate on these inputs (as `reduce` does with them). */
   calibration?: Calibration;
   /** Runs candidates the engine's evaluator cannot (with the options the model was opened with). */
@@ -81,10 +82,10 @@ export async function autoReduce(analysis: Analysis, options: AutoOptions): Prom
     const plan = planMerge(analysis, gamma);
     const changed = options.calibration ? (await refitPlan(analysis, plan, options.calibration)).changed : applyPlan(analysis, plan);
     const y = await run.reduced(changed, plan);
-    const value = score(metric, y, validation.targets, samples, width);
-    const change = metric === 'mse' ? relativeIncrease(value, baseline) : baseline - value;
+    const measuredMetric = score(metric, y, validation.targets, samples, width);
+    const change = metric === 'mse' ? relativeIncrease(measuredMetric, baseline) : baseline - measuredMetric;
     const paramsAfter = estimate(summary, gamma).totals.paramsAfter;
-    const point = { thresholds, paramsAfter, ratio: paramsAfter / paramsBefore, value, change, meets: change <= tolerance + 1e-12 };
+    const point: AutoPoint = { thresholds, paramsAfter, paramsRatio: paramsAfter / paramsBefore, metric: measuredMetric, change, meets: change <= tolerance + 1e-12 };
     curve.push(point);
     options.onCandidate?.(point, curve.length, budget);
     // Accuracy moves in steps of one sample: the outputs' deviation from the original's ranks the steps instead.
@@ -174,7 +175,7 @@ interface Runner {
   reduced(changed: Map<string, Tensor>, plan: MergePlan): Promise<Float64Array>;
 }
 
-async function runnerFor(analysis: Analysis, validation: Validation, { backend, openOptions }: AutoOptions): Promise<Runner> {
+async function runnerFor(analysis: Analysis, validation: LabelledData, { backend, openOptions }: AutoOptions): Promise<Runner> {
   const source = analysis.model.source;
   const { graph } = source;
   const input: Value = validation.rows.input;

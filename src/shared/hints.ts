@@ -3,6 +3,7 @@
  * Pure: used by the extension host and the webview alike.
  */
 import { countClusters } from '../core/similarity/cluster';
+import { median } from '../core/compute/statistics';
 import type { Estimate, LayerEstimate, LayerSummary, ModelSummary } from '../core/estimate';
 
 export interface LayerHint {
@@ -16,13 +17,6 @@ const pct = (x: number): string => `${(100 * x).toFixed(x < 0.1 ? 1 : 0)} %`;
 
 export function formatGamma(gamma: number): string {
   return String(Number(gamma.toFixed(4)));
-}
-
-export function median(values: ArrayLike<number>): number {
-  const sorted = Array.from(values).sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 export function layerHint(layer: LayerSummary, e: LayerEstimate, gamma: number): LayerHint {

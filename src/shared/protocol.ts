@@ -111,7 +111,7 @@ export interface AutoCurve {
   chosen: number | null;
 }
 
-export const autoPointToWire = (p: AutoPoint): AutoCurvePoint => ({ paramsRatio: p.ratio, metric: p.value, change: p.change, thresholds: { ...p.thresholds }, meets: p.meets });
+export const autoPointToWire = (p: AutoPoint): AutoCurvePoint => ({ paramsRatio: p.paramsRatio, metric: p.metric, change: p.change, thresholds: { ...p.thresholds }, meets: p.meets });
 
 export function autoCurveToWire(result: AutoResult): AutoCurve {
   return {

@@ -8,9 +8,8 @@
  */
 import { promises as fs } from 'fs';
 import { parentPort } from 'worker_threads';
-import { Analysis, analyzeModel, loadModel } from '../core/analyze';
+import { AnalysedFile, Analysis, analyzeFile } from '../core/analyze';
 import { loadBackend } from '../core/compute/backend';
-import { Calibration, loadCalibration } from '../core/data/calibration';
 import { autoReduce } from '../core/auto';
 import { CancelledError, InputError } from '../core/model/errors';
 import { Heatmap, heatmapOf } from '../core/similarity/heatmap';
@@ -18,7 +17,7 @@ import { reduceModel } from '../core/reduce';
 import { PauseGate, RetrainRun, runRetrain } from '../core/retrain';
 import { verifyModels } from '../core/verify';
 import { autoCurveToWire, autoPointToWire, isWorkerControl, RetrainEvent, toWire, WorkerControl, WorkerRequest, WorkerResponse } from '../shared/protocol';
-import { loadValidation } from '../core/data/validation';
+import { loadLabelledData } from '../core/data/validation';
 
 const port = parentPort;
 if (!port) throw new Error('worker.js must run as a worker thread');
@@ -26,7 +25,7 @@ if (!port) throw new Error('worker.js must run as a worker thread');
 const post = (message: WorkerResponse): void => port.postMessage(message);
 
 /** The last analysis (by model file, activation and calibration file), reused by "write" while the files are unchanged. */
-const analyses = new Map<string, { stamp: string; analysis: Analysis; calibration?: Calibration }>();
+const analyses = new Map<string, AnalysedFile & { stamp: string }>();
 
 async function stampOf(paths: string[]): Promise<string> {
   const stats = await Promise.all(paths.map((p) => fs.stat(p).then((s) => `${s.size}:${s.mtimeMs}`, () => 'missing')));
@@ -35,23 +34,22 @@ async function stampOf(paths: string[]): Promise<string> {
 
 type Request = Extract<WorkerRequest, { type: 'analyze' | 'reduce' | 'auto' }>;
 
-async function analyse(request: Request): Promise<{ analysis: Analysis; calibration?: Calibration }> {
+async function analyse(request: Request): Promise<AnalysedFile> {
   const { id, file, activation, calibration: data } = request;
   const key = `${file}\n${activation ?? ''}\n${data ?? ''}`;
   const cached = analyses.get(key);
   const read = (files: string[]): string[] => (data ? [...files, data] : files);
   if (cached && cached.stamp === (await stampOf(read(cached.analysis.model.source.files)))) return cached;
   const backend = await loadBackend(request.backend);
-  const model = await loadModel(file, { activation });
-  const calibration = data ? await loadCalibration(model.source.graph, { file: data }, model.source.path) : undefined;
-  const analysis = await analyzeModel(model, {
+  const { analysis, calibration } = await analyzeFile(file, {
+    open: { activation },
+    calibration: data ? { file: data } : undefined,
     gram: backend.gram,
     backend: backend.label,
-    calibration,
     onProgress: (p) => post({ type: 'progress', id, ...p }),
   });
   analyses.clear();
-  const entry = { stamp: await stampOf(read(model.source.files)), analysis, calibration };
+  const entry = { stamp: await stampOf(read(analysis.model.source.files)), analysis, calibration };
   analyses.set(key, entry);
   return entry;
 }
@@ -96,7 +94,7 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
     case 'auto': {
       const { analysis, calibration } = await analyse(request);
       const backend = await loadBackend(request.backend);
-      const validation = await loadValidation(analysis.model.source.graph, request.valInputs, request.valTargets);
+      const validation = await loadLabelledData(analysis.model.source.graph, request.valInputs, request.valTargets);
       const result = await autoReduce(analysis, {
         tolerance: request.tolerance, validation, calibration, backend, openOptions: { activation: request.activation }, signal,
         onCandidate: (point, measured, budget) => post({ type: 'candidate', id: request.id, point: autoPointToWire(point), measured, budget }),

@@ -14,7 +14,7 @@ import type * as Ort from 'onnxruntime-node';
 import { main } from '../../src/cli/main';
 import * as tf from '@tensorflow/tfjs';
 import { analyzeModel, loadModel } from '../../src/core/analyze';
-import { loadOnnxRuntime } from '../../src/core/compute/backend';
+import { loadOnnxRuntime } from '../../src/core/compute/engines';
 import { GraphEvaluator, isUnsupported } from '../../src/core/compute/evaluator';
 import { uniformSamples } from '../../src/core/data/random';
 import { keptUnits } from '../../src/core/estimate';

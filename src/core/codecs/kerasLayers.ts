@@ -6,6 +6,7 @@ import { InputError } from '../model/errors';
 import { inferShapes, LayerNode, makeGraph, ModelGraph } from '../model/graph';
 import { NamedWeight } from '../model/tensor';
 import { isRecord } from './json';
+import { layerKind } from '../structure/layerKinds';
 
 interface RawLayer {
   class_name: string;
@@ -149,7 +150,7 @@ export function setUnits(topology: Record<string, unknown>, newUnits: Map<string
     const name = (layer.config.name ?? layer.name) as string;
     const units = newUnits.get(name);
     if (units === undefined) continue;
-    if (layer.class_name === 'Dense') layer.config.units = units;
-    else layer.config.filters = units;
+    const key = layerKind(layer.class_name)?.widthKey;
+    if (key) layer.config[key] = units;
   }
 }

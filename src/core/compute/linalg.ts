@@ -140,7 +140,7 @@ export function solveCholesky(l: Float64Array, d: number, b: Float64Array, k: nu
 
 /**
  * The large float64 products of the data-aware steps (forward passes, normal equations, solves).
- * Asynchronous so a native engine can run them: onnxruntime's double Gemm (see backend.ts) is
+ * Asynchronous so a native engine can run them: onnxruntime's double Gemm (see engines.ts) is
  * 15–25× faster here than the TypeScript kernel above, which is what runs without it.
  */
 export interface ProductEngine {

@@ -1,7 +1,7 @@
 /**
  * Calibration inputs: unlabelled samples of what the model is run on, read from a user's file or
  * generated uniformly in a range. The data-aware similarity and the least-squares refit push them
- * through the network (see forward.ts); labels are never needed.
+ * through the network (see compute/evaluator.ts); labels are never needed.
  */
 import { readDataFile } from '../codecs/dataFile';
 import { InputError } from '../model/errors';

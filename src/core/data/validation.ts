@@ -1,6 +1,6 @@
 /**
- * Labelled validation data (and the training set, read the same way) and the metric measured on it:
- * the mean squared error for real-valued targets, accuracy for one class index per row.
+ * Labelled data — the validation set, and the training set read the same way — and the metric measured
+ * on it: the mean squared error for real-valued targets, accuracy for one class index per row.
  */
 import { readDataFile } from '../codecs/dataFile';
 import { InputError } from '../model/errors';
@@ -8,8 +8,8 @@ import { ModelGraph } from '../model/graph';
 import type { AutoMetric } from '../reduction/report';
 import { InputRows, readInputRows } from './calibration';
 
-/** Labelled validation data: inputs and, per row, either the expected outputs or a class index. */
-export interface Validation {
+/** Labelled rows (validation or training): inputs and, per row, either the expected outputs or a class index. */
+export interface LabelledData {
   inputs: string;
   targetsFile: string;
   rows: InputRows;
@@ -21,7 +21,7 @@ export interface Validation {
 
 
 /** `evaluated`: the rows go through condense's evaluator (capped to its memory budget), not only through tfjs. */
-export async function loadValidation(graph: ModelGraph, inputsFile: string, targetsFile: string, evaluated = true): Promise<Validation> {
+export async function loadLabelledData(graph: ModelGraph, inputsFile: string, targetsFile: string, evaluated = true): Promise<LabelledData> {
   // All rows count: subsampling would make the metric noisier than the tolerance it is checked against.
   const rows = await readInputRows(graph, inputsFile, Infinity, evaluated);
   const array = await readDataFile(targetsFile);
@@ -37,7 +37,7 @@ export async function loadValidation(graph: ModelGraph, inputsFile: string, targ
 
 
 /** 'mse' when the targets are shaped like the outputs, 'accuracy' when they are one class index per row. */
-export function metricOf(validation: Validation, width: number): AutoMetric {
+export function metricOf(validation: LabelledData, width: number): AutoMetric {
   if (validation.targetWidth === width) return 'mse';
   if (validation.targetWidth !== 1) {
     throw new InputError(validation.targetsFile, `has ${validation.targetWidth} values per row, but the model gives ${width} (regression targets) or takes one class index per row (classifiers)`);

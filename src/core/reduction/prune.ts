@@ -7,7 +7,7 @@
  *
  * The norm is taken of the weights the unit really applies: a BatchNormalization after the layer is
  * folded in (its γ/σ rescales the filter), the bias is left out (as in the original method). Channels
- * tied across layers (a residual group, see structure.ts) are kept or dropped together: their score is
+ * tied across layers (a residual group, see structure/coupling.ts) are kept or dropped together: their score is
  * the sum of every member's norm for that channel.
  */
 import { Analysis } from '../analyze';

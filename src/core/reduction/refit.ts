@@ -12,7 +12,7 @@
  */
 import { Analysis } from '../analyze';
 import { Calibration, evenRows } from '../data/calibration';
-import { productEngine } from '../compute/backend';
+import { productEngine } from '../compute/engines';
 import { GraphEvaluator, isUnsupported, LayerRows, layerRows, originalWeights, replacedWeights } from '../compute/evaluator';
 import { ProductEngine, solveSymmetric, transposeMatrix, typescriptProducts } from '../compute/linalg';
 import { applyPlan, MergePlan } from './merge';

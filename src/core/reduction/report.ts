@@ -46,9 +46,9 @@ export interface AutoPoint {
   thresholds: Record<string, number>;
   paramsAfter: number;
   /** paramsAfter / paramsBefore. */
-  ratio: number;
+  paramsRatio: number;
   /** Validation MSE, or accuracy. */
-  value: number;
+  metric: number;
   /** Against the original: relative MSE increase, or accuracy drop. */
   change: number;
   meets: boolean;

@@ -16,6 +16,7 @@ import { GraphEvaluator, isUnsupported, layerRows, rowCount } from '../compute/e
 import { LayerNode } from '../model/graph';
 import { jointVectors } from './jointVectors';
 import { cholesky, ProductEngine, transposeMatrix } from '../compute/linalg';
+import { median } from '../compute/statistics';
 import { GramEngine, neuronVectors, NeuronVectors, unitRows } from './weights';
 import { ProducerInfo } from '../structure/walk';
 import { BiasDominance } from '../estimate';
@@ -25,14 +26,7 @@ export const BIAS_DOMINANCE_RATIO = 2;
 /** Input rows (samples × positions) the second moment is estimated from. */
 const MOMENT_ROWS = 65536;
 
-function median(values: Float64Array): number {
-  if (values.length === 0) return 0;
-  const sorted = Float64Array.from(values).sort();
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-/** Median |folded bias| against the median norm of the weight part, over the live units. */
+/** Median |folded bias| against the median norm of the weight part, over the live units (none: NaN, not dominated). */
 function biasStatistics(v: NeuronVectors, live: Int32Array): { medianBias: number; medianWeightNorm: number; dominated: boolean } {
   const bias = Float64Array.from(live, (j) => Math.abs(v.bias[j]));
   const weight = Float64Array.from(live, (j) => Math.sqrt(Math.max(0, v.norms[j] ** 2 - v.bias[j] ** 2)));

@@ -1,5 +1,5 @@
 import { activationByName, ActivationFn, compose } from './activations';
-import { activationLayer, IDENTITY_AT_INFERENCE, isCondensable, MERGING, PER_CHANNEL, TIED_CONSUMERS } from './layerKinds';
+import { activationLayer, isSoftmax, layerKind, producerWidth } from './layerKinds';
 import { LayerNode, ModelGraph } from '../model/graph';
 
 /** Where a producer's channels sit among a consumer's input channels when a Concatenate comes between. */
@@ -87,7 +87,7 @@ interface Route {
 
 export function walkProducer(graph: ModelGraph, layer: LayerNode & { className: 'Dense' | 'Conv2D' }): ProducerWalk {
   const kind = layer.className;
-  const units = Number(kind === 'Dense' ? layer.config.units : layer.config.filters);
+  const units = producerWidth(layer);
   const own = activationByName(layer.config.activation);
   const info: ProducerInfo = {
     layer,
@@ -129,58 +129,77 @@ export function walkProducer(graph: ModelGraph, layer: LayerNode & { className: 
   };
   const step = (next: LayerNode, from: LayerNode, route: Route): string | null => {
     if (next.shared) return `coupled — feeds shared layer ${next.name}`;
-    if (isCondensable(next)) {
-      if (next.className === 'Conv2D' && (next.config.data_format === 'channels_first' || Number(next.config.groups ?? 1) !== 1)) {
-        return `coupled — feeds ${next.name}, a convolution of a kind not supported`;
+    switch (layerKind(next.className)?.channels) {
+      case 'producer':
+        return toConsumer(next, route);
+      case 'batchNorm':
+        return throughBatchNorm(next, route);
+      case 'softmax':
+        return `softmax (${next.name}) ties the units together`;
+      case 'activation': {
+        if (isSoftmax(next)) return `softmax (${next.name}) ties the units together`;
+        const act = activationLayer(next);
+        if (!act) return `activation layer ${next.name} (${next.className}) is not supported`;
+        walked.activations.set(next.name, act);
+        return walk(next, { ...route, foldInto: null });
       }
-      const kernel = next.weights.get('kernel');
-      if (!kernel) return `its consumer ${next.name} has no kernel in the weights manifest`;
-      // Dense [inputs, out], Conv2D [kh, kw, inputs, out]: a mismatch means the shapes on the way were misread.
-      const inputs = kernel.shape[kernel.shape.length - 2];
-      const channels = route.slice?.total ?? units;
-      if (inputs !== channels * route.positions) return `its consumer ${next.name} takes ${inputs} inputs, not ${channels} × ${route.positions}`;
-      info.consumers.push({ layer: next, positions: route.positions, channelMajor: route.channelMajor, ...(route.slice ? { slice: route.slice } : {}) });
-      walked.through.push(route.through);
-      return null;
+      case 'identity':
+      case 'perChannel':
+        return walk(next, { ...route, foldInto: null });
+      case 'flatten':
+        return throughFlatten(next, route);
+      case 'add':
+        return throughAdd(next, route);
+      case 'concatenate':
+        return throughConcatenate(next, from, route);
+      case 'depthwise':
+        return throughDepthwise(next, route);
+      case 'merging':
+      case 'tiedConsumer':
+        return `coupled through ${next.className} (${next.name})`;
+      default:
+        return `feeds ${next.className} (${next.name}), which is not analysed`;
     }
-    if (next.className === 'BatchNormalization') {
-      // Keras writes the axis as an int or, once built (TF 2), as a one-element list of the positive index: [3].
-      const raw = next.config.axis;
-      const axis = Array.isArray(raw) && raw.length === 1 ? raw[0] : raw;
-      const lastAxis = axis === -1 || axis === undefined ||
-        (typeof axis === 'number' && next.outputShape !== null && axis === next.outputShape.length);
-      if (!lastAxis) return `BatchNormalization ${next.name} normalises an axis other than the channels`;
-      const target = route.foldInto;
-      if (!target || target.batchNorm) {
-        return `BatchNormalization ${next.name} after the activation: its shift does not scale with the merged units`;
-      }
-      target.batchNorm = next;
-      return walk(next, route);
+  };
+
+  /** A Dense/Conv2D layer reading the channels: the consumer whose input weights are reduced with them. */
+  const toConsumer = (next: LayerNode, route: Route): string | null => {
+    if (next.className === 'Conv2D' && (next.config.data_format === 'channels_first' || Number(next.config.groups ?? 1) !== 1)) {
+      return `coupled — feeds ${next.name}, a convolution of a kind not supported`;
     }
-    if (next.className === 'Softmax' || (next.className === 'Activation' && next.config.activation === 'softmax')) {
-      return `softmax (${next.name}) ties the units together`;
+    const kernel = next.weights.get('kernel');
+    if (!kernel) return `its consumer ${next.name} has no kernel in the weights manifest`;
+    // Dense [inputs, out], Conv2D [kh, kw, inputs, out]: a mismatch means the shapes on the way were misread.
+    const inputs = kernel.shape[kernel.shape.length - 2];
+    const channels = route.slice?.total ?? units;
+    if (inputs !== channels * route.positions) return `its consumer ${next.name} takes ${inputs} inputs, not ${channels} × ${route.positions}`;
+    info.consumers.push({ layer: next, positions: route.positions, channelMajor: route.channelMajor, ...(route.slice ? { slice: route.slice } : {}) });
+    walked.through.push(route.through);
+    return null;
+  };
+
+  /** A BatchNormalization over the channels folds into the layer right before it (when linear). */
+  const throughBatchNorm = (bn: LayerNode, route: Route): string | null => {
+    // Keras writes the axis as an int or, once built (TF 2), as a one-element list of the positive index: [3].
+    const raw = bn.config.axis;
+    const axis = Array.isArray(raw) && raw.length === 1 ? raw[0] : raw;
+    const lastAxis = axis === -1 || axis === undefined ||
+      (typeof axis === 'number' && bn.outputShape !== null && axis === bn.outputShape.length);
+    if (!lastAxis) return `BatchNormalization ${bn.name} normalises an axis other than the channels`;
+    const target = route.foldInto;
+    if (!target || target.batchNorm) {
+      return `BatchNormalization ${bn.name} after the activation: its shift does not scale with the merged units`;
     }
-    const act = activationLayer(next);
-    if (act === null) return `activation layer ${next.name} (${next.className}) is not supported`;
-    if (act) {
-      walked.activations.set(next.name, act);
-      return walk(next, { ...route, foldInto: null });
-    }
-    if (IDENTITY_AT_INFERENCE.has(next.className) || PER_CHANNEL.has(next.className)) {
-      return walk(next, { ...route, foldInto: null });
-    }
-    if (next.className === 'Flatten') {
-      const before = graph.byName.get(next.inbound[0])!.outputShape;
-      if (!before || before.some((d) => d === null)) return `cannot map channels through ${next.name}: its input shape is unknown`;
-      const spatial = (before as number[]).slice(0, -1).reduce((a, b) => a * b, 1);
-      return walk(next, { ...route, positions: route.positions * spatial, channelMajor: route.channelMajor || next.channelMajor === true, foldInto: null });
-    }
-    if (next.className === 'Add') return throughAdd(next, route);
-    if (next.className === 'Concatenate') return throughConcatenate(next, from, route);
-    if (next.className === 'DepthwiseConv2D') return throughDepthwise(next, route);
-    if (MERGING.has(next.className)) return `coupled through ${next.className} (${next.name})`;
-    if (TIED_CONSUMERS.has(next.className)) return `coupled through ${next.className} (${next.name})`;
-    return `feeds ${next.className} (${next.name}), which is not analysed`;
+    target.batchNorm = bn;
+    return walk(bn, route);
+  };
+
+  /** Each channel reaches the consumer at every position of the flattened map. */
+  const throughFlatten = (flatten: LayerNode, route: Route): string | null => {
+    const before = graph.byName.get(flatten.inbound[0])!.outputShape;
+    if (!before || before.some((d) => d === null)) return `cannot map channels through ${flatten.name}: its input shape is unknown`;
+    const spatial = (before as number[]).slice(0, -1).reduce((a, b) => a * b, 1);
+    return walk(flatten, { ...route, positions: route.positions * spatial, channelMajor: route.channelMajor || flatten.channelMajor === true, foldInto: null });
   };
 
   /** A residual Add identifies its inputs' channels: the producers feeding it are joined afterwards (coupling.ts). */

@@ -7,7 +7,7 @@
 import { InputError } from '../model/errors';
 import { ModelGraph } from '../model/graph';
 import type { AutoMetric } from '../reduction/report';
-import { loadValidation, metricOf, Validation } from '../data/validation';
+import { loadLabelledData, metricOf, LabelledData } from '../data/validation';
 import type { TrainingLoss } from './fineTune';
 
 export interface RetrainFiles {
@@ -18,9 +18,9 @@ export interface RetrainFiles {
 }
 
 /** Reads both sets (every row: only tfjs and the format's runner run them, batch by batch). */
-export async function loadRetrainSets(graph: ModelGraph, files: RetrainFiles): Promise<{ training: Validation; validation: Validation }> {
-  const validation = await loadValidation(graph, files.valInputs, files.valTargets, false);
-  const training = await loadValidation(graph, files.trainInputs, files.trainTargets, false);
+export async function loadRetrainSets(graph: ModelGraph, files: RetrainFiles): Promise<{ training: LabelledData; validation: LabelledData }> {
+  const validation = await loadLabelledData(graph, files.valInputs, files.valTargets, false);
+  const training = await loadLabelledData(graph, files.trainInputs, files.trainTargets, false);
   for (const [set, file] of [[training, files.trainInputs], [validation, files.valInputs]] as const) {
     if (set.rows.samples === 0) throw new InputError(file, 'holds no rows');
   }
@@ -43,7 +43,7 @@ function oneHot(targets: Float64Array, width: number): boolean {
 }
 
 /** One-hot rows as their class indices (a new set; the given one is not changed). */
-function asIndices(set: Validation, width: number): Validation {
+function asIndices(set: LabelledData, width: number): LabelledData {
   const rows = set.targets.length / width;
   const targets = new Float64Array(rows);
   for (let r = 0; r < rows; r++) targets[r] = set.targets.subarray(r * width, (r + 1) * width).indexOf(1);
@@ -54,7 +54,7 @@ function asIndices(set: Validation, width: number): Validation {
  * The metric both sets are measured with, and the sets with targets as training takes them. `width`:
  * the model's outputs per row; `softmax`: whether the model ends in one.
  */
-export function trainingTargets(sets: { training: Validation; validation: Validation }, width: number, softmax: boolean) {
+export function trainingTargets(sets: { training: LabelledData; validation: LabelledData }, width: number, softmax: boolean) {
   let { training, validation } = sets;
   // Both sets one-hot: a classification, though the targets are shaped like the outputs.
   if (training.targetWidth === width && validation.targetWidth === width && oneHot(training.targets, width) && oneHot(validation.targets, width)) {

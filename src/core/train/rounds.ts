@@ -12,7 +12,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { analyzeModel, loadModel } from '../analyze';
 import type { Backend } from '../compute/backend';
 import { CalibrationSpec, loadCalibration } from '../data/calibration';
-import { relativeIncrease, score, Validation } from '../data/validation';
+import { relativeIncrease, score, LabelledData } from '../data/validation';
 import type { ModelGraph } from '../model/graph';
 import { openModel } from '../formats/index';
 import type { ModelSource, OpenOptions } from '../model/registry';
@@ -66,8 +66,8 @@ export interface RoundData {
   trainY: TF.Tensor;
   valX: TF.Tensor;
   valY: TF.Tensor;
-  /** Validation with targets as the metric takes them. */
-  validation: Validation;
+  /** The validation set, with targets as the metric takes them. */
+  validation: LabelledData;
   metric: AutoMetric;
   loss: TrainingLoss;
   width: number;
@@ -84,7 +84,7 @@ export function graphParams(graph: ModelGraph): number {
 }
 
 /** The first output of `source` run by its format's own runtime on the set's rows (as the file holds them), as float64. */
-export async function runInFormat(source: ModelSource, backend: Backend, set: Validation): Promise<Float64Array> {
+export async function runInFormat(source: ModelSource, backend: Backend, set: LabelledData): Promise<Float64Array> {
   const predictor = await source.predictor(backend);
   try {
     const { data, sampleShape } = set.rows.fileRows;

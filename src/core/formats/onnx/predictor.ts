@@ -1,6 +1,6 @@
 /** Runs an ONNX file with onnxruntime-node for the fidelity check. */
 import type * as Ort from 'onnxruntime-node';
-import { loadOnnxRuntime } from '../../compute/backend';
+import { loadOnnxRuntime } from '../../compute/engines';
 import { InputError } from '../../model/errors';
 import { Predictor } from '../../model/registry';
 import { sizeOf } from '../../model/tensor';

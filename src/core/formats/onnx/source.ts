@@ -10,7 +10,8 @@ import { OpenedModel, OpenerOptions, registerFormat } from '../../model/registry
 import { FloatDtype, encodeFloats } from '../../codecs/dtypes';
 import { onnxPredictor } from './predictor';
 import { declaredDims, readOnnxModel } from './read';
-import { buildOnnxGraph, toStored } from './graph';
+import { buildOnnxGraph } from './graph';
+import { toStored } from './layout';
 import { IntAttributes, ShapeEdit, TensorUpdate, writeOnnxModel } from './write';
 import { isCondensable } from '../../structure/layerKinds';
 

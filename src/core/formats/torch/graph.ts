@@ -9,13 +9,12 @@ import { InputError } from '../../model/errors';
 import { LayerNode, makeGraph, ModelGraph, Shape } from '../../model/graph';
 import { NamedWeight, Tensor, transpose } from '../../model/tensor';
 import { LayerSpec, StateDictLayout } from './chain';
+import { layerKind } from '../../structure/layerKinds';
 
 /** PyTorch's BatchNorm default; a state dict does not record it. */
 export const BATCH_NORM_EPSILON = 1e-5;
 /** PyTorch's LeakyReLU default slope. */
 const LEAKY_RELU_SLOPE = 0.01;
-
-const BATCH_NORM_ROLES: Record<string, string> = { weight: 'gamma', bias: 'beta', running_mean: 'moving_mean', running_var: 'moving_variance' };
 
 /** Converts a layer's weight between PyTorch's layout and the engine's. */
 export interface WeightLayout {
@@ -83,11 +82,10 @@ export function buildTorchGraph(file: string, layout: StateDictLayout, weights: 
       // Only the positions a following Linear reads are known; the height and width themselves are not.
       const shape: Shape = layer.kind === 'Dense' ? [layer.units] : next?.flatten ? [1, next.flatten.positions, layer.units] : [null, null, layer.units];
       const node = add(layer.name, layer.kind, layerConfig(layer), shape);
-      node.weights.set('kernel', weights.get(layer.weight.name)!);
-      if (layer.bias) node.weights.set('bias', weights.get(layer.bias.name)!);
+      setWeights(node, [['weight', layer.weight], ...(layer.bias ? [['bias', layer.bias] as const] : [])], weights);
       if (layer.batchNorm) {
         const bn = add(layer.batchNorm.name, 'BatchNormalization', { axis: -1, epsilon: BATCH_NORM_EPSILON }, shape);
-        for (const [role, t] of layer.batchNorm.tensors) if (Object.hasOwn(BATCH_NORM_ROLES, role)) bn.weights.set(BATCH_NORM_ROLES[role], weights.get(t.name)!);
+        setWeights(bn, layer.batchNorm.tensors, weights);
       }
       if (next) add(`${layer.name} activation`, between.className, between.config, shape, true);
     });
@@ -95,6 +93,15 @@ export function buildTorchGraph(file: string, layout: StateDictLayout, weights: 
   });
   addUnmatched(layout.chains.length);
   return makeGraph(file, 'Sequential', layers, inputs, outputs);
+}
+
+/** A node's weights under the engine's roles, as the table of layer kinds names PyTorch's (num_batches_tracked has none). */
+function setWeights(node: LayerNode, tensors: Iterable<readonly [string, { name: string }]>, weights: Map<string, NamedWeight>): void {
+  const roles = layerKind(node.className)!.torch!;
+  for (const [torchRole, t] of tensors) {
+    const role = roles.get(torchRole);
+    if (role) node.weights.set(role, weights.get(t.name)!);
+  }
 }
 
 function layerConfig(layer: LayerSpec): Record<string, unknown> {

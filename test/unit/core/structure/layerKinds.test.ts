@@ -1,0 +1,88 @@
+/**
+ * The table of layer kinds: class names and op types from files never reach Object.prototype (an
+ * ONNX op or a Keras class called "constructor" is a kind the engine does not know, handled as any
+ * other), and every kind carries what its channel role needs.
+ */
+import * as assert from 'assert';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { onnx } from 'onnx-proto';
+import { GraphEvaluator } from '../../../../src/core/compute/evaluator';
+import { openModel } from '../../../../src/core/formats/index';
+import { inferShapes, LayerNode, makeGraph } from '../../../../src/core/model/graph';
+import { NamedWeight, sizeOf } from '../../../../src/core/model/tensor';
+import { activationLayer, isCondensable, layerKind, layerKinds, onnxOpKinds, passesChannels } from '../../../../src/core/structure/layerKinds';
+import { describeProducers } from '../../../../src/core/structure/producers';
+import { tempDir } from '../../../helpers/models';
+
+const PROTOTYPE_NAMES = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'];
+
+describe('the table of layer kinds', function () {
+  let root: string;
+  before(async () => {
+    root = await tempDir();
+  });
+
+  it('names of Object.prototype members are no kind and no ONNX op the engine knows', () => {
+    for (const name of PROTOTYPE_NAMES) {
+      assert.strictEqual(layerKind(name), undefined, name);
+      assert.strictEqual(onnxOpKinds(name), undefined, name);
+      const layer: LayerNode = { name: 'odd', className: name, config: {}, inbound: [], outbound: [], shared: false, weights: new Map(), outputShape: null };
+      assert.deepStrictEqual([isCondensable(layer), passesChannels(layer), activationLayer(layer)], [false, false, undefined], name);
+    }
+  });
+
+  it('an ONNX node whose op type is "constructor" (or another Object.prototype member) is read as any op the engine does not know', async () => {
+    const original = path.resolve(__dirname, '..', '..', '..', 'fixtures', 'onnx', 'mlp.onnx');
+    for (const op of PROTOTYPE_NAMES) {
+      const model = onnx.ModelProto.decode(await fs.readFile(original));
+      model.graph!.node!.find((n) => n.name === '/1/Relu')!.opType = op;
+      const file = path.join(root, `${op}.onnx`);
+      await fs.writeFile(file, onnx.ModelProto.encode(model).finish());
+      const { graph } = await openModel(file);
+      assert.strictEqual(graph.byName.get('/1/Relu')!.className, op);
+      const gemm = describeProducers(graph).find((p) => p.layer.name === '/0/Gemm')!;
+      assert.strictEqual(gemm.reason, `feeds ${op} (/1/Relu), which is not analysed`);
+    }
+  });
+
+  it('a Keras layer of class "constructor" stops the walk and the evaluator with a reason naming it', async () => {
+    const weight = (name: string, shape: number[]): NamedWeight => ({ name, shape, dtype: 'float32', data: new Float32Array(sizeOf(shape)).fill(0.5), storage: 'float32' });
+    const node = (name: string, className: string, config: Record<string, unknown>, kernel?: number[]): LayerNode => ({
+      name, className, config, inbound: [], outbound: [], shared: false, weights: new Map(kernel ? [['kernel', weight(`${name}/kernel`, kernel)]] : []), outputShape: null,
+    });
+    const chain = [
+      node('in', 'InputLayer', { batch_input_shape: [null, 3] }),
+      node('dense', 'Dense', { units: 4, activation: 'relu' }, [3, 4]),
+      node('odd', 'constructor', {}),
+      node('out', 'Dense', { units: 1 }, [4, 1]),
+    ];
+    chain.slice(1).forEach((layer, i) => {
+      layer.inbound.push(chain[i].name);
+      chain[i].outbound.push(layer.name);
+    });
+    const graph = makeGraph('hand-made', 'Sequential', chain, ['in'], ['out']);
+    inferShapes(graph);
+    assert.strictEqual(describeProducers(graph).find((p) => p.layer.name === 'dense')!.reason, 'feeds constructor (odd), which is not analysed');
+    const evaluator = new GraphEvaluator(graph, { shape: [2, 3], data: new Float64Array(6).fill(1) });
+    assert.deepStrictEqual(await evaluator.output('out'), { unsupported: 'constructor (odd) is not evaluated on calibration data' });
+    assert.deepStrictEqual(await evaluator.output('dense'), { shape: [2, 4], data: new Float64Array(8).fill(1.5) });
+  });
+
+  it('every kind carries what its channel role needs', () => {
+    const seen = new Set<string>();
+    for (const kind of layerKinds()) {
+      assert.ok(!seen.has(kind.className), `${kind.className} twice`);
+      seen.add(kind.className);
+      if (kind.channels === 'producer') assert.ok(kind.widthKey && kind.weights.includes('kernel'), kind.className);
+      if (kind.channels === 'activation') assert.ok(kind.activation, `${kind.className} has no activation function`);
+      // What the walk follows to a consumer, the evaluator must compute, or data-aware steps stop there.
+      if (['producer', 'batchNorm', 'activation', 'identity', 'flatten', 'add', 'concatenate', 'depthwise', 'softmax'].includes(kind.channels)) {
+        assert.ok(kind.kernel, `${kind.className} has no kernel`);
+      }
+      for (const op of [...(kind.onnx?.byAttributes?.keys() ?? []), ...(kind.onnx?.ops ?? [])]) {
+        assert.ok(onnxOpKinds(op)!.kinds.includes(kind), `${op} does not name ${kind.className}`);
+      }
+    }
+  });
+});
