@@ -87,6 +87,21 @@ def idle_threads():
     return max(1, idle // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
+def end_with_parent():
+    """Condense holds this process's stdin open while it runs: end of file means Condense is gone (killed,
+    Ctrl-C), and the whole process group (torchrun's workers too) ends with it."""
+    import threading
+
+    def watch():
+        # The raw descriptor: a thread blocked in sys.stdin's buffered reader would hold its lock at exit.
+        while os.read(0, 65536):
+            pass
+        if hasattr(os, "killpg") and os.getpgrp() == os.getpid():
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def emit(event):
     sys.stdout.write(json.dumps(event) + "\n")
     sys.stdout.flush()
@@ -386,6 +401,7 @@ def torchrun(argv):
 
 def main(argv):
     if len(argv) >= 1 and argv[0] == "--torchrun":
+        end_with_parent()
         return torchrun(argv[1:])
     if len(argv) >= 1 and argv[0] == "--check":
         torch = import_torch()
@@ -396,6 +412,8 @@ def main(argv):
         return 0
     if len(argv) != 1:
         raise Refusal("usage: condense_train.py --check [--device D] | condense_train.py JOB.json")
+    if "RANK" not in os.environ:  # under torchrun, the launcher watches
+        end_with_parent()
     with open(argv[0], encoding="utf-8") as f:
         job = json.load(f)
     torch = import_torch()

@@ -344,7 +344,8 @@ export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer
   /** Runs the script to its end, streaming its epochs; 'aborted' when the signal ended it. */
   function runScript(command: string[], job: TrainingJob): Promise<Omit<TrainingOutcome, 'weights'> | 'aborted'> {
     return new Promise((resolve, reject) => {
-      const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: process.platform !== 'win32', windowsHide: true });
+      // stdin stays open and unwritten: the script ends its group when it closes (this process gone).
+      const child = spawn(command[0], command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: process.platform !== 'win32', windowsHide: true });
       const history: EpochReport[] = [];
       let rangeTest: TrainingOutcome['rangeTest'];
       let done: Extract<ScriptEvent, { event: 'done' }> | undefined;

@@ -58,7 +58,7 @@ describe('workspace trust and virtual workspaces (package.json)', () => {
   it('supports untrusted workspaces in part, taking every setting that names a path or a program from the user only', () => {
     const trust = manifest.capabilities.untrustedWorkspaces;
     assert.strictEqual(trust.supported, 'limited');
-    const pathsAndPrograms = ['condense.outputFolder', 'condense.calibration.file', 'condense.auto.validationInputs', 'condense.auto.validationTargets', 'condense.backend'];
+    const pathsAndPrograms = ['condense.outputFolder', 'condense.calibration.file', 'condense.auto.validationInputs', 'condense.auto.validationTargets', 'condense.backend', 'condense.python'];
     assert.deepStrictEqual([...trust.restrictedConfigurations].sort(), pathsAndPrograms.sort());
     for (const key of trust.restrictedConfigurations) assert.ok(Object.hasOwn(manifest.contributes.configuration.properties, key), `${key} is not a setting`);
   });
