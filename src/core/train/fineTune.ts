@@ -166,7 +166,7 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
                   model.setWeights(best.weights);
                   learningRate /= 2;
                   // SGD keeps its rate as a tensor made once; Adam reads the field every step.
-                  if (optimizer instanceof tf.SGDOptimizer) optimizer.setLearningRate(learningRate);
+                  if (options.optimizer === 'sgd') (optimizer as TF.SGDOptimizer).setLearningRate(learningRate);
                   else (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
                   if (++worse >= options.backOff!.patience) outcome = 'stopped';
                 }
