@@ -354,6 +354,8 @@ export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer
       let stopped = false;
       const onAbort = (): void => signalGroup(child, 'SIGKILL');
       job.signal?.addEventListener('abort', onAbort);
+      // A paused (stopped) group cannot see its stdin close: this process ending kills it.
+      process.on('exit', onAbort);
       // Pause: the gate is closed between the checks; the group stops until it opens (or the run is cancelled).
       const watch = setInterval(() => {
         if (!job.gate?.paused || stopped || process.platform === 'win32') return;
@@ -390,6 +392,7 @@ export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer
       const finish = (): void => {
         clearInterval(watch);
         job.signal?.removeEventListener('abort', onAbort);
+        process.off('exit', onAbort);
       };
       child.on('error', (e) => {
         finish();
