@@ -11,22 +11,22 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type * as Ort from 'onnxruntime-node';
-import { main } from '../../src/cli/main';
+import { main } from '../../../src/cli/main';
 import * as tf from '@tensorflow/tfjs';
-import { analyzeModel, loadModel } from '../../src/core/analyze';
-import { loadOnnxRuntime } from '../../src/core/compute/engines';
-import { GraphEvaluator, isUnsupported } from '../../src/core/compute/evaluator';
-import { uniformSamples } from '../../src/core/data/random';
-import { keptUnits } from '../../src/core/estimate';
-import { CondenseReport } from '../../src/core/reduction/report';
-import { buildTrainable } from '../../src/core/train/network';
-import { graphParams } from '../../src/core/train/rounds';
-import { thresholdRemoving } from '../../src/core/train/schedule';
-import { writeRetrainData } from '../fixtures/retrain/data';
-import { tempDir } from '../helpers/models';
-import { readJson, useCpu } from '../helpers/tfjs';
+import { analyzeModel, loadModel } from '../../../src/core/analyze';
+import { loadOnnxRuntime } from '../../../src/core/compute/engines';
+import { GraphEvaluator, isUnsupported } from '../../../src/core/compute/evaluator';
+import { uniformSamples } from '../../../src/core/data/random';
+import { keptUnits } from '../../../src/core/estimate';
+import { CondenseReport } from '../../../src/core/reduction/report';
+import { buildTrainable } from '../../../src/core/train/network';
+import { graphParams } from '../../../src/core/train/rounds';
+import { thresholdRemoving } from '../../../src/core/train/schedule';
+import { writeRetrainData } from '../../fixtures/retrain/data';
+import { tempDir } from '../../helpers/models';
+import { readJson, useCpu } from '../../helpers/tfjs';
 
-const FIXTURES = path.resolve(__dirname, '..', 'fixtures');
+const FIXTURES = path.resolve(__dirname, '..', '..', 'fixtures');
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
