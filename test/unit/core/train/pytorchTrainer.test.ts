@@ -150,7 +150,7 @@ describe('the PyTorch trainer', function () {
     }
   });
 
-  /** This process's descendants (Linux /proc): pid → state ("T" when stopped). */
+  /** This process's descendants running condense_train.py (Linux /proc): pid → state ("T" when stopped). */
   async function descendants(): Promise<Map<number, string>> {
     const parents = new Map<number, { ppid: number; state: string }>();
     for (const entry of await fs.readdir('/proc')) {
@@ -165,6 +165,10 @@ describe('the PyTorch trainer', function () {
       for (const [child, p] of parents) if (p.ppid === pid && !out.has(child)) (out.set(child, p.state), walk(child));
     };
     walk(process.pid);
+    for (const pid of out.keys()) {
+      const command = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (!command.includes('condense_train.py')) out.delete(pid);
+    }
     return out;
   }
 
