@@ -12,6 +12,7 @@ import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
 import { AutoResult } from '../core/reduction/report';
 import { loadLabelledData } from '../core/data/validation';
+import { exportCommand, EXPORT_USAGE } from './export';
 
 const USAGE = `condense — shrink trained neural networks by condensation
 
@@ -20,6 +21,7 @@ Usage:
   condense reduce MODEL --out DIR [--threshold T | AUTO] [--force] [--backend B] [CALIBRATION]
   condense reduce MODEL --out DIR RETRAIN [--threshold T] [--calibration FILE] [--force] [--backend B]
   condense verify ORIGINAL REDUCED [--data FILE] [--samples N] [--range LOW,HIGH] [--tolerance X] [--backend B]
+  ${EXPORT_USAGE}
 
 MODEL is a TF.js Layers model.json, an .onnx file, a PyTorch state dict (.pt, .pth) or a .safetensors file.
 B is one of ${BACKENDS.join(', ')} (default auto).
@@ -95,6 +97,7 @@ function thresholdFlag(p: Parsed): number {
 export async function main(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   try {
     const [command, ...rest] = argv;
+    if (command === 'export') return await exportCommand(rest, out, err);
     const p = parseArgs(rest);
     if (!command || command === '--help' || command === 'help' || p.flags.has('help')) {
       out(USAGE);

@@ -54,9 +54,12 @@ export function exportPlan(file: string, graph: ModelGraph): ExportPlan {
   if (graph.inputs.length !== 1 || graph.outputs.length !== 1) {
     throw new InputError(file, `cannot export a model with ${graph.inputs.length} inputs and ${graph.outputs.length} outputs; export takes one input and one output`);
   }
-  const input = graph.byName.get(graph.inputs[0]);
-  const shape = input?.outputShape;
-  if (!input || !shape || shape.length !== 1 || shape[0] === null) {
+  const input = graph.byName.get(graph.inputs[0])!;
+  const shape = input.outputShape;
+  if (!shape || shape.length !== 1 || shape[0] === null) {
+    // The layers are checked first: a convolutional model is refused for its first convolution.
+    const unsupported = graph.layers.find((l) => l !== input && l.className !== 'Dense' && !['activation', 'identity'].includes(layerKind(l.className)?.channels ?? ''));
+    if (unsupported) refuse(unsupported, 'export does not implement it');
     throw new InputError(file, `cannot export: the input must be a vector of known length, got shape [${shape?.map((d) => d ?? '?').join(', ') ?? 'unknown'}]`);
   }
   const steps: ExportStep[] = [];
