@@ -265,6 +265,8 @@ export type WebviewToHost =
   | { type: 'ready' }
   | { type: 'thresholds'; thresholds: ThresholdState }
   | { type: 'write' }
+  /** "Export as C / Fortran…": the host asks for the model and language. */
+  | { type: 'export' }
   | { type: 'verify' }
   | { type: 'reanalyze' }
   /** "Find thresholds…": run the automatic search (the host reads the validation settings). */
