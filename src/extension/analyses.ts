@@ -3,7 +3,7 @@ import { CancelledError } from '../core/model/errors';
 import { AnalysisCache, AnalysisEntry } from './analysisCache';
 import { safeDisplayText } from './safeText';
 import { dataFileFor, readSettings } from './settings';
-import { WorkerClient } from './workerClient';
+import { DEFAULT_MEMORY_LIMIT_MIB, WorkerClient } from './workerClient';
 
 export type { AnalysisEntry } from './analysisCache';
 
@@ -16,7 +16,7 @@ export class Analyses extends AnalysisCache implements vscode.Disposable {
     });
   }
 
-  /** Like `analyze`, with progress per layer in a notification whose Cancel stops the worker at once. */
+  /** Like `analyze`, with progress per layer in a notification whose Cancel leaves the analysis (it stops once nobody else waits for it). */
   analyzeWithProgress(path: string): Promise<AnalysisEntry> {
     const cached = this.cached(path);
     if (cached) return Promise.resolve(cached);
@@ -47,6 +47,11 @@ export class Analyses extends AnalysisCache implements vscode.Disposable {
   subscribeProgress(listener: Parameters<AnalysisCache['onProgress']>[0]): vscode.Disposable {
     return new vscode.Disposable(this.onProgress(listener));
   }
+}
+
+/** The workers' memory cap (setting `condense.worker.memoryLimitMiB`), read whenever a worker process starts. */
+export function workerMemoryLimitMiB(): number {
+  return vscode.workspace.getConfiguration('condense').get<number>('worker.memoryLimitMiB', DEFAULT_MEMORY_LIMIT_MIB);
 }
 
 export function isCancelled(e: unknown): boolean {

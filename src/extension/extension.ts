@@ -5,7 +5,7 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { Analyses } from './analyses';
+import { Analyses, workerMemoryLimitMiB } from './analyses';
 import * as condenseModel from './features/condenseModel';
 import * as findThresholds from './features/findThresholds';
 import * as layerHover from './features/layerHover';
@@ -42,9 +42,9 @@ export function activate(context: vscode.ExtensionContext): CondenseApi {
   const modelJson = new ModelJsonParser(context.asAbsolutePath(path.join('dist', 'modelJsonThread.js')));
   const index = new ModelIndex(modelJson);
   const workerPath = context.asAbsolutePath(path.join('dist', 'worker.js'));
-  const analyses = new Analyses(new WorkerClient(workerPath));
+  const analyses = new Analyses(new WorkerClient(workerPath, { memoryLimitMiB: workerMemoryLimitMiB }));
   // Training gets a worker of its own: analyses neither wait behind it nor stop it when cancelled.
-  const retrains = new RetrainRuns(new WorkerClient(workerPath));
+  const retrains = new RetrainRuns(new WorkerClient(workerPath, { memoryLimitMiB: workerMemoryLimitMiB }));
   context.subscriptions.push(
     modelJson,
     index,
@@ -56,6 +56,8 @@ export function activate(context: vscode.ExtensionContext): CondenseApi {
     // Similarity is measured on the calibration data when it is set: another file means other analyses.
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('condense.calibration.file')) analyses.invalidateAll();
+      // A new memory cap is a new worker process: the analyses' is replaced once it is idle.
+      if (e.affectsConfiguration('condense.worker.memoryLimitMiB')) analyses.worker.renew();
     }),
   );
   const features: FeatureContext = { extension: context, index, analyses, retrains, modelJson };

@@ -25,6 +25,8 @@ export class CondensePanel implements vscode.Disposable {
   private ready = false;
   /** Once closed, the webview is gone: posting to it would throw ("Webview is disposed"). */
   private disposed = false;
+  /** Aborted when the panel closes: what it alone waited for (its restored analysis) stops. */
+  private readonly closed = new AbortController();
   private readonly queued: HostToWebview[] = [];
   /** The webview's last report of what it shows (for tests and commands). */
   rendered: Rendered | undefined;
@@ -53,7 +55,7 @@ export class CondensePanel implements vscode.Disposable {
     analyses.setThresholds(state.modelPath, state.thresholds);
     const revived = new CondensePanel(panel, extensionUri, analyses, retrains, state.modelPath);
     if (state.refit !== undefined) revived.refit = state.refit;
-    analyses.analyze(state.modelPath).catch((e: Error) => revived.post({ type: 'error', message: e.message }));
+    analyses.analyze(state.modelPath, { signal: revived.closed.signal }).catch((e: Error) => revived.post({ type: 'error', message: e.message }));
     return revived;
   }
 
@@ -195,6 +197,7 @@ export class CondensePanel implements vscode.Disposable {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.closed.abort();
     CondensePanel.panels.delete(this.modelPath);
     if (CondensePanel.lastActive === this) CondensePanel.lastActive = undefined;
     // Unsubscribed first: disposing the run tells its listeners, and this panel no longer listens.

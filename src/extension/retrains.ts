@@ -1,7 +1,7 @@
 /**
  * Condense–retrain runs, one per model, as the host keeps them: the run's state for the panel
  * (RetrainView), pause/resume/cancel, and writing any finished round. Training gets its own worker,
- * so analyses neither wait behind it nor stop it when cancelled (which terminates theirs). That worker
+ * so analyses neither wait behind it nor take it down (a cancelled request that will not stop ends its process). That worker
  * runs one request at a time, so one run goes at a time across all models: a second would only wait,
  * unable to pause or cancel. Cancel is cooperative: the run stops between batches and answers with
  * its finished rounds, which stay writable (also after a later round failed) until the run is

@@ -201,7 +201,9 @@ export type WorkerRequest =
 
 /**
  * Host → worker, answered by nothing and acted on at once (not queued behind the running request):
- * `abort` stops request `id` cooperatively (auto search, retraining: it then answers with what it has),
+ * `abort` cancels request `id` alone — a queued one is answered 'cancelled' at once, a running analysis,
+ * write or verification stops at its next check (between layers) and answers 'cancelled', the auto
+ * search and retraining stop between candidates or batches and answer with what they have;
  * `pause`/`resume` hold a retrain run between batches, `retrainDispose` removes a run's kept models.
  */
 export type WorkerControl =
@@ -232,8 +234,13 @@ export type WorkerResponse =
   | { type: 'retrainWritten'; id: number; round: number; outDir: string; mainFile: string; paramsBefore: number; paramsAfter: number }
   /** `input` marks a problem with the user's file (vs. a bug): the message names the file. */
   | { type: 'failed'; id: number; message: string; input: boolean }
-  /** A cooperative request aborted before it began (it was queued): nothing was done. */
+  /** The request stopped on its abort before it finished (or began): nothing of it is kept. */
   | { type: 'cancelled'; id: number };
+
+/** The worker's memory cap in MiB, passed to the worker process as this argument followed by the number. */
+export const MEMORY_LIMIT_ARGUMENT = '--memory-limit-mib=';
+/** What the worker process writes to its standard error just before its memory watch ends it. */
+export const OUT_OF_MEMORY_MARKER = 'condense-worker: memory limit exceeded';
 
 // ---- host ⇄ webview ------------------------------------------------------------------------------------
 

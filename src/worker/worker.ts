@@ -1,28 +1,35 @@
 /**
- * The analysis worker (worker_threads): owns all heavy work so the extension host never stutters.
- * Requests run one at a time. Cancelling an analysis, a write or a verification is done by the host
- * terminating this worker; the auto search and retraining stop cooperatively on an `abort` control
- * message instead (checked between candidates, and between training batches), so they answer with
+ * The analysis worker: a child process of the extension host (forked with an IPC channel and a memory
+ * cap, see workerClient.ts), so a model that needs more memory than allowed ends only this process.
+ * Requests run one at a time, in order. An `abort` control message cancels its request alone: one
+ * still queued is answered at once; a running analysis stops between layers and a write before it
+ * writes; the auto search and retraining stop between candidates or training batches and answer with
  * what they have — a retrain run's finished rounds stay writable (also when a later round fails).
+ * What cannot stop (a write already writing, a verification) the host ends by ending the process.
  * Control messages and retrainWrite are handled at once, not queued behind the running request.
  */
 import { promises as fs } from 'fs';
-import { parentPort } from 'worker_threads';
 import { AnalysedFile, Analysis, analyzeFile } from '../core/analyze';
 import { loadBackend } from '../core/compute/backend';
 import { autoReduce } from '../core/auto';
-import { CancelledError, InputError } from '../core/model/errors';
+import { CancelledError, CancelToken, InputError, throwIfCancelled } from '../core/model/errors';
 import { Heatmap, heatmapOf } from '../core/similarity/heatmap';
 import { reduceModel } from '../core/reduce';
 import { PauseGate, RetrainRun, runRetrain } from '../core/retrain';
 import { verifyModels } from '../core/verify';
-import { autoCurveToWire, autoPointToWire, isWorkerControl, RetrainEvent, toWire, WorkerControl, WorkerRequest, WorkerResponse } from '../shared/protocol';
+import { GramEngine } from '../core/similarity/weights';
+import { autoCurveToWire, autoPointToWire, isWorkerControl, MEMORY_LIMIT_ARGUMENT, RetrainEvent, toWire, WorkerControl, WorkerRequest, WorkerResponse } from '../shared/protocol';
 import { loadLabelledData } from '../core/data/validation';
+import { watchMemory } from './memoryWatch';
 
-const port = parentPort;
-if (!port) throw new Error('worker.js must run as a worker thread');
+const send = process.send?.bind(process);
+if (!send) throw new Error('worker.js must run as a child process with an IPC channel (child_process.fork)');
+const post = (message: WorkerResponse): void => void send(message);
+// The host gone (closed, crashed), nothing can ask for or receive work.
+process.on('disconnect', () => process.exit(0));
 
-const post = (message: WorkerResponse): void => port.postMessage(message);
+const limit = process.argv.find((a) => a.startsWith(MEMORY_LIMIT_ARGUMENT));
+if (limit) watchMemory(Number(limit.slice(MEMORY_LIMIT_ARGUMENT.length)));
 
 /** The last analysis (by model file, activation and calibration file), reused by "write" while the files are unchanged. */
 const analyses = new Map<string, AnalysedFile & { stamp: string }>();
@@ -34,22 +41,47 @@ async function stampOf(paths: string[]): Promise<string> {
 
 type Request = Extract<WorkerRequest, { type: 'analyze' | 'reduce' | 'auto' }>;
 
-async function analyse(request: Request): Promise<AnalysedFile> {
+/** A request's abort as the core's cancel token. */
+const tokenOf = (signal: AbortSignal): CancelToken => ({
+  get cancelled() {
+    return signal.aborted;
+  },
+});
+
+/**
+ * The backend's gram engine followed by one turn of the event loop: an abort message that arrived
+ * while a layer was computed is received then, and the analysis's check after the layer sees it.
+ */
+const yieldingAfter = (engine: GramEngine): GramEngine => ({
+  name: engine.name,
+  async gram(rows, n, d) {
+    const s = await engine.gram(rows, n, d);
+    await new Promise((resolve) => setImmediate(resolve));
+    return s;
+  },
+});
+
+async function analyse(request: Request, signal: AbortSignal): Promise<AnalysedFile> {
   const { id, file, activation, calibration: data } = request;
   const key = `${file}\n${activation ?? ''}\n${data ?? ''}`;
   const cached = analyses.get(key);
   const read = (files: string[]): string[] => (data ? [...files, data] : files);
-  if (cached && cached.stamp === (await stampOf(read(cached.analysis.model.source.files)))) return cached;
+  if (cached && cached.stamp === (await stampOf(read(cached.analysis.model.source.fingerprint.map((s) => s.path))))) return cached;
   const backend = await loadBackend(request.backend);
+  // Stamped before reading: a file changed while the analysis runs leaves the kept analysis stale, not fresh.
+  const dataStamp = data ? await stampOf([data]) : undefined;
   const { analysis, calibration } = await analyzeFile(file, {
     open: { activation },
     calibration: data ? { file: data } : undefined,
-    gram: backend.gram,
+    gram: yieldingAfter(backend.gram),
     backend: backend.label,
+    cancel: tokenOf(signal),
     onProgress: (p) => post({ type: 'progress', id, ...p }),
   });
   analyses.clear();
-  const entry = { stamp: await stampOf(read(analysis.model.source.files)), analysis, calibration };
+  // The core stamps each model file before reading it.
+  const modelStamps = analysis.model.source.fingerprint.map((s) => `${s.size}:${s.mtimeMs}`);
+  const entry = { stamp: [...modelStamps, ...(dataStamp ? [dataStamp] : [])].join('|'), analysis, calibration };
   analyses.set(key, entry);
   return entry;
 }
@@ -74,14 +106,16 @@ const disposedEarly = new Set<number>();
 async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>, signal: AbortSignal): Promise<void> {
   switch (request.type) {
     case 'analyze': {
-      const { analysis } = await analyse(request);
+      const { analysis } = await analyse(request, signal);
       // The calibration file is read too: editing it makes the analysis stale.
       const files = request.calibration ? [...analysis.model.source.files, request.calibration] : analysis.model.source.files;
       post({ type: 'analyzed', id: request.id, summary: toWire(analysis.summary, heatmaps(analysis)), files });
       return;
     }
     case 'reduce': {
-      const { analysis, calibration } = await analyse(request);
+      const { analysis, calibration } = await analyse(request, signal);
+      // The last point where a write can stop: once writing, it finishes (or the host ends this process).
+      throwIfCancelled(tokenOf(signal));
       const result = await reduceModel(analysis, request.thresholds.threshold, request.outDir, {
         overrides: request.thresholds.overrides,
         overwrite: request.overwrite,
@@ -92,7 +126,7 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
       return;
     }
     case 'auto': {
-      const { analysis, calibration } = await analyse(request);
+      const { analysis, calibration } = await analyse(request, signal);
       const backend = await loadBackend(request.backend);
       const validation = await loadLabelledData(analysis.model.source.graph, request.valInputs, request.valTargets);
       const result = await autoReduce(analysis, {
@@ -159,11 +193,28 @@ async function writeRound(request: Extract<WorkerRequest, { type: 'retrainWrite'
   post({ type: 'retrainWritten', id: request.id, round: request.round, outDir: written.outDir, mainFile: written.mainFile, paramsBefore: run.summary.paramsBefore, paramsAfter: round.params });
 }
 
+type Queued = Exclude<WorkerRequest, { type: 'retrainWrite' }>;
+/** Requests waiting for the running one, in order of arrival. */
+const waiting: Queued[] = [];
+let busy = false;
+
+function forget(id: number): void {
+  aborts.delete(id);
+  gates.delete(id);
+  disposedEarly.delete(id);
+}
+
 function control(message: WorkerControl): void {
   switch (message.type) {
-    case 'abort':
-      aborts.get(message.id)?.abort();
+    case 'abort': {
+      const queued = waiting.findIndex((r) => r.id === message.id);
+      if (queued < 0) return aborts.get(message.id)?.abort();
+      // Not begun: nothing to stop, and nothing to wait for.
+      waiting.splice(queued, 1);
+      forget(message.id);
+      post({ type: 'cancelled', id: message.id });
       return;
+    }
     case 'pause':
       gates.get(message.id)?.pause();
       return;
@@ -185,24 +236,28 @@ function control(message: WorkerControl): void {
   }
 }
 
-let queue = Promise.resolve();
-port.on('message', (message: WorkerRequest | WorkerControl) => {
+function runNext(): void {
+  const request = busy ? undefined : waiting.shift();
+  if (!request) return;
+  busy = true;
+  handle(request, aborts.get(request.id)!.signal)
+    .catch((e: unknown) => fail(request.id, e))
+    .finally(() => {
+      forget(request.id);
+      busy = false;
+      runNext();
+    });
+}
+
+process.on('message', (message: WorkerRequest | WorkerControl) => {
   if (isWorkerControl(message)) return control(message);
   const request = message;
   if (request.type === 'retrainWrite') {
     writeRound(request).catch((e: unknown) => fail(request.id, e));
     return;
   }
-  const abort = new AbortController();
-  aborts.set(request.id, abort);
+  aborts.set(request.id, new AbortController());
   if (request.type === 'retrain') gates.set(request.id, new PauseGate(() => post({ type: 'retrainProgress', id: request.id, event: { kind: 'paused' } })));
-  queue = queue.then(() =>
-    handle(request, abort.signal)
-      .catch((e: unknown) => fail(request.id, e))
-      .finally(() => {
-        aborts.delete(request.id);
-        gates.delete(request.id);
-        disposedEarly.delete(request.id);
-      }),
-  );
+  waiting.push(request);
+  runNext();
 });

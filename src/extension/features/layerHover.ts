@@ -22,7 +22,7 @@ class LayerHoverProvider implements vscode.HoverProvider {
     private readonly layers: LayerTargetCache,
   ) {}
 
-  async provideHover(document: vscode.TextDocument, position: vscode.Position): Promise<vscode.Hover | undefined> {
+  async provideHover(document: vscode.TextDocument, position: vscode.Position, token: vscode.CancellationToken): Promise<vscode.Hover | undefined> {
     const file = document.uri.fsPath;
     if (!this.index.has(file)) return undefined;
     // Found once per version of the document; a large one off the extension host's thread.
@@ -30,12 +30,11 @@ class LayerHoverProvider implements vscode.HoverProvider {
     const layerName = targets && layerAt(targets, document.offsetAt(position));
     if (!layerName) return undefined;
     const range = document.getWordRangeAtPosition(position, /"[^"]*"/);
-    const entry = this.analyses.cached(file);
-    if (!entry) {
-      // Start the analysis in the background; the next hover has the answer.
-      this.analyses.analyze(file).catch(() => undefined);
-      return new vscode.Hover(new vscode.MarkdownString(`**Condense** — analysing this model in the background; hover again in a moment.`), range);
-    }
+    // The hover waits for the analysis while it is wanted: moving away cancels this hover's share of it.
+    const abort = new AbortController();
+    const cancelled = token.onCancellationRequested(() => abort.abort());
+    const entry = await this.analyses.analyze(file, { signal: abort.signal }).catch(() => undefined).finally(() => cancelled.dispose());
+    if (!entry) return undefined;
     const index = entry.summary.layers.findIndex((l) => l.name === layerName);
     const sizes = this.analyses.estimateFor(file);
     if (index < 0 || !sizes) return undefined;

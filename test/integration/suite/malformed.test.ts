@@ -2,7 +2,9 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import * as tf from '@tensorflow/tfjs';
 import type { CondenseResult } from '../../../src/extension/features/condenseModel';
+import { saveLayersModel } from '../../helpers/models';
 import { api, hasLauncher, notificationMessages, waitFor, workspaceModel } from './helpers';
 
 /** Broken copies of the example, made in the workspace, with the error each must produce. */
@@ -45,6 +47,36 @@ describe('malformed models', () => {
     assert.ok(result, 'Condense Model failed on a good model after the broken ones');
     assert.strictEqual(result.model, next);
     assert.ok(result.layers.some((l) => l.name === 'conv1' && l.clusters === 8), JSON.stringify(result.layers));
+  });
+
+  it('a model that needs more memory than the worker may use ends only the worker, saying so; the next model works', async () => {
+    const condense = await api();
+    // Two inputs to 12 000 units: a few kilobytes on disk, a 12 000² similarity matrix (576 MB) to analyse.
+    const wide = await saveLayersModel(
+      tf.sequential({ layers: [tf.layers.dense({ inputShape: [2], units: 12_000, activation: 'relu' }), tf.layers.dense({ units: 1 })] }),
+      workspaceModel('too-wide'),
+    );
+    await waitFor('the scan to find the wide model', () => condense.index.has(wide));
+    const settings = vscode.workspace.getConfiguration('condense');
+    await settings.update('worker.memoryLimitMiB', 300, vscode.ConfigurationTarget.Global);
+    try {
+      const result = await vscode.commands.executeCommand<CondenseResult | undefined>('condense.condenseModel', vscode.Uri.file(wide));
+      assert.strictEqual(result, undefined, 'Condense Model should fail on a model beyond the memory cap');
+      if (hasLauncher) {
+        let seen: string[] = [];
+        await waitFor('an error notification naming the model and the memory limit', async () => (seen = await notificationMessages()).some((m) => m.includes(wide) && m.includes('ran out of memory (limit 300 MiB)')), {
+          timeoutMs: 30_000,
+          describe: () => JSON.stringify(seen),
+        });
+      }
+      condense.panelFor(wide)?.dispose();
+      const next = workspaceModel('combustion-mlp', 'model.json');
+      condense.analyses.invalidate(next);
+      const answer = await vscode.commands.executeCommand<CondenseResult | undefined>('condense.condenseModel', vscode.Uri.file(next));
+      assert.strictEqual(answer?.model, next, 'Condense Model failed on a good model after the worker ran out of memory');
+    } finally {
+      await settings.update('worker.memoryLimitMiB', undefined, vscode.ConfigurationTarget.Global);
+    }
   });
 });
 

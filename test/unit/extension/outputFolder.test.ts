@@ -55,11 +55,12 @@ describe('the output folder setting', () => {
 describe('workspace trust and virtual workspaces (package.json)', () => {
   const manifest = JSON.parse(require('fs').readFileSync(path.join(__dirname, '../../../package.json'), 'utf8'));
 
-  it('supports untrusted workspaces in part, taking every setting that names a path or a program from the user only', () => {
+  it('supports untrusted workspaces in part, taking every setting that names a path or a program, or lifts a limit, from the user only', () => {
     const trust = manifest.capabilities.untrustedWorkspaces;
     assert.strictEqual(trust.supported, 'limited');
-    const pathsAndPrograms = ['condense.outputFolder', 'condense.calibration.file', 'condense.auto.validationInputs', 'condense.auto.validationTargets', 'condense.backend'];
-    assert.deepStrictEqual([...trust.restrictedConfigurations].sort(), pathsAndPrograms.sort());
+    // A workspace could otherwise raise the worker's memory cap that contains a hostile model.
+    const restricted = ['condense.outputFolder', 'condense.calibration.file', 'condense.auto.validationInputs', 'condense.auto.validationTargets', 'condense.backend', 'condense.worker.memoryLimitMiB'];
+    assert.deepStrictEqual([...trust.restrictedConfigurations].sort(), restricted.sort());
     for (const key of trust.restrictedConfigurations) assert.ok(Object.hasOwn(manifest.contributes.configuration.properties, key), `${key} is not a setting`);
   });
 

@@ -166,9 +166,9 @@ describe('retrain runs (host side, dist/worker.js)', function () {
     assert.strictEqual((await runFolders()).length, 1);
     let changes = 0;
     runs.onDidChange(() => changes++);
-    // As if the thread crashed: it exits without the client having stopped it.
+    // As if the process crashed: it exits without the client having stopped it.
     const stopped = new Promise<void>((resolve) => runs.worker.onDidStopUnexpectedly(resolve));
-    await (runs.worker as unknown as { worker: import('worker_threads').Worker }).worker.terminate();
+    (runs.worker as unknown as { worker: { child: import('child_process').ChildProcess } }).worker.child.kill();
     await stopped;
     const view = runs.view(model)!;
     assert.deepStrictEqual([view.status, view.lost, changes], ['completed', true, 1]);

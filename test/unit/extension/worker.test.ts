@@ -205,8 +205,10 @@ describe('analysis worker: cooperative stops and retraining', function () {
       },
     });
     const queued = client.request<'retrained'>(retrainRequest(1, 1), { signal: queuedAbort.signal, stop: 'cooperative', onProgress: (p) => queuedProgress.push(p) });
+    // Answered as soon as it is cancelled, before the first is: its rejection is awaited from the start.
+    const queuedRejected = assert.rejects(queued, CancelledError);
     assert.strictEqual((await first).outcome, 'cancelled');
-    await assert.rejects(queued, CancelledError);
+    await queuedRejected;
     // Not even the original was measured: no start event.
     assert.deepStrictEqual(queuedProgress, []);
   });
