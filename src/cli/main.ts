@@ -30,6 +30,8 @@ B is one of ${BACKENDS.join(', ')} (default auto).
 CALIBRATION: --calibration FILE (unlabelled inputs: .npy, .json, .csv) or --calibration-range LOW,HIGH
   [--calibration-samples N] (generated, default ${DEFAULT_CALIBRATION_SAMPLES}). Similarity is then measured on the
   units' pre-activations over these inputs, and reduce refits each next layer by least squares on them.
+--round-to N: round each reduced layer's width up to a multiple of N (capped at its width) by keeping more
+  representatives (the loosest clusters split), never by merging more; for hardware that runs such widths faster.
 --allow-bias-dominated: reduce layers whose bias dominates their weights even without calibration data.
 AUTO: --auto --tolerance X --val-inputs FILE --val-targets FILE: per-layer thresholds for the smallest model whose
   validation error is within X — the relative MSE increase (0.1 = 10 % worse), or for targets that are class
@@ -50,7 +52,7 @@ interface Parsed {
 
 const VALUE_FLAGS = new Set([
   'threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation', 'max-model-mb', 'calibration', 'calibration-range', 'calibration-samples',
-  'val-inputs', 'val-targets', 'train-inputs', 'train-targets', 'epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size',
+  'round-to', 'val-inputs', 'val-targets', 'train-inputs', 'train-targets', 'epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size',
 ]);
 /** Flags that only mean something when retraining. */
 const RETRAIN_FLAGS = ['epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size'];
@@ -90,6 +92,11 @@ function backendFlag(p: Parsed): BackendPreference {
   return raw as BackendPreference;
 }
 
+/** --round-to N: reduced widths rounded up to a multiple of N (undefined: not rounded). */
+function roundToFlag(p: Parsed): number | undefined {
+  return p.flags.has('round-to') ? numberFlag(p, 'round-to', 1, (v) => Number.isInteger(v) && v >= 1 && v <= 4096, 'an integer from 1 to 4096') : undefined;
+}
+
 function thresholdFlag(p: Parsed): number {
   return numberFlag(p, 'threshold', DEFAULT_THRESHOLD, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
 }
@@ -116,7 +123,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
           out(p.flags.has('json') ? JSON.stringify(result, null, 2) : formatAuto(result));
           return 0;
         }
-        const sizes = estimate(analysis.summary, threshold);
+        const sizes = estimate(analysis.summary, threshold, roundToFlag(p));
         const description = calibration?.description ?? null;
         out(p.flags.has('json') ? JSON.stringify(analysisJson(analysis.summary, sizes, threshold, description), null, 2) : formatTable(analysis.summary, sizes, threshold, description));
         return 0;
@@ -138,8 +145,8 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         }
         // The automatic choice gives every reduced layer its own threshold, so the shared one is only a default.
         const result = found
-          ? await reduceModel(analysis, 1, outDir, { overrides: found.chosen!.thresholds, overwrite: p.flags.has('force'), calibration, auto: found })
-          : await reduceModel(analysis, threshold, outDir, { overwrite: p.flags.has('force'), calibration });
+          ? await reduceModel(analysis, 1, outDir, { overrides: found.chosen!.thresholds, overwrite: p.flags.has('force'), calibration, auto: found, roundTo: roundToFlag(p) })
+          : await reduceModel(analysis, threshold, outDir, { overwrite: p.flags.has('force'), calibration, roundTo: roundToFlag(p) });
         const t = result.estimate.totals;
         out(found ? formatAuto(found) : formatTable(analysis.summary, result.estimate, threshold, calibration?.description ?? null));
         out('');
