@@ -1,6 +1,7 @@
 import { countClusters } from '../core/similarity/cluster';
 import { Estimate, LayerSummary, ModelSummary } from '../core/estimate';
 import type { AutoResult, CondenseReport } from '../core/reduction/report';
+import { fitLine } from './table';
 
 /** The `analyze --json` document; its shape is part of the CLI's contract (see README). */
 export interface AnalysisJson {
@@ -60,7 +61,14 @@ function biasNote(layer: LayerSummary, gamma: number): string {
   return b ? `; bias-dominated: weight-only cosine gives ${countClusters(b.weightOnly, gamma)} clusters` : '';
 }
 
-export function formatTable(summary: ModelSummary, sizes: Estimate, threshold: number, calibration: string | null = null): string {
+export interface TableOptions {
+  /** The terminal's width: longer lines lose the end of their note. */
+  columns?: number;
+  /** Lines printed under the title (e.g. the assumed activation of a weights-only file). */
+  header?: string[];
+}
+
+export function formatTable(summary: ModelSummary, sizes: Estimate, threshold: number, calibration: string | null = null, options: TableOptions = {}): string {
   const header = ['layer', 'type', 'units', 'clusters', 'similarity', 'dead', 'params before → after', 'MACs before → after', 'note'];
   const rows = summary.layers.map((layer, i) => {
     const e = sizes.layers[i];
@@ -80,10 +88,11 @@ export function formatTable(summary: ModelSummary, sizes: Estimate, threshold: n
     ];
   });
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const line = (cells: string[]): string => cells.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd();
+  const line = (cells: string[]): string => fitLine(cells.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd(), options.columns);
   const t = sizes.totals;
   return [
     `${summary.model}  (backend ${summary.backend}, γ = ${threshold}, similarity ${calibration ? `on ${calibration}` : 'on weights'})`,
+    ...(options.header ?? []),
     '',
     line(header),
     line(widths.map((w) => '-'.repeat(w))),

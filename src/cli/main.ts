@@ -1,7 +1,7 @@
 import { AnalysedFile, Analysis, analyzeFile } from '../core/analyze';
 import { Backend, BackendPreference, BACKENDS, loadBackend } from '../core/compute/backend';
 import { autoReduce } from '../core/auto';
-import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES } from '../core/data/calibration';
+import { Calibration, CalibrationSpec, DEFAULT_CALIBRATION_SAMPLES, DEFAULT_MEMORY_MIB, MemoryBudget } from '../core/data/calibration';
 import { InputError } from '../core/model/errors';
 import type { OpenOptions } from '../core/formats/index';
 import { reduceModel } from '../core/reduce';
@@ -12,35 +12,15 @@ import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
 import { AutoResult } from '../core/reduction/report';
 import { loadLabelledData } from '../core/data/validation';
-import { exportCommand, EXPORT_USAGE } from './export';
-
-const USAGE = `condense — shrink trained neural networks by condensation
-
-Usage:
-  condense analyze MODEL [--threshold T | AUTO] [--json] [--backend B] [CALIBRATION]
-  condense reduce MODEL --out DIR [--threshold T | AUTO] [--force] [--backend B] [CALIBRATION]
-  condense reduce MODEL --out DIR RETRAIN [--threshold T] [--calibration FILE] [--force] [--backend B]
-  condense verify ORIGINAL REDUCED [--data FILE] [--samples N] [--range LOW,HIGH] [--tolerance X] [--backend B]
-  ${EXPORT_USAGE}
-
-MODEL is a TF.js Layers model.json, an .onnx file, a PyTorch state dict (.pt, .pth) or a .safetensors file.
-B is one of ${BACKENDS.join(', ')} (default auto).
---activation NAME: the activation between layers of a weights-only file (default relu).
---max-model-mb N: refuse models whose files or tensors exceed N MiB (default 2048), checked before reading them.
-CALIBRATION: --calibration FILE (unlabelled inputs: .npy, .json, .csv) or --calibration-range LOW,HIGH
-  [--calibration-samples N] (generated, default ${DEFAULT_CALIBRATION_SAMPLES}). Similarity is then measured on the
-  units' pre-activations over these inputs, and reduce refits each next layer by least squares on them.
---round-to N: round each reduced layer's width up to a multiple of N (capped at its width) by keeping more
-  representatives (the loosest clusters split), never by merging more; for hardware that runs such widths faster.
---allow-bias-dominated: reduce layers whose bias dominates their weights even without calibration data.
-AUTO: --auto --tolerance X --val-inputs FILE --val-targets FILE: per-layer thresholds for the smallest model whose
-  validation error is within X — the relative MSE increase (0.1 = 10 % worse), or for targets that are class
-  indices the accuracy drop (0.01 = one point). analyze prints the size–error curve; reduce writes the choice.
-RETRAIN: --train-inputs FILE --train-targets FILE --val-inputs FILE --val-targets FILE --tolerance X [--epochs N (5)]
-  [--rounds R (3)] [--target-ratio R] [--learning-rate X (0.001)] [--batch-size N (32)]: condense–retrain cycles
-  (TF.js Layers models): each round condenses the current model, fine-tunes it on the training set (Adam) and keeps
-  the smallest within the validation tolerance (as AUTO). Batches are shuffled from a fixed seed: runs repeat.
-Exit codes: 0 success, 1 a failed check (verify over tolerance), 2 bad input.`;
+import { commandHelp, USAGE, VERSION } from './help';
+import { Progress, ProgressSink } from './progress';
+import { CHECK_TOLERANCE, checkReduced, formatCheck, probesFor } from './check';
+import { resolveModelPath } from './modelPath';
+import { existsSync } from 'fs';
+import { realpath } from 'fs/promises';
+import * as path from 'path';
+import { plural } from './table';
+import { exportCommand } from './export';
 
 /** A usage mistake: reported like bad input (exit 2), naming the argument. */
 class UsageError extends Error {}
@@ -52,11 +32,12 @@ interface Parsed {
 
 const VALUE_FLAGS = new Set([
   'threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation', 'max-model-mb', 'calibration', 'calibration-range', 'calibration-samples',
-  'round-to', 'val-inputs', 'val-targets', 'train-inputs', 'train-targets', 'epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size',
+  'val-inputs', 'val-targets', 'train-inputs', 'train-targets', 'epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size',
+  'memory-mb', 'labels', 'round-to',
 ]);
 /** Flags that only mean something when retraining. */
 const RETRAIN_FLAGS = ['epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size'];
-const BOOLEAN_FLAGS = new Set(['json', 'force', 'help', 'allow-bias-dominated', 'auto']);
+const BOOLEAN_FLAGS = new Set(['json', 'force', 'help', 'allow-bias-dominated', 'auto', 'quiet', 'version', 'classifier']);
 
 function parseArgs(args: string[]): Parsed {
   const positional: string[] = [];
@@ -101,57 +82,103 @@ function thresholdFlag(p: Parsed): number {
   return numberFlag(p, 'threshold', DEFAULT_THRESHOLD, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
 }
 
-export async function main(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
+/** Where the CLI writes: stdout (the result alone), stderr (errors, warnings), and progress on stderr. */
+export interface Terminal {
+  progress?: ProgressSink;
+  /** stdout's width when it is a terminal: tables are fitted to it. */
+  columns?: number;
+}
+
+export async function main(argv: string[], out: (s: string) => void, err: (s: string) => void, terminal: Terminal = {}): Promise<number> {
   try {
     const [command, ...rest] = argv;
     if (command === 'export') return await exportCommand(rest, out, err);
-    const p = parseArgs(rest);
-    if (!command || command === '--help' || command === 'help' || p.flags.has('help')) {
+    if (command === '--version' || command === 'version') {
+      out(VERSION);
+      return 0;
+    }
+    if (!command || command === '--help' || command === 'help' || command === '-h') {
       out(USAGE);
       return command ? 0 : 2;
     }
+    const p = parseArgs(rest);
+    if (p.flags.has('help')) {
+      const page = commandHelp(command);
+      if (!page) throw new UsageError(`unknown command "${command}" (expected analyze, reduce or verify)`);
+      out(page);
+      return 0;
+    }
+    if (p.flags.has('version')) {
+      out(VERSION);
+      return 0;
+    }
+    const progress = new Progress(p.flags.has('quiet') ? null : terminal.progress ?? null);
+    const warn = (message: string): void => {
+      progress.end();
+      err(`condense: warning: ${message}`);
+    };
     switch (command) {
       case 'analyze': {
         const [model] = expect(p, 1, 'condense analyze MODEL');
         const threshold = thresholdFlag(p);
         rejectRetrainFlags(p);
         const auto = autoFlags(p);
-        const backend = await loadBackend(backendFlag(p));
-        const { analysis, calibration } = await analyse(p, model, backend);
+        const backend = await backendOf(p);
+        const { analysis, calibration, header } = await analyse(p, await resolveModelPath(model), backend, progress, warn);
         if (auto) {
-          const result = await search(p, auto, analysis, calibration, backend);
+          const result = await search(p, auto, analysis, calibration, backend, progress);
+          progress.end();
           out(p.flags.has('json') ? JSON.stringify(result, null, 2) : formatAuto(result));
           return 0;
         }
         const sizes = estimate(analysis.summary, threshold, roundToFlag(p));
         const description = calibration?.description ?? null;
-        out(p.flags.has('json') ? JSON.stringify(analysisJson(analysis.summary, sizes, threshold, description), null, 2) : formatTable(analysis.summary, sizes, threshold, description));
+        progress.end();
+        out(p.flags.has('json') ? JSON.stringify(analysisJson(analysis.summary, sizes, threshold, description), null, 2) : formatTable(analysis.summary, sizes, threshold, description, { columns: terminal.columns, header }));
         return 0;
       }
       case 'reduce': {
-        const [model] = expect(p, 1, 'condense reduce MODEL --out DIR');
+        const [given] = expect(p, 1, 'condense reduce MODEL --out DIR');
         const outDir = p.flags.get('out');
         if (typeof outDir !== 'string') throw new UsageError('condense reduce needs --out DIR');
         const threshold = thresholdFlag(p);
-        if (p.flags.has('train-inputs') || p.flags.has('train-targets')) return await retrain(p, model, outDir, threshold, out, err);
+        // Refused before any work: the core would only find out when writing, after the analysis.
+        if (!p.flags.has('force') && existsSync(outDir) && !(await holdsModel(outDir, given))) throw new InputError(outDir, 'the output folder already exists: choose another --out, or add --force to replace it');
+        const model = await resolveModelPath(given);
+        if (p.flags.has('train-inputs') || p.flags.has('train-targets')) return await retrain(p, model, outDir, threshold, out, err, progress);
         rejectRetrainFlags(p);
-        const auto = autoFlags(p);
-        const backend = await loadBackend(backendFlag(p));
-        const { analysis, calibration } = await analyse(p, model, backend);
-        const found = auto ? await search(p, auto, analysis, calibration, backend) : null;
+        const auto = autoFlags(p, true);
+        // Without --auto, --tolerance is the check's, as verify's: how far the outputs may move before reduce warns.
+        const checkTolerance = auto ? CHECK_TOLERANCE : numberFlag(p, 'tolerance', CHECK_TOLERANCE, (v) => v >= 0, 'a non-negative number');
+        const backend = await backendOf(p);
+        const { analysis, calibration, header, activation } = await analyse(p, model, backend, progress, warn);
+        const found = auto ? await search(p, auto, analysis, calibration, backend, progress) : null;
         if (found && !found.chosen) {
+          progress.end();
           err(`condense: ${formatAuto(found)}\nNothing written.`);
           return 1;
         }
+        if (found && found.chosen!.paramsAfter >= found.paramsBefore && !p.flags.has('force')) {
+          progress.end();
+          out(formatAuto(found));
+          err(`condense: the choice keeps 100 % of the parameters: ${unreducedReason(found)}. Nothing written (--force writes the unreduced copy).`);
+          return 1;
+        }
+        progress.begin('writing the reduced model');
         // The automatic choice gives every reduced layer its own threshold, so the shared one is only a default.
+        const common = { overwrite: p.flags.has('force'), calibration, roundTo: roundToFlag(p), ...(activation ? { activation } : {}) };
         const result = found
-          ? await reduceModel(analysis, 1, outDir, { overrides: found.chosen!.thresholds, overwrite: p.flags.has('force'), calibration, auto: found, roundTo: roundToFlag(p) })
-          : await reduceModel(analysis, threshold, outDir, { overwrite: p.flags.has('force'), calibration, roundTo: roundToFlag(p) });
+          ? await reduceModel(analysis, 1, outDir, { ...common, overrides: found.chosen!.thresholds, auto: found })
+          : await reduceModel(analysis, threshold, outDir, common);
+        progress.begin('checking the reduced model against the original');
+        const check = await checkReduced(backend, model, result, probesFor(auto ? auto.inputs : p.flags.get('calibration'), calibrationFlags(p), openOptions(p)), checkTolerance, warn);
+        progress.end();
         const t = result.estimate.totals;
-        out(found ? formatAuto(found) : formatTable(analysis.summary, result.estimate, threshold, calibration?.description ?? null));
+        out(found ? formatAuto(found) : formatTable(analysis.summary, result.estimate, threshold, calibration?.description ?? null, { columns: terminal.columns, header }));
         out('');
         out(formatMerge(result.report));
         out(`\nWrote ${result.outDir} (${result.report.reducedFile}, condense-report.json): ${t.paramsAfter} of ${t.paramsBefore} parameters (${(100 * t.ratio).toFixed(1)} %).`);
+        if (check) out(formatCheck(check));
         return 0;
       }
       case 'verify': {
@@ -161,22 +188,29 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         const seed = numberFlag(p, 'seed', 1, Number.isInteger, 'an integer');
         const range = rangeFlag(p);
         const data = p.flags.get('data');
-        const backend = await loadBackend(backendFlag(p));
-        const f = await verifyModels(backend, original, reduced, {
+        const labels = p.flags.get('labels');
+        if (labels !== undefined && typeof data !== 'string') throw new UsageError('--labels needs --data FILE (one class index per row of it)');
+        const backend = await backendOf(p);
+        progress.begin('running both models');
+        const f = await verifyModels(backend, await resolveModelPath(original), await resolveModelPath(reduced), {
           data: typeof data === 'string' ? data : undefined,
+          labels: typeof labels === 'string' ? labels : undefined,
+          classifier: p.flags.has('classifier'),
           samples,
           range,
           seed,
           ...openOptions(p),
         });
+        progress.end();
         const pass = f.maxRel <= tolerance;
-        out(`Backend:             ${backend.label}`);
+        out(`Backend:             ${f.runtime ?? backend.label}`);
         out(`Inputs:              ${f.inputs}`);
         out(`Max abs deviation:   ${f.maxAbs.toExponential(3)}`);
         out(`Mean abs deviation:  ${f.meanAbs.toExponential(3)}`);
         out(`Max rel deviation:   ${f.maxRel.toExponential(3)}`);
         out(`Mean rel deviation:  ${f.meanRel.toExponential(3)}`);
-        if (f.argmaxAgreement !== null) out(`Argmax agreement:    ${(100 * f.argmaxAgreement).toFixed(2)} %`);
+        if (f.argmaxAgreement !== null) out(`Argmax agreement:    ${(100 * f.argmaxAgreement).toFixed(2)} % (top-1${f.classifier === 'logits' ? ' of the class scores' : ''})`);
+        if (f.accuracy) out(`Accuracy:            ${(100 * f.accuracy.original).toFixed(2)} % original, ${(100 * f.accuracy.reduced).toFixed(2)} % reduced (${f.accuracy.labels})`);
         out(pass ? `OK: max relative deviation within ${tolerance}` : `FAILED: max relative deviation ${f.maxRel.toExponential(3)} exceeds ${tolerance}`);
         return pass ? 0 : 1;
       }
@@ -192,20 +226,61 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
       err(`condense: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    err(`condense: internal error: ${(e as Error).stack ?? String(e)}`);
+    err(`condense: internal error (please report it): ${(e as Error).stack ?? String(e)}`);
     return 3;
   }
 }
 
+/** True when `folder` is (or holds) the model: the core refuses that with its own message, --force or not. */
+async function holdsModel(folder: string, model: string): Promise<boolean> {
+  const [dir, file] = await Promise.all([realpath(folder).catch(() => path.resolve(folder)), realpath(model).catch(() => path.resolve(model))]);
+  return file === dir || file.startsWith(dir + path.sep);
+}
+
+/** The backend the flags ask for; one that cannot load is bad input (exit 2, one line), not an internal error. */
+async function backendOf(p: Parsed): Promise<Backend> {
+  const preference = backendFlag(p);
+  try {
+    return await loadBackend(preference);
+  } catch (e) {
+    throw new InputError(`--backend ${preference}`, `${(e as Error).message.split('\n')[0]}; try --backend auto`);
+  }
+}
+
+/** Formats whose files hold weights only: the activation between layers comes from --activation. */
+const WEIGHTS_ONLY_FORMATS = new Set(['pytorch', 'safetensors']);
+const DEFAULT_TORCH_ACTIVATION = 'relu';
+
 /** Opens and analyses the model, on calibration data when the flags give some. */
-function analyse(p: Parsed, file: string, backend: Backend): Promise<AnalysedFile> {
-  return analyzeFile(file, {
+async function analyse(
+  p: Parsed, file: string, backend: Backend, progress: Progress, warn: (message: string) => void,
+): Promise<AnalysedFile & { header: string[]; activation?: { name: string; assumed: boolean } }> {
+  progress.begin('analysing');
+  const analysed = await analyzeFile(file, {
     open: openOptions(p),
     calibration: calibrationFlags(p),
     gram: backend.gram,
     backend: backend.label,
     allowBiasDominated: p.flags.has('allow-bias-dominated'),
+    onProgress: (step) => progress.step(step.done, step.total, step.layer, false),
   });
+  const format = analysed.analysis.model.source.format;
+  const given = p.flags.get('activation');
+  const weightsOnly = WEIGHTS_ONLY_FORMATS.has(format);
+  if (!weightsOnly && typeof given === 'string') warn(`--activation is ignored: ${format} files store their own activations`);
+  const activation = weightsOnly ? { name: typeof given === 'string' ? given : DEFAULT_TORCH_ACTIVATION, assumed: typeof given !== 'string' } : undefined;
+  const header = activation
+    ? [`Activation between layers: ${activation.name} (${activation.assumed ? 'assumed: the file holds weights only; --activation NAME sets it' : 'from --activation'})`]
+    : [];
+  return { ...analysed, header, activation };
+}
+
+/** Why an automatic choice kept every parameter. */
+function unreducedReason(result: AutoResult): string {
+  const smaller = result.curve.filter((point) => point.paramsAfter < result.paramsBefore);
+  return smaller.length === 0
+    ? 'no layer condenses at any threshold tried (no units point the same way)'
+    : `none of the ${smaller.length} smaller ${plural(smaller.length, 'candidate')} met the tolerance ${result.tolerance}`;
 }
 
 interface AutoSpec {
@@ -215,12 +290,12 @@ interface AutoSpec {
 }
 
 /** The --auto flags, checked before any analysis runs; null without --auto. */
-function autoFlags(p: Parsed): AutoSpec | null {
+function autoFlags(p: Parsed, toleranceWithoutAuto = false): AutoSpec | null {
   const inputs = p.flags.get('val-inputs');
   const targets = p.flags.get('val-targets');
   if (!p.flags.has('auto')) {
     if (inputs !== undefined || targets !== undefined) throw new UsageError('--val-inputs and --val-targets go with --auto');
-    if (p.flags.has('tolerance')) throw new UsageError('--tolerance goes with --auto (or verify)');
+    if (p.flags.has('tolerance') && !toleranceWithoutAuto) throw new UsageError('--tolerance goes with --auto (or verify, or reduce)');
     return null;
   }
   if (p.flags.has('threshold')) throw new UsageError('give either --threshold or --auto, not both');
@@ -231,9 +306,14 @@ function autoFlags(p: Parsed): AutoSpec | null {
 }
 
 /** Reads the validation data and searches the thresholds. */
-async function search(p: Parsed, spec: AutoSpec, analysis: Analysis, calibration: Calibration | undefined, backend: Backend): Promise<AutoResult> {
-  const validation = await loadLabelledData(analysis.model.source.graph, spec.inputs, spec.targets);
-  return autoReduce(analysis, { tolerance: spec.tolerance, validation, calibration, backend, openOptions: openOptions(p) });
+async function search(p: Parsed, spec: AutoSpec, analysis: Analysis, calibration: Calibration | undefined, backend: Backend, progress: Progress): Promise<AutoResult> {
+  progress.begin('reading the validation data');
+  const validation = await loadLabelledData(analysis.model.source.graph, spec.inputs, spec.targets, true, memoryFlag(p));
+  progress.begin('searching thresholds');
+  return autoReduce(analysis, {
+    tolerance: spec.tolerance, validation, calibration, backend, openOptions: openOptions(p),
+    onCandidate: (point, measured, budget) => progress.step(measured, budget, `${(100 * point.paramsRatio).toFixed(1)} % of the parameters, ${point.meets ? 'within' : 'beyond'} the tolerance`),
+  });
 }
 
 /** Training settings given without retraining are a mistake, not something to ignore. */
@@ -243,7 +323,7 @@ function rejectRetrainFlags(p: Parsed): void {
 }
 
 /** reduce with --train-inputs: condense–retrain rounds (see src/core/retrain.ts). */
-async function retrain(p: Parsed, model: string, outDir: string, threshold: number, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+async function retrain(p: Parsed, model: string, outDir: string, threshold: number, out: (s: string) => void, err: (s: string) => void, progress: Progress): Promise<number> {
   const files = ['train-inputs', 'train-targets', 'val-inputs', 'val-targets'].map((name) => {
     const value = p.flags.get(name);
     if (typeof value !== 'string') throw new UsageError(`retraining needs --${name} FILE`);
@@ -261,17 +341,30 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
   const targetRatio = p.flags.has('target-ratio') ? numberFlag(p, 'target-ratio', 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]') : undefined;
   const learningRate = rule('learningRate', 'learning-rate', 1e-3);
   const batchSize = rule('batchSize', 'batch-size', 32);
-  const backend = await loadBackend(backendFlag(p));
+  const backend = await backendOf(p);
   const [trainInputs, trainTargets, valInputs, valTargets] = files;
-  out(`Retraining on ${backend.label}: up to ${rounds} rounds of ${epochs} epochs, learning rate ${learningRate}, batch size ${batchSize}.`);
+  progress.begin('reading the model and the data');
   const result = await retrainModel(model, outDir, {
     backend, threshold, tolerance, epochs, rounds, targetRatio, trainInputs, trainTargets, valInputs, valTargets, learningRate, batchSize,
     calibration: calibrationFlags(p),
     allowBiasDominated: p.flags.has('allow-bias-dominated'),
     openOptions: openOptions(p),
     overwrite: p.flags.has('force'),
-    onRound: (r) => out(`Round ${r.round}: ${(100 * r.paramsRatio).toFixed(1)} % of the parameters, validation ${r.metric.toPrecision(4)} (change ${r.change.toPrecision(3)}) ${r.meets ? 'within' : 'outside'} the tolerance ${tolerance}`),
+    // The banner waits until the model and the data are accepted: a refusal comes first and alone.
+    onStart: () => {
+      progress.end();
+      out(`Retraining on ${backend.label}: up to ${rounds} ${plural(rounds, 'round')} of ${epochs} ${plural(epochs, 'epoch')}, learning rate ${learningRate}, batch size ${batchSize}.`);
+    },
+    onEpoch: (e) => {
+      progress.begin(`round ${e.round}`);
+      progress.step(e.epoch, epochs, `epoch ${e.epoch}, loss ${e.loss.toPrecision(4)}`);
+    },
+    onRound: (r) => {
+      progress.end();
+      out(`Round ${r.round}: ${(100 * r.paramsRatio).toFixed(1)} % of the parameters, validation ${r.metric.toPrecision(4)} (change ${r.change.toPrecision(3)}) ${r.meets ? 'within' : 'outside'} the tolerance ${tolerance}`);
+    },
   });
+  progress.end();
   const s = result.summary;
   if (!result.outDir) {
     err(`condense: no retrained round met the tolerance ${tolerance} (original's validation ${s.metric}: ${s.baseline.toPrecision(4)}). Nothing written.`);
@@ -288,8 +381,14 @@ function calibrationFlags(p: Parsed): CalibrationSpec | undefined {
   if (file !== undefined && range) throw new UsageError('give either --calibration FILE or --calibration-range LOW,HIGH, not both');
   if (p.flags.has('calibration-samples') && !range) throw new UsageError('--calibration-samples needs --calibration-range');
   const samples = numberFlag(p, 'calibration-samples', DEFAULT_CALIBRATION_SAMPLES, (v) => Number.isInteger(v) && v > 0 && v <= 1e6, 'a positive integer');
-  if (typeof file === 'string') return { file };
-  return range ? { range, samples } : undefined;
+  const memory = memoryFlag(p);
+  if (typeof file === 'string') return { file, memory };
+  return range ? { range, samples, memory } : undefined;
+}
+
+function memoryFlag(p: Parsed): MemoryBudget {
+  const mib = numberFlag(p, 'memory-mb', DEFAULT_MEMORY_MIB, (v) => v > 0 && v <= 2 ** 20, 'a positive number of MiB');
+  return { mib, setting: '--memory-mb N' };
 }
 
 function openOptions(p: Parsed): OpenOptions {

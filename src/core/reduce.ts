@@ -1,3 +1,4 @@
+import { promises as fs } from 'fs';
 import * as path from 'path';
 import { Analysis } from './analyze';
 import type { CancelToken } from './model/errors';
@@ -6,7 +7,7 @@ import { applyPlan, MergePlan, planMerge } from './reduction/merge';
 import { writeFolder } from './reduction/output';
 import { refitPlan } from './reduction/refit';
 import { estimate, Estimate, ModelSummary, Thresholds } from './estimate';
-import { type AutoResult, type CondenseReport, REPORT_FILE } from './reduction/report';
+import { type AutoResult, type CondenseReport, type OutputCheck, REPORT_FILE } from './reduction/report';
 
 export interface ReduceResult {
   outDir: string;
@@ -39,6 +40,8 @@ export async function reduceModel(
     cancel?: CancelToken;
     /** Rounds each reduced width up to a multiple of this (planMerge). */
     roundTo?: number;
+    /** Weights-only formats: the activation the graph was built with, recorded in the report. */
+    activation?: { name: string; assumed: boolean };
   } = {},
 ): Promise<ReduceResult> {
   // Layer names come from the model file: a Map, so that a layer named "constructor" has no override.
@@ -69,6 +72,7 @@ export async function reduceModel(
     })),
     totals: sizes.totals,
     ...(options.auto ? { auto: options.auto } : {}),
+    ...(options.activation ? { activation: options.activation } : {}),
   };
   // The output is made from the model as it was read: if it changed since, the analysis is stale.
   await source.checkUnchanged();
@@ -78,6 +82,21 @@ export async function reduceModel(
     { overwrite: options.overwrite, protect: [...new Set([...source.files, ...source.fingerprint.map((f) => f.path)])], cancel: options.cancel },
   );
   return { outDir: target, mainFile: path.join(target, source.mainFile), plan, estimate: sizes, report };
+}
+
+/** Adds the check of the written model to its condense-report.json (written to a temporary name, synced, renamed). */
+export async function recordCheck(outDir: string, check: OutputCheck): Promise<void> {
+  const file = path.join(outDir, REPORT_FILE);
+  const report = JSON.parse(await fs.readFile(file, 'utf8')) as CondenseReport;
+  const temporary = `${file}.${process.pid}.tmp`;
+  const handle = await fs.open(temporary, 'wx');
+  try {
+    await handle.writeFile(JSON.stringify({ ...report, check }, null, 1));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(temporary, file);
 }
 
 /**

@@ -15,8 +15,12 @@ export async function readDataFile(file: string): Promise<DataArray> {
   const ext = path.extname(file).toLowerCase();
   const array = ext === '.npy' ? parseNpy(file, bytes) : ext === '.json' ? parseJson(file, bytes.toString('utf8')) : ext === '.csv' ? parseCsv(file, bytes.toString('utf8')) : null;
   if (!array) throw new InputError(file, 'unknown data format: use .npy, .json or .csv');
+  const perRow = array.shape.length > 1 ? sizeOf(array.shape.slice(1)) : 1;
   for (let i = 0; i < array.data.length; i++) {
-    if (!Number.isFinite(array.data[i])) throw new InputError(file, `value ${i} is not a finite number`);
+    if (!Number.isFinite(array.data[i])) {
+      const where = array.shape.length > 1 ? `row ${Math.floor(i / perRow) + 1}, column ${(i % perRow) + 1}` : `value ${i + 1}`;
+      throw new InputError(file, `${where} is not a finite number (${array.data[i]})`);
+    }
   }
   return array;
 }

@@ -6,7 +6,7 @@ import { readDataFile } from '../codecs/dataFile';
 import { InputError } from '../model/errors';
 import { ModelGraph } from '../model/graph';
 import type { AutoMetric } from '../reduction/report';
-import { InputRows, readInputRows } from './calibration';
+import { InputRows, MemoryBudget, readInputRows } from './calibration';
 
 /** Labelled rows (validation or training): inputs and, per row, either the expected outputs or a class index. */
 export interface LabelledData {
@@ -21,9 +21,9 @@ export interface LabelledData {
 
 
 /** `evaluated`: the rows go through condense's evaluator (capped to its memory budget), not only through tfjs. */
-export async function loadLabelledData(graph: ModelGraph, inputsFile: string, targetsFile: string, evaluated = true): Promise<LabelledData> {
-  // All rows count: subsampling would make the metric noisier than the tolerance it is checked against.
-  const rows = await readInputRows(graph, inputsFile, Infinity, evaluated);
+export async function loadLabelledData(graph: ModelGraph, inputsFile: string, targetsFile: string, evaluated = true, memory?: MemoryBudget): Promise<LabelledData> {
+  // All rows count unless the evaluator's memory cannot hold them: subsampling makes the metric noisier.
+  const rows = await readInputRows(graph, inputsFile, Infinity, evaluated, memory);
   const array = await readDataFile(targetsFile);
   if (array.shape[0] !== rows.samples) {
     throw new InputError(targetsFile, `has ${array.shape[0]} rows, but ${inputsFile} has ${rows.samples}`);
@@ -31,8 +31,7 @@ export async function loadLabelledData(graph: ModelGraph, inputsFile: string, ta
   const targetWidth = array.data.length / rows.samples;
   const targets = new Float64Array(rows.picked.length * targetWidth);
   rows.picked.forEach((r, i) => targets.set(array.data.subarray(r * targetWidth, (r + 1) * targetWidth), i * targetWidth));
-  const note = rows.picked.length < rows.samples ? ` (${rows.picked.length} of them, evenly spaced)` : '';
-  return { inputs: inputsFile, targetsFile, rows, targets, targetWidth, description: `${rows.samples} rows of ${inputsFile}${note}` };
+  return { inputs: inputsFile, targetsFile, rows, targets, targetWidth, description: `${rows.samples} rows of ${inputsFile}${rows.note}` };
 }
 
 

@@ -167,7 +167,10 @@ export async function refitPlan(analysis: Analysis, plan: MergePlan, calibration
     }
     if (rr.rows < rr.width) {
       // Fewer rows than features interpolate the calibration rows: the fit would be taken on chance.
-      record(`${rr.rows} calibration rows for ${rr.width} features: too few to fit (give at least ${Math.ceil((rr.width * HOLDOUT_EVERY) / (HOLDOUT_EVERY - 1) / perSample)} samples)`, rr.rows, rr.width);
+      const needed = Math.ceil((rr.width * HOLDOUT_EVERY) / (HOLDOUT_EVERY - 1) / perSample);
+      // Advice never asks for more rows than the evaluation can take.
+      const advice = needed <= (calibration.rowLimit ?? Infinity) ? `give at least ${needed} samples` : `it needs ${needed} samples, more than the ${calibration.rowLimit} this model's evaluation takes`;
+      record(`${rr.rows} calibration rows for ${rr.width} features: too few to fit (${advice})`, rr.rows, rr.width);
       continue;
     }
     const keep = planned.get(consumer.name)?.kept ?? Array.from({ length: out }, (_, j) => j);

@@ -38,6 +38,27 @@ export interface CondenseReport {
   auto?: AutoResult;
   /** With `reduce --train-inputs`: the condense–retrain rounds and the one written. */
   retrain?: RetrainSummary;
+  /** Weights-only files: the activation between layers, and whether it was assumed (not given). */
+  activation?: { name: string; assumed: boolean };
+  /** The written model run against the original after writing (the CLI's reduce). */
+  check?: OutputCheck;
+}
+
+/** How far the written model's outputs are from the original's. */
+export interface OutputCheck {
+  /** What the models were run on, e.g. "held-out 128 uniform samples in [0, 1]". */
+  inputs: string;
+  samples: number;
+  maxAbs: number;
+  meanAbs: number;
+  /** |y − ŷ| / max(|y|, rms(y)), as `verify` measures it. */
+  maxRel: number;
+  meanRel: number;
+  /** Share of inputs whose top-1 class agrees, for softmax classifiers; null otherwise. */
+  top1Agreement: number | null;
+  /** The tolerance on maxRel (verify's default 1e-3, or reduce's --tolerance). */
+  tolerance: number;
+  withinTolerance: boolean;
 }
 
 

@@ -25,6 +25,9 @@ describe('condense export', function () {
     assert.strictEqual(f.code, 0, f.err);
     assert.match(await fs.readFile(path.join(dir, 'f', 'flame.f90'), 'utf8'), /module flame_model[\s\S]*subroutine flame_predict\(inputs, outputs\)/);
     assert.match(f.out, /flame_predict, 6 inputs -> 5 outputs in float32/);
+    const help = await cli('export', '--help');
+    assert.strictEqual(help.code, 0);
+    assert.match(help.out, /^condense export MODEL --to c\|fortran --out DIR/);
   });
 
   it('exits 2 naming the problem: a convolutional model, a bad name, a bad language, a missing --out; nothing written', async () => {

@@ -1,0 +1,135 @@
+/** The CLI's help texts: the overview (`condense --help`) and one page per command (`condense reduce --help`). */
+import { BACKENDS } from '../core/compute/backend';
+import { DEFAULT_CALIBRATION_SAMPLES, DEFAULT_MEMORY_MIB } from '../core/data/calibration';
+import { version } from '../../package.json';
+
+export const VERSION = version;
+
+const FORMATS = `MODEL is a TF.js Layers model.json, an .onnx file, a Keras .h5/.hdf5/.keras file, or PyTorch weights
+(.pt, .pth, .safetensors); a folder holding exactly one of these stands for it.`;
+
+const DATA = `Data files (--calibration, --data, --val-*, --train-*, --labels) are .npy, .json (nested arrays) or .csv,
+one row per sample. A row's shape must be the model's input shape; a channel of size 1 may be left out
+([N,28,28] for [28,28,1]) and a .csv row holds the input flattened. Images are channels-last, or NCHW for
+ONNX and PyTorch models.`;
+
+const COMMON = `Common options:
+  --backend B           ${BACKENDS.join(', ')} (default auto)
+  --activation NAME     the activation between the layers of weights-only PyTorch files (default relu;
+                        ignored, with a warning, for formats that store their activations)
+  --max-model-mb N      refuse models whose files or tensors exceed N MiB (default 2048), before reading them
+  --memory-mb N         memory for condense's evaluation of calibration/validation rows (default ${DEFAULT_MEMORY_MIB} MiB);
+                        fewer rows are used when a model's rows do not fit, and the output says so
+  --quiet               no progress lines on stderr
+  --help, --version`;
+
+const CALIBRATION = `Calibration (similarity on data, and a least-squares refit of the next layers by reduce):
+  --calibration FILE                 unlabelled inputs (at most 4096 rows are used, evenly spaced)
+  --calibration-range LOW,HIGH       generate uniform samples instead
+  --calibration-samples N            how many (default ${DEFAULT_CALIBRATION_SAMPLES})
+  --allow-bias-dominated             reduce layers whose bias dominates their weights even without data`;
+
+const ROUND_TO = `Hardware-friendly widths:
+  --round-to N                       round each reduced width up to a multiple of N (capped at the layer's
+                                     width) by keeping more representatives, never by merging more`;
+
+const AUTO = `Automatic thresholds:
+  --auto --tolerance X --val-inputs FILE --val-targets FILE
+      per-layer thresholds for the smallest model whose validation error is within X: the relative MSE
+      increase (0.1 = 10 % worse), or for targets that are class indices the accuracy drop (0.01 = one point).
+      Every validation row is used unless the memory budget cannot hold them (the output then says how many).`;
+
+const RETRAIN = `Retraining (TF.js Layers models):
+  --train-inputs FILE --train-targets FILE --val-inputs FILE --val-targets FILE --tolerance X
+  [--epochs N (5)] [--rounds R (3)] [--target-ratio R] [--learning-rate X (0.001)] [--batch-size N (32)]
+      condense–retrain cycles: each round condenses the current model, fine-tunes it (Adam, batches shuffled
+      from a fixed seed) and keeps the smallest within the validation tolerance.`;
+
+const EXIT = `Exit codes: 0 success, 1 a failed check (verify over tolerance, nothing met a tolerance),
+2 bad input or usage (one line naming the file or flag), 3 internal error (a bug: please report it).`;
+
+const COMMAND_HELP = new Map<string, string>([
+  [
+    'analyze',
+    `condense analyze MODEL [--threshold T | AUTO] [--json] [CALIBRATION] [options]
+
+Prints per layer: units, clusters at the threshold γ (default 0.95), how similarity was measured, dead
+units, parameters and multiply-adds before → after, and why a layer is not reduced. --json prints the
+documented JSON document instead (stdout holds nothing else).
+
+${CALIBRATION}
+
+${ROUND_TO}
+
+${AUTO}
+
+${COMMON}`,
+  ],
+  [
+    'reduce',
+    `condense reduce MODEL --out DIR [--threshold T [--tolerance X] | AUTO | RETRAIN] [--force] [CALIBRATION] [options]
+
+Writes the reduced model and condense-report.json into DIR (which must not exist unless --force), then
+checks it against the original (on the calibration file's rows, fresh samples from the calibration range,
+or 128 standard-normal samples) and prints how far its outputs moved (and top-1 agreement for classifiers);
+it warns when the max relative deviation is beyond --tolerance X (default 1e-3, verify's; with --auto
+--tolerance is the validation tolerance and the check keeps 1e-3).
+
+${CALIBRATION}
+
+${ROUND_TO}
+
+${AUTO}
+      When no candidate both meets the tolerance and condenses, nothing is written unless --force.
+
+${RETRAIN}
+
+${COMMON}`,
+  ],
+  [
+    'verify',
+    `condense verify ORIGINAL REDUCED [--data FILE] [--samples N] [--range LOW,HIGH] [--seed S]
+                 [--tolerance X] [--labels FILE] [--classifier] [options]
+
+Runs both models on the same inputs: rows of --data, or N generated samples (default 256, standard normal
+from seed S, uniform in [LOW, HIGH] with --range). Prints the max and mean absolute and relative deviation
+(|y − ŷ| / max(|y|, rms(y))), the top-1 (argmax) agreement for softmax classifiers — and for models ending
+in logits with --classifier or --labels — and with --labels (one class index per row of --data) both
+models' accuracy. Exits 1 when the max relative deviation exceeds X (default 1e-3).
+
+${COMMON}`,
+  ],
+]);
+
+export function commandHelp(command: string): string | undefined {
+  const page = COMMAND_HELP.get(command);
+  return page && `${page}\n\n${DATA}\n\n${EXIT}`;
+}
+
+export const USAGE = `condense ${VERSION} — shrink trained neural networks by condensation
+
+Usage:
+  condense analyze MODEL [--threshold T | AUTO] [--json] [CALIBRATION] [options]
+  condense reduce  MODEL --out DIR [--threshold T [--tolerance X] | AUTO | RETRAIN] [--force] [CALIBRATION] [options]
+  condense verify  ORIGINAL REDUCED [--data FILE [--labels FILE] | --samples N [--range LOW,HIGH] [--seed S]] [--classifier] [--tolerance X] [options]
+  condense export  MODEL --to c|fortran --out DIR [--name NAME] [--force]
+  condense COMMAND --help     every flag of one command
+
+${FORMATS}
+
+export writes dependency-free C (NAME.h, NAME.c) or Fortran 2008 (NAME.f90) computing a model of Dense layers
+and element-wise activations, with a test program and its compile line in DIR/README.md.
+
+${CALIBRATION.replace('Calibration (', 'CALIBRATION (')}
+
+${AUTO.replace('Automatic thresholds:', 'AUTO:')}
+
+${RETRAIN.replace('Retraining (', 'RETRAIN (')}
+
+${ROUND_TO}
+
+${COMMON}
+
+${DATA}
+
+${EXIT}`;
