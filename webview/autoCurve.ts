@@ -20,12 +20,12 @@ const LEFT = 58, RIGHT = 12, TOP = 10, BOTTOM = 30;
 
 /** How a plot maps its points' values: the tolerance line, what else the axis must show, and which way is worse. */
 interface Scale {
-  value(p: AutoCurvePoint): number;
+  value: (p: AutoCurvePoint) => number;
   limit: number;
   alsoShow: number[];
   /** Higher values are worse (MSE, change); accuracy is drawn upside down so that worse is always up. */
   higherIsWorse: boolean;
-  format(v: number): string;
+  format: (v: number) => string;
 }
 
 export class AutoCurveCard {

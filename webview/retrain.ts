@@ -105,7 +105,7 @@ export class RetrainCard {
 
   private statusText(): string {
     const view = this.view;
-    if (!view) return 'Fine-tune the condensed model on training data, then condense it again, round after round, while the validation error stays within a tolerance (TF.js Layers models).';
+    if (!view) return 'Fine-tune the condensed model on training data, then condense it again, round after round, while the validation error stays within a tolerance (every format).';
     const last = view.epochs[view.epochs.length - 1];
     const at = last ? `round ${last.round}, epoch ${last.epoch} of ${view.plan.epochs}` : 'the first round';
     const finished = view.summary?.rounds.length ?? 0;
@@ -133,9 +133,12 @@ export class RetrainCard {
       case 'completed': {
         const best = view.summary?.rounds.find((r) => r.round === view.summary!.chosen);
         const done = `Finished ${finished} round${finished === 1 ? '' : 's'}`;
+        // What the run chose and why it stopped, as the CLI prints them.
+        const lr = view.summary?.learningRate;
+        const chose = `${view.summary?.stopped ? ` Stopped: ${view.summary.stopped}.` : ''}${lr ? ` Learning rate ${lr.value} (${lr.chosenBy}).` : ''}`;
         return best
-          ? `${done}: round ${best.round} is the smallest within the tolerance (${percent(best.paramsRatio)} of the parameters).`
-          : `${done}: none stayed within the tolerance.`;
+          ? `${done}: round ${best.round} is the smallest within the tolerance (${percent(best.paramsRatio)} of the parameters).${chose}`
+          : `${done}: none stayed within the tolerance.${chose}`;
       }
     }
   }
@@ -154,7 +157,7 @@ export class RetrainCard {
     return h(
       'tr',
       { class: `retrain-round${chosen ? ' chosen' : ''}`, attrs: { 'data-round': String(r.round) } },
-      h('td', {}, String(r.round), chosen ? h('span', { class: 'muted' }, ' (smallest within)') : null),
+      h('td', {}, String(r.round), chosen ? h('span', { class: 'muted' }, ' (smallest within)') : null, r.threshold === undefined ? null : h('span', { class: 'muted' }, ` · γ ${formatGamma(r.threshold)}`)),
       h('td', { class: 'num' }, `${percent(r.paramsRatio)} (${int(r.params)})`),
       h('td', { class: 'num' }, this.metricText(r.metric)),
       h('td', { class: 'num' }, changeText(view.summary?.metric ?? 'mse', r.change)),

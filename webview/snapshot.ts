@@ -8,7 +8,7 @@ import type { Progress, Verification, Written } from './status';
 
 export type PanelPhase = 'waiting' | 'analysing' | 'ready' | 'failed';
 
-export interface LayerSnapshot extends LayerEstimate {
+interface LayerSnapshot extends LayerEstimate {
   type: string;
   reducible: boolean;
   /** The threshold in effect for the layer. */

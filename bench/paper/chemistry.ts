@@ -16,12 +16,12 @@
 import { cholesky, multiplyRows, solveCholesky, transposeMatrix } from '../../src/core/compute/linalg';
 import { seededRandom } from '../../src/core/data/random';
 
-export const SPECIES = ['H2', 'O2', 'H2O', 'H', 'O', 'OH'] as const;
+const SPECIES = ['H2', 'O2', 'H2O', 'H', 'O', 'OH'] as const;
 /** kg/mol. */
-export const MOLAR_MASS = [2.016e-3, 31.998e-3, 18.015e-3, 1.008e-3, 15.999e-3, 17.007e-3];
+const MOLAR_MASS = [2.016e-3, 31.998e-3, 18.015e-3, 1.008e-3, 15.999e-3, 17.007e-3];
 const N2_MOLAR_MASS = 28.014e-3;
 /** Atoms per molecule: [H, O]. */
-export const ATOMS: [number, number][] = [[2, 0], [0, 2], [2, 1], [1, 0], [0, 1], [1, 1]];
+const ATOMS: [number, number][] = [[2, 0], [0, 2], [2, 1], [1, 0], [0, 1], [1, 1]];
 const [H2, O2, H2O, H, O, OH] = [0, 1, 2, 3, 4, 5];
 const SPECIES_COUNT = SPECIES.length;
 /** The state: mass fractions of SPECIES, then temperature. */
@@ -31,7 +31,7 @@ const TEMPERATURE = SPECIES_COUNT;
 const GAS_CONSTANT = 8.314;
 /** J/(kg·K), held constant. */
 const HEAT_CAPACITY = 1400;
-export const TIME_STEP = 1e-6;
+const TIME_STEP = 1e-6;
 const SUBSTEPS = 4;
 
 interface Reaction {
@@ -54,7 +54,7 @@ const REACTIONS: Reaction[] = [
 ];
 
 /** Time derivative of the state at pressure p (Pa). */
-export function rates(state: Float64Array, pressure: number): Float64Array {
+function rates(state: Float64Array, pressure: number): Float64Array {
   const T = state[TEMPERATURE];
   let inverseMolarMass = (1 - sumSpecies(state)) / N2_MOLAR_MASS;
   for (let i = 0; i < SPECIES_COUNT; i++) inverseMolarMass += state[i] / MOLAR_MASS[i];

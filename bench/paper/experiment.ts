@@ -58,7 +58,7 @@ export interface ExperimentSpec {
   onProgress?: (partial: ExperimentResult) => Promise<void>;
 }
 
-export interface Measured {
+interface Measured {
   /** Validation MSE, or accuracy. */
   value: number;
   /** Against the original: relative MSE increase, or accuracy drop. */
@@ -228,7 +228,7 @@ export function smallestWithin(rounds: RoundResult[]): RoundResult | null {
 }
 
 /** The folder's original model: what each script's preparation writes and the rounds start from. */
-export const originalFile = (dir: string): string => path.join(dir, 'original', 'model.json');
+const originalFile = (dir: string): string => path.join(dir, 'original', 'model.json');
 
 /** Whether the script must (re)train the original before its rounds. */
 export async function needsOriginal(dir: string, flags: Pick<RunFlags, 'retrainOriginal'>): Promise<boolean> {

@@ -12,7 +12,7 @@ export interface Series {
   dashed?: boolean;
 }
 
-export interface ReferenceLine {
+interface ReferenceLine {
   y: number;
   label: string;
 }

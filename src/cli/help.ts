@@ -39,11 +39,14 @@ const AUTO = `Automatic thresholds:
       increase (0.1 = 10 % worse), or for targets that are class indices the accuracy drop (0.01 = one point).
       Every validation row is used unless the memory budget cannot hold them (the output then says how many).`;
 
-const RETRAIN = `Retraining (TF.js Layers models):
+const RETRAIN = `Retraining (every format):
   --train-inputs FILE --train-targets FILE --val-inputs FILE --val-targets FILE --tolerance X
-  [--epochs N (5)] [--rounds R (3)] [--target-ratio R] [--learning-rate X (0.001)] [--batch-size N (32)]
-      condense–retrain cycles: each round condenses the current model, fine-tunes it (Adam, batches shuffled
-      from a fixed seed) and keeps the smallest within the validation tolerance.`;
+  [--epochs N (30)] [--rounds R (12)] [--target-ratio R] [--learning-rate X (chosen)] [--batch-size N (32)]
+      condense–retrain cycles: each round condenses the current model (refitted on --calibration, by default
+      the training inputs; without --threshold each round removes 12 % of the remaining units), fine-tunes it
+      (Adam; the learning rate from a range test unless given, halved when validation worsens, the best epoch
+      kept; batches shuffled from a fixed seed) and measures the written file in its own runtime; the smallest
+      round within the validation tolerance is written.`;
 
 const EXIT = `Exit codes: 0 success, 1 a failed check (verify over tolerance, nothing met a tolerance),
 2 bad input or usage (one line naming the file or flag), 3 internal error (a bug: please report it).`;

@@ -10,7 +10,7 @@ import { RETRAIN_SETTING_RULES } from '../shared/retrainSettings';
 import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/estimate';
 import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
-import { AutoResult } from '../core/reduction/report';
+import { AutoResult, RetrainSummary } from '../core/reduction/report';
 import { loadLabelledData } from '../core/data/validation';
 import { commandHelp, USAGE, VERSION } from './help';
 import { Progress, ProgressSink } from './progress';
@@ -145,7 +145,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         // Refused before any work: the core would only find out when writing, after the analysis.
         if (!p.flags.has('force') && existsSync(outDir) && !(await holdsModel(outDir, given))) throw new InputError(outDir, 'the output folder already exists: choose another --out, or add --force to replace it');
         const model = await resolveModelPath(given);
-        if (p.flags.has('train-inputs') || p.flags.has('train-targets')) return await retrain(p, model, outDir, threshold, out, err, progress);
+        if (p.flags.has('train-inputs') || p.flags.has('train-targets')) return await retrain(p, model, outDir, p.flags.has('threshold') ? threshold : undefined, out, err, progress);
         rejectRetrainFlags(p);
         const auto = autoFlags(p, true);
         // Without --auto, --tolerance is the check's, as verify's: how far the outputs may move before reduce warns.
@@ -322,8 +322,18 @@ function rejectRetrainFlags(p: Parsed): void {
   if (given) throw new UsageError(`--${given} goes with reduce --train-inputs (retraining)`);
 }
 
+/** What the run chose and why, printed before the first round's line. */
+function retrainChoices(s: RetrainSummary): string {
+  const lr = s.learningRate;
+  const trials = lr?.trials?.map((t) => `${t.learningRate}: ${Number.isNaN(t.valLoss) ? 'diverged' : t.valLoss.toPrecision(3)}`).join(', ');
+  return [
+    `Learning rate ${lr?.value} (${lr?.chosenBy}${trials ? `; validation loss after one epoch at ${trials}` : ''}).`,
+    `Thresholds: ${s.thresholds}. Calibration: ${s.calibration}.`,
+  ].join('\n');
+}
+
 /** reduce with --train-inputs: condense–retrain rounds (see src/core/retrain.ts). */
-async function retrain(p: Parsed, model: string, outDir: string, threshold: number, out: (s: string) => void, err: (s: string) => void, progress: Progress): Promise<number> {
+async function retrain(p: Parsed, model: string, outDir: string, threshold: number | undefined, out: (s: string) => void, err: (s: string) => void, progress: Progress): Promise<number> {
   const files = ['train-inputs', 'train-targets', 'val-inputs', 'val-targets'].map((name) => {
     const value = p.flags.get(name);
     if (typeof value !== 'string') throw new UsageError(`retraining needs --${name} FILE`);
@@ -336,10 +346,10 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
   const rule = (key: keyof typeof RETRAIN_SETTING_RULES, flag: string, fallback: number): number =>
     numberFlag(p, flag, fallback, RETRAIN_SETTING_RULES[key].valid, RETRAIN_SETTING_RULES[key].what);
   const tolerance = rule('tolerance', 'tolerance', 0);
-  const epochs = rule('epochs', 'epochs', 5);
-  const rounds = rule('rounds', 'rounds', 3);
+  const epochs = rule('epochs', 'epochs', 30);
+  const rounds = rule('rounds', 'rounds', 12);
   const targetRatio = p.flags.has('target-ratio') ? numberFlag(p, 'target-ratio', 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]') : undefined;
-  const learningRate = rule('learningRate', 'learning-rate', 1e-3);
+  const learningRate = p.flags.has('learning-rate') ? rule('learningRate', 'learning-rate', 0) : undefined;
   const batchSize = rule('batchSize', 'batch-size', 32);
   const backend = await backendOf(p);
   const [trainInputs, trainTargets, valInputs, valTargets] = files;
@@ -353,25 +363,27 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
     // The banner waits until the model and the data are accepted: a refusal comes first and alone.
     onStart: () => {
       progress.end();
-      out(`Retraining on ${backend.label}: up to ${rounds} ${plural(rounds, 'round')} of ${epochs} ${plural(epochs, 'epoch')}, learning rate ${learningRate}, batch size ${batchSize}.`);
+      out(`Retraining on ${backend.label}: up to ${rounds} ${plural(rounds, 'round')} of up to ${epochs} ${plural(epochs, 'epoch')}, learning rate ${learningRate ?? 'chosen by a range test'}, batch size ${batchSize}.`);
     },
     onEpoch: (e) => {
       progress.begin(`round ${e.round}`);
       progress.step(e.epoch, epochs, `epoch ${e.epoch}, loss ${e.loss.toPrecision(4)}`);
     },
-    onRound: (r) => {
+    onRound: (r, s) => {
       progress.end();
-      out(`Round ${r.round}: ${(100 * r.paramsRatio).toFixed(1)} % of the parameters, validation ${r.metric.toPrecision(4)} (change ${r.change.toPrecision(3)}) ${r.meets ? 'within' : 'outside'} the tolerance ${tolerance}`);
+      if (r.round === 1) out(retrainChoices(s));
+      out(`Round ${r.round}: γ ${r.threshold?.toPrecision(4)}, ${(100 * r.paramsRatio).toFixed(1)} % of the parameters, validation ${r.metric.toPrecision(4)} (change ${r.change.toPrecision(3)}) ${r.meets ? 'within' : 'outside'} the tolerance ${tolerance}; best epoch ${r.bestEpoch} of ${r.epochsRun}`);
     },
   });
   progress.end();
   const s = result.summary;
+  if (s.stopped) out(`Stopped: ${s.stopped}.`);
   if (!result.outDir) {
     err(`condense: no retrained round met the tolerance ${tolerance} (original's validation ${s.metric}: ${s.baseline.toPrecision(4)}). Nothing written.`);
     return 1;
   }
   const chosen = s.rounds.find((r) => r.round === s.chosen)!;
-  out(`\nWrote ${result.outDir} (model.json, condense-report.json): round ${chosen.round}, ${chosen.params} of ${s.paramsBefore} parameters (${(100 * chosen.paramsRatio).toFixed(1)} %).`);
+  out(`\nWrote ${result.outDir} (${result.report!.reducedFile}, condense-report.json): round ${chosen.round}, ${chosen.params} of ${s.paramsBefore} parameters (${(100 * chosen.paramsRatio).toFixed(1)} %).`);
   return 0;
 }
 

@@ -25,7 +25,7 @@ export async function loadModel(file: string, options: OpenOptions = {}): Promis
   return { source, producers: describeProducers(source.graph) };
 }
 
-export interface AnalysisProgress {
+interface AnalysisProgress {
   layer: string;
   /** Layers done so far, of `total`. */
   done: number;
@@ -249,6 +249,6 @@ function condensableTerms(
   if (bias && layer.config.use_bias !== false) params.push({ coef: outCoef, factors: outFactor });
   // Output positions: everything but the channel axis (H·W for conv; leading axes for Dense on N-D input).
   const shape = layer.outputShape;
-  const positions = shape && shape.every((d) => d !== null) ? sizeOf(shape.slice(0, -1) as number[]) : 1;
+  const positions = shape && shape.every((d) => d !== null) ? sizeOf(shape.slice(0, -1)) : 1;
   return { params, macs: kernelTerms.map((t) => ({ coef: t.coef * positions, factors: t.factors })) };
 }

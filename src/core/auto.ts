@@ -36,7 +36,7 @@ import { Tensor } from './model/tensor';
 /** Candidate thresholds per layer: enough to follow its size–error curve, few enough to search quickly. */
 export const CUTS_PER_LAYER = 20;
 /** Candidates the search evaluates at most (each is a merge, maybe a refit, and a forward pass). */
-export const MAX_EVALUATIONS = 60;
+const MAX_EVALUATIONS = 60;
 
 export interface AutoOptions {
   tolerance: number;
@@ -198,7 +198,7 @@ async function runnerFor(analysis: Analysis, validation: LabelledData, { backend
   const predict = async (file: string): Promise<Float64Array> => {
     const predictor = await (await openModel(file, openOptions)).predictor(backend);
     try {
-      const known = predictor.inputShapes[0].every((d) => d !== null) ? (predictor.inputShapes[0] as number[]) : sampleShape;
+      const known = predictor.inputShapes[0].every((d) => d !== null) ? predictor.inputShapes[0] : sampleShape;
       return Float64Array.from((await predictor.run([data], samples, [known]))[0]);
     } finally {
       predictor.dispose();

@@ -1,36 +1,37 @@
 /**
- * Condense–retrain cycles (TF.js Layers models for now): each round condenses the current model at
- * the threshold (refitted when calibration data is given, exactly as `reduce`), loads it into tfjs and
- * fine-tunes it on the training set, then measures the validation metric as `reduce --auto` does — the
- * relative MSE increase over the ORIGINAL model's, or the accuracy drop. The next round condenses the
- * retrained model (retraining lets neurons condense further). The loop stops when the target ratio is
- * reached, when a round leaves the tolerance, or after the given number of rounds.
+ * Condense–retrain cycles for every format: each round condenses the current model at a threshold
+ * cut from the clustering trees (or a given one), refitted on calibration inputs (the training inputs
+ * unless others are given), fine-tunes it in tfjs as a network built from the engine's graph, writes
+ * it through the format's own writer and measures the written file in the format's own runtime — the
+ * relative MSE increase over the ORIGINAL model's, or the accuracy drop, as `reduce --auto` does. The
+ * next round condenses the retrained model (retraining lets neurons condense further). The rounds
+ * themselves are in train/rounds.ts.
  *
  * `runRetrain` keeps every round's retrained model in a temporary folder owned by the run, so any
  * round can be written (`RetrainRun.write`) until the run is disposed; it reports every epoch and
  * round, pauses between batches while its gate is closed, and stops between batches (and between a
- * round's steps) when its signal aborts. A cancelled or failed run keeps its finished rounds writable. `retrainModel` is the one-shot form the CLI uses: it
- * writes the smallest round within the tolerance. The original is never touched; every write goes
- * to a temporary sibling folder renamed into place.
+ * round's steps) when its signal aborts. A cancelled or failed run keeps its finished rounds writable.
+ * `retrainModel` is the one-shot form the CLI uses: it writes the smallest round within the tolerance.
+ * The original is never touched; every write goes to a temporary sibling folder renamed into place.
  */
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
-import { analyzeFile, loadModel } from './analyze';
+import { loadModel } from './analyze';
 import type { Backend } from './compute/backend';
+import { softmaxOutput } from './compute/tfjsPredictor';
 import { CalibrationSpec } from './data/calibration';
-import { CancelledError, InputError } from './model/errors';
+import { score } from './data/validation';
+import { CancelledError } from './model/errors';
 import { writeFolder } from './reduction/output';
-import { reduceModel } from './reduce';
 import type { OpenOptions } from './model/registry';
-import { readTfjsModel } from './formats/tfjs/read';
-import { toLayersModel } from './formats/tfjs/source';
-import { WEIGHTS_FILE } from './formats/tfjs/write';
-import { RETRAIN_TFJS_ONLY } from '../shared/hints';
-import { EpochReport, fineTune, PauseGate } from './train/fineTune';
+import { EpochReport, PauseGate } from './train/fineTune';
+import { buildTrainable } from './train/network';
+import { loadRetrainSets, trainingTargets } from './train/data';
+import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, protectedPaths, runInFormat, runRounds } from './train/rounds';
+import { DEFAULT_ROUND_FRACTION } from './train/schedule';
 import { type CondenseReport, REPORT_FILE, type RetrainRound, type RetrainSummary } from './reduction/report';
-import { loadLabelledData, metricOf, relativeIncrease, score } from './data/validation';
 
 export { PauseGate } from './train/fineTune';
 
@@ -41,7 +42,10 @@ export interface RetrainEpoch extends EpochReport {
 
 export interface RetrainOptions {
   backend: Backend;
-  threshold: number;
+  /** A fixed threshold for every round; without it each round's is cut from the trees (see `fraction`). */
+  threshold?: number;
+  /** Without a threshold: the fraction of the remaining units each round removes (default DEFAULT_ROUND_FRACTION). */
+  fraction?: number;
   tolerance: number;
   epochs: number;
   rounds: number;
@@ -50,10 +54,12 @@ export interface RetrainOptions {
   trainTargets: string;
   valInputs: string;
   valTargets: string;
+  /** Inputs of the refit and the data-aware similarity; default: the training inputs. */
   calibration?: CalibrationSpec;
   allowBiasDominated?: boolean;
   openOptions?: OpenOptions;
   batchSize?: number;
+  /** Without it, a range test on the first round chooses it. */
   learningRate?: number;
   overwrite?: boolean;
   /** Once the original is measured: the run, with no rounds yet; each round can be written as soon as it is reported. */
@@ -74,7 +80,7 @@ export interface RetrainResult {
   report: CondenseReport | null;
 }
 
-export interface RetrainWritten {
+interface RetrainWritten {
   outDir: string;
   mainFile: string;
   report: CondenseReport;
@@ -117,19 +123,18 @@ export async function retrainModel(modelFile: string, outDir: string, options: R
 
 /** Runs the rounds, keeping each round's model; see the file comment. The caller disposes the run. */
 export async function runRetrain(modelFile: string, options: RetrainOptions): Promise<RetrainRun> {
-  const { backend, signal, gate } = options;
+  const { backend, signal } = options;
   // Queued behind another request and cancelled meanwhile: nothing is read.
   if (signal?.aborted) throw new CancelledError();
   const { tf } = backend;
-  const original = await loadModel(modelFile, options.openOptions);
-  if (original.source.format !== 'tfjs-layers') throw new InputError(modelFile, RETRAIN_TFJS_ONLY);
-  const graph = original.source.graph;
-  // Both only run through tfjs, batch by batch: every row is kept.
-  const validation = await loadLabelledData(graph, options.valInputs, options.valTargets, false);
-  const training = await loadLabelledData(graph, options.trainInputs, options.trainTargets, false);
+  const original = (await loadModel(modelFile, options.openOptions)).source;
+  const { graph } = original;
+  const sets = await loadRetrainSets(graph, options);
+  // A network the trainer cannot build is refused before anything runs.
+  buildTrainable(tf, graph, original.path, sets.training.rows.input.shape.slice(1)).model.dispose();
 
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'condense-retrain-'));
-  const kept = new Map<number, { folder: string; report: CondenseReport }>();
+  const kept = new Map<number, KeptRound>();
   const tensors: TF.Tensor[] = [];
   const tensor = (data: ArrayLike<number>, shape: number[]): TF.Tensor => {
     const t = tf.tensor(Float32Array.from(data), shape);
@@ -137,23 +142,26 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
     return t;
   };
   try {
-    const valX = tensor(validation.rows.input.data, validation.rows.input.shape);
-    const trainX = tensor(training.rows.input.data, training.rows.input.shape);
-    const originalModel = await toLayersModel(tf, await readTfjsModel(original.source.path));
-    const paramsBefore = originalModel.countParams();
-    const first = predict(tf, originalModel, valX);
-    originalModel.dispose();
+    const first = await runInFormat(original, backend, sets.validation);
+    const width = first.length / sets.validation.rows.picked.length;
+    const { metric, loss, training, validation } = trainingTargets(sets, width, softmaxOutput(graph));
     const samples = validation.rows.picked.length;
-    const width = first.length / samples;
-    const metric = metricOf(validation, width);
-    if (metricOf(training, width) !== metric) throw new InputError(options.trainTargets, `does not hold the same kind of targets as ${options.valTargets}`);
     const baseline = score(metric, first, validation.targets, samples, width);
     // Regression targets are shaped like the outputs; class indices are one per row.
     const targetShape = (rows: number): number[] => (metric === 'mse' ? [rows, width] : [rows]);
+    const trainX = tensor(training.rows.input.data, training.rows.input.shape);
     const trainY = tensor(training.targets, targetShape(training.rows.picked.length));
+    const valX = tensor(validation.rows.input.data, validation.rows.input.shape);
     const valY = tensor(validation.targets, targetShape(samples));
+    const calibration = options.calibration ?? { file: options.trainInputs };
+    const fraction = options.fraction ?? DEFAULT_ROUND_FRACTION;
 
-    const summary: RetrainSummary = { metric, tolerance: options.tolerance, baseline, paramsBefore, epochs: options.epochs, rounds: [], chosen: null };
+    const summary: RetrainSummary = {
+      metric, tolerance: options.tolerance, baseline, paramsBefore: graphParams(graph), epochs: options.epochs, rounds: [], chosen: null,
+      ...(options.learningRate !== undefined ? { learningRate: { value: options.learningRate, chosenBy: 'given' as const } } : {}),
+      thresholds: options.threshold !== undefined ? `given: ${options.threshold}` : `each round removes ${Math.round(100 * fraction)} % of the remaining units (half as many, from the last good model, after a round that leaves the tolerance; down to ${Math.round(100 * MIN_ROUND_FRACTION)} %)`,
+      calibration: calibration.file === options.trainInputs && !options.calibration ? `the training inputs (${options.trainInputs})` : calibration.file ?? 'generated inputs',
+    };
     let outcome: RetrainRun['outcome'] = 'running';
     let error: unknown;
     /** Writes in flight: they read the folder, so dispose waits for them. */
@@ -185,69 +193,22 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
     async function writeRound(round: number, outDir: string, overwrite?: boolean): Promise<RetrainWritten> {
       const at = kept.get(round);
       if (!at) throw new Error(`round ${round} has no kept model (rounds kept: ${[...kept.keys()].join(', ') || 'none'})`);
-      const report: CondenseReport = { ...at.report, model: original.source.path, retrain: { ...copySummary(summary), written: round } };
-      const files = await Promise.all([WEIGHTS_FILE, 'model.json'].map(async (name) => ({ name, data: new Uint8Array(await fs.readFile(path.join(at.folder, name))) })));
+      const report: CondenseReport = { ...at.report, model: original.path, retrain: { ...copySummary(summary), written: round } };
+      const files = await Promise.all(at.files.map(async (name) => ({ name, data: new Uint8Array(await fs.readFile(path.join(at.folder, name))) })));
       const target = await writeFolder(outDir, [...files, { name: REPORT_FILE, data: JSON.stringify(report, null, 1) }], {
         overwrite,
-        protect: original.source.files,
+        protect: protectedPaths(original),
       });
-      return { outDir: target, mainFile: path.join(target, 'model.json'), report };
+      return { outDir: target, mainFile: path.join(target, original.mainFile), report };
     }
-    /** Checked between a round's steps (each may take a while), so a cancel lands before the next one starts. */
-    const cancelled = (): boolean => {
-      if (signal?.aborted) outcome = 'cancelled';
-      return outcome === 'cancelled';
-    };
-    const runRounds = async (): Promise<void> => {
-      let current = original.source.path;
-      for (let k = 1; k <= options.rounds; k++) {
-        await gate?.wait(signal);
-        if (cancelled()) return;
-        const { analysis, calibration } = await analyzeFile(current, {
-          open: options.openOptions, calibration: options.calibration, gram: backend.gram, backend: backend.label, allowBiasDominated: options.allowBiasDominated,
-        });
-        if (cancelled()) return;
-        const condensedDir = path.join(workDir, `condensed-${k}`);
-        const reduced = await reduceModel(analysis, options.threshold, condensedDir, { calibration });
-        const layersModel = await toLayersModel(tf, await readTfjsModel(reduced.mainFile));
-        await fs.rm(condensedDir, { recursive: true, force: true });
-        try {
-          if (cancelled()) return;
-          const trained = await fineTune(backend, layersModel, { inputs: trainX, targets: trainY, valInputs: valX, valTargets: valY }, {
-            epochs: options.epochs,
-            batchSize: options.batchSize ?? 32,
-            learningRate: options.learningRate ?? 1e-3,
-            loss: metric === 'mse' ? 'mse' : 'sparseCategoricalCrossentropy',
-            // Seeded by round: the same files and settings give the same rounds.
-            seed: k,
-            onEpoch: (e) => options.onEpoch?.({ round: k, ...e }),
-            signal,
-            gate,
-          });
-          if (trained.outcome === 'aborted') {
-            outcome = 'cancelled';
-            return;
-          }
-          const params = layersModel.countParams();
-          const value = score(metric, predict(tf, layersModel, valX), validation.targets, samples, width);
-          const change = metric === 'mse' ? relativeIncrease(value, baseline) : baseline - value;
-          const round: RetrainRound = { round: k, paramsRatio: params / paramsBefore, params, metric: value, change, meets: change <= options.tolerance + 1e-12 };
-          const folder = await writeFolder(path.join(workDir, `round-${k}`), await layersModelFiles(tf, layersModel), { protect: original.source.files });
-          kept.set(k, { folder, report: reduced.report });
-          summary.rounds.push(round);
-          if (round.meets && (summary.chosen === null || params < summary.rounds.find((r) => r.round === summary.chosen)!.params)) summary.chosen = k;
-          options.onRound?.(round, copySummary(summary));
-          if (!round.meets) return;
-          if (options.targetRatio !== undefined && round.paramsRatio <= options.targetRatio) return;
-          current = path.join(folder, 'model.json');
-        } finally {
-          layersModel.dispose();
-        }
-      }
-    };
     options.onStart?.(run);
     try {
-      await runRounds();
+      const settings = {
+        ...options, batchSize: options.batchSize ?? 32, fraction, calibration,
+      };
+      if ((await runRounds(original, workDir, settings, { trainX, trainY, valX, valY, validation, metric, loss, width }, summary, kept)) === 'cancelled') {
+        outcome = 'cancelled';
+      }
     } catch (e) {
       // Once the run has started, a failing round leaves the rounds finished before it writable.
       outcome = 'failed';
@@ -261,46 +222,4 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
   } finally {
     tf.dispose(tensors);
   }
-}
-
-const copySummary = (s: RetrainSummary): RetrainSummary => ({ ...s, rounds: s.rounds.map((r) => ({ ...r })) });
-
-/** The first output on the inputs, as float64 (samples × outputs). */
-function predict(tf: typeof TF, model: TF.LayersModel, x: TF.Tensor): Float64Array {
-  const out = model.predict(x, { batchSize: 256 });
-  const all = Array.isArray(out) ? out : [out];
-  const y = Float64Array.from(all[0].dataSync());
-  tf.dispose(all);
-  return y;
-}
-
-/** A LayersModel as a TF.js Layers folder's files (model.json and one weight shard). */
-async function layersModelFiles(tf: typeof TF, model: TF.LayersModel): Promise<{ name: string; data: Uint8Array | string }[]> {
-  let artifacts: TF.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  const a = artifacts!;
-  const parts = a.weightData === undefined ? [] : Array.isArray(a.weightData) ? a.weightData : [a.weightData];
-  const total = parts.reduce((s, p) => s + p.byteLength, 0);
-  const weights = new Uint8Array(total);
-  let offset = 0;
-  for (const p of parts) {
-    weights.set(new Uint8Array(p), offset);
-    offset += p.byteLength;
-  }
-  const json = {
-    format: 'layers-model',
-    generatedBy: a.generatedBy,
-    convertedBy: null,
-    modelTopology: a.modelTopology,
-    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: a.weightSpecs ?? [] }],
-  };
-  return [
-    { name: WEIGHTS_FILE, data: weights },
-    { name: 'model.json', data: JSON.stringify(json) },
-  ];
 }

@@ -29,7 +29,7 @@ export class LayerTargetCache {
     try {
       targets = this.parser.layerTargets(text());
     } catch (e) {
-      targets = Promise.reject(e);
+      targets = Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
     const entry = { version, targets };
     this.entries.set(uri, entry);

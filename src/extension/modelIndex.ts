@@ -62,7 +62,7 @@ export class ModelIndex implements vscode.Disposable {
 
   /** Checks one file by content and adds or removes it; returns whether it is a model. */
   async check(uri: vscode.Uri): Promise<boolean> {
-    let isModel = false;
+    let isModel: boolean;
     try {
       isModel = isTfjsModelFile(uri.fsPath) ? await this.modelJson.isTfjsModelFile(uri.fsPath) : await isBinaryModel(uri.fsPath);
     } catch {
@@ -99,7 +99,7 @@ export class ModelIndex implements vscode.Disposable {
   }
 
   dispose(): void {
-    this.disposables.forEach((d) => d.dispose());
+    for (const d of this.disposables) d.dispose();
     this.changed.dispose();
     this.fileChanged.dispose();
   }

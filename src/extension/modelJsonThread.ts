@@ -19,7 +19,8 @@ async function readBounded(file: string): Promise<string | undefined> {
   }
 }
 
-parentPort!.on('message', async (job: ModelJsonJob) => {
+/** Answers one job; every failure of the job itself becomes an error answer, so the promise never rejects. */
+async function answerJob(job: ModelJsonJob): Promise<void> {
   let answer: ModelJsonAnswer;
   try {
     answer =
@@ -30,4 +31,6 @@ parentPort!.on('message', async (job: ModelJsonJob) => {
     answer = { id: job.id, ok: false, error: e instanceof Error ? e.message : String(e) };
   }
   parentPort!.postMessage(answer);
-});
+}
+
+parentPort!.on('message', (job: ModelJsonJob) => void answerJob(job));

@@ -201,7 +201,7 @@ export class CondensePanel implements vscode.Disposable {
     CondensePanel.panels.delete(this.modelPath);
     if (CondensePanel.lastActive === this) CondensePanel.lastActive = undefined;
     // Unsubscribed first: disposing the run tells its listeners, and this panel no longer listens.
-    this.disposables.forEach((d) => d.dispose());
+    for (const d of this.disposables) d.dispose();
     // The run's kept models are only reachable from this panel.
     this.retrains.disposeRun(this.modelPath);
     this.panel.dispose();

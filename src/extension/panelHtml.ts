@@ -8,7 +8,7 @@ export interface PanelPage {
   cspSource: string;
   nonce: string;
   /** URL of a file of the extension, e.g. resource('dist', 'webview.js'). */
-  resource(...parts: string[]): string;
+  resource: (...parts: string[]) => string;
 }
 
 export function panelHtml(page: PanelPage): string {

@@ -13,6 +13,7 @@ export const MAX_DISPLAY_CHARS = 1000;
 /** Stand-ins that read the same and match no link or icon syntax. */
 const REPLACEMENTS: [RegExp, string][] = [
   // Line breaks, other control characters and bidirectional overrides (which can reorder what is read).
+  // eslint-disable-next-line no-control-regex -- control characters are what this replaces
   [/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]+/g, ' '],
   [/\[/g, '\uff3b'],
   [/\]/g, '\uff3d'],

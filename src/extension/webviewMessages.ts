@@ -13,9 +13,9 @@ const isGamma = (v: unknown): v is number => isFiniteNumber(v) && v >= 0 && v <=
 const isCount = (v: unknown): v is number | null => v === null || (Number.isInteger(v) && (v as number) >= 0);
 
 /** Thresholds as the panel sends them; the overrides come back in a map without a prototype (layer names are the model's). */
-export function parseThresholds(value: unknown): ThresholdState | undefined {
+function parseThresholds(value: unknown): ThresholdState | undefined {
   if (!isRecord(value) || !isGamma(value.threshold) || !isRecord(value.overrides)) return undefined;
-  const overrides: Record<string, number> = Object.create(null);
+  const overrides = Object.create(null) as Record<string, number>;
   for (const [layer, gamma] of Object.entries(value.overrides)) {
     if (!isGamma(gamma)) return undefined;
     overrides[layer] = gamma;

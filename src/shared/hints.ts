@@ -13,9 +13,6 @@ export interface LayerHint {
   details: string[];
 }
 
-/** Why a model in another format cannot be retrained (the CLI, the worker and the extension's command say the same). */
-export const RETRAIN_TFJS_ONLY = 'retraining supports TF.js Layers models for now';
-
 const pct = (x: number): string => `${(100 * x).toFixed(x < 0.1 ? 1 : 0)} %`;
 
 export function formatGamma(gamma: number): string {

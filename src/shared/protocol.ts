@@ -13,7 +13,7 @@ import type { AutoMetric, AutoPoint, AutoResult, RetrainRound, RetrainSummary } 
 
 export type { Heatmap };
 
-export interface WireDendrogram {
+interface WireDendrogram {
   n: number;
   a: number[];
   b: number[];
@@ -133,8 +133,6 @@ export interface AutoSearchProgress {
 }
 
 // ---- condense–retrain cycles ---------------------------------------------------------------------------
-
-export type { RetrainEpoch, RetrainRound, RetrainSummary };
 
 /**
  * What a retrain run reports while it runs (worker → host). `workDir`: the run's temporary folder, so

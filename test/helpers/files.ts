@@ -6,7 +6,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import type * as tf from '@tensorflow/tfjs';
 import { concatBytes } from '../../src/core/codecs/protobuf';
-import { readJson } from './tfjs';
+import { readJson, SavedModelJson } from './tfjs';
 
 export interface RawWeight {
   spec: tf.io.WeightsManifestEntry;
@@ -15,17 +15,17 @@ export interface RawWeight {
 
 const BYTES: Record<string, number> = { float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2 };
 
-export function storedByteLength(spec: tf.io.WeightsManifestEntry): number {
+function storedByteLength(spec: tf.io.WeightsManifestEntry): number {
   const n = spec.shape.reduce((a, b) => a * b, 1);
   return n * BYTES[spec.quantization ? spec.quantization.dtype : spec.dtype];
 }
 
 /** The weights of a saved folder (every group, every shard), split back into one entry per weight. */
-export async function readRawWeights(dir: string): Promise<{ json: any; weights: RawWeight[] }> {
-  const json = await readJson(path.join(dir, 'model.json'));
+export async function readRawWeights(dir: string): Promise<{ json: SavedModelJson; weights: RawWeight[] }> {
+  const json = await readJson<SavedModelJson>(path.join(dir, 'model.json'));
   const weights: RawWeight[] = [];
   for (const group of json.weightsManifest) {
-    const bytes = Buffer.concat(await Promise.all(group.paths.map((p: string) => fs.readFile(path.join(dir, p)))));
+    const bytes = Buffer.concat(await Promise.all(group.paths.map((p) => fs.readFile(path.join(dir, p)))));
     let offset = 0;
     for (const spec of group.weights) {
       const length = storedByteLength(spec);

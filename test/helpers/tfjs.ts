@@ -103,8 +103,41 @@ export async function on(name: 'wasm' | 'cpu', f: () => tf.Tensor | tf.Tensor[])
   return tf.tidy(() => [f()].flat().map((t) => Float32Array.from(t.dataSync())));
 }
 
-export async function readJson<T = any>(file: string): Promise<T> {
+/** A JSON file's content, as the type the caller expects it to have (the tests then check it). */
+export async function readJson<T>(file: string): Promise<T> {
   return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+}
+
+/** A layer as the tests read it from a saved topology. */
+export interface LayerJson {
+  name?: string;
+  config: { name?: string; units?: number; filters?: number; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+/** A saved model's topology: Keras' model config, directly or under `model_config`; its layers listed directly or under `layers`. */
+interface TopologyJson {
+  model_config?: TopologyJson;
+  config: LayerJson[] | { layers: LayerJson[]; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+/** A written model.json, as far as the tests read it. */
+export interface SavedModelJson {
+  modelTopology: TopologyJson;
+  weightsManifest: tf.io.WeightsManifestConfig;
+  [key: string]: unknown;
+}
+
+/** A model.json as TF.js saves a Sequential model: its layers under modelTopology.config.layers. */
+export interface SavedSequentialJson extends SavedModelJson {
+  modelTopology: TopologyJson & { config: { layers: LayerJson[] } };
+}
+
+/** The layers of a saved topology. */
+function topologyLayers(topology: TopologyJson): LayerJson[] {
+  const config = (topology.model_config ?? topology).config;
+  return Array.isArray(config) ? config : config.layers;
 }
 
 /**
@@ -112,26 +145,24 @@ export async function readJson<T = any>(file: string): Promise<T> {
  * through a custom IOHandler that reads every shard of every manifest group.
  */
 export async function loadFolderWithTfjs(dir: string): Promise<tf.LayersModel> {
-  const json = await readJson(path.join(dir, 'model.json'));
+  const json = await readJson<SavedModelJson>(path.join(dir, 'model.json'));
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Buffer[] = [];
-  for (const group of json.weightsManifest as tf.io.WeightsManifestConfig) {
+  for (const group of json.weightsManifest) {
     weightSpecs.push(...group.weights);
     for (const p of group.paths) buffers.push(await fs.readFile(path.join(dir, p)));
   }
   const all = Buffer.concat(buffers);
-  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
-  return tf.loadLayersModel({ load: async () => ({ modelTopology: json.modelTopology, weightSpecs, weightData }) });
+  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
+  const artifacts: tf.io.ModelArtifacts = { modelTopology: json.modelTopology, weightSpecs, weightData };
+  return tf.loadLayersModel({ load: async () => artifacts });
 }
 
 /** Units (Dense) or filters (Conv2D) per layer name, as written in a model.json. */
-export function writtenUnits(modelJson: any): Record<string, number> {
-  let config = modelJson.modelTopology.model_config ?? modelJson.modelTopology;
-  config = config.config;
-  const layers: any[] = Array.isArray(config) ? config : config.layers;
+export function writtenUnits(modelJson: { modelTopology: unknown }): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const l of layers) {
-    const name = l.config.name ?? l.name;
+  for (const l of topologyLayers(modelJson.modelTopology as TopologyJson)) {
+    const name = l.config.name ?? l.name ?? '';
     if (l.config.units !== undefined) out[name] = l.config.units;
     else if (l.config.filters !== undefined) out[name] = l.config.filters;
   }
@@ -152,7 +183,7 @@ export function onWasmBackend(): { backend: Backend } {
   const holder = {} as { backend: Backend };
   let previous: string | null = null;
   before(async () => {
-    previous = tf.getBackend() as string | null;
+    previous = tf.getBackend();
     holder.backend = await loadBackend('wasm');
     registerWasmTrainingKernels(holder.backend.tf);
   });

@@ -19,14 +19,14 @@ import { seededRandom } from '../../src/core/data/random';
 import { Tensor } from '../../src/core/model/tensor';
 import { Arr } from './tfjs';
 
-export interface Copy {
+interface Copy {
   source: number;
   c: number;
   t: number;
 }
 
 /** Each of n units split into 1–3 copies (unit 0 always into 3), shuffled so copies are not adjacent. */
-export function splitPlan(n: number, seed: number, exact: boolean): Copy[] {
+function splitPlan(n: number, seed: number, exact: boolean): Copy[] {
   const random = seededRandom(seed);
   const copies: Copy[] = [];
   for (let j = 0; j < n; j++) {
@@ -43,7 +43,7 @@ export function splitPlan(n: number, seed: number, exact: boolean): Copy[] {
 }
 
 /** New last axis: entry k is the source's entry scaled by factor(copy k). */
-export function expandLastAxis(a: Arr, copies: Copy[], factor: (c: Copy) => number): Arr {
+function expandLastAxis(a: Arr, copies: Copy[], factor: (c: Copy) => number): Arr {
   const n = a.shape[a.shape.length - 1];
   const outer = a.data.length / n;
   const data = new Float32Array(outer * copies.length);
@@ -60,7 +60,7 @@ export function expandLastAxis(a: Arr, copies: Copy[], factor: (c: Copy) => numb
  * channels-last Flatten: spatial positions; inner: spatial positions after a channel-major one):
  * the channel axis is expanded, each copy's slice scaled by factor(copy).
  */
-export function expandInputAxis(a: Arr, channels: number, copies: Copy[], factor: (c: Copy) => number, inner = 1): Arr {
+function expandInputAxis(a: Arr, channels: number, copies: Copy[], factor: (c: Copy) => number, inner = 1): Arr {
   const block = inner * a.shape[a.shape.length - 1];
   const outer = a.data.length / (channels * block);
   const data = new Float32Array(outer * copies.length * block);

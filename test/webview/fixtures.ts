@@ -19,7 +19,7 @@ export const EVIL_NAME = '<img src=x onerror=alert(1)>';
 const COMBUSTION = path.resolve(__dirname, '..', '..', 'examples', 'combustion-mlp', 'model.json');
 
 /** What the worker sends for a model file (toWire with heatmaps), wrapped as the host's message. */
-export async function analysisMessage(file: string, label: string, threshold = DEFAULT_THRESHOLD): Promise<AnalysisMessage> {
+async function analysisMessage(file: string, label: string, threshold = DEFAULT_THRESHOLD): Promise<AnalysisMessage> {
   const analysis = await analyzeModel(await loadModel(file));
   const heatmaps = new Map<string, Heatmap>();
   for (const layer of analysis.summary.layers) {
@@ -38,7 +38,7 @@ export async function analysisMessage(file: string, label: string, threshold = D
  * Conv2D → BatchNormalization → ReLU → Conv2D → Flatten → Dense → Dense(softmax), untrained.
  * tfjs refuses markup in layer names, so the Dense layer is renamed in the saved files.
  */
-export async function buildStandardCnn(dir: string): Promise<string> {
+async function buildStandardCnn(dir: string): Promise<string> {
   const model = tf.sequential();
   model.add(tf.layers.conv2d({ inputShape: [12, 12, 1], filters: 16, kernelSize: 3, name: 'conv1', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
   model.add(tf.layers.batchNormalization({ name: 'bn1' }));
@@ -64,7 +64,7 @@ export async function buildStandardCnn(dir: string): Promise<string> {
  * prototype directions, scaled and perturbed: mostly slightly (similarity ≈ 0.99), some more, so
  * the layers condense strongly and the highest similarities spread below 1.
  */
-export async function buildCondensedMlp(dir: string): Promise<string> {
+async function buildCondensedMlp(dir: string): Promise<string> {
   const random = seededRandom(7);
   const normal = (): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
   const model = tf.sequential();

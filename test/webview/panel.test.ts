@@ -251,7 +251,7 @@ describe('panel webview', function () {
     assert.strictEqual(await panel.page.locator('circle.auto-point.pending:not([role])').count(), 3);
     assert.match((await panel.page.locator('section.auto p.muted').textContent())!, /Searching: 3 of at most 60 candidates/);
     // Worse is up: the point beyond the tolerance is highest, the original-sized one lowest.
-    const cy = await points.evaluateAll((els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-index'), Number(e.getAttribute('cy'))])));
+    const cy = await points.evaluateAll((els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-index') ?? '', Number(e.getAttribute('cy'))] as const)));
     assert.ok(cy['2'] < cy['1'] && cy['1'] < cy['0'], JSON.stringify(cy));
     const curve: AutoCurve = { metric: 'mse', baseline: 0.01, tolerance: 0.1, validation: 'v', merge: 'plain', points: [point(1, 0, true), point(0.6, 0.04, true), point(0.3, 0.5, false)], chosen: 1 };
     await panel.send({ type: 'autoCurve', curve });
@@ -286,6 +286,28 @@ describe('panel webview', function () {
     const fidelity = { samples: 8, inputs: 'generated', maxAbs: 1e-4, meanAbs: 1e-5, maxRel: 1e-4, meanRel: 1e-5, argmaxAgreement: null };
     await panel.send({ type: 'verification', reduced: '/tmp/out/model.json', tolerance: 1e-3, fidelity, merge: 'plain' });
     assert.match((await panel.page.locator('.verification').textContent())!, /Mergeplain \(summed output weights\)/);
+  });
+
+  it('shows what a retrain run chose: each round\'s threshold, the learning rate and why the rounds stopped', async () => {
+    await panel.send(fixtures.condensed);
+    const card = panel.page.locator('section.retrain');
+    const plan = {
+      threshold: 0.95, tolerance: 0.1, epochs: 30, rounds: 12, learningRate: 0.001, batchSize: 32, merge: 'refit' as const,
+      trainInputs: '/data/train-x.json', trainTargets: '/data/train-y.json', valInputs: '/data/val-x.json', valTargets: '/data/val-y.json',
+    };
+    const rounds = [
+      { round: 1, paramsRatio: 0.8, params: 800, metric: 0.0101, change: 0.01, meets: true, threshold: 0.9871, epochsRun: 9, bestEpoch: 6, learningRate: 0.0005 },
+      { round: 2, paramsRatio: 0.6, params: 600, metric: 0.0130, change: 0.3, meets: false, threshold: 0.9612, epochsRun: 5, bestEpoch: 2, learningRate: 0.0005 },
+    ];
+    const summary = {
+      metric: 'mse' as const, tolerance: 0.1, baseline: 0.01, paramsBefore: 1000, epochs: 30, rounds, chosen: 1,
+      learningRate: { value: 0.001, chosenBy: 'range test' as const }, stopped: 'round 2 left the tolerance (change 0.300 > 0.1)',
+    };
+    await panel.send({ type: 'retrain', view: { status: 'completed', plan, summary, epochs: [], written: [] } });
+    assert.deepStrictEqual(await card.locator('tbody tr td:first-child').allTextContents(), ['1 (smallest within) · γ 0.9871', '2 · γ 0.9612']);
+    const status = (await card.locator('.retrain-status').textContent())!;
+    assert.match(status, /Stopped: round 2 left the tolerance \(change 0\.300 > 0\.1\)\./);
+    assert.match(status, /Learning rate 0\.001 \(range test\)\./);
   });
 
   it('shows a retrain run: the loss per epoch with rounds marked, the round table, and the buttons\' messages', async () => {
@@ -348,7 +370,7 @@ describe('panel webview', function () {
     await panel.send({ type: 'retrain', view: done });
     assert.deepStrictEqual((await panel.snapshot()).retrain, done);
     for (const name of ['Pause', 'Resume', 'Cancel']) assert.ok(!(await button(name).isVisible()), `${name} shown after the run`);
-    assert.deepStrictEqual(await card.locator('tbody tr').evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-round'), r.className, r.querySelector('td:nth-child(5)')!.className])), [
+    assert.deepStrictEqual(await card.locator('tbody tr').evaluateAll((rows: HTMLElement[]) => rows.map((r) => [r.getAttribute('data-round'), r.className, r.querySelector('td:nth-child(5)')!.className])), [
       ['1', 'retrain-round chosen', 'meets'],
       ['2', 'retrain-round', 'fails'],
     ]);

@@ -22,7 +22,7 @@ export function isFloatDtype(dtype: StorageDtype): dtype is FloatDtype {
 
 /** Refuses shapes that are not lists of non-negative integers or would need absurd memory, before anything is allocated. */
 export function checkShape(file: string, name: string, shape: unknown): number[] {
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+  if (!Array.isArray(shape) || !shape.every((d: unknown): d is number => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
     throw new InputError(file, `tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
   }
   const n = sizeOf(shape);

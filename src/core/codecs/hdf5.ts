@@ -139,7 +139,7 @@ export interface DatasetValues {
   data: Float32Array | Int32Array;
 }
 
-export interface Hdf5Edits {
+interface Hdf5Edits {
   /** New contents by dataset path ("/model_weights/dense_1/dense_1/kernel:0"). */
   datasets: Map<string, DatasetValues>;
   /** New string values by object path, then attribute name. */
@@ -206,6 +206,6 @@ function valueOf(value: H5.OutputData | null, dtype: H5.Dtype): Writable {
   if (ArrayBuffer.isView(value) || typeof value === 'string') return value as Writable;
   if (typeof value === 'number') return typedAs(dtype, [value]);
   if (typeof value === 'bigint') return dtype === '<Q' ? BigUint64Array.of(value) : BigInt64Array.of(value);
-  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
   throw new Error(`a value of type ${JSON.stringify(dtype)} cannot be copied`);
 }

@@ -96,7 +96,7 @@ function functionalGraph(file: string, modelClass: string, config: unknown): Mod
   const layers = raws.map((raw, i) => newNode(raw, typeof raw.name === 'string' ? raw.name : layerName(raw, `layer_${i}`)));
   const byName = new Map(layers.map((l) => [l.name, l]));
   raws.forEach((raw, i) => {
-    const nodes = Array.isArray(raw.inbound_nodes) ? raw.inbound_nodes : [];
+    const nodes: unknown[] = Array.isArray(raw.inbound_nodes) ? raw.inbound_nodes : [];
     if (nodes.length > 1) layers[i].shared = true;
     const first = nodes[0];
     if (!Array.isArray(first)) return;
@@ -116,8 +116,9 @@ function functionalGraph(file: string, modelClass: string, config: unknown): Mod
     // A single endpoint may be written flat: ["name", 0, 0].
     const entries = typeof list[0] === 'string' ? [list] : list;
     return entries.map((e) => {
-      if (!Array.isArray(e) || !byName.has(e[0])) throw new InputError(file, `${key} names an unknown layer`);
-      return e[0] as string;
+      const name: unknown = Array.isArray(e) ? e[0] : undefined;
+      if (typeof name !== 'string' || !byName.has(name)) throw new InputError(file, `${key} names an unknown layer`);
+      return name;
     });
   };
   return makeGraph(file, modelClass, layers, endpoint('input_layers'), endpoint('output_layers'));

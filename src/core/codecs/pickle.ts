@@ -15,7 +15,7 @@ import { InputError } from '../model/errors';
 import { StorageDtype } from '../model/tensor';
 
 /** A storage the pickle refers to by key (its bytes are the archive entry `data/<key>`). */
-export interface StorageRef {
+interface StorageRef {
   kind: 'storage';
   dtype: StorageDtype;
   key: string;

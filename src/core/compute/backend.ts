@@ -55,7 +55,7 @@ async function choose(preference: BackendPreference): Promise<Omit<Backend, 'lab
       return { name: 'tensorflow', tf, gram: tfjsGram(tf, 'tensorflow') };
     } catch (e) {
       errors.push(`tensorflow: ${(e as Error).message.split('\n')[0]}`);
-      if (preference === 'tensorflow') throw new Error(`the tensorflow backend (tfjs-node) is not available: ${errors[0]}`);
+      if (preference === 'tensorflow') throw new Error(`the tensorflow backend (tfjs-node) is not available: ${errors[0]}`, { cause: e });
     }
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports

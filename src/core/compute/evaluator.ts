@@ -16,7 +16,7 @@ import { isUnsupported, Outcome, Value } from './value';
 
 // What the evaluator's callers read along with it.
 export { isUnsupported } from './value';
-export type { Outcome, Unsupported, Value } from './value';
+export type { Outcome, Value } from './value';
 export { layerRows, rowCount } from './kernels/linear';
 export type { LayerRows } from './kernels/linear';
 

@@ -123,7 +123,7 @@ function valuesPerSample(graph: ModelGraph): number {
   let total = 0;
   for (const layer of graph.layers) {
     const shape = layer.outputShape;
-    if (shape && shape.every((d) => d !== null)) total += sizeOf(shape as number[]);
+    if (shape && shape.every((d) => d !== null)) total += sizeOf(shape);
   }
   return Math.max(total, 1);
 }

@@ -10,13 +10,13 @@ import { InputError } from './errors';
 export const DEFAULT_MAX_MODEL_BYTES = 2 * 1024 ** 3;
 
 /** Data files (calibration and validation inputs) are refused above this size. */
-export const MAX_DATA_FILE_BYTES = DEFAULT_MAX_MODEL_BYTES;
+export const MAX_DATA_FILE_BYTES = 2 * 1024 ** 3;
 
 /**
  * Deflate reaches about 1032:1 at best and stored weights compress far less: data declaring more
  * than this many times the bytes that hold it (beyond a megabyte, where zeros may) is a bomb.
  */
-export const MAX_INFLATION_RATIO = 100;
+const MAX_INFLATION_RATIO = 100;
 const RATIO_FREE_BYTES = 1 << 20;
 
 /** Refuses `what`, held in `stored` bytes of `file`, when it declares `declared` bytes past the inflation ratio. */

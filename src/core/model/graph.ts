@@ -91,9 +91,10 @@ function checkOutputShape(file: string, layer: LayerNode): void {
 const WIDTHS: ReadonlyMap<string, string> = new Map([['Dense', 'units'], ['Conv2D', 'filters']]);
 
 function checkLayerWeights(file: string, layer: LayerNode): void {
-  const refuse = (problem: string): never => {
+  // A declaration, not an arrow: only a declared never-returning function narrows what follows its call.
+  function refuse(problem: string): never {
     throw new InputError(file, `layer "${layer.name}" (${layer.className}) ${problem}`);
-  };
+  }
   const weight = (role: string): NamedWeight => layer.weights.get(role) ?? refuse(`has no ${role} in the weights (a layer renamed in the config?)`);
   const shapeText = (w: NamedWeight): string => `[${w.shape.join(', ')}]`;
   const widthKey = WIDTHS.get(layer.className);
@@ -135,7 +136,8 @@ export function paddings(value: unknown): [Padding, Padding] {
   if (Array.isArray(value) && Array.isArray(value[0]) && Array.isArray(value[1])) {
     return [value[0].map(Number) as [number, number], value[1].map(Number) as [number, number]];
   }
-  const padding = String(value ?? 'valid');
+  // Anything but a Keras padding name (absent, or malformed) counts as "valid", as the size arithmetic treats any name but "same".
+  const padding = typeof value === 'string' ? value : 'valid';
   return [padding, padding];
 }
 
@@ -219,7 +221,7 @@ function outputShapeOf(layer: LayerNode, input: Shape | null, graph: ModelGraph)
       const requested = Number(c.axis ?? -1);
       const axis = requested < 0 ? input.length + requested : requested - 1;
       const out = input.slice();
-      out[axis] = shapes.reduce<number | null>((sum, s) => (sum === null || s![axis] === null ? null : sum + (s![axis] as number)), 0);
+      out[axis] = shapes.reduce<number | null>((sum, s) => (sum === null || s![axis] === null ? null : sum + s![axis]), 0);
       return out;
     }
     default:

@@ -4,7 +4,7 @@ import { ConsumerLink } from '../structure/walk';
 import { keptUnits, thresholdFor, Thresholds } from '../estimate';
 import { sizeOf, Tensor } from '../model/tensor';
 
-export interface ClusterGroup {
+interface ClusterGroup {
   representative: number;
   /** All members, the representative included, ascending. */
   members: number[];

@@ -19,7 +19,7 @@ import { applyPlan, MergePlan } from './merge';
 import { sizeOf, Tensor } from '../model/tensor';
 
 /** Ridge term relative to the mean feature variance: regularises rank-deficient fits, barely biases others. */
-export const RIDGE = 1e-6;
+const RIDGE = 1e-6;
 /** Rows (samples × output positions) a convolution's fit reads at most, spread evenly. */
 const FIT_ROWS = 65536;
 

@@ -107,6 +107,12 @@ export interface RetrainRound {
   /** Against the original: relative MSE increase, or accuracy drop. */
   change: number;
   meets: boolean;
+  /** The threshold the round condensed at. */
+  threshold?: number;
+  /** Epochs trained, the one kept (best on validation; 0: none improved on the condensed model) and the learning rate at the end. */
+  epochsRun?: number;
+  bestEpoch?: number;
+  learningRate?: number;
 }
 
 
@@ -122,5 +128,13 @@ export interface RetrainSummary {
   chosen: number | null;
   /** In a written report: the round whose model the folder holds. */
   written?: number;
+  /** The learning rate each round starts at: given, or chosen by a range test on the first round (its trials). */
+  learningRate?: { value: number; chosenBy: 'given' | 'range test'; trials?: { learningRate: number; valLoss: number }[] };
+  /** How each round's threshold was chosen, e.g. "removes 12 % of the remaining units per round" or "given: 0.95". */
+  thresholds?: string;
+  /** The calibration inputs of the refit and the data-aware similarity. */
+  calibration?: string;
+  /** Why the rounds stopped. */
+  stopped?: string;
 }
 

@@ -22,7 +22,7 @@ import { ProducerInfo } from '../structure/walk';
 import { BiasDominance } from '../estimate';
 
 /** A layer is bias-dominated when the median |bias| exceeds this many times the median weight norm. */
-export const BIAS_DOMINANCE_RATIO = 2;
+const BIAS_DOMINANCE_RATIO = 2;
 /** Input rows (samples × positions) the second moment is estimated from. */
 const MOMENT_ROWS = 65536;
 

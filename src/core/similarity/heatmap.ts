@@ -1,5 +1,5 @@
-import { Dendrogram } from './cluster';
-import { NeuronVectors } from './weights';
+import type { Dendrogram } from './cluster';
+import type { NeuronVectors } from './weights';
 
 /** A per-layer similarity picture: units in dendrogram order, averaged into at most `size`² cells. */
 export interface Heatmap {

@@ -57,7 +57,8 @@ const ALIASES: Record<string, string> = {
 
 /** Looks up a Keras activation name; null when unknown (the layer is then not reduced). */
 export function activationByName(name: unknown): ActivationFn | null {
-  const key = name == null ? 'linear' : String(name);
+  if (name != null && typeof name !== 'string') return null;
+  const key = name ?? 'linear';
   const canonical = ALIASES[key] ?? key;
   const entry = TABLE[canonical];
   return entry ? { name: canonical, ...entry } : null;

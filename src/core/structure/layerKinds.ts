@@ -23,7 +23,7 @@ import { globalPoolingKernel, poolingKernel } from '../compute/kernels/pooling';
 type Config = Record<string, unknown>;
 
 /** How a producer's channels pass a layer of the kind, as the structure walk (walk.ts) follows them. */
-export type ChannelRole =
+type ChannelRole =
   /** Dense, Conv2D: condensable; its units are the channels the walk follows to its consumers. */
   | 'producer'
   /** A per-channel affine map, folded into the producer (or follower) right before it. */
@@ -60,7 +60,7 @@ export interface OpAttributes {
 }
 
 /** How ONNX names a kind: the op types the ONNX graph builder (formats/onnx/graph.ts) maps to it. */
-export interface OnnxNaming {
+interface OnnxNaming {
   /** Element-wise ops whose config follows from their attributes alone, by op type: the layer's config, or null when the attributes ask for what the kind does not do. */
   readonly byAttributes?: ReadonlyMap<string, (node: OpAttributes) => Config | null>;
   /** Ops the builder matches itself, reading weights, shapes or constant inputs; an op naming an identity kind is skipped (its output is its input). */
@@ -68,7 +68,7 @@ export interface OnnxNaming {
 }
 
 /** How a PyTorch state dict names a kind's weights: state-dict role ("weight", "running_mean", …) → engine role. */
-export type TorchNaming = ReadonlyMap<string, string>;
+type TorchNaming = ReadonlyMap<string, string>;
 
 /**
  * One kind of layer. Each field is one concern of the engine; a new concern (say, how the trainer

@@ -3,7 +3,7 @@ import { activationLayer, isSoftmax, layerKind, producerWidth } from './layerKin
 import { LayerNode, ModelGraph } from '../model/graph';
 
 /** Where a producer's channels sit among a consumer's input channels when a Concatenate comes between. */
-export interface ChannelSlice {
+interface ChannelSlice {
   /** The consumer's input channel that is the producer's channel 0. */
   offset: number;
   /** The consumer's input channels (per position), every source of the Concatenate included. */
@@ -182,7 +182,7 @@ export function walkProducer(graph: ModelGraph, layer: LayerNode & { className: 
   const throughBatchNorm = (bn: LayerNode, route: Route): string | null => {
     // Keras writes the axis as an int or, once built (TF 2), as a one-element list of the positive index: [3].
     const raw = bn.config.axis;
-    const axis = Array.isArray(raw) && raw.length === 1 ? raw[0] : raw;
+    const axis: unknown = Array.isArray(raw) && raw.length === 1 ? raw[0] : raw;
     const lastAxis = axis === -1 || axis === undefined ||
       (typeof axis === 'number' && bn.outputShape !== null && axis === bn.outputShape.length);
     if (!lastAxis) return `BatchNormalization ${bn.name} normalises an axis other than the channels`;

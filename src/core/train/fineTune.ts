@@ -1,14 +1,17 @@
 /**
  * Fine-tuning a (condensed) model with Adam: the retrain half of a condense–retrain cycle. Reports
  * every epoch (for a live loss curve), pauses between batches while a gate is closed, and stops
- * between batches when asked.
+ * between batches when asked. With `backOff` and validation data it keeps the best epoch: an epoch
+ * that worsens the validation loss is undone and the learning rate halved, and `patience` such epochs
+ * in a row end the training.
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Backend } from '../compute/backend';
 import { seededRandom } from '../data/random';
 import { registerWasmTrainingKernels } from './wasmKernels';
 
-export type TrainingLoss = 'mse' | 'sparseCategoricalCrossentropy';
+/** Cross-entropy takes class indices: on probabilities (a softmax output), or on logits (`softmaxCrossEntropy`). */
+export type TrainingLoss = 'mse' | 'sparseCategoricalCrossentropy' | 'softmaxCrossEntropy';
 
 export interface TrainingData {
   inputs: TF.Tensor;
@@ -40,6 +43,8 @@ export interface FineTuneOptions {
   gate?: PauseGate;
   /** Seeds the per-epoch shuffle of the training rows, so a run repeats exactly on one backend. */
   seed: number;
+  /** Keep the best epoch on the validation data, halving the learning rate after a worse one (see the file comment). */
+  backOff?: { patience: number };
 }
 
 /**
@@ -89,8 +94,12 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 export interface FineTuneResult {
   /** One report per complete epoch. */
   history: EpochReport[];
-  /** 'completed' ran every epoch, 'stopped' ended on onEpoch's request, 'aborted' on the signal. */
+  /** 'completed' ran every epoch, 'stopped' ended on onEpoch's request or the back-off's patience, 'aborted' on the signal. */
   outcome: 'completed' | 'stopped' | 'aborted';
+  /** With backOff: the epoch whose weights the model holds (0: none improved on the start). */
+  bestEpoch?: number;
+  /** The learning rate at the end (lower than given after back-offs). */
+  learningRate: number;
 }
 
 /** Trains `model` in place (its compile settings are replaced) and returns what each epoch reported. */
@@ -106,11 +115,15 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
   if (!(options.learningRate > 0)) throw new Error(`fineTune: learningRate must be positive, got ${options.learningRate}`);
 
   const history: EpochReport[] = [];
-  if (options.signal?.aborted) return { history, outcome: 'aborted' };
+  let learningRate = options.learningRate;
+  if (options.signal?.aborted) return { history, outcome: 'aborted', learningRate };
   let outcome: FineTuneResult['outcome'] = 'completed';
   const optimizer = tf.train.adam(options.learningRate);
-  model.compile({ optimizer, loss: options.loss === 'mse' ? 'meanSquaredError' : 'sparseCategoricalCrossentropy' });
+  model.compile({ optimizer, loss: lossFunction(tf, options.loss) });
   const shuffle = seededRandom(options.seed);
+  const validated = options.backOff && data.valInputs && data.valTargets;
+  let best = validated ? { epoch: 0, loss: await validationLoss(tf, model, data.valInputs!, data.valTargets!, options), weights: snapshot(tf, model) } : null;
+  let worse = 0;
   try {
     // One fit per epoch on rows we permute ourselves: tfjs would shuffle with Math.random, unseeded.
     for (let epoch = 0; epoch < options.epochs && outcome === 'completed'; epoch++) {
@@ -139,6 +152,18 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
               if (data.valInputs && data.valTargets) report.valLoss = await validationLoss(tf, model, data.valInputs, data.valTargets, options);
               history.push(report);
               if (options.onEpoch?.(report) === 'stop') outcome = 'stopped';
+              if (best && report.valLoss !== undefined) {
+                if (report.valLoss < best.loss) {
+                  tf.dispose(best.weights);
+                  best = { epoch: report.epoch, loss: report.valLoss, weights: snapshot(tf, model) };
+                  worse = 0;
+                } else {
+                  model.setWeights(best.weights);
+                  learningRate /= 2;
+                  (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+                  if (++worse >= options.backOff!.patience) outcome = 'stopped';
+                }
+              }
             },
           },
         });
@@ -146,11 +171,29 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
         tf.dispose([inputs, targets]);
       }
     }
+    if (best) model.setWeights(best.weights);
   } finally {
     // The model does not own an optimizer passed to compile: without this, Adam's moment estimates would leak.
     optimizer.dispose();
+    if (best) tf.dispose(best.weights);
   }
-  return { history, outcome };
+  return { history, outcome, learningRate, ...(best ? { bestEpoch: best.epoch } : {}) };
+}
+
+/** Copies of the model's weights (its variables change as it trains). */
+function snapshot(tf: typeof TF, model: TF.LayersModel): TF.Tensor[] {
+  return model.getWeights().map((w) => tf.clone(w));
+}
+
+/** The loss tfjs trains with; cross-entropy on logits is written out (tfjs-layers only has it on probabilities). */
+function lossFunction(tf: typeof TF, loss: TrainingLoss): string | ((yTrue: TF.Tensor, yPred: TF.Tensor) => TF.Tensor) {
+  if (loss === 'mse') return 'meanSquaredError';
+  if (loss === 'sparseCategoricalCrossentropy') return 'sparseCategoricalCrossentropy';
+  return (yTrue, yPred) => {
+    const classes = yPred.shape[yPred.shape.length - 1]!;
+    const labels = tf.oneHot(tf.cast(tf.floor(yTrue.flatten()), 'int32'), classes);
+    return tf.losses.softmaxCrossEntropy(labels, yPred.reshape([-1, classes]), undefined, tf.Reduction.NONE);
+  };
 }
 
 /** 0…n−1 in a random order (Fisher–Yates). */
@@ -164,13 +207,15 @@ function permutation(n: number, random: () => number): number[] {
 }
 
 /** Validation loss (the same formulas tfjs-layers trains with) from one batched prediction. */
-async function validationLoss(tf: typeof TF, model: TF.LayersModel, inputs: TF.Tensor, targets: TF.Tensor, options: FineTuneOptions): Promise<number> {
+async function validationLoss(tf: typeof TF, model: TF.LayersModel, inputs: TF.Tensor, targets: TF.Tensor, options: Pick<FineTuneOptions, 'loss' | 'batchSize'>): Promise<number> {
   const loss = tf.tidy(() => {
     const predicted = model.predict(inputs, { batchSize: options.batchSize }) as TF.Tensor;
     if (options.loss === 'mse') return tf.mean(tf.squaredDifference(predicted, targets.reshape(predicted.shape)));
-    const classes = predicted.shape[predicted.shape.length - 1]!;
-    const labels = tf.cast(tf.floor(targets.flatten()), 'int32');
-    return tf.mean(tf.metrics.categoricalCrossentropy(tf.oneHot(labels, classes), predicted.reshape([-1, classes])));
+    const classes = predicted.shape[predicted.shape.length - 1];
+    const labels = tf.oneHot(tf.cast(tf.floor(targets.flatten()), 'int32'), classes);
+    const logits = predicted.reshape([-1, classes]);
+    if (options.loss === 'softmaxCrossEntropy') return tf.losses.softmaxCrossEntropy(labels, logits);
+    return tf.mean(tf.metrics.categoricalCrossentropy(labels, logits));
   });
   const value = (await loss.data())[0];
   loss.dispose();

@@ -41,7 +41,7 @@ export function registerWasmTrainingKernels(tf: typeof TF): void {
 function assertUndilated(kernelName: string, attrs: object): void {
   const dilations = (attrs as { dilations?: number | [number, number] }).dilations;
   if (dilations !== undefined && [dilations].flat().some((d) => d !== 1)) {
-    throw new Error(`${kernelName} (wasm): dilation rates other than 1 are not supported, got ${dilations}`);
+    throw new Error(`${kernelName} (wasm): dilation rates other than 1 are not supported, got ${JSON.stringify(dilations)}`);
   }
 }
 
@@ -111,10 +111,10 @@ function depthwiseFilterGradient(tf: typeof TF, x: TF.Tensor4D, dy: TF.Tensor4D,
   const repeated = multiplier === 1 ? padded : tf.reshape(tf.tile(tf.expandDims(padded, 4), [1, 1, 1, 1, multiplier]), [...padded.shape.slice(0, 3), channels * multiplier]);
   const [, height, width] = padded.shape;
   const input = tf.reshape(tf.transpose(repeated, [1, 2, 0, 3]), [1, height, width, depth]);
-  const filter = tf.reshape(tf.transpose(dy, [1, 2, 0, 3]), [outHeight, outWidth, depth, 1]) as TF.Tensor4D;
+  const filter = tf.reshape<TF.Rank.R4>(tf.transpose(dy, [1, 2, 0, 3]), [outHeight, outWidth, depth, 1]);
   // The padded input reaches exactly (out − 1)·stride + k, so a 'valid' correlation yields kh × kw taps.
   const taps = tf.depthwiseConv2d(input as TF.Tensor4D, filter, 1, 'valid', 'NHWC', [strideHeight, strideWidth]); // [1, kh, kw, n·C·M]
-  return tf.reshape(tf.sum(tf.reshape(taps, [kh, kw, n, channels * multiplier]), 2), [kh, kw, channels, multiplier]) as TF.Tensor4D;
+  return tf.reshape<TF.Rank.R4>(tf.sum(tf.reshape(taps, [kh, kw, n, channels * multiplier]), 2), [kh, kw, channels, multiplier]);
 }
 
 /**
@@ -136,11 +136,11 @@ function depthwiseInputGradient(tf: typeof TF, dy: TF.Tensor4D, filter: TF.Tenso
     const gaps = tf.pad(tf.reshape(dy, [n, outHeight, 1, outWidth, 1, depth]), [[0, 0], [0, 0], [0, strideHeight - 1], [0, 0], [0, strideWidth - 1], [0, 0]]);
     spread = tf.slice(tf.reshape(gaps, [n, outHeight * strideHeight, outWidth * strideWidth, depth]), 0, [n, (outHeight - 1) * strideHeight + 1, (outWidth - 1) * strideWidth + 1, depth]) as TF.Tensor4D;
   }
-  const flipped = tf.reshape(tf.reverse(filter, [0, 1]), [kh, kw, depth, 1]) as TF.Tensor4D;
+  const flipped = tf.reshape<TF.Rank.R4>(tf.reverse(filter, [0, 1]), [kh, kw, depth, 1]);
   const full = tf.depthwiseConv2d(tf.pad(spread, [[0, 0], [kh - 1, kh - 1], [kw - 1, kw - 1], [0, 0]]), flipped, 1, 'valid');
   const [, fullHeight, fullWidth] = full.shape;
-  const summed = multiplier === 1 ? full : (tf.sum(tf.reshape(full, [n, fullHeight, fullWidth, channels, multiplier]), 4) as TF.Tensor4D);
+  const summed = multiplier === 1 ? full : tf.sum<TF.Tensor4D>(tf.reshape(full, [n, fullHeight, fullWidth, channels, multiplier]), 4);
   // Rows and columns of the padded input that no window reaches get no gradient.
   const reaching = tf.pad(summed, [[0, 0], [0, Math.max(0, top + height - fullHeight)], [0, Math.max(0, left + width - fullWidth)], [0, 0]]);
-  return tf.slice(reaching, [0, top, left, 0], [n, height, width, channels]) as TF.Tensor4D;
+  return tf.slice(reaching, [0, top, left, 0], [n, height, width, channels]);
 }

@@ -31,7 +31,7 @@ export interface FeatureContext {
 export function registerFileCommand(
   features: FeatureContext,
   id: string,
-  run: (uri: vscode.Uri | undefined, ...rest: unknown[]) => Promise<unknown> | unknown,
+  run: (uri: vscode.Uri | undefined, ...rest: unknown[]) => unknown,
 ): void {
   features.extension.subscriptions.push(vscode.commands.registerCommand(id, (uri?: unknown, ...rest: unknown[]) => run(uri instanceof vscode.Uri ? uri : undefined, ...rest)));
 }

@@ -49,7 +49,7 @@ class ModelsView implements vscode.TreeDataProvider<string>, vscode.Disposable {
   }
 
   dispose(): void {
-    this.subscriptions.forEach((s) => s.dispose());
+    for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();
   }
 }

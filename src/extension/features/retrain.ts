@@ -5,9 +5,8 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { REPORT_FILE, RetrainSummary } from '../../core/reduction/report';
-import { formatGamma, RETRAIN_TFJS_ONLY } from '../../shared/hints';
+import { formatGamma } from '../../shared/hints';
 import { isValidRetrainSetting, RETRAIN_SETTING_RULES, retrainSettingsProblem } from '../../shared/retrainSettings';
-import { isTfjsModelFile } from '../modelDetection';
 import { ModelIndex } from '../modelIndex';
 import { condenseLog, showError, showInfo, showWarning, withNotificationProgress } from '../notifications';
 import { CondensePanel } from '../panel';
@@ -51,17 +50,13 @@ const DATA_ROLES: { key: keyof RetrainFiles; title: string; setting?: 'validatio
 const RETRAIN_FILES_KEY = 'condense.retrain.files';
 
 export function register(features: FeatureContext): void {
-  registerFileCommand(features, 'condense.retrain', (uri, given) => retrain(features, uri, typeof given === 'object' && given !== null ? (given as RetrainArguments) : {}));
+  registerFileCommand(features, 'condense.retrain', (uri, given) => retrain(features, uri, typeof given === 'object' && given !== null ? given : {}));
 }
 
 async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, given: RetrainArguments): Promise<RetrainCommandResult | undefined> {
   const { extension, index, analyses, retrains } = features;
   const model = await modelForCommand(index, uri);
   if (!model) return undefined;
-  if (!isTfjsModelFile(model)) {
-    void showError(`Condense: ${RETRAIN_TFJS_ONLY}; ${path.basename(model)} is not a TF.js model.json. Convert the model to TF.js Layers to retrain it, or condense it without retraining.`);
-    return undefined;
-  }
   const running = retrains.running();
   if (running !== undefined) {
     void showWarning(`Condense: ${busyMessage(running)}.`);

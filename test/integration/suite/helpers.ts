@@ -52,7 +52,7 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, opti
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value as NonNullable<T>;
+    if (value) return value;
     if (Date.now() > deadline) {
       const seen = options.describe ? `; last seen: ${options.describe()}` : '';
       throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${seen}`);

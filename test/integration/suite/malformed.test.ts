@@ -86,7 +86,7 @@ describe('a weight named like a command link', () => {
     const source = workspaceModel('combustion-mlp');
     const dir = workspaceModel('broken-link-name');
     await fs.mkdir(dir, { recursive: true });
-    const json = JSON.parse(await fs.readFile(path.join(source, 'model.json'), 'utf8'));
+    const json = JSON.parse(await fs.readFile(path.join(source, 'model.json'), 'utf8')) as { weightsManifest: { weights: Record<string, unknown>[] }[] };
     json.weightsManifest[0].weights[0] = { ...json.weightsManifest[0].weights[0], name: '[x](command:workbench.action.quit "t")', dtype: 'float64' };
     const file = path.join(dir, 'model.json');
     await fs.writeFile(file, JSON.stringify(json));

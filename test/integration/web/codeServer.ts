@@ -10,8 +10,8 @@ import { existsSync, promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-export const CODE_SERVER_VERSION = '4.139.1';
-export const NODE_VERSION = '24.21.0';
+const CODE_SERVER_VERSION = '4.139.1';
+const NODE_VERSION = '24.21.0';
 import { CHROMIUM } from '../../helpers/chromium';
 
 export { CHROMIUM };

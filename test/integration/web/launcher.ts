@@ -69,12 +69,12 @@ function startCodeServer(args: Arguments, home: string, config: string, log: Wri
     ],
     { env: { ...isolatedEnv(home), [LAUNCHER_ENV]: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
-  server.stdout!.pipe(log);
-  server.stderr!.pipe(log);
+  server.stdout.pipe(log);
+  server.stderr.pipe(log);
   const listening = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`code-server did not start within ${STARTUP_TIMEOUT_MS / 1000} s (see code-server.log)`)), STARTUP_TIMEOUT_MS);
     let seen = '';
-    server.stdout!.on('data', (chunk: Buffer) => {
+    server.stdout.on('data', (chunk: Buffer) => {
       seen += chunk.toString();
       const match = /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(seen);
       if (match) {

@@ -9,7 +9,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { main } from '../../../src/cli/main';
 import { saveLayersModel, tempDir } from '../../helpers/models';
-import { listing, readJson, useCpu } from '../../helpers/tfjs';
+import { listing, readJson, SavedModelJson, useCpu } from '../../helpers/tfjs';
 
 interface Run {
   code: number;
@@ -54,14 +54,14 @@ describe('bad input through the CLI', function () {
   });
 
   /** A fresh copy of the good model, plus an empty folder to write the output into. */
-  async function freshCase(): Promise<{ dir: string; file: string; shard: string; outputs: string; json: any }> {
+  async function freshCase(): Promise<{ dir: string; file: string; shard: string; outputs: string; json: SavedModelJson }> {
     const caseDir = path.join(root, `case${++caseCount}`);
     const dir = path.join(caseDir, 'model');
     await fs.cp(base, dir, { recursive: true });
     const outputs = path.join(caseDir, 'outputs');
     await fs.mkdir(outputs);
     const file = path.join(dir, 'model.json');
-    return { dir, file, shard: path.join(dir, 'group1-shard1of1.bin'), outputs, json: await readJson(file) };
+    return { dir, file, shard: path.join(dir, 'group1-shard1of1.bin'), outputs, json: await readJson<SavedModelJson>(file) };
   }
 
   /** Runs analyze and reduce on a broken model: both refuse it the same way and write nothing. */
@@ -74,7 +74,11 @@ describe('bad input through the CLI', function () {
   }
 
   const writeJson = (file: string, value: unknown): Promise<void> => fs.writeFile(file, JSON.stringify(value));
-  const weightSpec = (json: any, name: string): any => json.weightsManifest[0].weights.find((w: { name: string }) => w.name === name);
+  const weightSpec = (json: SavedModelJson, name: string): tf.io.WeightsManifestEntry => {
+    const spec = json.weightsManifest[0].weights.find((w) => w.name === name);
+    assert.ok(spec, `no weight ${name}`);
+    return spec;
+  };
 
   it('the good model itself is accepted (the cases below differ only by what they break)', async () => {
     const c = await freshCase();

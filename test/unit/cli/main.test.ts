@@ -7,6 +7,7 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import type { AnalysisJson } from '../../../src/cli/format';
 import { main } from '../../../src/cli/main';
 import { normalSamples } from '../../../src/core/data/random';
 import { saveLayersModel, tempDir } from '../../helpers/models';
@@ -52,7 +53,7 @@ describe('CLI contract', function () {
     assert.strictEqual(run.code, 0, run.err.join('\n'));
     assert.deepStrictEqual(run.err, []);
     assert.strictEqual(run.out.length, 1, 'one JSON document');
-    const doc = JSON.parse(run.out[0]);
+    const doc = JSON.parse(run.out[0]) as AnalysisJson;
 
     assert.deepStrictEqual(Object.keys(doc).sort(), ['backend', 'calibration', 'layers', 'model', 'threshold', 'totals']);
     assert.strictEqual(doc.model, file);
@@ -61,7 +62,7 @@ describe('CLI contract', function () {
     assert.strictEqual(doc.threshold, 0.9);
 
     assert.ok(Array.isArray(doc.layers));
-    assert.deepStrictEqual(doc.layers.map((l: { name: string }) => l.name), ['conv', 'flatten', 'hidden', 'dropout', 'out']);
+    assert.deepStrictEqual(doc.layers.map((l) => l.name), ['conv', 'flatten', 'hidden', 'dropout', 'out']);
     for (const layer of doc.layers) {
       assert.deepStrictEqual(Object.keys(layer).sort(), [...LAYER_KEYS].sort(), `keys of ${layer.name}`);
       assert.strictEqual(typeof layer.name, 'string');
@@ -70,11 +71,11 @@ describe('CLI contract', function () {
       assert.ok(layer.clusters === null || Number.isInteger(layer.clusters), `${layer.name}.clusters`);
       assert.strictEqual(typeof layer.reducible, 'boolean');
       assert.ok(layer.reason === null || typeof layer.reason === 'string', `${layer.name}.reason`);
-      for (const key of ['paramsBefore', 'paramsAfter', 'macsBefore', 'macsAfter']) {
+      for (const key of ['paramsBefore', 'paramsAfter', 'macsBefore', 'macsAfter'] as const) {
         assert.ok(Number.isFinite(layer[key]) && layer[key] >= 0, `${layer.name}.${key}`);
       }
     }
-    const byName = Object.fromEntries(doc.layers.map((l: { name: string }) => [l.name, l]));
+    const byName = Object.fromEntries(doc.layers.map((l) => [l.name, l]));
     assert.deepStrictEqual(
       { type: byName.hidden.type, units: byName.hidden.units, clusters: byName.hidden.clusters, reducible: byName.hidden.reducible, reason: byName.hidden.reason },
       { type: 'Dense', units: 12, clusters: 11, reducible: true, reason: null },
@@ -85,6 +86,7 @@ describe('CLI contract', function () {
     assert.strictEqual(byName.flatten.clusters, null);
     // Sizes follow the kept units: conv keeps `clusters` filters (3×3×1 kernels), hidden 11 units fed by 3·3 positions per filter.
     const filters = byName.conv.clusters;
+    assert.ok(filters !== null, 'conv is analysed');
     assert.deepStrictEqual(
       [byName.conv.paramsBefore, byName.conv.paramsAfter, byName.hidden.paramsBefore, byName.hidden.paramsAfter, byName.out.paramsBefore, byName.out.paramsAfter],
       [9 * 4 + 4, 9 * filters + filters, 9 * 4 * 12 + 12, 9 * filters * 11 + 11, 12 * 2 + 2, 11 * 2 + 2],
@@ -94,8 +96,8 @@ describe('CLI contract', function () {
 
     assert.deepStrictEqual(Object.keys(doc.totals).sort(), ['paramsAfter', 'paramsBefore', 'ratio']);
     assert.strictEqual(doc.totals.paramsBefore, params);
-    assert.strictEqual(doc.totals.paramsBefore, doc.layers.reduce((s: number, l: { paramsBefore: number }) => s + l.paramsBefore, 0));
-    assert.strictEqual(doc.totals.paramsAfter, doc.layers.reduce((s: number, l: { paramsAfter: number }) => s + l.paramsAfter, 0));
+    assert.strictEqual(doc.totals.paramsBefore, doc.layers.reduce((s, l) => s + l.paramsBefore, 0));
+    assert.strictEqual(doc.totals.paramsAfter, doc.layers.reduce((s, l) => s + l.paramsAfter, 0));
     assert.ok(doc.totals.paramsAfter < doc.totals.paramsBefore);
     assert.strictEqual(doc.totals.ratio, doc.totals.paramsAfter / doc.totals.paramsBefore);
   });
@@ -179,4 +181,4 @@ describe('CLI contract', function () {
   });
 });
 
-const USAGE_LINE = /\[--learning-rate X \(0\.001\)\] \[--batch-size N \(32\)\]/;
+const USAGE_LINE = /\[--learning-rate X \(chosen\)\] \[--batch-size N \(32\)\]/;

@@ -35,7 +35,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 /** The original model's outputs on nested-array inputs, by condense's evaluator. */
 async function originalOutputs(file: string, inputs: unknown[]): Promise<{ y: Float64Array; width: number }> {
   const { graph } = (await loadModel(file)).source;
-  const flat = Float64Array.from((inputs as number[]).flat(3) as number[]);
+  const flat = Float64Array.from(inputs.flat(3) as number[]);
   const shape = [inputs.length, ...(graph.byName.get(graph.inputs[0])!.outputShape! as number[])];
   const y = await new GraphEvaluator(graph, { shape, data: flat }).output(graph.outputs[0]);
   assert.ok(!isUnsupported(y));
@@ -94,7 +94,7 @@ describe('automatic thresholds', function () {
     await fs.writeFile(regression.inputsFile, JSON.stringify(inputs));
     await fs.writeFile(regression.targetsFile, JSON.stringify(targets));
 
-    const images = (await readJson(path.join(EXAMPLES, 'small-cnn', 'probe-inputs.json'))) as unknown[];
+    const images = await readJson<unknown[]>(path.join(EXAMPLES, 'small-cnn', 'probe-inputs.json'));
     const out = await originalOutputs(CNN, images);
     const labels = images.map((_, s) => {
       let best = 0;
@@ -163,7 +163,7 @@ describe('automatic thresholds', function () {
     const run = await cli('reduce', COMBUSTION, '--out', out, '--auto', '--tolerance', '0.1', '--val-inputs', regression.inputsFile, '--val-targets', regression.targetsFile, '--backend', 'cpu');
     assert.strictEqual(run.code, 0, run.err);
     assert.match(run.out, /Chosen: \d+ of \d+ parameters/);
-    const report = (await readJson(path.join(out, 'condense-report.json'))) as CondenseReport;
+    const report = await readJson<CondenseReport>(path.join(out, 'condense-report.json'));
     const auto = report.auto!;
     assert.ok(auto.chosen && auto.curve.length > 1);
     assert.deepStrictEqual(Object.fromEntries(report.layers.map((l) => [l.name, l.threshold])), auto.chosen.thresholds);
@@ -207,10 +207,9 @@ describe('automatic thresholds', function () {
 
   it("runs candidates with the format's own runner where the evaluator cannot (a LayerNormalization after the output), reporting each and stopping on abort", async () => {
     const build = (units: Record<string, number>): tf.LayersModel => {
-      let seed = 700;
       const input = tf.input({ shape: [6] });
-      const h = tf.layers.dense({ name: 'h', units: units.h ?? 8, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }) }).apply(input);
-      const out = tf.layers.dense({ name: 'out', units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }) }).apply(h);
+      const h = tf.layers.dense({ name: 'h', units: units.h ?? 8, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 700 }) }).apply(input);
+      const out = tf.layers.dense({ name: 'out', units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 701 }) }).apply(h);
       return tf.model({ inputs: input, outputs: tf.layers.layerNormalization({ name: 'norm' }).apply(out) as tf.SymbolicTensor });
     };
     const original = build({});

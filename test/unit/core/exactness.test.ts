@@ -7,12 +7,14 @@
 import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import type { AnalysisJson } from '../../../src/cli/format';
 import { main } from '../../../src/cli/main';
 import { loadBackend } from '../../../src/core/compute/backend';
 import { verifyModels } from '../../../src/core/verify';
+import type { CondenseReport } from '../../../src/core/reduction/report';
 import { saveLayersModel, tempDir } from '../../helpers/models';
 import {
-  layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, setLayerWeights, trainBriefly, useCpu,
+  layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, SavedModelJson, setLayerWeights, trainBriefly, useCpu,
   writtenUnits,
 } from '../../helpers/tfjs';
 import { SplitSpec, widen } from '../../helpers/widen';
@@ -208,22 +210,22 @@ describe('exactness: condensing a widened trained model', function () {
       // analyze --json finds exactly the original units per split layer.
       const analysed = await cli(['analyze', wideFile, '--json', '--threshold', THRESHOLD, '--backend', 'cpu']);
       assert.strictEqual(analysed.code, 0, analysed.err);
-      const report = JSON.parse(analysed.out);
+      const report = JSON.parse(analysed.out) as AnalysisJson;
       for (const s of c.splits) {
-        const layer = report.layers.find((l: { name: string }) => l.name === s.layer);
+        const layer = report.layers.find((l) => l.name === s.layer);
         assert.ok(layer, `layer ${s.layer} missing from the analysis`);
         assert.strictEqual(layer.reducible, true, `${s.layer}: ${layer.reason}`);
         assert.strictEqual(layer.units, units[s.layer]);
         assert.strictEqual(layer.clusters, originalUnits[s.layer], `${s.layer}: clusters`);
       }
-      const out = report.layers.find((l: { name: string }) => l.name === 'out');
-      assert.strictEqual(out.reducible, false);
+      const out = report.layers.find((l) => l.name === 'out');
+      assert.strictEqual(out?.reducible, false);
 
       // reduce writes the original units back, and verify passes at 1e-5.
       const reducedDir = path.join(dir, 'reduced');
       const reduced = await cli(['reduce', wideFile, '--out', reducedDir, '--threshold', THRESHOLD, '--backend', 'cpu']);
       assert.strictEqual(reduced.code, 0, reduced.err);
-      const reducedJson = await readJson(path.join(reducedDir, 'model.json'));
+      const reducedJson = await readJson<SavedModelJson>(path.join(reducedDir, 'model.json'));
       assert.deepStrictEqual(writtenUnits(reducedJson), originalUnits);
 
       const verified = await cli(['verify', wideFile, path.join(reducedDir, 'model.json'), '--tolerance', '1e-5', '--backend', 'cpu']);
@@ -235,7 +237,7 @@ describe('exactness: condensing a widened trained model', function () {
       const loaded = await loadFolderWithTfjs(reducedDir);
       assert.ok(maxRelDeviation(predict(wide, x), predict(loaded, x)) <= 1e-5);
       assert.ok(maxRelDeviation(predict(original, x), predict(loaded, x)) <= 1e-5);
-      const condenseReport = await readJson(path.join(reducedDir, 'condense-report.json'));
+      const condenseReport = await readJson<CondenseReport>(path.join(reducedDir, 'condense-report.json'));
       assert.strictEqual(loaded.countParams(), condenseReport.totals.paramsAfter);
       assert.strictEqual(loaded.countParams(), report.totals.paramsAfter);
       assert.strictEqual(loaded.countParams(), original.countParams());

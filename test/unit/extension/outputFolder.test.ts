@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { promises as fs } from 'fs';
+import { promises as fs, readFileSync } from 'fs';
 import * as path from 'path';
 import { resolveOutputFolder } from '../../../src/extension/outputFolder';
 import { tempDir } from '../../helpers/models';
@@ -53,7 +53,10 @@ describe('the output folder setting', () => {
 });
 
 describe('workspace trust and virtual workspaces (package.json)', () => {
-  const manifest = JSON.parse(require('fs').readFileSync(path.join(__dirname, '../../../package.json'), 'utf8'));
+  const manifest = JSON.parse(readFileSync(path.join(__dirname, '../../../package.json'), 'utf8')) as {
+    capabilities: { untrustedWorkspaces: { supported: unknown; restrictedConfigurations: string[] }; virtualWorkspaces: unknown };
+    contributes: { configuration: { properties: Record<string, unknown> } };
+  };
 
   it('supports untrusted workspaces in part, taking every setting that names a path or a program, or lifts a limit, from the user only', () => {
     const trust = manifest.capabilities.untrustedWorkspaces;

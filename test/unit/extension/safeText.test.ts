@@ -6,7 +6,7 @@ import { WorkerClient, WorkerFailure } from '../../../src/extension/workerClient
 import { copyCombustionExample } from '../../helpers/models';
 
 /** VS Code's rule for links in notification text (vs/base/common/linkedText.ts). */
-const NOTIFICATION_LINK = /\[([^\]]+)\]\(((?:https?:\/\/|command:|file:)[^\)\s]+)(?: (["'])(.+?)(\3))?\)/gi;
+const NOTIFICATION_LINK = /\[([^\]]+)\]\(((?:https?:\/\/|command:|file:)[^)\s]+)(?: (["'])(.+?)(\3))?\)/gi;
 const QUIT_LINK = '[x](command:workbench.action.quit "t")';
 
 function assertInert(text: string): void {
@@ -38,7 +38,7 @@ describe('text from models and paths in notifications', () => {
 
     it('fails to open (float64) with a notification whose text is inert, naming the file and the problem', async () => {
       const model = await copyCombustionExample();
-      const json = JSON.parse(await fs.readFile(model, 'utf8'));
+      const json = JSON.parse(await fs.readFile(model, 'utf8')) as { weightsManifest: { weights: Record<string, unknown>[] }[] };
       json.weightsManifest[0].weights[0] = { ...json.weightsManifest[0].weights[0], name: QUIT_LINK, dtype: 'float64' };
       await fs.writeFile(model, JSON.stringify(json));
       const failure = await client.request({ type: 'analyze', file: model, backend: 'cpu' }).then(

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { CancelledError } from '../../../src/core/model/errors';
 import { AnalysisCache } from '../../../src/extension/analysisCache';
 import { WorkerClient, WorkerFailure, WorkerProgress } from '../../../src/extension/workerClient';
+import type { CondenseReport } from '../../../src/core/reduction/report';
 import type { RetrainEvent, WorkerResponse } from '../../../src/shared/protocol';
 import { writeRetrainData } from '../../fixtures/retrain/data';
 import { copyCombustionExample, tempDir } from '../../helpers/models';
@@ -66,8 +67,8 @@ describe('analysis worker (dist/worker.js, built by npm test)', function () {
       type: 'reduce', file: model, backend: 'cpu', thresholds: { threshold: 0.95, overrides: { hidden2: 0.99 } }, outDir, overwrite: false,
     });
     assert.strictEqual(result.outDir, outDir);
-    const written = JSON.parse(await fs.readFile(path.join(outDir, 'condense-report.json'), 'utf8'));
-    assert.strictEqual(written.layers.find((l: { name: string }) => l.name === 'hidden2').threshold, 0.99);
+    const written = JSON.parse(await fs.readFile(path.join(outDir, 'condense-report.json'), 'utf8')) as CondenseReport;
+    assert.strictEqual(written.layers.find((l) => l.name === 'hidden2')?.threshold, 0.99);
     assert.deepStrictEqual(await fs.readFile(model), before);
   });
 
@@ -165,10 +166,10 @@ describe('analysis worker: cooperative stops and retraining', function () {
     const written = await writtenWhilePaused!;
     const outDir = path.join(dir, 'round-1.condensed');
     assert.deepStrictEqual([written.outDir, written.paramsAfter, written.paramsBefore], [outDir, answer.summary.rounds[0].params, answer.summary.paramsBefore]);
-    const report = JSON.parse(await fs.readFile(path.join(outDir, 'condense-report.json'), 'utf8'));
-    assert.strictEqual(report.retrain.written, 1);
+    const report = JSON.parse(await fs.readFile(path.join(outDir, 'condense-report.json'), 'utf8')) as CondenseReport;
+    assert.strictEqual(report.retrain?.written, 1);
     // Written while round 2 trained: the report's rounds are those finished then.
-    assert.deepStrictEqual(report.retrain.rounds.map((r: { round: number }) => r.round), [1]);
+    assert.deepStrictEqual(report.retrain?.rounds.map((r) => r.round), [1]);
 
     client.send({ type: 'retrainDispose', run });
     await assert.rejects(client.request({ type: 'retrainWrite', run, round: 2, outDir: path.join(dir, 'round-2.condensed'), overwrite: false }), /no longer kept/);
@@ -213,9 +214,15 @@ describe('analysis worker: cooperative stops and retraining', function () {
     assert.deepStrictEqual(queuedProgress, []);
   });
 
-  it('refuses a model that is not TF.js Layers, naming the limit', async () => {
-    const onnx = path.join(root, 'test/fixtures/onnx', (await fs.readdir(path.join(root, 'test/fixtures/onnx'))).find((f) => f.endsWith('.onnx'))!);
-    await assert.rejects(client.request({ ...retrainRequest(1, 1), file: onnx }), (e: unknown) => e instanceof WorkerFailure && e.input && /retraining supports TF\.js Layers models for now/.test(e.message));
+  it('retrains an ONNX model too: every format retrains', async () => {
+    const onnx = path.join(root, 'test/fixtures/onnx/mlp.onnx');
+    const onnxData = await writeRetrainData(await fs.mkdtemp(path.join(dir, 'onnx-')), onnx);
+    const answer = await client.request<'retrained'>({
+      ...retrainRequest(1, 1), file: onnx, tolerance: 10,
+      trainInputs: onnxData.train.inputs, trainTargets: onnxData.train.targets, valInputs: onnxData.val.inputs, valTargets: onnxData.val.targets,
+    });
+    assert.strictEqual(answer.outcome, 'completed');
+    assert.deepStrictEqual(answer.summary.rounds.map((r) => r.round), [1]);
   });
 });
 

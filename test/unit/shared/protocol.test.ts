@@ -4,14 +4,14 @@ import { analyzeModel, loadModel } from '../../../src/core/analyze';
 import { leafOrder } from '../../../src/core/similarity/heatmap';
 import { clusterLabels } from '../../../src/core/similarity/cluster';
 import { estimate } from '../../../src/core/estimate';
-import { fromWire, toWire } from '../../../src/shared/protocol';
+import { fromWire, toWire, WireSummary } from '../../../src/shared/protocol';
 
 const example = path.join(__dirname, '..', '..', '..', 'examples', 'combustion-mlp', 'model.json');
 
 describe('wire form of an analysis', () => {
   it('survives JSON and gives the same estimates at any threshold', async () => {
     const { summary } = await analyzeModel(await loadModel(example));
-    const back = fromWire(JSON.parse(JSON.stringify(toWire(summary))));
+    const back = fromWire(JSON.parse(JSON.stringify(toWire(summary))) as WireSummary);
     for (const gamma of [0.5, 0.9, 0.95, 0.999]) assert.deepStrictEqual(estimate(back, gamma), estimate(summary, gamma));
   });
 

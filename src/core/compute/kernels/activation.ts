@@ -4,7 +4,7 @@ import { LayerNode } from '../../model/graph';
 import { Outcome, Value } from '../value';
 import { Kernel, notEvaluated } from './kernel';
 
-export function activate(x: Value, act: ActivationFn): Value {
+function activate(x: Value, act: ActivationFn): Value {
   if (act.name === 'linear') return x;
   const data = new Float64Array(x.data.length);
   for (let i = 0; i < data.length; i++) data[i] = act.apply(x.data[i]);
@@ -12,7 +12,7 @@ export function activate(x: Value, act: ActivationFn): Value {
 }
 
 /** Softmax over the last axis (max subtracted first). */
-export function softmax(x: Value): Value {
+function softmax(x: Value): Value {
   const width = x.shape[x.shape.length - 1];
   const data = new Float64Array(x.data.length);
   for (let r = 0; r < data.length; r += width) {

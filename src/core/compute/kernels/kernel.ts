@@ -9,7 +9,7 @@ import { Outcome, Value } from '../value';
 /** What the walker gives a kernel besides the layer and its inputs. */
 export interface KernelContext {
   /** The layer's weight of this role in the network being evaluated (reduced copies replace originals). */
-  weight(role: string): Tensor | undefined;
+  weight: (role: string) => Tensor | undefined;
   /** A Dense/Conv2D layer's pre-activation, computed once by the walker (the refit reads it too). */
   preActivation(): Promise<Outcome>;
 }

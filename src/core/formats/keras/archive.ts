@@ -114,7 +114,7 @@ function layerVariables(file: string, hdf5: Hdf5, root: Hdf5Group, config: Model
       if (!weight) return;
       const width = layerConfig.units ?? layerConfig.filters;
       if (roles?.[i] === 'kernel' && width !== undefined && weight.shape[weight.shape.length - 1] !== Number(width)) {
-        throw new InputError(file, `the kernel of layer "${name}" has shape [${weight.shape.join(', ')}], which does not end in its ${width} units`);
+        throw new InputError(file, `the kernel of layer "${name}" has shape [${weight.shape.join(', ')}], which does not end in its ${Number(width)} units`);
       }
       weights.push(weight);
     });

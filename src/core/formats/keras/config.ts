@@ -86,7 +86,7 @@ function inboundNode(node: unknown): unknown {
   const collect = (arg: unknown): void => {
     if (Array.isArray(arg)) arg.forEach(collect);
     else if (isRecord(arg) && arg.class_name === '__keras_tensor__' && isRecord(arg.config) && Array.isArray(arg.config.keras_history)) {
-      const [layer, nodeIndex, tensorIndex] = arg.config.keras_history;
+      const [layer, nodeIndex, tensorIndex] = arg.config.keras_history as unknown[];
       inputs.push([layer, nodeIndex, tensorIndex, {}]);
     }
   };
@@ -153,7 +153,8 @@ function visitTensors(value: unknown, visit: (config: Record<string, unknown>) =
 /** A batch shape `[batch, ...]` with the known sizes of `shape` filled in; anything else unchanged. */
 function withShape(old: unknown, shape: Shape | null): unknown {
   if (!shape || !Array.isArray(old) || old.length !== shape.length + 1 || old.some((d) => Array.isArray(d))) return old;
-  return [old[0], ...shape.map((d, i) => d ?? old[i + 1])];
+  const dims: unknown[] = old;
+  return [dims[0], ...shape.map((d, i) => d ?? dims[i + 1])];
 }
 
 // ---- weights by position ------------------------------------------------------------------------

@@ -12,8 +12,8 @@ export function jsonDifferences(before: unknown, after: unknown, path: Path = []
   if (bothArrays) {
     (after as unknown[]).forEach((v, i) => jsonDifferences((before as unknown[])[i], v, [...path, i], out));
   } else if (bothObjects) {
-    for (const key of Object.keys(after as object)) {
-      jsonDifferences((before as Record<string, unknown>)[key], (after as Record<string, unknown>)[key], [...path, key], out);
+    for (const key of Object.keys(after)) {
+      jsonDifferences(before[key], after[key], [...path, key], out);
     }
   } else if (JSON.stringify(before) !== JSON.stringify(after)) {
     out.set(JSON.stringify(path), after);

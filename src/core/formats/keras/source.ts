@@ -16,7 +16,7 @@ import { KerasModel } from './model';
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 
-export async function openKerasModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
+async function openKerasModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
   const modelPath = path.resolve(file);
   const bytes = await options.reading.read(file, modelPath);
   const hdf5 = await loadHdf5();

@@ -194,7 +194,7 @@ class GraphBuilder {
     if (kind.channels === 'add' || kind.channels === 'concatenate' || kind.channels === 'merging') {
       if (dynamic.length < 2) return null;
       const ranks = dynamic.map((t) => this.index.rank(t));
-      const merged = ranks.every((r) => r !== null) ? Math.max(...(ranks as number[])) : null;
+      const merged = ranks.every((r) => r !== null) ? Math.max(...ranks) : null;
       const concatenate = kind.channels === 'concatenate';
       const config = concatenate && rank !== null ? { axis: kerasAxis(node.int('axis', 1), rank) } : {};
       return { ...base, className: kind.className, config, rank: concatenate ? rank : merged };

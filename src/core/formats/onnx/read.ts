@@ -16,9 +16,9 @@ const DTYPES: ReadonlyMap<number, StorageDtype> = new Map([
   [1, 'float32'], [2, 'uint8'], [3, 'int8'], [4, 'uint16'], [5, 'int16'], [6, 'int32'], [7, 'int64'], [9, 'bool'], [10, 'float16'], [11, 'float64'], [16, 'bfloat16'],
 ]);
 
-const EXTERNAL = 1;
+const EXTERNAL = onnx.TensorProto.DataLocation.EXTERNAL;
 
-export interface OnnxInitializer {
+interface OnnxInitializer {
   name: string;
   dims: number[];
   /** null for types this tool does not decode (strings, complex, 4- and 8-bit floats…). */
@@ -44,7 +44,7 @@ export interface OnnxModelFile {
 }
 
 /** int64 fields arrive as numbers, or as Long objects when the `long` package is around. */
-export type Int64 = number | { toNumber(): number };
+export type Int64 = number | { toNumber(): number; toString(): string };
 
 export function toNumber(value: Int64 | null | undefined): number {
   return typeof value === 'number' ? value : value ? value.toNumber() : 0;
@@ -190,7 +190,7 @@ class ExternalData {
 
   async close(): Promise<void> {
     const opened = await Promise.allSettled(this.handles.values());
-    await Promise.all(opened.map((o) => (o.status === 'fulfilled' ? o.value.handle.close() : undefined)));
+    await Promise.all(opened.filter((o) => o.status === 'fulfilled').map((o) => o.value.handle.close()));
   }
 
   private open(target: string, location: string): Promise<{ handle: fs.FileHandle; size: number }> {

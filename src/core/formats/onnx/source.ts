@@ -15,7 +15,7 @@ import { toStored } from './layout';
 import { IntAttributes, ShapeEdit, TensorUpdate, writeOnnxModel } from './write';
 import { isCondensable } from '../../structure/layerKinds';
 
-export async function openOnnxModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
+async function openOnnxModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
   const source = await readOnnxModel(file, options.reading);
   const { graph, weights, bindings, tensors, nodes } = buildOnnxGraph(file, source);
   const mainFile = path.basename(source.path);

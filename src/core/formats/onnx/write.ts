@@ -102,7 +102,7 @@ function editShape(shape: Uint8Array, edit: ShapeEdit): Uint8Array {
     const i = dims.indexOf(f);
     if (i < 0 || after[i] === before[i] || after[i] === null) return f.raw;
     const rest = scanFields(f.body).filter((g) => g.field !== 1 && g.field !== 2).map((g) => g.raw);
-    return bytesField(1, varintField(1, after[i]!), ...rest);
+    return bytesField(1, varintField(1, after[i]), ...rest);
   }));
 }
 

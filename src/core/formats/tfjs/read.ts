@@ -14,7 +14,7 @@ export interface WeightSpec {
   quantization?: Quantization;
 }
 
-export interface ManifestGroup {
+interface ManifestGroup {
   paths: string[];
   weights: WeightSpec[];
 }
@@ -38,7 +38,7 @@ export interface TfjsModelFile {
   storedBytes: number;
 }
 
-export function storageOf(spec: WeightSpec): StorageDtype {
+function storageOf(spec: WeightSpec): StorageDtype {
   return spec.quantization ? spec.quantization.dtype : spec.dtype;
 }
 

@@ -7,7 +7,7 @@ import { readTfjsModel, TfjsModelFile } from './read';
 import { buildLayersGraph } from '../../codecs/kerasLayers';
 import { encodeTfjsModel, WEIGHTS_FILE } from './write';
 
-export async function openTfjsModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
+async function openTfjsModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
   const model = await readTfjsModel(file, options.reading);
   const graph = buildLayersGraph(file, model.json.modelTopology, model.weights);
   return {

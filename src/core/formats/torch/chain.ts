@@ -18,7 +18,7 @@
 import { isFloatDtype, RawTensor } from '../../codecs/dtypes';
 
 /** A module's tensors by role ("weight", "running_mean", …). */
-export interface Module {
+interface Module {
   name: string;
   tensors: Map<string, RawTensor>;
 }

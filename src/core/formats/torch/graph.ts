@@ -18,8 +18,8 @@ const LEAKY_RELU_SLOPE = 0.01;
 
 /** Converts a layer's weight between PyTorch's layout and the engine's. */
 export interface WeightLayout {
-  toEngine(t: Tensor): Tensor;
-  toTorch(t: Tensor): Tensor;
+  toEngine: (t: Tensor) => Tensor;
+  toTorch: (t: Tensor) => Tensor;
 }
 
 export function weightLayout(layer: LayerSpec): WeightLayout {

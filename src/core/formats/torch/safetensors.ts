@@ -59,7 +59,7 @@ export function parseSafetensors(file: string, bytes: Buffer, reading: ModelRead
     const [begin, end] = offsets as number[];
     const needed = byteLengthOf(dtype, shape);
     if (end - begin !== needed) {
-      throw bad(`tensor "${name}": data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but shape [${shape.join(', ')}] in ${value.dtype} needs ${needed}`);
+      throw bad(`tensor "${name}": data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but shape [${shape.join(', ')}] in ${String(value.dtype)} needs ${needed}`);
     }
     reading.reserve(file, needed, `tensor "${name}"`);
     specs.push({ name, dtype, shape, begin, end });
@@ -90,7 +90,7 @@ export function parseSafetensors(file: string, bytes: Buffer, reading: ModelRead
 /** A safetensors file holding the tensors in the given order. */
 export function encodeSafetensors(tensors: RawTensor[], metadata: Record<string, string> | null): Uint8Array {
   // No prototype, so that a tensor named "__proto__" is an ordinary key.
-  const header: Record<string, unknown> = Object.create(null);
+  const header = Object.create(null) as Record<string, unknown>;
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
   for (const t of tensors) {

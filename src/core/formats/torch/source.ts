@@ -16,7 +16,7 @@ import { decodeTensor, encodeFloats, isFloatDtype, RawTensor } from '../../codec
 
 const DEFAULT_ACTIVATION = 'relu';
 
-export async function openTorchModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
+async function openTorchModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
   const modelPath = path.resolve(file);
   const bytes = await options.reading.read(file, modelPath);
   const safetensors = path.extname(file).toLowerCase() === '.safetensors';

@@ -8,6 +8,7 @@
 import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import type { AnalysisJson } from '../../../../src/cli/format';
 import { main } from '../../../../src/cli/main';
 import { Backend, loadBackend } from '../../../../src/core/compute/backend';
 import { openModel } from '../../../../src/core/formats/index';
@@ -50,6 +51,9 @@ async function predict(backend: Backend, file: string, reference: Reference): Pr
   }
 }
 
+/** An h5wasm dtype as text: a string as it is, a compound or array type spelled out (String() would give "[object Object]"). */
+const dtypeText = (dtype: unknown): string => (typeof dtype === 'string' ? dtype : JSON.stringify(dtype));
+
 /** Every attribute (h5wasm dtype and shape) and dataset (dtype) by path; model_config's length may change. */
 async function attributeTypes(bytes: Uint8Array): Promise<Map<string, string>> {
   const hdf5 = await loadHdf5();
@@ -57,13 +61,13 @@ async function attributeTypes(bytes: Uint8Array): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     const visit = (node: typeof root): void => {
       for (const [name, attribute] of Object.entries(node.attrs)) {
-        const dtype = name === 'model_config' ? String(attribute.dtype).replace(/\d+$/, '') : attribute.dtype;
+        const dtype = name === 'model_config' ? dtypeText(attribute.dtype).replace(/\d+$/, '') : dtypeText(attribute.dtype);
         out.set(`${node.path} ${name}`, `${dtype} ${JSON.stringify(attribute.shape)}`);
       }
       for (const key of node.keys()) {
         const child = node.get(key);
         if (hdf5.isGroup(child)) visit(child);
-        else if (hdf5.isDataset(child)) out.set(child.path, String(child.dtype));
+        else if (hdf5.isDataset(child)) out.set(child.path, dtypeText(child.dtype));
       }
     };
     visit(root);
@@ -84,7 +88,7 @@ describe('Keras models (.h5, .keras)', function () {
 
   before(async () => {
     backend = await loadBackend('cpu');
-    references = JSON.parse(await fs.readFile(path.join(FIXTURES, 'reference.json'), 'utf8'));
+    references = JSON.parse(await fs.readFile(path.join(FIXTURES, 'reference.json'), 'utf8')) as Record<string, Reference>;
     root = await tempDir();
   });
 
@@ -103,7 +107,7 @@ describe('Keras models (.h5, .keras)', function () {
       const file = path.join(FIXTURES, name);
       const analysis = await cli('analyze', file, '--json', '--threshold', THRESHOLD, '--backend', 'cpu');
       assert.strictEqual(analysis.code, 0, analysis.err.join('\n'));
-      const layers = JSON.parse(analysis.out).layers as { name: string; clusters: number | null }[];
+      const { layers } = JSON.parse(analysis.out) as AnalysisJson;
       const clusters = Object.fromEntries(layers.filter((l) => l.name in reference.widths).map((l) => [l.name, l.clusters]));
       assert.deepStrictEqual(clusters, reference.widths);
 
@@ -118,7 +122,7 @@ describe('Keras models (.h5, .keras)', function () {
       assert.strictEqual(after.format, before.format);
       for (const [layer, width] of Object.entries(reference.widths)) {
         const kernel = after.graph.byName.get(layer)!.weights.get('kernel')!;
-        assert.strictEqual(kernel.shape[kernel.shape.length - 1], width, `${layer} kernel ${kernel.shape}`);
+        assert.strictEqual(kernel.shape[kernel.shape.length - 1], width, `${layer} kernel ${kernel.shape.join('×')}`);
       }
       assert.deepStrictEqual(after.weights.map((w) => [w.name, w.storage]), before.weights.map((w) => [w.name, w.storage]));
       if (reference.dtype === 'float64') assert.ok(after.weights.every((w) => w.storage === 'float64'));
@@ -162,7 +166,7 @@ describe('Keras models (.h5, .keras)', function () {
 
   it('rewrites only the values that changed in a config, keeping Python\'s spelling of the rest', () => {
     const text = '{"class_name": "Dense", "config": {"units": 100, "scale": 1.0, "epsilon": 1e-07, "shape": [null, 100]}}';
-    const before = JSON.parse(text);
+    const before = JSON.parse(text) as { config: { units: number; shape: (number | null)[] } };
     const after = structuredClone(before);
     after.config.units = 40;
     after.config.shape[1] = 40;

@@ -8,6 +8,7 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
+import type { AnalysisJson } from '../../../../src/cli/format';
 import { main } from '../../../../src/cli/main';
 import { loadBackend } from '../../../../src/core/compute/backend';
 import { openModel } from '../../../../src/core/formats/index';
@@ -207,7 +208,7 @@ describe('ONNX models', function () {
       const run = await cli('reduce', file, '--out', out, '--threshold', '0.7', '--backend', 'cpu');
       assert.strictEqual(run.code, 0, run.err.join('\n'));
       const written = onnx.ModelProto.decode(await fs.readFile(path.join(out, 'mlp.onnx')));
-      const types = Object.fromEntries(written.graph!.initializer!.map((t) => [t.name, t.dataType]));
+      const types = Object.fromEntries(written.graph!.initializer!.map((t) => [t.name ?? '', t.dataType] as const));
       assert.deepStrictEqual(types, { '0.weight': 1, '0.bias': 11, '2.weight': 10, '2.bias': 10, '4.weight': 1, '4.bias': 1 });
       const reread = await openModel(path.join(out, 'mlp.onnx'));
       assert.ok(unitsOf(reread.graph)['/0/Gemm'] < 32, 'the ReLU layer was reduced');
@@ -264,9 +265,10 @@ describe('ONNX models', function () {
 
         const analysed = await cli('analyze', wideFile, '--json', '--threshold', '0.9999', '--backend', 'cpu');
         assert.strictEqual(analysed.code, 0, analysed.err.join('\n'));
-        const report = JSON.parse(analysed.out);
+        const report = JSON.parse(analysed.out) as AnalysisJson;
         for (const s of c.splits) {
-          const layer = report.layers.find((l: { name: string }) => l.name === s.layer);
+          const layer = report.layers.find((l) => l.name === s.layer);
+          assert.ok(layer, `layer ${s.layer} missing from the analysis`);
           assert.strictEqual(layer.reducible, true, `${s.layer}: ${layer.reason}`);
           assert.ok(units[s.layer] > originalUnits[s.layer]);
           assert.strictEqual(layer.units, units[s.layer]);
@@ -336,7 +338,7 @@ describe('ONNX models', function () {
     assert.deepStrictEqual(written.opsetImport, originalModel.opsetImport);
     assert.strictEqual(written.producerName, 'pytorch');
     assert.deepStrictEqual(written.graph!.node, originalModel.graph!.node);
-    const declared = Object.fromEntries(written.graph!.valueInfo!.map((v) => [v.name, v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))]));
+    const declared = Object.fromEntries(written.graph!.valueInfo!.map((v) => [v.name ?? '', v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))] as const));
     assert.deepStrictEqual(declared['/4/Conv_output_0'], ['batch', 5, 4, 4]);
     assert.deepStrictEqual(declared['/5/LeakyRelu_output_0'], ['batch', 5, 4, 4]);
     assert.deepStrictEqual(declared['/6/Flatten_output_0'], ['batch', 80]);
@@ -359,7 +361,7 @@ describe('ONNX models', function () {
     assert.strictEqual(run.code, 0, run.err.join('\n'));
     assert.match(run.out, /\/inp\/Gemm .* reducible, reduced jointly with \/block2\/Gemm \(residual Add \/Add\)/);
     const json = await cli('analyze', fixture('residual.onnx'), '--json', '--backend', 'cpu');
-    const layers = Object.fromEntries(JSON.parse(json.out).layers.map((l: { name: string }) => [l.name, l]));
+    const layers = Object.fromEntries((JSON.parse(json.out) as AnalysisJson).layers.map((l) => [l.name, l]));
     for (const name of ['/inp/Gemm', '/block2/Gemm']) {
       assert.strictEqual(layers[name].reducible, true);
       assert.strictEqual(layers[name].reason, null);
@@ -421,7 +423,7 @@ describe('ONNX models', function () {
       });
       const run = await cli('analyze', masked, '--json', '--backend', 'cpu');
       assert.strictEqual(run.code, 0, run.err.join('\n'));
-      assert.strictEqual(JSON.parse(run.out).totals.paramsBefore, parameters(await openModel(fixture('mlp.onnx'))));
+      assert.strictEqual((JSON.parse(run.out) as AnalysisJson).totals.paramsBefore, parameters(await openModel(fixture('mlp.onnx'))));
     });
 
     it('external data that climbs out of the model\'s folder (even when the file is there), or is given as an absolute path', async () => {

@@ -6,6 +6,7 @@
 import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import type { AnalysisJson } from '../../../../src/cli/format';
 import { main } from '../../../../src/cli/main';
 import { loadBackend } from '../../../../src/core/compute/backend';
 import { readDataFile } from '../../../../src/core/codecs/dataFile';
@@ -17,6 +18,7 @@ import { encodeSafetensors, parseSafetensors } from '../../../../src/core/format
 import { encodeFloats, RawTensor } from '../../../../src/core/codecs/dtypes';
 import { writeZip } from '../../../../src/core/codecs/zip';
 import { verifyModels } from '../../../../src/core/verify';
+import type { CondenseReport } from '../../../../src/core/reduction/report';
 import { tempDir } from '../../../helpers/models';
 import { Arr, maxRelDeviation, readJson } from '../../../helpers/tfjs';
 import { SplitSpec, widen } from '../../../helpers/widen';
@@ -110,7 +112,7 @@ describe('PyTorch state dicts', function () {
     it('layers are named by their state-dict prefixes; BatchNorm is folded into the convolution before it', async () => {
       const run = await cli('analyze', fixture('cnn.pth'), '--json');
       assert.strictEqual(run.code, 0, run.err.join('\n'));
-      const layers = JSON.parse(run.out).layers.map((l: { name: string; type: string; units: number; reducible: boolean; reason: string | null }) => [l.name, l.type, l.units, l.reducible, l.reason]);
+      const layers = (JSON.parse(run.out) as AnalysisJson).layers.map((l) => [l.name, l.type, l.units, l.reducible, l.reason]);
       assert.deepStrictEqual(layers, [
         ['conv1', 'Conv2D', 6, true, null],
         ['bn1', 'BatchNormalization', 0, false, 'folded into conv1 for analysis'],
@@ -185,10 +187,11 @@ describe('PyTorch state dicts', function () {
 
         const analysed = await cli('analyze', wide, '--json', '--threshold', '0.9999', ...flags);
         assert.strictEqual(analysed.code, 0, analysed.err.join('\n'));
-        const layers = new Map(JSON.parse(analysed.out).layers.map((l: { name: string }) => [l.name, l]));
+        const layers = new Map((JSON.parse(analysed.out) as AnalysisJson).layers.map((l) => [l.name, l]));
         const originalUnits = new Map(source.graph.layers.map((l) => [l.name, Number(l.config.units ?? l.config.filters)]));
         for (const s of c.splits) {
-          const layer = layers.get(s.layer) as { units: number; clusters: number; reducible: boolean; reason: string };
+          const layer = layers.get(s.layer);
+          assert.ok(layer, `layer ${s.layer} missing from the analysis`);
           assert.strictEqual(layer.reducible, true, `${s.layer}: ${layer.reason}`);
           assert.strictEqual(layer.units, units[s.layer]);
           assert.strictEqual(layer.clusters, originalUnits.get(s.layer), `${s.layer}: clusters`);
@@ -198,10 +201,10 @@ describe('PyTorch state dicts', function () {
         const reduced = await cli('reduce', wide, '--out', out, '--threshold', '0.9999', ...flags);
         assert.strictEqual(reduced.code, 0, reduced.err.join('\n'));
         assert.deepStrictEqual((await fs.readdir(out)).sort(), ['condense-report.json', 'wide.safetensors']);
-        const report = await readJson(path.join(out, 'condense-report.json'));
+        const report = await readJson<CondenseReport>(path.join(out, 'condense-report.json'));
         assert.strictEqual(report.reducedFile, 'wide.safetensors');
         assert.deepStrictEqual(
-          report.layers.map((l: { name: string; unitsAfter: number }) => [l.name, l.unitsAfter]),
+          report.layers.map((l) => [l.name, l.unitsAfter]),
           c.splits.map((s) => [s.layer, originalUnits.get(s.layer)]),
         );
 
@@ -307,7 +310,7 @@ describe('PyTorch state dicts', function () {
     async function layerRows(file: string): Promise<[string, string, string | null][]> {
       const run = await cli('analyze', file, '--json');
       assert.strictEqual(run.code, 0, run.err.join('\n'));
-      return JSON.parse(run.out).layers.map((l: { name: string; type: string; reason: string | null }) => [l.name, l.type, l.reason]);
+      return (JSON.parse(run.out) as AnalysisJson).layers.map((l) => [l.name, l.type, l.reason]);
     }
 
     it('modules that are not Linear/Conv2d/BatchNorm end the chain, are listed in place and carried through unchanged', async () => {

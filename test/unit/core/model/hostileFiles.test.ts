@@ -24,7 +24,7 @@ import { reduceModel } from '../../../../src/core/reduce';
 import { writeFolder } from '../../../../src/core/reduction/output';
 import { saveLayersModel, tempDir } from '../../../helpers/models';
 import { pickle } from '../../../helpers/pickle';
-import { listing, readJson, useCpu } from '../../../helpers/tfjs';
+import { listing, readJson, SavedModelJson, SavedSequentialJson, useCpu } from '../../../helpers/tfjs';
 
 const MiB = 1024 ** 2;
 
@@ -98,11 +98,11 @@ describe('hostile model files', function () {
   });
 
   /** A fresh copy of the small TF.js model: its folder, model.json, shard and parsed JSON. */
-  async function freshCopy(): Promise<{ dir: string; file: string; shard: string; json: any }> {
+  async function freshCopy(): Promise<{ dir: string; file: string; shard: string; json: SavedSequentialJson }> {
     const dir = path.join(root, `case${++cases}`, 'model');
     await fs.cp(base, dir, { recursive: true });
     const file = path.join(dir, 'model.json');
-    return { dir, file, shard: path.join(dir, 'group1-shard1of1.bin'), json: await readJson(file) };
+    return { dir, file, shard: path.join(dir, 'group1-shard1of1.bin'), json: await readJson<SavedSequentialJson>(file) };
   }
 
   const write = async (name: string, data: Uint8Array | string): Promise<string> => {
@@ -187,7 +187,7 @@ describe('hostile model files', function () {
     it('TF.js: a shard listed twice is refused before any shard is read', async () => {
       const c = await freshCopy();
       await fs.writeFile(c.shard, new Uint8Array(MiB));
-      c.json.weightsManifest = [{ paths: Array(32).fill('group1-shard1of1.bin'), weights: [{ name: 'h/kernel', shape: [8 * MiB], dtype: 'float32' }] }];
+      c.json.weightsManifest = [{ paths: Array<string>(32).fill('group1-shard1of1.bin'), weights: [{ name: 'h/kernel', shape: [8 * MiB], dtype: 'float32' }] }];
       await fs.writeFile(c.file, JSON.stringify(c.json));
       await expectOpenRefused(c.file, /weight shard "group1-shard1of1\.bin" is listed twice in the manifest/);
     });
@@ -322,8 +322,10 @@ describe('hostile model files', function () {
       });
       const file = await saveLayersModel(model, path.join(root, `case${++cases}`, 'model'));
       model.dispose();
-      const json = await readJson(file);
-      json.modelTopology.config.layers[1].config.name = 'moved';
+      const json = await readJson<SavedModelJson>(file);
+      const { config } = json.modelTopology;
+      assert.ok(!Array.isArray(config), 'TF.js writes a Sequential config as {name, layers}');
+      config.layers[1].config.name = 'moved';
       await fs.writeFile(file, JSON.stringify(json));
       assertRefused(await cli('analyze', file), file, /layer "moved" \(BatchNormalization\) has no moving_mean in the weights/);
     });

@@ -7,6 +7,7 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import type { AnalysisJson } from '../../../../src/cli/format';
 import { main } from '../../../../src/cli/main';
 import { analyzeModel, loadModel } from '../../../../src/core/analyze';
 import { Calibration, loadCalibration } from '../../../../src/core/data/calibration';
@@ -17,6 +18,7 @@ import { ridgeLeastSquares } from '../../../../src/core/reduction/refit';
 import { cholesky, choleskyWithInverse, gramRows, invertLower, multiplyRows, solveSymmetric, transposeMatrix, typescriptProducts } from '../../../../src/core/compute/linalg';
 import { onnxProducts } from '../../../../src/core/compute/engines';
 import { normalSamples, uniformSamples } from '../../../../src/core/data/random';
+import type { CondenseReport } from '../../../../src/core/reduction/report';
 import { saveLayersModel, tempDir } from '../../../helpers/models';
 import { layerWeights, loadFolderWithTfjs, readJson, setLayerWeights, useCpu } from '../../../helpers/tfjs';
 
@@ -189,7 +191,7 @@ describe('forward evaluator', () => {
 
   it('computes the small CNN (Conv2D, BatchNorm, pooling, Flatten) as tfjs does', async () => {
     const file = path.join(EXAMPLES, 'small-cnn', 'model.json');
-    const images = (await readJson(path.join(EXAMPLES, 'small-cnn', 'probe-inputs.json'))) as number[][][][];
+    const images = await readJson<number[][][][]>(path.join(EXAMPLES, 'small-cnn', 'probe-inputs.json'));
     const x = tf.tensor4d(images);
     const tfModel = await loadFolderWithTfjs(path.dirname(file));
     const expected = (tfModel.predict(x) as tf.Tensor).dataSync();
@@ -208,7 +210,7 @@ describe('data-aware merge (refit) on the combustion example', () => {
     const model = await loadModel(file);
     // Calibration: generated in the standardised inputs' range; held out: the example's probe inputs (real states).
     const calibration = await loadCalibration(model.source.graph, { range: [-1.8, 1.8], samples: 2048 }, file);
-    const probe = (await readJson(path.join(EXAMPLES, 'combustion-mlp', 'probe-inputs.json'))) as number[][];
+    const probe = await readJson<number[][]>(path.join(EXAMPLES, 'combustion-mlp', 'probe-inputs.json'));
     const heldOut: Value = { shape: [probe.length, probe[0].length], data: Float64Array.from(probe.flat()) };
     const analysis = await analyzeModel(model);
     const dir = await tempDir();
@@ -289,9 +291,9 @@ describe('similarity measured on calibration data', () => {
       const summary = analysis.summary.layers.find((l) => l.name === layer)!;
       assert.strictEqual(summary.similarity, 'data');
       // Pre-activations straight from tfjs: the conv output (samples × positions per filter), BatchNorm's output for dense.
-      const probe = tf.model({ inputs: model.inputs, outputs: model.getLayer(through).output as tf.SymbolicTensor });
+      const probe = tf.model({ inputs: model.inputs, outputs: model.getLayer(through).output });
       const z = probe.predict(x) as tf.Tensor;
-      const units = z.shape[z.shape.length - 1]!;
+      const units = z.shape[z.shape.length - 1];
       const values = z.dataSync();
       const columns = Array.from({ length: units }, (_, j) => Array.from({ length: values.length / units }, (_, r) => values[r * units + j]));
       const { vectors } = analysis.details.get(layer)!;
@@ -351,7 +353,7 @@ describe('bias-dominated layers', () => {
     const table = await cli('analyze', file);
     assert.strictEqual(table.code, 0);
     assert.match(table.out, /bias-dominated: weight-only cosine gives \d+ clusters/);
-    const json = JSON.parse((await cli('analyze', file, '--json', '--calibration-range', '-2,2', '--calibration-samples', '300')).out);
+    const json = JSON.parse((await cli('analyze', file, '--json', '--calibration-range', '-2,2', '--calibration-samples', '300')).out) as AnalysisJson;
     assert.strictEqual(json.calibration, '300 uniform samples in [-2, 2]');
     assert.strictEqual(json.layers[0].similarity, 'data');
     assert.strictEqual(json.layers[0].biasDominated, false);
@@ -361,11 +363,11 @@ describe('bias-dominated layers', () => {
     const reduced = await cli('reduce', file, '--out', path.join(dir, 'out'), '--calibration', dataFile, '--threshold', '0.9');
     assert.strictEqual(reduced.code, 0, reduced.err);
     assert.match(reduced.out, /refitted by least squares on 100 rows of/);
-    const report = (await readJson(path.join(dir, 'out', 'condense-report.json'))) as { merge: string; refits: unknown[] };
+    const report = await readJson<CondenseReport>(path.join(dir, 'out', 'condense-report.json'));
     assert.strictEqual(report.merge, 'refit');
-    assert.strictEqual(report.refits.length, 1);
+    assert.strictEqual(report.refits?.length, 1);
     const allowed = await cli('analyze', file, '--allow-bias-dominated', '--json');
-    assert.strictEqual(JSON.parse(allowed.out).layers[0].reducible, true);
+    assert.strictEqual((JSON.parse(allowed.out) as AnalysisJson).layers[0].reducible, true);
     assert.strictEqual((await cli('analyze', file, '--calibration', dataFile, '--calibration-range', '0,1')).code, 2);
     assert.strictEqual((await cli('analyze', file, '--calibration-samples', '10')).code, 2);
     const wrong = await cli('analyze', file, '--calibration', path.join(EXAMPLES, 'small-cnn', 'probe-inputs.json'));

@@ -10,6 +10,7 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import type { AnalysisJson } from '../../../../src/cli/format';
 import { main } from '../../../../src/cli/main';
 import { analyzeModel, loadModel } from '../../../../src/core/analyze';
 import { loadBackend } from '../../../../src/core/compute/backend';
@@ -21,6 +22,7 @@ import { reduceModel } from '../../../../src/core/reduce';
 import { ModelSource } from '../../../../src/core/model/registry';
 import { clustersAt } from '../../../../src/core/estimate';
 import { verifyModels } from '../../../../src/core/verify';
+import type { CondenseReport } from '../../../../src/core/reduction/report';
 import { saveLayersModel, tempDir } from '../../../helpers/models';
 import {
   layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, setLayerWeights, trainBriefly, useCpu, writtenUnits,
@@ -43,21 +45,13 @@ async function cli(...argv: string[]): Promise<Run> {
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
-interface JsonLayer {
-  name: string;
-  units: number;
-  clusters: number | null;
-  reducible: boolean;
-  reason: string | null;
-  paramsBefore: number;
-  paramsAfter: number;
-}
+type JsonLayer = AnalysisJson['layers'][number];
 
 async function analyzeJson(file: string): Promise<{ layers: Record<string, JsonLayer>; totals: { paramsBefore: number; paramsAfter: number } }> {
   const run = await cli('analyze', file, '--json', '--threshold', String(GAMMA), '--backend', 'cpu');
   assert.strictEqual(run.code, 0, run.err);
-  const report = JSON.parse(run.out);
-  return { layers: Object.fromEntries(report.layers.map((l: JsonLayer) => [l.name, l])), totals: report.totals };
+  const report = JSON.parse(run.out) as AnalysisJson;
+  return { layers: Object.fromEntries(report.layers.map((l) => [l.name, l])), totals: report.totals };
 }
 
 let seed = 5000;
@@ -188,8 +182,8 @@ describe('coupled layers reduced jointly', function () {
       const deviation = maxRelDeviation(predict(original, x), predict(loaded, x));
       assert.ok(deviation <= 1e-5, `reduced vs original: ${deviation}`);
       assert.strictEqual(loaded.countParams(), original.countParams());
-      const report = await readJson(path.join(reducedDir, 'condense-report.json'));
-      const clusters = (name: string) => report.layers.find((l: { name: string }) => l.name === name).clusters;
+      const report = await readJson<CondenseReport>(path.join(reducedDir, 'condense-report.json'));
+      const clusters = (name: string) => report.layers.find((l) => l.name === name)?.clusters;
       assert.deepStrictEqual(clusters('project'), clusters('stem'), 'the members of the group are merged alike');
       tf.dispose(x);
       [original, wide, loaded].forEach((m) => m.dispose());

@@ -44,7 +44,7 @@ describe('training on the wasm backend', () => {
       const x = seeded([2, 3, 8, 7], 4);
       const dy = seeded([2, 5, 4, 4], 5);
       const attrs = { strides: 2, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 3, 5] };
-      const kernel = () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs) as tf.Tensor;
+      const kernel = () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs);
       const [wasm] = await on('wasm', kernel);
       const [cpu] = await on('cpu', kernel);
       await tf.setBackend('wasm');
@@ -99,7 +99,7 @@ describe('training on the wasm backend', () => {
     const { x, y } = imageClasses(16, 11);
     const gradients = () => {
       const { grads } = tf.variableGrads(() =>
-        tf.mean(tf.metrics.categoricalCrossentropy(tf.oneHot(y.cast('int32'), 3), model.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar,
+        tf.mean(tf.metrics.categoricalCrossentropy(tf.oneHot(y.cast('int32'), 3), model.apply(x, { training: true }) as tf.Tensor)),
       );
       return model.trainableWeights.map((w) => grads[w.originalName]);
     };

@@ -75,7 +75,7 @@ describe('depthwise-convolution training kernels on the wasm backend', () => {
     const labels = tf.tensor1d(Array.from({ length: 12 }, (_, i) => i % 3), 'int32');
     const gradients = () => {
       const { grads } = tf.variableGrads(() =>
-        tf.mean(tf.metrics.categoricalCrossentropy(tf.oneHot(labels, 3), model.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar,
+        tf.mean(tf.metrics.categoricalCrossentropy(tf.oneHot(labels, 3), model.apply(x, { training: true }) as tf.Tensor)),
       );
       return model.trainableWeights.map((w) => grads[w.originalName]);
     };

@@ -4,7 +4,6 @@
  * Functional models, several shards and manifest groups) are all read, analysed and reduced.
  */
 import * as assert from 'assert';
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { analyzeModel, loadModel } from '../../../../../src/core/analyze';
@@ -16,8 +15,8 @@ import { float32ToFloat16 } from '../../../../../src/core/codecs/float16';
 import { concatBytes, RawWeight, readRawWeights, writeModelFolder } from '../../../../helpers/files';
 import { saveLayersModel, tempDir } from '../../../../helpers/models';
 import {
-  layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, setLayerWeights, trainBriefly, useCpu,
-  writtenUnits,
+  LayerJson, layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, SavedModelJson,
+  setLayerWeights, trainBriefly, useCpu, writtenUnits,
 } from '../../../../helpers/tfjs';
 import { widen } from '../../../../helpers/widen';
 
@@ -111,8 +110,8 @@ describe('reading TF.js Layers models', function () {
     it('reads the same when the weights are split over several manifest groups and shards', async () => {
       const groups = [weights.slice(0, 4), weights.slice(4, 7), weights.slice(7)];
       const file = await writeModelFolder(path.join(root, 'quantised-sharded'), SMALL_TOPOLOGY, groups, [3, 1, 4]);
-      const json = JSON.parse(await fs.readFile(file, 'utf8'));
-      assert.deepStrictEqual(json.weightsManifest.map((g: { paths: string[] }) => g.paths.length), [3, 1, 4]);
+      const json = await readJson<SavedModelJson>(file);
+      assert.deepStrictEqual(json.weightsManifest.map((g) => g.paths.length), [3, 1, 4]);
       await checkAgainstTfjs(file, groups);
       const model = await readTfjsModel(file);
       assert.strictEqual(model.shardPaths.length, 8);
@@ -167,8 +166,8 @@ describe('reading TF.js Layers models', function () {
       }
       const outDir = path.join(dir, 'reduced');
       const result = await reduceModel(analysis, 0.9999, outDir);
-      const written = JSON.parse(await fs.readFile(path.join(outDir, 'model.json'), 'utf8'));
-      const specs = new Map<string, tf.io.WeightsManifestEntry>(written.weightsManifest.flatMap((g: { weights: tf.io.WeightsManifestEntry[] }) => g.weights).map((w: tf.io.WeightsManifestEntry) => [w.name, w]));
+      const written = await readJson<SavedModelJson>(path.join(outDir, 'model.json'));
+      const specs = new Map(written.weightsManifest.flatMap((g) => g.weights).map((w) => [w.name, w]));
       for (const w of stored) {
         assert.deepStrictEqual(specs.get(w.spec.name)!.quantization, w.spec.quantization, `${w.spec.name}: stored as before`);
       }
@@ -186,7 +185,7 @@ describe('reading TF.js Layers models', function () {
   describe('topology and manifest layouts', () => {
     let dir: string;
     let original: tf.LayersModel;
-    let canonical: { json: any; weights: RawWeight[] };
+    let canonical: { json: SavedModelJson; weights: RawWeight[] };
     let x: tf.Tensor;
     const expectedClusters = { d1: 10, d2: 8 };
 
@@ -233,7 +232,7 @@ describe('reading TF.js Layers models', function () {
       }
       const outDir = path.join(dir, `${name}.condensed`);
       const result = await reduceModel(analysis, 0.9999, outDir);
-      const written = JSON.parse(await fs.readFile(path.join(outDir, 'model.json'), 'utf8'));
+      const written = await readJson<SavedModelJson>(path.join(outDir, 'model.json'));
       assert.deepStrictEqual(writtenUnits(written), ref.units, `${name}: written units`);
       const loaded = await loadFolderWithTfjs(outDir);
       assert.ok(maxRelDeviation(predict(ref.original, ref.x), predict(loaded, ref.x)) <= 1e-5, `${name}: reduced model differs`);
@@ -250,7 +249,12 @@ describe('reading TF.js Layers models', function () {
     }
     const mlpReference = (): Reference => ({ original, weights: canonical.weights, clusters: expectedClusters, units: { d1: 10, d2: 8, out: 3 }, x });
 
-    const sequentialConfig = (): any => canonical.json.modelTopology.config;
+    /** The canonical file's Sequential config, {name, layers}. */
+    const sequentialConfig = (): { layers: LayerJson[] } => {
+      const config = canonical.json.modelTopology.config;
+      assert.ok(!Array.isArray(config), 'TF.js writes a Sequential config as {name, layers}');
+      return config;
+    };
     const kerasWrapper = (modelConfig: unknown): unknown => ({ keras_version: '2.15.0', backend: 'tensorflow', model_config: modelConfig });
 
     it('reads the TF.js format itself', async () => {
@@ -283,7 +287,9 @@ describe('reading TF.js Layers models', function () {
       await saveLayersModel(wide, path.join(dir, 'cnn-canonical'));
       const raw = await readRawWeights(path.join(dir, 'cnn-canonical'));
       const config = raw.json.modelTopology.config;
-      const bnConfig = config.layers.find((l: { config: { name: string } }) => l.config.name === 'bn1').config;
+      assert.ok(!Array.isArray(config), 'TF.js writes a Sequential config as {name, layers}');
+      const bnConfig = config.layers.find((l) => l.config.name === 'bn1')?.config;
+      assert.ok(bnConfig, 'no bn1 layer');
       bnConfig.axis = [3];
       const file = await writeModelFolder(path.join(dir, 'keras-cnn'), kerasWrapper({ class_name: 'Sequential', config }), [raw.weights]);
       await roundTrip('keras-cnn', file, { original: cnn, weights: raw.weights, clusters: { c1: 5 }, units: { c1: 5, out: 3 }, x: probeBatch([6, 6, 2], 32, 4) });
@@ -302,7 +308,7 @@ describe('reading TF.js Layers models', function () {
       y = tf.layers.dense({ name: 'd2', units: 30, activation: 'tanh' }).apply(y) as tf.SymbolicTensor;
       y = tf.layers.dense({ name: 'out', units: 3 }).apply(y) as tf.SymbolicTensor;
       const functional = tf.model({ inputs: input, outputs: y, name: 'functional' });
-      const topology = functional.toJSON(null, false) as any;
+      const topology = functional.toJSON(null, false) as { class_name: string; config: { layers: { name: string; config: Record<string, unknown> }[] } };
       assert.strictEqual(topology.class_name, 'Model');
       // Units as in the canonical (wide) file.
       const units = writtenUnits({ modelTopology: canonical.json.modelTopology });

@@ -6,6 +6,7 @@
 import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import type { AnalysisJson } from '../../../../../src/cli/format';
 import { main } from '../../../../../src/cli/main';
 import { openModel } from '../../../../../src/core/formats/index';
 import { STORAGE_BYTES, StorageDtype } from '../../../../../src/core/model/tensor';
@@ -81,9 +82,9 @@ describe('safetensors', function () {
   it('safetensors written by the library (names sorted, "10" before "2") are chained in natural order', async () => {
     const run = await cli('analyze', path.join(FIXTURES, 'deep.safetensors'), '--json');
     assert.strictEqual(run.code, 0, run.err.join('\n'));
-    const layers = JSON.parse(run.out[0]).layers;
-    assert.deepStrictEqual(layers.map((l: { name: string }) => l.name), ['0', '2', '4', '6', '8', '10']);
-    assert.deepStrictEqual(layers.map((l: { reducible: boolean }) => l.reducible), [true, true, true, true, true, false]);
+    const { layers } = JSON.parse(run.out[0]) as AnalysisJson;
+    assert.deepStrictEqual(layers.map((l) => l.name), ['0', '2', '4', '6', '8', '10']);
+    assert.deepStrictEqual(layers.map((l) => l.reducible), [true, true, true, true, true, false]);
   });
 
   describe('malformed files: exit 2 with the reason', () => {

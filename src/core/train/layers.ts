@@ -1,0 +1,216 @@
+/**
+ * How each layer kind of the engine's graph becomes trainable tfjs layers, in one table keyed by the
+ * engine's class name (Keras vocabulary), so that every format retrains through the same network:
+ * `build` applies the kind to its inputs (channels-last, as the engine's graph is) and `roles` lists
+ * the engine's weight roles in the order the built tfjs layer holds its weights, which is how the
+ * file's weights go in and the trained ones come back out. Meant to become a field of the table of
+ * layer kinds in structure/layerKinds.ts.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import { InputError } from '../model/errors';
+import { kernelSize, LayerNode, Padding, paddings, pair } from '../model/graph';
+import { activationByName } from '../structure/activations';
+import { activationLayer } from '../structure/layerKinds';
+
+/** A tfjs activation identifier (tfjs spells hard_sigmoid in camel case). */
+type TfjsActivation = NonNullable<Parameters<typeof TF.layers.activation>[0]>['activation'];
+
+/** What `build` produced: the output, and the tfjs layer holding the node's weights (in `roles` order). */
+export interface Built {
+  output: TF.SymbolicTensor;
+  weighted?: TF.layers.Layer;
+}
+
+export interface TrainableKind {
+  /** Applies the kind to its inputs; throws `Unbuildable` when this node's settings are beyond tfjs. */
+  build(tf: typeof TF, node: LayerNode, inputs: TF.SymbolicTensor[]): Built;
+  /** The engine's weight roles in the built layer's weight order; none for weightless kinds. */
+  roles?(node: LayerNode): string[];
+}
+
+/** A node the trainer cannot build, and why (the caller names the file). */
+export class Unbuildable extends Error {}
+
+const has = (node: LayerNode, role: string): boolean => node.weights.has(role);
+const usesBias = (node: LayerNode): boolean => node.config.use_bias !== false && has(node, 'bias');
+
+/** The engine's activation name as tfjs knows it; softmax is not an element-wise ActivationFn but tfjs has it. */
+function tfjsActivation(node: LayerNode, name: unknown): TfjsActivation {
+  if (name === 'softmax') return 'softmax';
+  const fn = activationByName(name);
+  if (!fn) throw new Unbuildable(`activation "${String(name)}"`);
+  const known: Record<string, TfjsActivation> = {
+    linear: 'linear', relu: 'relu', relu6: 'relu6', elu: 'elu', selu: 'selu', sigmoid: 'sigmoid', hard_sigmoid: 'hardSigmoid',
+    softplus: 'softplus', softsign: 'softsign', tanh: 'tanh', swish: 'swish', mish: 'mish', gelu: 'gelu', gelu_new: 'gelu_new',
+  };
+  const id = Object.hasOwn(known, fn.name) ? known[fn.name] : undefined;
+  if (!id) throw new Unbuildable(`activation "${fn.name}" of ${node.name}`);
+  return id;
+}
+
+/** Explicit [before, after] paddings as a ZeroPadding2D ahead of a "valid" layer; a Keras string as it is. */
+function padded(tf: typeof TF, node: LayerNode, x: TF.SymbolicTensor): { x: TF.SymbolicTensor; padding: 'same' | 'valid' } {
+  const [h, w] = paddings(node.config.padding);
+  const explicit = (p: Padding): p is [number, number] => Array.isArray(p);
+  if (!explicit(h) && !explicit(w)) {
+    if ((h !== 'same' && h !== 'valid') || h !== w) throw new Unbuildable(`padding "${String(h)}"/"${String(w)}"`);
+    return { x, padding: h };
+  }
+  const [top, bottom] = explicit(h) ? h : [0, 0];
+  const [left, right] = explicit(w) ? w : [0, 0];
+  if ((!explicit(h) && h !== 'valid') || (!explicit(w) && w !== 'valid')) throw new Unbuildable('mixed padding');
+  if (top + bottom + left + right === 0) return { x, padding: 'valid' };
+  return { x: tf.layers.zeroPadding2d({ padding: [[top, bottom], [left, right]] }).apply(x) as TF.SymbolicTensor, padding: 'valid' };
+}
+
+/** Explicit pooling paddings only when they are what "same" pads (padding with zeros would change a max or an average). */
+function poolPadding(node: LayerNode, input: TF.SymbolicTensor, pool: [number, number], strides: [number, number]): 'same' | 'valid' {
+  const axes = paddings(node.config.padding);
+  if (!axes.some(Array.isArray)) {
+    const p = String(axes[0]);
+    if (p !== 'same' && p !== 'valid') throw new Unbuildable(`padding "${p}"`);
+    return p;
+  }
+  const explicit = axes.map((p) => (Array.isArray(p) ? p : [0, 0]));
+  if (explicit.every(([a, b]) => a === 0 && b === 0)) return 'valid';
+  const same = [0, 1].every((axis) => {
+    const size = input.shape[axis + 1];
+    if (size == null) return false;
+    const out = Math.ceil(size / strides[axis]);
+    const total = Math.max((out - 1) * strides[axis] + pool[axis] - size, 0);
+    return explicit[axis][0] === Math.floor(total / 2) && explicit[axis][1] === total - Math.floor(total / 2);
+  });
+  if (!same) throw new Unbuildable(`explicit pooling padding ${JSON.stringify(explicit)}`);
+  return 'same';
+}
+
+/** Keras ZeroPadding2D's padding (one number, [rows, columns] or [[top, bottom], [left, right]]) spelled out. */
+function zeroPadding(p: unknown): [[number, number], [number, number]] {
+  if (typeof p === 'number') return [[p, p], [p, p]];
+  if (Array.isArray(p) && Array.isArray(p[0]) && Array.isArray(p[1])) return [[Number(p[0][0]), Number(p[0][1])], [Number(p[1][0]), Number(p[1][1])]];
+  if (Array.isArray(p)) return [[Number(p[0]), Number(p[0])], [Number(p[1]), Number(p[1])]];
+  return [[1, 1], [1, 1]];
+}
+
+const apply = (layer: TF.layers.Layer, inputs: TF.SymbolicTensor[]): TF.SymbolicTensor =>
+  layer.apply(inputs.length === 1 ? inputs[0] : inputs) as TF.SymbolicTensor;
+
+/** One input, run through `make()`'s layer. */
+const single = (make: (tf: typeof TF, node: LayerNode) => TF.layers.Layer): TrainableKind => ({
+  build: (tf, node, [x]) => ({ output: apply(make(tf, node), [x]) }),
+});
+
+const dropout = single((tf, node) => tf.layers.dropout({ rate: Number(node.config.rate ?? 0) }));
+
+const activationKind: TrainableKind = {
+  build(tf, node, [x]) {
+    const c = node.config;
+    if (node.className === 'Softmax' || (node.className === 'Activation' && c.activation === 'softmax')) {
+      return { output: apply(tf.layers.softmax({ axis: -1 }), [x]) };
+    }
+    if (node.className === 'LeakyReLU') return { output: apply(tf.layers.leakyReLU({ alpha: Number(c.alpha ?? c.negative_slope ?? 0.3) }), [x]) };
+    if (node.className === 'ELU') return { output: apply(tf.layers.elu({ alpha: Number(c.alpha ?? 1) }), [x]) };
+    const fn = activationLayer(node);
+    if (!fn) throw new Unbuildable(`${node.className} with config ${JSON.stringify(c)}`);
+    const leaky = /^leaky_relu\((.*)\)$/.exec(fn.name);
+    if (leaky) return { output: apply(tf.layers.leakyReLU({ alpha: Number(leaky[1]) }), [x]) };
+    return { output: apply(tf.layers.activation({ activation: tfjsActivation(node, fn.name) }), [x]) };
+  },
+};
+
+/** The table: engine class name → how it trains. */
+export const TRAINABLE_KINDS: ReadonlyMap<string, TrainableKind> = new Map<string, TrainableKind>([
+  ['Dense', {
+    build(tf, node, [x]) {
+      const weighted = tf.layers.dense({ units: Number(node.config.units), useBias: usesBias(node), activation: tfjsActivation(node, node.config.activation) });
+      return { output: apply(weighted, [x]), weighted };
+    },
+    roles: (node) => (usesBias(node) ? ['kernel', 'bias'] : ['kernel']),
+  }],
+  ['Conv2D', {
+    build(tf, node, [input]) {
+      const c = node.config;
+      if (c.data_format === 'channels_first') throw new Unbuildable('channels-first data');
+      if (Number(c.groups ?? 1) !== 1) throw new Unbuildable(`grouped convolution (${String(c.groups)} groups)`);
+      const { x, padding } = padded(tf, node, input);
+      const weighted = tf.layers.conv2d({
+        filters: Number(c.filters), kernelSize: kernelSize(node), strides: pair(c.strides, 1), dilationRate: pair(c.dilation_rate, 1),
+        padding, useBias: usesBias(node), activation: tfjsActivation(node, c.activation),
+      });
+      return { output: apply(weighted, [x]), weighted };
+    },
+    roles: (node) => (usesBias(node) ? ['kernel', 'bias'] : ['kernel']),
+  }],
+  ['DepthwiseConv2D', {
+    build(tf, node, [input]) {
+      const c = node.config;
+      if (c.data_format === 'channels_first') throw new Unbuildable('channels-first data');
+      const { x, padding } = padded(tf, node, input);
+      const weighted = tf.layers.depthwiseConv2d({
+        kernelSize: kernelSize(node), depthMultiplier: Number(c.depth_multiplier ?? 1), strides: pair(c.strides, 1),
+        dilationRate: pair(c.dilation_rate, 1), padding, useBias: usesBias(node), activation: tfjsActivation(node, c.activation),
+      });
+      return { output: apply(weighted, [x]), weighted };
+    },
+    roles: (node) => (usesBias(node) ? ['depthwise_kernel', 'bias'] : ['depthwise_kernel']),
+  }],
+  ['BatchNormalization', {
+    build(tf, node, [x]) {
+      if (!has(node, 'moving_mean') || !has(node, 'moving_variance')) throw new Unbuildable('no moving statistics');
+      // Channels-last as the engine holds every format; tfjs updates the moving statistics while training.
+      const weighted = tf.layers.batchNormalization({
+        axis: -1, epsilon: Number(node.config.epsilon ?? 1e-3), momentum: Number(node.config.momentum ?? 0.99),
+        center: has(node, 'beta'), scale: has(node, 'gamma'),
+      });
+      return { output: apply(weighted, [x]), weighted };
+    },
+    roles: (node) => [...(has(node, 'gamma') ? ['gamma'] : []), ...(has(node, 'beta') ? ['beta'] : []), 'moving_mean', 'moving_variance'],
+  }],
+  ['Activation', activationKind],
+  ['ReLU', activationKind],
+  ['LeakyReLU', activationKind],
+  ['ELU', activationKind],
+  ['Softmax', activationKind],
+  ['Dropout', dropout],
+  ['SpatialDropout1D', dropout],
+  ['SpatialDropout2D', dropout],
+  ['GaussianNoise', single((tf, node) => tf.layers.gaussianNoise({ stddev: Number(node.config.stddev ?? 0) }))],
+  ['GaussianDropout', single((tf, node) => tf.layers.gaussianDropout({ rate: Number(node.config.rate ?? 0) }))],
+  ['AlphaDropout', single((tf, node) => tf.layers.alphaDropout({ rate: Number(node.config.rate ?? 0) }))],
+  ...(['MaxPooling2D', 'AveragePooling2D'] as const).map((kind): [string, TrainableKind] => [kind, {
+    build(tf, node, [x]) {
+      const poolSize = pair(node.config.pool_size, 2);
+      const strides = node.config.strides == null ? poolSize : pair(node.config.strides, poolSize[0]);
+      const args = { poolSize, strides, padding: poolPadding(node, x, poolSize, strides) };
+      return { output: apply(kind === 'MaxPooling2D' ? tf.layers.maxPooling2d(args) : tf.layers.averagePooling2d(args), [x]) };
+    },
+  }]),
+  ...(['GlobalAveragePooling2D', 'GlobalMaxPooling2D'] as const).map((kind): [string, TrainableKind] => [kind, {
+    build(tf, node, [x]) {
+      const pooled = apply(kind === 'GlobalAveragePooling2D' ? tf.layers.globalAveragePooling2d({}) : tf.layers.globalMaxPooling2d({}), [x]);
+      const channels = Number(x.shape[x.shape.length - 1]);
+      return { output: node.config.keepdims ? apply(tf.layers.reshape({ targetShape: [1, 1, channels] }), [pooled]) : pooled };
+    },
+  }]),
+  ['ZeroPadding2D', single((tf, node) => tf.layers.zeroPadding2d({ padding: zeroPadding(node.config.padding) }))],
+  ['Flatten', {
+    build(tf, node, [x]) {
+      // Channel-major (NCHW files): each channel's positions together, so channels go first before flattening.
+      const input = node.channelMajor && x.shape.length === 4 ? apply(tf.layers.permute({ dims: [3, 1, 2] }), [x]) : x;
+      return { output: apply(tf.layers.flatten(), [input]) };
+    },
+  }],
+  ['Add', { build: (tf, _node, inputs) => ({ output: apply(tf.layers.add(), inputs) }) }],
+  ['Concatenate', {
+    build(tf, node, inputs) {
+      const axis = Number(node.config.axis ?? -1);
+      if (axis !== -1 && axis !== inputs[0].shape.length - 1) throw new Unbuildable(`concatenation along axis ${axis}`);
+      return { output: apply(tf.layers.concatenate({ axis: -1 }), inputs) };
+    },
+  }],
+]);
+
+/** The trainer's error for a node it cannot build: one line naming the op and the node. */
+export function unbuildable(file: string, node: LayerNode, why?: string): InputError {
+  return new InputError(file, `retraining cannot build ${node.className} "${node.name}"${why ? ` (${why})` : ''} in tfjs`);
+}

@@ -1,0 +1,74 @@
+/**
+ * What the retrain rounds choose instead of guessing: each round's threshold, cut from the
+ * clustering trees so that it removes a fraction of the units still there, and the learning rate,
+ * from a short range test (one epoch per candidate from the same start, the lowest validation loss
+ * wins).
+ */
+import type * as TF from '@tensorflow/tfjs';
+import type { Backend } from '../compute/backend';
+import type { ModelSummary } from '../estimate';
+import { fineTune, FineTuneOptions, TrainingData } from './fineTune';
+
+/** Units a round removes by default, of those left (10–15 % keeps each round's retraining short). */
+export const DEFAULT_ROUND_FRACTION = 0.12;
+/** Candidates of the range test, high to low. */
+export const LEARNING_RATE_CANDIDATES = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5];
+
+export interface RoundThreshold {
+  /** The threshold, or null when no merge of similar units is left (nothing more condenses). */
+  gamma: number | null;
+  /** Units of the reduced layers before the round. */
+  units: number;
+  /** Units the cut removes (merges and dead units). */
+  removed: number;
+}
+
+/**
+ * The highest threshold that removes at least `fraction` of the reducible layers' units (dead units
+ * count as removed): the merge similarities of all trees, highest first, the cut at the one that
+ * reaches the count. Only cuts at positive similarity count: below, units pointing apart would merge.
+ */
+export function thresholdRemoving(summary: ModelSummary, fraction: number): RoundThreshold {
+  const leads = summary.layers.filter((l) => l.reducible && l.dendrogram && (!l.joint || l.joint.lead === l.name));
+  const units = leads.reduce((s, l) => s + (l.units ?? 0), 0);
+  const dead = leads.reduce((s, l) => s + l.dead, 0);
+  const sims = leads.flatMap((l) => Array.from(l.dendrogram!.sim)).filter((s) => s > 0).sort((a, b) => b - a);
+  const wanted = Math.max(1, Math.ceil(fraction * units)) - dead;
+  if (wanted <= 0) return { gamma: 1, units, removed: dead + sims.filter((s) => s >= 1).length };
+  if (!sims.length) return { gamma: dead ? 1 : null, units, removed: dead };
+  const gamma = sims[Math.min(wanted, sims.length) - 1];
+  return { gamma, units, removed: dead + sims.filter((s) => s >= gamma).length };
+}
+
+export interface RangeTrial {
+  learningRate: number;
+  /** Validation loss after one epoch at this rate (NaN when it diverged). */
+  valLoss: number;
+}
+
+/** Tries each candidate for one epoch from the model's current weights; the model ends with those weights again. */
+export async function rangeTest(
+  backend: Backend,
+  model: TF.LayersModel,
+  data: Required<TrainingData>,
+  options: Pick<FineTuneOptions, 'batchSize' | 'loss' | 'seed' | 'signal'>,
+): Promise<{ learningRate: number; trials: RangeTrial[] } | null> {
+  const { tf } = backend;
+  const start = model.getWeights().map((w) => tf.clone(w));
+  const trials: RangeTrial[] = [];
+  try {
+    for (const learningRate of LEARNING_RATE_CANDIDATES) {
+      model.setWeights(start);
+      const result = await fineTune(backend, model, data, { ...options, epochs: 1, learningRate });
+      if (result.outcome === 'aborted') return null;
+      const valLoss = result.history[0]?.valLoss ?? NaN;
+      trials.push({ learningRate, valLoss: Number.isFinite(valLoss) ? valLoss : NaN });
+    }
+  } finally {
+    model.setWeights(start);
+    tf.dispose(start);
+  }
+  const finite = trials.filter((t) => !Number.isNaN(t.valLoss));
+  const best = finite.length ? finite.reduce((a, b) => (b.valLoss < a.valLoss ? b : a)) : trials[trials.length - 1];
+  return { learningRate: best.learningRate, trials };
+}
