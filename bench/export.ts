@@ -11,7 +11,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import type * as Ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import { analyzeFile } from '../src/core/analyze';
 import { exportModel } from '../src/core/export/index';
 import { ExportPlan } from '../src/core/export/plan';
@@ -101,7 +101,7 @@ async function timeC(model: string, dir: string): Promise<Map<number, number>> {
   return new Map(lines.map(([rows, us]) => [rows, us]));
 }
 
-async function timeOnnx(ort: typeof Ort, plan: ExportPlan): Promise<Map<number, number>> {
+async function timeOnnx(plan: ExportPlan): Promise<Map<number, number>> {
   const session = await ort.InferenceSession.create(onnxOf(plan), { intraOpNumThreads: 1, interOpNumThreads: 1 });
   const times = new Map<number, number>();
   for (const rows of BATCHES) {
@@ -121,7 +121,6 @@ async function timeOnnx(ort: typeof Ort, plan: ExportPlan): Promise<Map<number, 
 }
 
 async function main(): Promise<void> {
-  const ort = require('onnxruntime-node') as typeof Ort;
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'condense-bench-export-'));
   const { analysis } = await analyzeFile(EXAMPLE);
   const reduced = await reduceModel(analysis, 0.9, path.join(dir, 'reduced'), {});
@@ -130,7 +129,7 @@ async function main(): Promise<void> {
     const work = await fs.mkdtemp(path.join(dir, 'm-'));
     const c = await timeC(file, work);
     const plan = (await exportModel(file, { language: 'c', outDir: path.join(work, 'plan'), name: 'net' })).plan;
-    const ortTimes = await timeOnnx(ort, plan);
+    const ortTimes = await timeOnnx(plan);
     const widths = plan.steps.flatMap((s) => (s.op === 'dense' ? [s.outputs] : [])).join('-');
     for (const batch of BATCHES) {
       rows.push(`| ${label} | ${plan.inputs}-${widths} | ${batch} | ${c.get(batch)!.toFixed(3)} | ${ortTimes.get(batch)!.toFixed(3)} | ${(ortTimes.get(batch)! / c.get(batch)!).toPrecision(2)}× |`);

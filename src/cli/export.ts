@@ -3,7 +3,7 @@ import { parseArgs } from 'util';
 import { EXPORT_LANGUAGES, ExportLanguage, exportModel } from '../core/export/index';
 import { InputError } from '../core/model/errors';
 
-export const EXPORT_USAGE = 'condense export MODEL --to c|fortran --out DIR [--name NAME] [--force] [--activation NAME]';
+const EXPORT_USAGE = 'condense export MODEL --to c|fortran --out DIR [--name NAME] [--force] [--activation NAME]';
 
 const EXPORT_HELP = `${EXPORT_USAGE}
 

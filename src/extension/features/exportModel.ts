@@ -36,11 +36,12 @@ export function register(features: FeatureContext): void {
         ))?.file
       : model;
     if (!source) return undefined;
+    const languages: { label: string; description: string; value: ExportLanguage }[] = [
+      { label: 'C', description: 'NAME.h + NAME.c: NAME_predict(inputs, outputs, rows), row-major', value: 'c' },
+      { label: 'Fortran 2008', description: 'NAME.f90: module NAME_model, NAME_predict(inputs, outputs), one sample per column', value: 'fortran' },
+    ];
     const language = (await vscode.window.showQuickPick(
-      [
-        { label: 'C', description: 'NAME.h + NAME.c: NAME_predict(inputs, outputs, rows), row-major', value: 'c' as ExportLanguage },
-        { label: 'Fortran 2008', description: 'NAME.f90: module NAME_model, NAME_predict(inputs, outputs), one sample per column', value: 'fortran' as ExportLanguage },
-      ],
+      languages,
       { title: 'Export as C / Fortran: language' },
     ))?.value;
     if (!language) return undefined;

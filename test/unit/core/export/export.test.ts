@@ -160,9 +160,10 @@ describe('export to C and Fortran', function () {
     assert.strictEqual(defaultName('/m/2 layers.onnx'), 'model_2_layers');
     const model = tf.sequential({ layers: [tf.layers.dense({ name: 'evil', units: 2, inputShape: [2] })] });
     const file = await saveLayersModel(model, path.join(dir, 'model'));
-    const json = JSON.parse(await fs.readFile(file, 'utf8'));
+    interface Saved { modelTopology: { config: { layers: { config: { name: string } }[] } }; weightsManifest: { weights: { name: string }[] }[] }
+    const json = JSON.parse(await fs.readFile(file, 'utf8')) as Saved;
     const hostile = 'x */ int pwned; /*\n! end module\n';
-    (json.modelTopology.model_config ?? json.modelTopology).config.layers[0].config.name = hostile;
+    json.modelTopology.config.layers[0].config.name = hostile;
     json.weightsManifest[0].weights.forEach((w: { name: string }) => (w.name = w.name.replace('evil', hostile)));
     await fs.writeFile(file, JSON.stringify(json));
     for (const language of ['c', 'fortran'] as const) {
