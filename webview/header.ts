@@ -13,6 +13,7 @@ export class Header {
   private readonly path = h('p', { class: 'path' });
   private readonly meta = h('p', { class: 'meta' });
   private readonly write: VscodeButton;
+  private readonly exportSource: VscodeButton;
   private readonly verify: VscodeButton;
   private readonly reanalyse: VscodeButton;
   private readonly refitToggle: VscodeCheckbox;
@@ -21,6 +22,8 @@ export class Header {
   constructor(send: (message: WebviewToHost) => void, onRefit: (enabled: boolean) => void) {
     this.write = button('Write Reduced Model', 'save', false, () => send({ type: 'write' }));
     this.write.title = 'Write the reduced model at the current thresholds next to the original';
+    this.exportSource = button('Export as C / Fortran…', 'file-code', true, () => send({ type: 'export' }));
+    this.exportSource.title = 'Write dependency-free C or Fortran source computing the model (Dense layers and element-wise activations), original or reduced';
     this.verify = button('Verify', 'beaker', true, () => send({ type: 'verify' }));
     this.verify.title = 'Compare the reduced model’s outputs with the original’s';
     this.reanalyse = button('Re-analyse', 'refresh', true, () => send({ type: 'reanalyze' }));
@@ -33,7 +36,7 @@ export class Header {
       'header',
       { class: 'top' },
       h('div', { class: 'title' }, h('div', { class: 'title-line' }, icon('circuit-board'), this.title), this.path, this.meta),
-      h('div', { class: 'actions', attrs: { role: 'toolbar', 'aria-label': 'Actions' } }, this.refitToggle, this.write, this.verify, this.reanalyse),
+      h('div', { class: 'actions', attrs: { role: 'toolbar', 'aria-label': 'Actions' } }, this.refitToggle, this.write, this.exportSource, this.verify, this.reanalyse),
     );
     this.setModel(null, null);
     this.setEnabled(false, false);
@@ -56,6 +59,7 @@ export class Header {
   /** Writing and verifying need an analysis, re-analysing only a model; neither while the host is busy. */
   setEnabled(actions: boolean, reanalyse: boolean): void {
     this.write.disabled = !actions;
+    this.exportSource.disabled = !actions;
     this.verify.disabled = !actions;
     this.reanalyse.disabled = !reanalyse;
   }

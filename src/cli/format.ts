@@ -78,7 +78,8 @@ export function formatTable(summary: ModelSummary, sizes: Estimate, threshold: n
       layer.name,
       layer.type,
       layer.units === null ? '' : String(layer.units),
-      e.clusters === null ? '' : String(e.clusters),
+      // Rounded up (--round-to): the width at γ and the width kept.
+      e.clusters === null ? '' : layer.reducible && e.unitsAfter !== null && e.unitsAfter !== Math.max(1, e.clusters) ? `${e.clusters} (kept ${e.unitsAfter})` : String(e.clusters),
       layer.analysed ? layer.similarity ?? 'weights' : '',
       layer.dead ? String(layer.dead) : '',
       `${e.paramsBefore} → ${e.paramsAfter}`,

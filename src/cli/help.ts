@@ -29,6 +29,10 @@ const CALIBRATION = `Calibration (similarity on data, and a least-squares refit 
   --calibration-samples N            how many (default ${DEFAULT_CALIBRATION_SAMPLES})
   --allow-bias-dominated             reduce layers whose bias dominates their weights even without data`;
 
+const ROUND_TO = `Hardware-friendly widths:
+  --round-to N                       round each reduced width up to a multiple of N (capped at the layer's
+                                     width) by keeping more representatives, never by merging more`;
+
 const AUTO = `Automatic thresholds:
   --auto --tolerance X --val-inputs FILE --val-targets FILE
       per-layer thresholds for the smallest model whose validation error is within X: the relative MSE
@@ -64,6 +68,8 @@ documented JSON document instead (stdout holds nothing else).
 
 ${CALIBRATION}
 
+${ROUND_TO}
+
 ${AUTO}
 
 ${COMMON}`,
@@ -79,6 +85,8 @@ it warns when the max relative deviation is beyond --tolerance X (default 1e-3, 
 --tolerance is the validation tolerance and the check keeps 1e-3).
 
 ${CALIBRATION}
+
+${ROUND_TO}
 
 ${AUTO}
       When no candidate both meets the tolerance and condenses, nothing is written unless --force.
@@ -113,15 +121,21 @@ Usage:
   condense analyze MODEL [--threshold T | AUTO] [--json] [CALIBRATION] [options]
   condense reduce  MODEL --out DIR [--threshold T [--tolerance X] | AUTO | RETRAIN] [--force] [CALIBRATION] [options]
   condense verify  ORIGINAL REDUCED [--data FILE [--labels FILE] | --samples N [--range LOW,HIGH] [--seed S]] [--classifier] [--tolerance X] [options]
+  condense export  MODEL --to c|fortran --out DIR [--name NAME] [--force]
   condense COMMAND --help     every flag of one command
 
 ${FORMATS}
+
+export writes dependency-free C (NAME.h, NAME.c) or Fortran 2008 (NAME.f90) computing a model of Dense layers
+and element-wise activations, with a test program and its compile line in DIR/README.md.
 
 ${CALIBRATION.replace('Calibration (', 'CALIBRATION (')}
 
 ${AUTO.replace('Automatic thresholds:', 'AUTO:')}
 
 ${RETRAIN.replace('Retraining (', 'RETRAIN (')}
+
+${ROUND_TO}
 
 ${COMMON}
 

@@ -21,6 +21,7 @@ import { existsSync } from 'fs';
 import { realpath } from 'fs/promises';
 import * as path from 'path';
 import { plural } from './table';
+import { exportCommand } from './export';
 
 /** A usage mistake: reported like bad input (exit 2), naming the argument. */
 class UsageError extends Error {}
@@ -34,7 +35,7 @@ const VALUE_FLAGS = new Set([
   'threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation', 'max-model-mb', 'calibration', 'calibration-range', 'calibration-samples',
   'val-inputs', 'val-targets', 'train-inputs', 'train-targets', 'epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size',
   'trainer', 'python', 'device', 'workers', 'nnodes', 'rdzv-endpoint',
-  'memory-mb', 'labels',
+  'memory-mb', 'labels', 'round-to',
 ]);
 /** Flags of the PyTorch trainer. */
 const PYTORCH_FLAGS = ['python', 'device', 'workers', 'nnodes', 'rdzv-endpoint'];
@@ -76,6 +77,11 @@ function backendFlag(p: Parsed): BackendPreference {
   return raw as BackendPreference;
 }
 
+/** --round-to N: reduced widths rounded up to a multiple of N (undefined: not rounded). */
+function roundToFlag(p: Parsed): number | undefined {
+  return p.flags.has('round-to') ? numberFlag(p, 'round-to', 1, (v) => Number.isInteger(v) && v >= 1 && v <= 4096, 'an integer from 1 to 4096') : undefined;
+}
+
 function thresholdFlag(p: Parsed): number {
   return numberFlag(p, 'threshold', DEFAULT_THRESHOLD, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
 }
@@ -90,6 +96,7 @@ export interface Terminal {
 export async function main(argv: string[], out: (s: string) => void, err: (s: string) => void, terminal: Terminal = {}): Promise<number> {
   try {
     const [command, ...rest] = argv;
+    if (command === 'export') return await exportCommand(rest, out, err);
     if (command === '--version' || command === 'version') {
       out(VERSION);
       return 0;
@@ -128,7 +135,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
           out(p.flags.has('json') ? JSON.stringify(result, null, 2) : formatAuto(result));
           return 0;
         }
-        const sizes = estimate(analysis.summary, threshold);
+        const sizes = estimate(analysis.summary, threshold, roundToFlag(p));
         const description = calibration?.description ?? null;
         progress.end();
         out(p.flags.has('json') ? JSON.stringify(analysisJson(analysis.summary, sizes, threshold, description), null, 2) : formatTable(analysis.summary, sizes, threshold, description, { columns: terminal.columns, header }));
@@ -163,7 +170,7 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         }
         progress.begin('writing the reduced model');
         // The automatic choice gives every reduced layer its own threshold, so the shared one is only a default.
-        const common = { overwrite: p.flags.has('force'), calibration, ...(activation ? { activation } : {}) };
+        const common = { overwrite: p.flags.has('force'), calibration, roundTo: roundToFlag(p), ...(activation ? { activation } : {}) };
         const result = found
           ? await reduceModel(analysis, 1, outDir, { ...common, overrides: found.chosen!.thresholds, auto: found })
           : await reduceModel(analysis, threshold, outDir, common);

@@ -94,10 +94,19 @@ export function clustersAt(layer: LayerSummary, gamma: number): number | null {
   return layer.dendrogram ? countClusters(layer.dendrogram, gamma) : null;
 }
 
-/** Units a reducible layer keeps at γ: one per cluster of live units, never fewer than one. */
-export function keptUnits(layer: LayerSummary, gamma: number): number {
+/**
+ * A kept width rounded up to a multiple of `roundTo` (widths hardware runs faster), capped at the
+ * layer's own width; without `roundTo` (or 1) the width itself.
+ */
+export function roundedWidth(width: number, units: number, roundTo?: number): number {
+  if (!roundTo || roundTo <= 1) return width;
+  return Math.min(units, Math.ceil(width / roundTo) * roundTo);
+}
+
+/** Units a reducible layer keeps at γ: one per cluster of live units, never fewer than one; with `roundTo`, rounded up (roundedWidth). */
+export function keptUnits(layer: LayerSummary, gamma: number, roundTo?: number): number {
   if (!layer.reducible || !layer.dendrogram || layer.units === null) return layer.units ?? 0;
-  return Math.max(1, countClusters(layer.dendrogram, gamma));
+  return roundedWidth(Math.max(1, countClusters(layer.dendrogram, gamma)), layer.units, roundTo);
 }
 
 function evaluate(terms: SizeTerm[], units: Map<string, number>): number {
@@ -110,13 +119,14 @@ function evaluate(terms: SizeTerm[], units: Map<string, number>): number {
   return total;
 }
 
-export function estimate(summary: ModelSummary, thresholds: Thresholds): Estimate {
+/** Sizes at the thresholds; `roundTo` rounds each reduced width up to a multiple of it (see roundedWidth). */
+export function estimate(summary: ModelSummary, thresholds: Thresholds, roundTo?: number): Estimate {
   const before = new Map<string, number>();
   const after = new Map<string, number>();
   for (const layer of summary.layers) {
     if (layer.units === null) continue;
     before.set(layer.name, layer.units);
-    after.set(layer.name, keptUnits(layer, thresholdFor(thresholds, layer)));
+    after.set(layer.name, keptUnits(layer, thresholdFor(thresholds, layer), roundTo));
   }
   const layers = summary.layers.map((layer): LayerEstimate => {
     const gamma = thresholdFor(thresholds, layer);

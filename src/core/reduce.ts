@@ -38,6 +38,8 @@ export async function reduceModel(
     plan?: MergePlan;
     /** Stops before the output folder is renamed into place (the temporary folder is removed). */
     cancel?: CancelToken;
+    /** Rounds each reduced width up to a multiple of this (planMerge). */
+    roundTo?: number;
     /** Weights-only formats: the activation the graph was built with, recorded in the report. */
     activation?: { name: string; assumed: boolean };
   } = {},
@@ -45,17 +47,18 @@ export async function reduceModel(
   // Layer names come from the model file: a Map, so that a layer named "constructor" has no override.
   const overrides = new Map(Object.entries(options.overrides ?? {}));
   const thresholds: Thresholds = (layer) => overrides.get(layer) ?? threshold;
-  const plan = options.plan ?? planMerge(analysis, thresholds);
+  const plan = options.plan ?? planMerge(analysis, thresholds, options.roundTo);
   const refit = options.calibration ? await refitPlan(analysis, plan, options.calibration) : null;
   const changed = refit ? refit.changed : applyPlan(analysis, plan);
   const source = analysis.model.source;
   const files = source.encode(changed, new Map(plan.layers.map((l) => [l.name, l.kept.length])));
-  const sizes = estimate(options.plan ? sizedByPlan(analysis.summary, options.plan) : analysis.summary, thresholds);
+  const sizes = estimate(options.plan ? sizedByPlan(analysis.summary, options.plan) : analysis.summary, thresholds, options.plan ? undefined : options.roundTo);
   const report: CondenseReport = {
     tool: 'condense',
     model: source.path,
     reducedFile: source.mainFile,
     threshold,
+    ...(options.roundTo && options.roundTo > 1 ? { roundTo: options.roundTo } : {}),
     backend: analysis.summary.backend,
     merge: refit?.taken ? 'refit' : 'plain',
     ...(refit ? { calibration: options.calibration!.description, refits: refit.layers, refitOutputError: refit.outputError } : {}),

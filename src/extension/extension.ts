@@ -14,6 +14,7 @@ import * as panelRestore from './features/panelRestore';
 import * as retrain from './features/retrain';
 import * as verifyReducedModel from './features/verifyReducedModel';
 import * as writeReducedModel from './features/writeReducedModel';
+import * as exportModel from './features/exportModel';
 import * as writeRetrainedRound from './features/writeRetrainedRound';
 import { FeatureContext } from './features/common';
 import { ModelIndex } from './modelIndex';
@@ -23,7 +24,7 @@ import { CondensePanel } from './panel';
 import { RetrainRuns } from './retrains';
 import { WorkerClient } from './workerClient';
 
-const FEATURES = [modelsView, layerHover, panelRestore, condenseModel, writeReducedModel, verifyReducedModel, findThresholds, retrain, writeRetrainedRound];
+const FEATURES = [modelsView, layerHover, panelRestore, condenseModel, writeReducedModel, exportModel, verifyReducedModel, findThresholds, retrain, writeRetrainedRound];
 
 /** The extension's API: what integration tests (and other extensions) can inspect. */
 export interface CondenseApi {

@@ -157,6 +157,9 @@ export class CondensePanel implements vscode.Disposable {
       case 'write':
         void vscode.commands.executeCommand('condense.writeReducedModel', vscode.Uri.file(this.modelPath));
         return;
+      case 'export':
+        void vscode.commands.executeCommand('condense.exportModel', vscode.Uri.file(this.modelPath));
+        return;
       case 'verify':
         void vscode.commands.executeCommand('condense.verifyReducedModel', vscode.Uri.file(this.modelPath));
         return;

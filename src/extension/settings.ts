@@ -10,6 +10,8 @@ export interface Settings {
   /** The activation between layers of weights-only files (PyTorch state dicts, safetensors). */
   activation: string;
   outputFolder: string;
+  /** Reduced widths are rounded up to a multiple of this when writing (1: off). */
+  roundTo: number;
   probeSamples: number;
   /** Largest acceptable max relative deviation when verifying. */
   tolerance: number;
@@ -34,6 +36,7 @@ export function readSettings(): Settings {
     backend: c.get<BackendName>('backend', 'auto'),
     activation: c.get<string>('weightsOnly.activation', 'relu'),
     outputFolder: c.get<string>('outputFolder', '${name}.condensed'),
+    roundTo: Math.min(4096, Math.max(1, Math.floor(c.get<number>('roundTo', 1)) || 1)),
     probeSamples: c.get<number>('verification.probeSamples', DEFAULT_SAMPLES),
     tolerance: c.get<number>('verification.tolerance', 1e-3),
     exclude: c.get<string[]>('exclude', []),

@@ -189,7 +189,7 @@ export interface RetrainView {
 export type WorkerRequest =
   | { type: 'analyze'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string }
   /** `refit: false`: the plain merge even with calibration data (the panel's toggle); similarity is still measured on it. */
-  | { type: 'reduce'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; refit?: boolean; thresholds: ThresholdState; outDir: string; overwrite: boolean }
+  | { type: 'reduce'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; refit?: boolean; thresholds: ThresholdState; outDir: string; overwrite: boolean; roundTo?: number }
   | { type: 'verify'; id: number; original: string; reduced: string; backend: BackendName; activation?: string; samples: number; data?: string }
   /** The automatic threshold search on the (cached) analysis; `valTargets`: outputs per row, or class indices. */
   | { type: 'auto'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; tolerance: number; valInputs: string; valTargets: string }
@@ -271,6 +271,8 @@ export type WebviewToHost =
   | { type: 'ready' }
   | { type: 'thresholds'; thresholds: ThresholdState }
   | { type: 'write' }
+  /** "Export as C / Fortran…": the host asks for the model and language. */
+  | { type: 'export' }
   | { type: 'verify' }
   | { type: 'reanalyze' }
   /** "Find thresholds…": run the automatic search (the host reads the validation settings). */

@@ -120,6 +120,7 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
         overrides: request.thresholds.overrides,
         overwrite: request.overwrite,
         calibration: request.refit === false ? undefined : calibration,
+        roundTo: request.roundTo,
       });
       const t = result.estimate.totals;
       post({ type: 'reduced', id: request.id, outDir: result.outDir, mainFile: result.mainFile, paramsBefore: t.paramsBefore, paramsAfter: t.paramsAfter, merge: result.report.merge });

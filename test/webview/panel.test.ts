@@ -146,7 +146,9 @@ describe('panel webview', function () {
   it('disables the actions while busy and shows results and errors', async () => {
     await panel.send(fixtures.condensed);
     await panel.send({ type: 'busy', what: 'Writing the reduced model…' });
-    assert.strictEqual(await panel.page.locator('.actions vscode-button[disabled]').count(), 3);
+    // Write, Export as C / Fortran…, Verify and Re-analyse.
+    assert.strictEqual(await panel.page.locator('.actions vscode-button[disabled]').count(), 4);
+    assert.strictEqual(await panel.page.locator('.actions vscode-button[disabled]', { hasText: 'Export as C / Fortran' }).count(), 1);
     await panel.send({ type: 'busy', what: null });
     assert.strictEqual(await panel.page.locator('.actions vscode-button[disabled]').count(), 0);
     await panel.send({ type: 'written', outDir: '/tmp/out', paramsBefore: 100, paramsAfter: 10 });
@@ -162,6 +164,12 @@ describe('panel webview', function () {
     await panel.page.getByRole('button', { name: 'Verify' }).click();
     await panel.page.getByRole('button', { name: 'Re-analyse' }).click();
     assert.deepStrictEqual((await panel.posted()).slice(-2), [{ type: 'verify' }, { type: 'reanalyze' }]);
+  });
+
+  it('asks the host to export the model as C / Fortran', async () => {
+    await panel.send(fixtures.condensed);
+    await panel.page.getByRole('button', { name: 'Export as C / Fortran…' }).click();
+    assert.deepStrictEqual((await panel.posted()).slice(-1), [{ type: 'export' }]);
   });
 
   it('names the saved model while waiting, and shows an analysis failure', async () => {

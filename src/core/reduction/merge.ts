@@ -1,7 +1,7 @@
 import { Analysis, LayerDetail } from '../analyze';
 import { clusterLabels } from '../similarity/cluster';
 import { ConsumerLink } from '../structure/walk';
-import { thresholdFor, Thresholds } from '../estimate';
+import { keptUnits, thresholdFor, Thresholds } from '../estimate';
 import { sizeOf, Tensor } from '../model/tensor';
 
 interface ClusterGroup {
@@ -31,9 +31,11 @@ export interface MergePlan {
  * Clusters every reducible layer at its threshold and picks a representative per cluster: the
  * member whose direction is closest to the cluster's mean direction (ties → lowest index).
  * Scales are ‖wᵢ‖/‖w_rep‖ for positively homogeneous activations, 1 otherwise. The members of a
- * joint group all get their lead's plan.
+ * joint group all get their lead's plan. With `roundTo`, a layer keeps a multiple of it (capped at its
+ * width): the loosest clusters are split into the subclusters they were merged from, and past the
+ * live units dead ones are kept too, so no two units are merged that were not merged at γ.
  */
-export function planMerge(analysis: Analysis, thresholds: Thresholds): MergePlan {
+export function planMerge(analysis: Analysis, thresholds: Thresholds, roundTo?: number): MergePlan {
   const layers: LayerPlan[] = [];
   const byName = new Map<string, LayerPlan>();
   for (const layer of analysis.summary.layers) {
@@ -45,7 +47,8 @@ export function planMerge(analysis: Analysis, thresholds: Thresholds): MergePlan
     }
     const detail = analysis.details.get(layer.name)!;
     const gamma = thresholdFor(thresholds, layer);
-    const labels = clusterLabels(layer.dendrogram, gamma);
+    const width = keptUnits(layer, gamma, roundTo);
+    const labels = clusterLabels(layer.dendrogram, gamma, width);
     const byLabel = new Map<number, number[]>();
     labels.forEach((label, leaf) => {
       const list = byLabel.get(label) ?? [];
@@ -58,6 +61,11 @@ export function planMerge(analysis: Analysis, thresholds: Thresholds): MergePlan
       // Every unit is dead: keep one so the layer still exists (its output stays zero).
       groups = [{ representative: dead[0], members: [dead[0]], scales: [1] }];
       dead = dead.slice(1);
+    }
+    // A dead unit's output is zero: keeping it changes nothing but the width.
+    while (groups.length < width && dead.length > 0) {
+      const unit = dead.shift()!;
+      groups.push({ representative: unit, members: [unit], scales: [1] });
     }
     groups.sort((a, b) => a.representative - b.representative);
     const plan = {

@@ -12,6 +12,8 @@ export interface CondenseReport {
   /** The reduced model's file name inside the output folder. */
   reducedFile: string;
   threshold: number;
+  /** With `--round-to N`: every reduced width was rounded up to a multiple of N. */
+  roundTo?: number;
   backend: string;
   /** "refit": next layers solved by least squares on calibration data (described in `calibration`); "plain": summed output weights. */
   merge: 'refit' | 'plain';

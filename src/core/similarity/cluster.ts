@@ -102,8 +102,11 @@ export function countClusters(d: Dendrogram, gamma: number): number {
   return d.n - mergesAtLeast(d, gamma);
 }
 
-/** Cluster label per leaf: the lowest leaf index in its cluster. */
-export function clusterLabels(d: Dendrogram, gamma: number): Int32Array {
+/**
+ * Cluster label per leaf: the lowest leaf index in its cluster. `atLeast` undoes the loosest merges
+ * (those at the lowest similarity) until there are that many clusters: a finer cut, never a coarser one.
+ */
+export function clusterLabels(d: Dendrogram, gamma: number, atLeast = 0): Int32Array {
   const parent = Int32Array.from({ length: d.n }, (_, i) => i);
   const find = (x: number): number => {
     while (parent[x] !== x) {
@@ -112,7 +115,7 @@ export function clusterLabels(d: Dendrogram, gamma: number): Int32Array {
     }
     return x;
   };
-  const count = mergesAtLeast(d, gamma);
+  const count = Math.min(mergesAtLeast(d, gamma), Math.max(0, d.n - atLeast));
   for (let m = 0; m < count; m++) {
     const ra = find(d.a[m]), rb = find(d.b[m]);
     if (ra < rb) parent[rb] = ra;

@@ -22,7 +22,7 @@ export function register(features: FeatureContext): void {
         analyses.worker.request<'reduced'>(
           {
             type: 'reduce', file: model, backend: settings.backend, activation: settings.activation,
-            calibration: dataFileFor(model, settings.calibrationFile), refit: panel?.refit ?? true, thresholds, outDir, overwrite: exists,
+            calibration: dataFileFor(model, settings.calibrationFile), refit: panel?.refit ?? true, thresholds, outDir, overwrite: exists, roundTo: settings.roundTo,
           },
           { signal },
         ),
