@@ -2,6 +2,7 @@ import * as path from 'path';
 import { InputError } from '../model/errors';
 import { MAX_DATA_FILE_BYTES, readRegularFile } from '../model/files';
 import { MAX_TENSOR_ELEMENTS, sizeOf } from '../model/tensor';
+import { excerpt, parseJsonInput } from './json';
 
 /** A numeric array read from a user's data file. */
 export interface DataArray {
@@ -63,12 +64,7 @@ function parseNpy(file: string, bytes: Buffer): DataArray {
 }
 
 function parseJson(file: string, text: string): DataArray {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new InputError(file, `malformed JSON: ${(e as Error).message}`);
-  }
+  const value = parseJsonInput(file, text);
   const shape: number[] = [];
   for (let v = value; Array.isArray(v); v = v[0]) shape.push(v.length);
   if (shape.length === 0) throw new InputError(file, 'expected a (nested) array of numbers');
@@ -78,7 +74,7 @@ function parseJson(file: string, text: string): DataArray {
   let at = 0;
   const walk = (v: unknown, depth: number): void => {
     if (depth === shape.length) {
-      if (typeof v !== 'number') throw new InputError(file, `expected a number at position ${at}, found ${JSON.stringify(v)}`);
+      if (typeof v !== 'number') throw new InputError(file, `expected a number at position ${at}, found ${excerpt(v)}`);
       data[at++] = v;
       return;
     }

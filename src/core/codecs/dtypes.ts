@@ -4,6 +4,7 @@
  */
 import { InputError } from '../model/errors';
 import { float16ToFloat32, float32ToFloat16 } from './float16';
+import { excerpt } from './json';
 import { MAX_TENSOR_ELEMENTS, NamedWeight, sizeOf, STORAGE_BYTES, StorageDtype } from '../model/tensor';
 
 /** One named tensor of a state dict: row-major, contiguous, little-endian. */
@@ -23,7 +24,7 @@ export function isFloatDtype(dtype: StorageDtype): dtype is FloatDtype {
 /** Refuses shapes that are not lists of non-negative integers or would need absurd memory, before anything is allocated. */
 export function checkShape(file: string, name: string, shape: unknown): number[] {
   if (!Array.isArray(shape) || !shape.every((d: unknown): d is number => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-    throw new InputError(file, `tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
+    throw new InputError(file, `tensor "${name}" has an invalid shape ${excerpt(shape)}`);
   }
   const n = sizeOf(shape);
   if (n > MAX_TENSOR_ELEMENTS) {

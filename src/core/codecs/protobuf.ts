@@ -20,15 +20,18 @@ export interface WireField {
   body: Uint8Array;
 }
 
-/** The fields of one message in file order; throws on a truncated or malformed message. */
+/** A message the scanner cannot read: the file is malformed, whatever a schema-driven decoder made of it. */
+export class MalformedMessage extends RangeError {}
+
+/** The fields of one message in file order; throws MalformedMessage on a truncated or malformed message. */
 export function scanFields(message: Uint8Array): WireField[] {
   const fields: WireField[] = [];
   let pos = 0;
   const readVarint = (): number => {
     let value = 0;
     for (let shift = 0; ; shift += 7) {
-      if (pos >= message.length) throw new RangeError('truncated varint');
-      if (shift > 63) throw new RangeError('varint longer than 10 bytes');
+      if (pos >= message.length) throw new MalformedMessage('truncated varint');
+      if (shift > 63) throw new MalformedMessage('varint longer than 10 bytes');
       const byte = message[pos++];
       value += (byte & 0x7f) * 2 ** shift;
       if (byte < 0x80) return value;
@@ -47,8 +50,8 @@ export function scanFields(message: Uint8Array): WireField[] {
       const length = readVarint();
       body = message.subarray(pos, pos + length);
       pos += length;
-    } else throw new RangeError(`unsupported wire type ${wireType}`);
-    if (pos > message.length || field === 0) throw new RangeError('truncated or malformed message');
+    } else throw new MalformedMessage(`unsupported wire type ${wireType}`);
+    if (pos > message.length || field === 0) throw new MalformedMessage('truncated or malformed message');
     fields.push({ field, wireType, raw: message.subarray(start, pos), value, body });
   }
   return fields;

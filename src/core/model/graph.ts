@@ -1,5 +1,6 @@
 import { InputError } from './errors';
 import { MAX_TENSOR_ELEMENTS, NamedWeight, sizeOf } from './tensor';
+import { excerpt } from '../codecs/json';
 
 /** Shape without the batch axis; null entries are unknown sizes. */
 export type Shape = (number | null)[];
@@ -71,9 +72,32 @@ function topologicalOrder(file: string, layers: LayerNode[], byName: Map<string,
  */
 export function checkGraph(file: string, graph: ModelGraph): void {
   for (const layer of graph.layers) {
+    for (const field of CONFIG_NUMBERS.get(layer.className) ?? []) configNumber(file, layer, field);
     checkLayerWeights(file, layer);
     checkOutputShape(file, layer);
   }
+}
+
+/**
+ * Numeric config fields the engine and the predictors compute with, by layer class. A string there
+ * would be concatenated instead of added (a string epsilon made TF.js run for minutes).
+ */
+const CONFIG_NUMBERS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['BatchNormalization', ['epsilon', 'momentum']],
+  ['Concatenate', ['axis']],
+  ['Conv2D', ['groups']],
+  ['DepthwiseConv2D', ['depth_multiplier']],
+  ['LeakyReLU', ['alpha']],
+]);
+
+/** A numeric config field: the fallback when absent, else a finite number, or the model is refused naming the layer and field. */
+export function configNumber(file: string, layer: LayerNode, field: string, fallback?: number): number | undefined {
+  const value = Object.hasOwn(layer.config, field) ? layer.config[field] : undefined;
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new InputError(file, `layer "${layer.name}" (${layer.className}) has ${field} ${excerpt(value)}; it must be a finite number`);
+  }
+  return value;
 }
 
 function checkOutputShape(file: string, layer: LayerNode): void {
@@ -100,7 +124,7 @@ function checkLayerWeights(file: string, layer: LayerNode): void {
   const widthKey = WIDTHS.get(layer.className);
   if (widthKey !== undefined) {
     const width = layer.config[widthKey];
-    if (typeof width !== 'number' || !Number.isSafeInteger(width) || width <= 0) refuse(`has ${widthKey} ${JSON.stringify(width)}; it must be a positive integer`);
+    if (typeof width !== 'number' || !Number.isSafeInteger(width) || width <= 0) refuse(`has ${widthKey} ${excerpt(width)}; it must be a positive integer`);
     const kernel = weight('kernel');
     const rank = layer.className === 'Dense' ? 2 : 4;
     if (kernel.shape.length < rank || kernel.shape[kernel.shape.length - 1] !== width) refuse(`has ${widthKey} ${width}, but its kernel has shape ${shapeText(kernel)}`);

@@ -6,7 +6,7 @@
 import { InputError } from '../../model/errors';
 import { ModelGraph, Shape } from '../../model/graph';
 import { NamedWeight } from '../../model/tensor';
-import { isRecord } from '../../codecs/json';
+import { isRecord, parseJsonInput } from '../../codecs/json';
 import { buildLayersGraph, setUnits } from '../../codecs/kerasLayers';
 import { jsonDifferences, patchJson } from './jsonPatch';
 
@@ -18,12 +18,7 @@ export interface ModelConfig {
 }
 
 export function parseModelConfig(file: string, text: string, where: string): ModelConfig {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new InputError(file, `${where} is not valid JSON: ${(e as Error).message}`);
-  }
+  const parsed = parseJsonInput(file, text, where);
   if (!isRecord(parsed) || typeof parsed.class_name !== 'string') {
     throw new InputError(file, `${where} has no "class_name": not a Keras model config`);
   }

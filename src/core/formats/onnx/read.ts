@@ -10,6 +10,7 @@ import { InputError } from '../../model/errors';
 import { confinedPath, ModelReading } from '../../model/files';
 import { sizeOf, STORAGE_BYTES, StorageDtype, Tensor } from '../../model/tensor';
 import { checkShape, decodeTensor, encodeFloats } from '../../codecs/dtypes';
+import { checkScannable } from './write';
 
 /** TensorProto.DataType values this tool decodes; other types are carried through as stored. */
 const DTYPES: ReadonlyMap<number, StorageDtype> = new Map([
@@ -69,6 +70,7 @@ export async function readOnnxModel(file: string, reading: ModelReading = new Mo
   } catch (e) {
     throw new InputError(file, `not a valid ONNX file: truncated or malformed protobuf (${(e as Error).message})`);
   }
+  checkScannable(file, bytes);
   const graph = model.graph;
   if (!graph || (!graph.node?.length && !graph.initializer?.length)) throw new InputError(file, 'not an ONNX model: it has no graph');
 

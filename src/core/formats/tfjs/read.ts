@@ -1,6 +1,6 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { isRecord } from '../../codecs/json';
+import { excerpt, isRecord, parseJsonInput } from '../../codecs/json';
 import { InputError } from '../../model/errors';
 import { confinedPath, ModelReading } from '../../model/files';
 import { modelConfigOf } from '../../codecs/kerasLayers';
@@ -52,13 +52,7 @@ export function looksLikeTfjsModel(json: unknown): boolean {
 export async function readTfjsModel(file: string, reading: ModelReading = new ModelReading()): Promise<TfjsModelFile> {
   const modelPath = path.resolve(file);
   const text = (await reading.read(file, modelPath)).toString('utf8');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new InputError(file, `malformed JSON: ${(e as Error).message}`);
-  }
-  const json = validateModelJson(file, parsed);
+  const json = validateModelJson(file, parseJsonInput(file, text));
   checkTopology(file, json.modelTopology);
   const dir = path.dirname(modelPath);
   const realDir = await fs.realpath(dir);
@@ -156,15 +150,15 @@ function validateSpec(file: string, spec: unknown): asserts spec is WeightSpec {
   }
   const name = spec.name;
   if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new InputError(file, `weight "${name}" has an invalid shape ${JSON.stringify(spec.shape)}`);
+    throw new InputError(file, `weight "${name}" has an invalid shape ${excerpt(spec.shape)}`);
   }
   if (spec.dtype !== 'float32' && spec.dtype !== 'int32') {
-    throw new InputError(file, `weight "${name}" has dtype ${JSON.stringify(spec.dtype)}; only float32 and int32 are supported`);
+    throw new InputError(file, `weight "${name}" has dtype ${excerpt(spec.dtype)}; only float32 and int32 are supported`);
   }
   if (spec.quantization !== undefined) {
     const q = spec.quantization;
     if (!isRecord(q) || (q.dtype !== 'uint8' && q.dtype !== 'uint16' && q.dtype !== 'float16')) {
-      throw new InputError(file, `weight "${name}" has an unknown quantization ${JSON.stringify(q)}`);
+      throw new InputError(file, `weight "${name}" has an unknown quantization ${excerpt(q)}`);
     }
     if (q.dtype === 'float16' && spec.dtype !== 'float32') {
       throw new InputError(file, `weight "${name}": float16 quantization needs dtype float32`);

@@ -7,7 +7,7 @@
 import { InputError } from '../../model/errors';
 import { ModelReading } from '../../model/files';
 import { StorageDtype } from '../../model/tensor';
-import { isRecord } from '../../codecs/json';
+import { excerpt, isRecord, parseJsonInput } from '../../codecs/json';
 import { byteLengthOf, checkShape, RawTensor } from '../../codecs/dtypes';
 
 const DTYPES: ReadonlyMap<string, StorageDtype> = new Map([
@@ -32,12 +32,13 @@ export function parseSafetensors(file: string, bytes: Buffer, reading: ModelRead
   if (headerLength > BigInt(bytes.length - 8)) throw bad(`the header length (${headerLength} bytes) runs past the end of the file (truncated?)`);
   if (headerLength > BigInt(MAX_HEADER_BYTES)) throw bad(`the header is ${headerLength} bytes, more than this tool reads`);
   const dataStart = 8 + Number(headerLength);
-  let header: unknown;
+  let text: string;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart));
   } catch (e) {
-    throw bad(`the header is not valid JSON: ${(e as Error).message}`);
+    throw bad(`the header is not valid UTF-8: ${(e as Error).message}`);
   }
+  const header = parseJsonInput(file, text, 'the header');
   if (!isRecord(header)) throw bad('the header is not a JSON object');
 
   let metadata: Record<string, string> | null = null;
@@ -50,11 +51,11 @@ export function parseSafetensors(file: string, bytes: Buffer, reading: ModelRead
     }
     if (!isRecord(value)) throw bad(`header entry "${name}" is not an object`);
     const dtype = typeof value.dtype === 'string' ? DTYPES.get(value.dtype) : undefined;
-    if (!dtype) throw bad(`tensor "${name}" has dtype ${JSON.stringify(value.dtype)}; supported: ${[...DTYPES.keys()].join(', ')}`);
+    if (!dtype) throw bad(`tensor "${name}" has dtype ${excerpt(value.dtype)}; supported: ${[...DTYPES.keys()].join(', ')}`);
     const shape = checkShape(file, name, value.shape);
     const offsets = value.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
-      throw bad(`tensor "${name}" has invalid data_offsets ${JSON.stringify(offsets)}`);
+      throw bad(`tensor "${name}" has invalid data_offsets ${excerpt(offsets)}`);
     }
     const [begin, end] = offsets as number[];
     const needed = byteLengthOf(dtype, shape);
