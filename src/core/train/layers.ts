@@ -7,6 +7,7 @@
  * layer kinds in structure/layerKinds.ts.
  */
 import type * as TF from '@tensorflow/tfjs';
+import { excerpt } from '../codecs/json';
 import { InputError } from '../model/errors';
 import { kernelSize, LayerNode, Padding, paddings, pair } from '../model/graph';
 import { activationByName } from '../structure/activations';
@@ -80,7 +81,7 @@ function poolPadding(node: LayerNode, input: TF.SymbolicTensor, pool: [number, n
     const total = Math.max((out - 1) * strides[axis] + pool[axis] - size, 0);
     return explicit[axis][0] === Math.floor(total / 2) && explicit[axis][1] === total - Math.floor(total / 2);
   });
-  if (!same) throw new Unbuildable(`explicit pooling padding ${JSON.stringify(explicit)}`);
+  if (!same) throw new Unbuildable(`explicit pooling padding ${excerpt(explicit)}`);
   return 'same';
 }
 
@@ -111,7 +112,7 @@ const activationKind: TrainableKind = {
     if (node.className === 'LeakyReLU') return { output: apply(tf.layers.leakyReLU({ alpha: Number(c.alpha ?? c.negative_slope ?? 0.3) }), [x]) };
     if (node.className === 'ELU') return { output: apply(tf.layers.elu({ alpha: Number(c.alpha ?? 1) }), [x]) };
     const fn = activationLayer(node);
-    if (!fn) throw new Unbuildable(`${node.className} with config ${JSON.stringify(c)}`);
+    if (!fn) throw new Unbuildable(`${node.className} with config ${excerpt(c)}`);
     const leaky = /^leaky_relu\((.*)\)$/.exec(fn.name);
     if (leaky) return { output: apply(tf.layers.leakyReLU({ alpha: Number(leaky[1]) }), [x]) };
     return { output: apply(tf.layers.activation({ activation: tfjsActivation(node, fn.name) }), [x]) };
