@@ -1,5 +1,6 @@
 /**
- * Packages the extension as a platform VSIX: the esbuild bundles, plus onnxruntime-node's JavaScript and
+ * Packages the extension as a platform VSIX: the esbuild bundles and python/condense_train.py (the PyTorch
+ * trainer; both let through by .vscodeignore), plus onnxruntime-node's JavaScript and
  * its native library for the one target platform, staged in dist/node_modules where the bundles'
  * run-time require finds them. With it the packaged extension computes similarity and refits with
  * onnxruntime (several times faster than the wasm and TypeScript engines); a platform onnxruntime

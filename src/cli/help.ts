@@ -42,7 +42,13 @@ const RETRAIN = `Retraining (every format):
       the training inputs; without --threshold each round removes 12 % of the remaining units), fine-tunes it
       (Adam; the learning rate from a range test unless given, halved when validation worsens, the best epoch
       kept; batches shuffled from a fixed seed) and measures the written file in its own runtime; the smallest
-      round within the validation tolerance is written.`;
+      round within the validation tolerance is written.
+  [--trainer embedded|pytorch (embedded)] [--python PATH] [--device auto|cpu|cuda (auto)] [--workers N (1)]
+  [--nnodes N --rdzv-endpoint HOST:PORT]
+      pytorch trains with the same schedule in PyTorch (python/condense_train.py; Python with torch 1.12+ and
+      numpy; default python3 on PATH, or /usr/bin/python3 when that one lacks torch); auto: CUDA when torch
+      sees it; --workers N: data-parallel processes under torchrun (DistributedDataParallel, gloo on the CPU,
+      nccl on GPUs); several machines: --nnodes and the rendezvous address, the same command on each (untested).`;
 
 const EXIT = `Exit codes: 0 success, 1 a failed check (verify over tolerance, nothing met a tolerance),
 2 bad input or usage (one line naming the file or flag), 3 internal error (a bug: please report it).`;

@@ -6,7 +6,8 @@ import { InputError } from '../core/model/errors';
 import type { OpenOptions } from '../core/formats/index';
 import { reduceModel } from '../core/reduce';
 import { retrainModel } from '../core/retrain';
-import { RETRAIN_SETTING_RULES } from '../shared/retrainSettings';
+import { DEVICES, oneOf, RETRAIN_SETTING_RULES, TRAINERS, WORKERS_RULE } from '../shared/retrainSettings';
+import type { TrainerChoice } from '../core/train/trainer';
 import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/estimate';
 import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
@@ -32,10 +33,13 @@ interface Parsed {
 const VALUE_FLAGS = new Set([
   'threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation', 'max-model-mb', 'calibration', 'calibration-range', 'calibration-samples',
   'val-inputs', 'val-targets', 'train-inputs', 'train-targets', 'epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size',
+  'trainer', 'python', 'device', 'workers', 'nnodes', 'rdzv-endpoint',
   'memory-mb', 'labels',
 ]);
+/** Flags of the PyTorch trainer. */
+const PYTORCH_FLAGS = ['python', 'device', 'workers', 'nnodes', 'rdzv-endpoint'];
 /** Flags that only mean something when retraining. */
-const RETRAIN_FLAGS = ['epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size'];
+const RETRAIN_FLAGS = ['epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size', 'trainer', ...PYTORCH_FLAGS];
 const BOOLEAN_FLAGS = new Set(['json', 'force', 'help', 'allow-bias-dominated', 'auto', 'quiet', 'version', 'classifier']);
 
 function parseArgs(args: string[]): Parsed {
@@ -344,11 +348,12 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
   const targetRatio = p.flags.has('target-ratio') ? numberFlag(p, 'target-ratio', 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]') : undefined;
   const learningRate = p.flags.has('learning-rate') ? rule('learningRate', 'learning-rate', 0) : undefined;
   const batchSize = rule('batchSize', 'batch-size', 32);
+  const trainer = trainerFlags(p);
   const backend = await backendOf(p);
   const [trainInputs, trainTargets, valInputs, valTargets] = files;
   progress.begin('reading the model and the data');
   const result = await retrainModel(model, outDir, {
-    backend, threshold, tolerance, epochs, rounds, targetRatio, trainInputs, trainTargets, valInputs, valTargets, learningRate, batchSize,
+    backend, threshold, tolerance, epochs, rounds, targetRatio, trainInputs, trainTargets, valInputs, valTargets, learningRate, batchSize, trainer,
     calibration: calibrationFlags(p),
     allowBiasDominated: p.flags.has('allow-bias-dominated'),
     openOptions: openOptions(p),
@@ -364,7 +369,7 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
     },
     onRound: (r, s) => {
       progress.end();
-      if (r.round === 1) out(retrainChoices(s));
+      if (r.round === 1) out(`Trained by ${s.trainer}. ${retrainChoices(s)}`);
       out(`Round ${r.round}: γ ${r.threshold?.toPrecision(4)}, ${(100 * r.paramsRatio).toFixed(1)} % of the parameters, validation ${r.metric.toPrecision(4)} (change ${r.change.toPrecision(3)}) ${r.meets ? 'within' : 'outside'} the tolerance ${tolerance}; best epoch ${r.bestEpoch} of ${r.epochsRun}`);
     },
   });
@@ -378,6 +383,31 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
   const chosen = s.rounds.find((r) => r.round === s.chosen)!;
   out(`\nWrote ${result.outDir} (${result.report!.reducedFile}, condense-report.json): round ${chosen.round}, ${chosen.params} of ${s.paramsBefore} parameters (${(100 * chosen.paramsRatio).toFixed(1)} %).`);
   return 0;
+}
+
+/** --trainer and the PyTorch trainer's flags (those without --trainer pytorch are a mistake). */
+function trainerFlags(p: Parsed): TrainerChoice {
+  const raw = p.flags.get('trainer') ?? 'embedded';
+  const kind = oneOf(TRAINERS, raw);
+  if (!kind) throw new UsageError(`--trainer must be one of ${TRAINERS.join(', ')}, got "${String(raw)}"`);
+  if (kind === 'embedded') {
+    const given = PYTORCH_FLAGS.find((name) => p.flags.has(name));
+    if (given) throw new UsageError(`--${given} goes with --trainer pytorch`);
+    return { kind };
+  }
+  const device = oneOf(DEVICES, p.flags.get('device') ?? 'auto');
+  if (!device) throw new UsageError(`--device must be one of ${DEVICES.join(', ')}, got "${String(p.flags.get('device'))}"`);
+  const workers = numberFlag(p, 'workers', 1, WORKERS_RULE.valid, WORKERS_RULE.what);
+  const nodes = numberFlag(p, 'nnodes', 1, WORKERS_RULE.valid, WORKERS_RULE.what);
+  const rendezvous = p.flags.get('rdzv-endpoint');
+  if (nodes > 1 && typeof rendezvous !== 'string') throw new UsageError('--nnodes above 1 needs --rdzv-endpoint HOST:PORT');
+  if (rendezvous !== undefined && nodes === 1) throw new UsageError('--rdzv-endpoint goes with --nnodes N (N above 1)');
+  const python = p.flags.get('python');
+  return {
+    kind, device, workers,
+    ...(typeof python === 'string' ? { python } : {}),
+    ...(nodes > 1 ? { nodes, rendezvous: String(rendezvous) } : {}),
+  };
 }
 
 function calibrationFlags(p: Parsed): CalibrationSpec | undefined {

@@ -28,6 +28,7 @@ import { writeFolder } from './reduction/output';
 import type { OpenOptions } from './model/registry';
 import { EpochReport, PauseGate } from './train/fineTune';
 import { buildTrainable } from './train/network';
+import { openTrainer, TrainerChoice } from './train/trainer';
 import { loadRetrainSets, trainingTargets } from './train/data';
 import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, protectedPaths, runInFormat, runRounds } from './train/rounds';
 import { DEFAULT_ROUND_FRACTION } from './train/schedule';
@@ -71,6 +72,8 @@ export interface RetrainOptions {
   signal?: AbortSignal;
   /** While paused, training waits between batches. */
   gate?: PauseGate;
+  /** What trains the rounds (default: the embedded tfjs trainer). */
+  trainer?: TrainerChoice;
 }
 
 export interface RetrainResult {
@@ -132,8 +135,13 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
   const sets = await loadRetrainSets(graph, options);
   // A network the trainer cannot build is refused before anything runs.
   buildTrainable(tf, graph, original.path, sets.training.rows.input.shape.slice(1)).model.dispose();
+  // So is a trainer that cannot run (PyTorch without torch, CUDA asked for but absent).
+  const trainer = await openTrainer(options.trainer, backend);
 
-  const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'condense-retrain-'));
+  const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'condense-retrain-')).catch(async (e: unknown) => {
+    await trainer.dispose();
+    throw e;
+  });
   const kept = new Map<number, KeptRound>();
   const tensors: TF.Tensor[] = [];
   const tensor = (data: ArrayLike<number>, shape: number[]): TF.Tensor => {
@@ -161,6 +169,7 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
       ...(options.learningRate !== undefined ? { learningRate: { value: options.learningRate, chosenBy: 'given' as const } } : {}),
       thresholds: options.threshold !== undefined ? `given: ${options.threshold}` : `each round removes ${Math.round(100 * fraction)} % of the remaining units (half as many, from the last good model, after a round that leaves the tolerance; down to ${Math.round(100 * MIN_ROUND_FRACTION)} %)`,
       calibration: calibration.file === options.trainInputs && !options.calibration ? `the training inputs (${options.trainInputs})` : calibration.file ?? 'generated inputs',
+      trainer: trainer.label,
     };
     let outcome: RetrainRun['outcome'] = 'running';
     let error: unknown;
@@ -204,7 +213,7 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
     options.onStart?.(run);
     try {
       const settings = {
-        ...options, batchSize: options.batchSize ?? 32, fraction, calibration,
+        ...options, trainer, batchSize: options.batchSize ?? 32, fraction, calibration,
       };
       if ((await runRounds(original, workDir, settings, { trainX, trainY, valX, valY, validation, metric, loss, width }, summary, kept)) === 'cancelled') {
         outcome = 'cancelled';
@@ -221,5 +230,6 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
     throw e;
   } finally {
     tf.dispose(tensors);
+    await trainer.dispose();
   }
 }

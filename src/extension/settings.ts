@@ -23,6 +23,8 @@ export interface Settings {
   validationTargets: string;
   /** Condense–retrain cycles: the validation tolerance (as autoTolerance), epochs per round, rounds, Adam's step and batch size. */
   retrain: { tolerance: number; epochs: number; rounds: number; learningRate: number; batchSize: number };
+  /** What trains the rounds, as set (checked when a run starts: see pythonTrainer.ts). */
+  trainer: { kind: unknown; device: unknown; workers: unknown; python: string };
 }
 
 export function readSettings(): Settings {
@@ -45,6 +47,12 @@ export function readSettings(): Settings {
       rounds: c.get<number>('retrain.rounds', 3),
       learningRate: c.get<number>('retrain.learningRate', 0.001),
       batchSize: c.get<number>('retrain.batchSize', 32),
+    },
+    trainer: {
+      kind: c.get('retrain.trainer', 'embedded'),
+      device: c.get('retrain.device', 'auto'),
+      workers: c.get('retrain.workers', 1),
+      python: c.get<string>('python', '').trim(),
     },
   };
 }

@@ -32,3 +32,15 @@ export function retrainSettingsProblem(settings: Record<keyof RetrainSettings, u
   }
   return undefined;
 }
+
+/** What trains the rounds (condense.retrain.trainer, --trainer). */
+export const TRAINERS = ['embedded', 'pytorch'] as const;
+/** Where the PyTorch trainer runs (condense.retrain.device, --device); auto: a CUDA GPU when torch sees one. */
+export const DEVICES = ['auto', 'cpu', 'cuda'] as const;
+/** Data-parallel processes of the PyTorch trainer (condense.retrain.workers, --workers). */
+export const WORKERS_RULE = { valid: (v: number) => Number.isInteger(v) && v >= 1 && v <= 64, what: 'a positive integer (at most 64)' };
+
+/** `value` if it is one of `choices`, else undefined (settings and flags are anything until checked). */
+export function oneOf<T extends string>(choices: readonly T[], value: unknown): T | undefined {
+  return choices.find((c) => c === value);
+}

@@ -134,5 +134,7 @@ export interface RetrainSummary {
   calibration?: string;
   /** Why the rounds stopped. */
   stopped?: string;
+  /** What trained the rounds, e.g. "embedded tfjs (wasm)" or "PyTorch 1.13.1 on cpu, /usr/bin/python3". */
+  trainer?: string;
 }
 

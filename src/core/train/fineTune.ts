@@ -45,6 +45,10 @@ export interface FineTuneOptions {
   seed: number;
   /** Keep the best epoch on the validation data, halving the learning rate after a worse one (see the file comment). */
   backOff?: { patience: number };
+  /** Adam (the default), or plain SGD (to compare trainers step for step). */
+  optimizer?: 'adam' | 'sgd';
+  /** false: the rows in file order every epoch (to compare trainers step for step). */
+  shuffle?: boolean;
 }
 
 /**
@@ -118,7 +122,7 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
   let learningRate = options.learningRate;
   if (options.signal?.aborted) return { history, outcome: 'aborted', learningRate };
   let outcome: FineTuneResult['outcome'] = 'completed';
-  const optimizer = tf.train.adam(options.learningRate);
+  const optimizer = options.optimizer === 'sgd' ? tf.train.sgd(options.learningRate) : tf.train.adam(options.learningRate);
   model.compile({ optimizer, loss: lossFunction(tf, options.loss) });
   const shuffle = seededRandom(options.seed);
   const validated = options.backOff && data.valInputs && data.valTargets;
@@ -127,7 +131,8 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
   try {
     // One fit per epoch on rows we permute ourselves: tfjs would shuffle with Math.random, unseeded.
     for (let epoch = 0; epoch < options.epochs && outcome === 'completed'; epoch++) {
-      const order = tf.tensor1d(permutation(data.inputs.shape[0], shuffle), 'int32');
+      const rows = data.inputs.shape[0];
+      const order = tf.tensor1d(options.shuffle === false ? Array.from({ length: rows }, (_, i) => i) : permutation(rows, shuffle), 'int32');
       const [inputs, targets] = [tf.gather(data.inputs, order), tf.gather(data.targets, order)];
       order.dispose();
       try {
@@ -160,7 +165,9 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
                 } else {
                   model.setWeights(best.weights);
                   learningRate /= 2;
-                  (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+                  // SGD keeps its rate as a tensor made once; Adam reads the field every step.
+                  if (options.optimizer === 'sgd') (optimizer as TF.SGDOptimizer).setLearningRate(learningRate);
+                  else (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
                   if (++worse >= options.backOff!.patience) outcome = 'stopped';
                 }
               }

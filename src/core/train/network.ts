@@ -67,7 +67,7 @@ export function buildTrainable(tf: typeof TF, graph: ModelGraph, file: string, i
 }
 
 /** The names of the layers `output` is computed from (itself included). */
-function ancestors(graph: ModelGraph, output: string): Set<string> {
+export function ancestors(graph: ModelGraph, output: string): Set<string> {
   const seen = new Set<string>();
   const stack = [output];
   while (stack.length) {

@@ -20,9 +20,9 @@ import { sizeOf } from '../model/tensor';
 import { writeFolder } from '../reduction/output';
 import type { AutoMetric, CondenseReport, RetrainRound, RetrainSummary } from '../reduction/report';
 import { reduceModel } from '../reduce';
-import { EpochReport, fineTune, PauseGate, TrainingLoss } from './fineTune';
-import { buildTrainable, trainedWeights } from './network';
-import { rangeTest, thresholdRemoving } from './schedule';
+import { EpochReport, PauseGate, TrainingLoss } from './fineTune';
+import { thresholdRemoving } from './schedule';
+import type { Trainer } from './trainer';
 
 /** Epochs without a better validation loss (each one undone, the rate halved) that end a round's training. */
 const PATIENCE = 3;
@@ -39,6 +39,8 @@ export interface KeptRound {
 
 export interface RoundSettings {
   backend: Backend;
+  /** Trains each round's condensed model (the embedded tfjs trainer or PyTorch). */
+  trainer: Trainer;
   /** Fixed threshold every round; otherwise each round's is cut from the trees to remove `fraction` of the units. */
   threshold?: number;
   fraction: number;
@@ -64,7 +66,7 @@ export interface RoundData {
   trainY: TF.Tensor;
   valX: TF.Tensor;
   valY: TF.Tensor;
-  /** LabelledData with targets as the metric takes them. */
+  /** The validation set, with targets as the metric takes them. */
   validation: LabelledData;
   metric: AutoMetric;
   loss: TrainingLoss;
@@ -107,7 +109,6 @@ export async function runRounds(
   kept: Map<number, KeptRound>,
 ): Promise<'cancelled' | 'done'> {
   const { backend, signal, gate } = settings;
-  const { tf } = backend;
   const cancelled = (): boolean => signal?.aborted === true;
   let current = original.path;
   let fraction = settings.fraction;
@@ -130,28 +131,19 @@ export async function runRounds(
     const condensedDir = path.join(workDir, `condensed-${k}`);
     const reduced = await reduceModel(analysis, gamma, condensedDir, { calibration });
     const condensed = (await loadModel(reduced.mainFile, settings.openOptions)).source;
-    const network = buildTrainable(tf, condensed.graph, condensed.path, inputShape);
     let round: RetrainRound;
     try {
       if (cancelled()) return 'cancelled';
-      const fitData = { inputs: data.trainX, targets: data.trainY, valInputs: data.valX, valTargets: data.valY };
-      const common = { batchSize: settings.batchSize, loss: data.loss, seed: k, signal };
-      if (learningRate === undefined) {
-        const chosen = await rangeTest(backend, network.model, fitData, common);
-        if (!chosen) return 'cancelled';
-        learningRate = chosen.learningRate;
-        summary.learningRate = { value: learningRate, chosenBy: 'range test', trials: chosen.trials };
-      }
-      const trained = await fineTune(backend, network.model, fitData, {
-        ...common,
-        epochs: settings.epochs,
-        learningRate,
-        backOff: { patience: PATIENCE },
-        onEpoch: (e) => settings.onEpoch?.({ round: k, ...e }),
-        gate,
-      });
+      const trained = await settings.trainer.train({
+        graph: condensed.graph, file: condensed.path, inputShape, epochs: settings.epochs, batchSize: settings.batchSize, loss: data.loss,
+        seed: k, learningRate, patience: PATIENCE, onEpoch: (e) => settings.onEpoch?.({ round: k, ...e }), signal, gate,
+      }, data);
       if (trained.outcome === 'aborted') return 'cancelled';
-      const files = condensed.encode(trainedWeights(network), new Map());
+      if (trained.rangeTest) {
+        learningRate = trained.rangeTest.learningRate;
+        summary.learningRate = { value: learningRate, chosenBy: 'range test', trials: trained.rangeTest.trials };
+      }
+      const files = condensed.encode(trained.weights, new Map());
       const folder = await writeFolder(path.join(workDir, `round-${k}`), files, { protect: protectedPaths(original) });
       // The round counts as the written file runs in its own format's runtime.
       const written = await openModel(path.join(folder, condensed.mainFile), settings.openOptions);
@@ -167,7 +159,6 @@ export async function runRounds(
       kept.set(k, { folder, files: files.map((f) => f.name), report: reduced.report });
       if (round.meets) current = written.path;
     } finally {
-      network.model.dispose();
       await fs.rm(condensedDir, { recursive: true, force: true });
     }
     summary.rounds.push(round);

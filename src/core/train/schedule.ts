@@ -51,7 +51,7 @@ export async function rangeTest(
   backend: Backend,
   model: TF.LayersModel,
   data: Required<TrainingData>,
-  options: Pick<FineTuneOptions, 'batchSize' | 'loss' | 'seed' | 'signal'>,
+  options: Pick<FineTuneOptions, 'batchSize' | 'loss' | 'seed' | 'signal' | 'optimizer' | 'shuffle'>,
 ): Promise<{ learningRate: number; trials: RangeTrial[] } | null> {
   const { tf } = backend;
   const start = model.getWeights().map((w) => tf.clone(w));

@@ -12,6 +12,7 @@ import { condenseLog, showError, showInfo, showWarning, withNotificationProgress
 import { CondensePanel } from '../panel';
 import { busyMessage } from '../retrains';
 import { safeDisplayText } from '../safeText';
+import { trainerChoice } from '../pytorchSettings';
 import { dataFileFor, readSettings } from '../settings';
 import { FeatureContext, modelForCommand, registerFileCommand, reportFailure } from './common';
 
@@ -70,6 +71,11 @@ async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, gi
     void showError(`Condense: cannot retrain: ${where}${problem.message}.`);
     return undefined;
   }
+  const trainer = await trainerChoice(settings.trainer, model);
+  if ('problem' in trainer) {
+    void showError(`Condense: cannot retrain: the setting ${trainer.problem}.`);
+    return undefined;
+  }
   const remembered = extension.workspaceState.get<Record<string, RetrainFiles>>(RETRAIN_FILES_KEY, {});
   const files: Partial<RetrainFiles> = {};
   for (const role of DATA_ROLES) {
@@ -102,7 +108,7 @@ async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, gi
           progress.report({ message: `round ${last.round} of ≤ ${parameters.rounds}, epoch ${last.epoch} of ${parameters.epochs}: loss ${last.loss.toPrecision(3)}${paused}` });
         });
         const run = retrains.start(
-          { file: model, backend: settings.backend, calibration, threshold, ...parameters, ...(files as RetrainFiles) },
+          { file: model, backend: settings.backend, calibration, threshold, trainer, ...parameters, ...(files as RetrainFiles) },
           calibration ? 'refit' : 'plain',
         );
         return run.finally(unsubscribe);

@@ -62,7 +62,7 @@ describe('workspace trust and virtual workspaces (package.json)', () => {
     const trust = manifest.capabilities.untrustedWorkspaces;
     assert.strictEqual(trust.supported, 'limited');
     // A workspace could otherwise raise the worker's memory cap that contains a hostile model.
-    const restricted = ['condense.outputFolder', 'condense.calibration.file', 'condense.auto.validationInputs', 'condense.auto.validationTargets', 'condense.backend', 'condense.worker.memoryLimitMiB'];
+    const restricted = ['condense.outputFolder', 'condense.calibration.file', 'condense.auto.validationInputs', 'condense.auto.validationTargets', 'condense.backend', 'condense.worker.memoryLimitMiB', 'condense.python'];
     assert.deepStrictEqual([...trust.restrictedConfigurations].sort(), restricted.sort());
     for (const key of trust.restrictedConfigurations) assert.ok(Object.hasOwn(manifest.contributes.configuration.properties, key), `${key} is not a setting`);
   });

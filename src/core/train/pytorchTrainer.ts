@@ -1,0 +1,416 @@
+/**
+ * The PyTorch trainer: python/condense_train.py, run with an interpreter that has torch and numpy,
+ * trains a round's condensed model with the embedded trainer's schedule, on CPU or a CUDA GPU, in one
+ * process or data-parallel under torchrun (`python -m torch.distributed.run`, DistributedDataParallel).
+ * The engine's graph goes to the script as a JSON list of nodes (the layer kinds the embedded trainer
+ * builds, described here with the same rules), the weights and data as raw float32 files; the script
+ * streams one JSON line per epoch and writes the trained weights as raw float32, which come back as
+ * the engine's tensors by weight name. Cancel kills the script's process group; Pause stops it
+ * (SIGSTOP) and Resume continues it (SIGCONT) — on Windows, which has no process groups or stop
+ * signals, Pause waits for the process to end instead.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import { existsSync, promises as fs } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { InputError } from '../model/errors';
+import { kernelSize, LayerNode, ModelGraph, Padding, paddings, pair } from '../model/graph';
+import { sizeOf, Tensor } from '../model/tensor';
+import { activationLayer } from '../structure/layerKinds';
+import type { EpochReport } from './fineTune';
+import { TRAINABLE_KINDS, tfjsActivation, Unbuildable, unbuildable, usesBias, zeroPadding } from './layers';
+import { ancestors } from './network';
+import { LEARNING_RATE_CANDIDATES, RangeTrial } from './schedule';
+import type { Trainer, TrainerData, TrainingJob, TrainingOutcome } from './trainer';
+
+export type TrainingDevice = 'auto' | 'cpu' | 'cuda';
+
+export interface PytorchSettings {
+  /** The interpreter; without it `python3` on PATH, or /usr/bin/python3 when that one has no torch. */
+  python?: string;
+  device: TrainingDevice;
+  /** Data-parallel processes on this machine (more than 1: torchrun). */
+  workers: number;
+  /** Machines taking part (torchrun --nnodes; with `rendezvous`). Untested beyond one machine. */
+  nodes?: number;
+  /** host:port every machine reaches (torchrun --rdzv_endpoint, c10d rendezvous). */
+  rendezvous?: string;
+}
+
+/** The script, next to the bundles' folder (dist/ → python/) or the sources' (src/core/train/ → python/). */
+export function trainingScript(): string {
+  for (let dir = __dirname, i = 0; i < 5; i++, dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'python', 'condense_train.py');
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error(`condense_train.py not found above ${__dirname} (the installation is incomplete)`);
+}
+
+/** What `condense_train.py --check` found. */
+export interface PythonCheck {
+  python: string;
+  torch: string;
+  device: 'cpu' | 'cuda';
+  /** Why the default interpreter was not the first tried (for the user). */
+  note?: string;
+}
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[], timeoutMs: number): Promise<Finished & { spawnError?: Error }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, windowsHide: true });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', (spawnError) => resolve({ code: null, signal: null, stdout, stderr, spawnError }));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** The last non-empty line of a process's error output (the script says what is wrong in one). */
+const lastLine = (text: string): string => text.trim().split(/\r?\n/).filter(Boolean).pop() ?? '';
+
+const PYTHON_HINT = 'install Python 3 with torch and numpy (Debian/Ubuntu: apt-get install python3-torch python3-numpy), or give the interpreter with --python PATH (the condense.python setting)';
+
+/** Runs the script's check with one interpreter: its finding, or the one-line problem. */
+async function checkPython(python: string, device: TrainingDevice): Promise<PythonCheck | string> {
+  const found = await run(python, [trainingScript(), '--check', '--device', device], 120_000);
+  if (found.spawnError) return (found.spawnError as NodeJS.ErrnoException).code === 'ENOENT' ? `not found: ${PYTHON_HINT}` : found.spawnError.message;
+  if (found.code !== 0) return lastLine(found.stderr) || `the check ended with ${found.signal ?? `exit status ${found.code}`}`;
+  try {
+    const parsed = JSON.parse(lastLine(found.stdout)) as { torch: string; device: 'cpu' | 'cuda' };
+    return { python, torch: parsed.torch, device: parsed.device };
+  } catch {
+    return `its check printed "${lastLine(found.stdout)}", not what condense_train.py prints`;
+  }
+}
+
+/**
+ * The interpreter the trainer runs: the given one, or `python3` on PATH, or /usr/bin/python3 when
+ * the one on PATH lacks torch (pyenv and virtual environments often do). A problem is an InputError
+ * naming the interpreter and what to install or set.
+ */
+export async function findPython(given: string | undefined, device: TrainingDevice): Promise<PythonCheck> {
+  if (given !== undefined) {
+    const found = await checkPython(given, device);
+    if (typeof found === 'string') throw new InputError(given, found);
+    return found;
+  }
+  const onPath = process.platform === 'win32' ? 'python' : 'python3';
+  const first = await checkPython(onPath, device);
+  if (typeof first !== 'string') return first;
+  const system = '/usr/bin/python3';
+  if (process.platform !== 'win32' && existsSync(system)) {
+    const second = await checkPython(system, device);
+    if (typeof second !== 'string') return { ...second, note: `${onPath} on PATH ${first.replace(/:.*$/, '')}` };
+  }
+  throw new InputError(onPath, `${first} (no --python PATH or condense.python setting was given)`);
+}
+
+/** A node as condense_train.py builds it (see build_network there). */
+type NodeSpec = Record<string, unknown> & { name: string; op: string; inbound: string[]; weights: WeightSpec[] };
+interface WeightSpec {
+  role: string;
+  name: string;
+  shape: number[];
+  /** Where the weight starts in the weights file, in float32 numbers. */
+  offset: number;
+}
+
+/** A node's activation as the script names it (tfjs's identifiers; leaky ReLU and ELU with their slope). */
+function activationSpec(node: LayerNode): { name: string; alpha?: number } {
+  const c = node.config;
+  if (node.className === 'Softmax' || (node.className === 'Activation' && c.activation === 'softmax')) return { name: 'softmax' };
+  if (node.className === 'LeakyReLU') return { name: 'leakyReLU', alpha: Number(c.alpha ?? c.negative_slope ?? 0.3) };
+  if (node.className === 'ELU') return { name: 'elu', alpha: Number(c.alpha ?? 1) };
+  const fn = activationLayer(node);
+  if (!fn) throw new Unbuildable(`${node.className} with config ${JSON.stringify(c)}`);
+  const leaky = /^leaky_relu\((.*)\)$/.exec(fn.name);
+  if (leaky) return { name: 'leakyReLU', alpha: Number(leaky[1]) };
+  return { name: tfjsActivation(node, fn.name) };
+}
+
+/** "same", "valid" or explicit [[top, bottom], [left, right]] (a side given as a string must be "valid"). */
+function paddingSpec(node: LayerNode): string | [[number, number], [number, number]] {
+  const [h, w] = paddings(node.config.padding);
+  const explicit = (p: Padding): p is [number, number] => Array.isArray(p);
+  if (!explicit(h) && !explicit(w)) {
+    if ((h !== 'same' && h !== 'valid') || h !== w) throw new Unbuildable(`padding "${String(h)}"/"${String(w)}"`);
+    return h;
+  }
+  if ((!explicit(h) && h !== 'valid') || (!explicit(w) && w !== 'valid')) throw new Unbuildable('mixed padding');
+  return [explicit(h) ? h : [0, 0], explicit(w) ? w : [0, 0]];
+}
+
+/** The settings of a node the script needs, by kind; throws Unbuildable as the embedded trainer's table does. */
+function nodeSettings(node: LayerNode, inputRank: number): Record<string, unknown> {
+  const c = node.config;
+  switch (node.className) {
+    case 'Dense':
+      return { op: 'dense', bias: usesBias(node), activation: { name: tfjsActivation(node, c.activation) } };
+    case 'Conv2D':
+    case 'DepthwiseConv2D':
+      if (c.data_format === 'channels_first') throw new Unbuildable('channels-first data');
+      if (node.className === 'Conv2D' && Number(c.groups ?? 1) !== 1) throw new Unbuildable(`grouped convolution (${String(c.groups)} groups)`);
+      return {
+        op: node.className === 'Conv2D' ? 'conv2d' : 'depthwise', kernel: kernelSize(node), strides: pair(c.strides, 1), dilation: pair(c.dilation_rate, 1),
+        padding: paddingSpec(node), bias: usesBias(node), activation: { name: tfjsActivation(node, c.activation) },
+      };
+    case 'BatchNormalization':
+      if (!node.weights.has('moving_mean') || !node.weights.has('moving_variance')) throw new Unbuildable('no moving statistics');
+      return { op: 'batchnorm', gamma: node.weights.has('gamma'), beta: node.weights.has('beta'), epsilon: Number(c.epsilon ?? 1e-3), momentum: Number(c.momentum ?? 0.99) };
+    case 'Activation': case 'ReLU': case 'LeakyReLU': case 'ELU': case 'Softmax':
+      return { op: 'activation', activation: activationSpec(node) };
+    case 'Dropout': case 'SpatialDropout1D': case 'SpatialDropout2D':
+      return { op: 'dropout', rate: Number(c.rate ?? 0) };
+    case 'GaussianNoise':
+      return { op: 'gaussianNoise', stddev: Number(c.stddev ?? 0) };
+    case 'GaussianDropout':
+      return { op: 'gaussianDropout', rate: Number(c.rate ?? 0) };
+    case 'AlphaDropout':
+      return { op: 'alphaDropout', rate: Number(c.rate ?? 0) };
+    case 'MaxPooling2D':
+    case 'AveragePooling2D': {
+      const pool = pair(c.pool_size, 2);
+      return { op: node.className === 'MaxPooling2D' ? 'maxpool' : 'avgpool', pool, strides: c.strides == null ? pool : pair(c.strides, pool[0]), padding: paddingSpec(node) };
+    }
+    case 'GlobalAveragePooling2D':
+    case 'GlobalMaxPooling2D':
+      return { op: node.className === 'GlobalAveragePooling2D' ? 'gap' : 'gmp', keepdims: Boolean(c.keepdims) };
+    case 'ZeroPadding2D':
+      return { op: 'zeropad', padding: zeroPadding(c.padding) };
+    case 'Flatten':
+      return { op: 'flatten', channelMajor: Boolean(node.channelMajor) };
+    case 'Add':
+      return { op: 'add' };
+    case 'Concatenate': {
+      const axis = Number(c.axis ?? -1);
+      if (axis !== -1 && axis !== inputRank - 1) throw new Unbuildable(`concatenation along axis ${axis}`);
+      return { op: 'concat' };
+    }
+    default:
+      throw new Unbuildable('no PyTorch equivalent');
+  }
+}
+
+/**
+ * The graph, from its single input to its first output, as the script's node list, and the weights
+ * in the order the list names them (one float32 buffer). `inputShape`: one sample's, channels-last.
+ */
+export function describeNetwork(graph: ModelGraph, file: string, inputShape: number[]): { nodes: NodeSpec[]; output: string; weights: Float32Array } {
+  if (graph.inputs.length !== 1) throw new InputError(file, 'retraining supports single-input models only');
+  const needed = ancestors(graph, graph.outputs[0]);
+  const nodes: NodeSpec[] = [];
+  const values: Float32Array[] = [];
+  let offset = 0;
+  // Ranks (batch included) of each node's output, for the concatenation axis check.
+  const ranks = new Map<string, number>();
+  for (const node of graph.layers) {
+    if (!needed.has(node.name)) continue;
+    if (node.className === 'InputLayer') {
+      nodes.push({ name: node.name, op: 'input', inbound: [], weights: [] });
+      ranks.set(node.name, inputShape.length + 1);
+      continue;
+    }
+    const kind = TRAINABLE_KINDS.get(node.className);
+    if (!kind) throw unbuildable(file, node);
+    if (node.shared) throw unbuildable(file, node, 'a layer shared by several calls');
+    const inputRank = ranks.get(node.inbound[0]) ?? 2;
+    let settings;
+    try {
+      settings = nodeSettings(node, inputRank);
+    } catch (e) {
+      throw unbuildable(file, node, (e as Error).message);
+    }
+    const weights = (kind.roles?.(node) ?? []).map((role): WeightSpec => {
+      const w = node.weights.get(role);
+      if (!w) throw unbuildable(file, node, `no "${role}" weight`);
+      const spec = { role, name: w.name, shape: w.shape.slice(), offset };
+      values.push(Float32Array.from(w.data));
+      offset += sizeOf(w.shape);
+      return spec;
+    });
+    ranks.set(node.name, settings.op === 'flatten' || settings.op === 'gap' || settings.op === 'gmp' ? (settings.keepdims ? 4 : 2) : inputRank);
+    nodes.push({ name: node.name, inbound: node.inbound.slice(), weights, ...settings } as NodeSpec);
+  }
+  const weights = new Float32Array(offset);
+  let at = 0;
+  for (const v of values) {
+    weights.set(v, at);
+    at += v.length;
+  }
+  return { nodes, output: graph.outputs[0], weights };
+}
+
+/** The trained weights file, in the node list's order, as the engine's tensors by weight name. */
+export function readTrainedWeights(nodes: NodeSpec[], bytes: Uint8Array, file: string): Map<string, Tensor> {
+  const specs = nodes.flatMap((n) => n.weights);
+  const total = specs.reduce((s, w) => s + sizeOf(w.shape), 0);
+  if (bytes.byteLength !== 4 * total) throw new Error(`${file} holds ${bytes.byteLength} bytes, ${4 * total} expected`);
+  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const changed = new Map<string, Tensor>();
+  for (const w of specs) changed.set(w.name, { shape: w.shape.slice(), dtype: 'float32', data: all.slice(w.offset, w.offset + sizeOf(w.shape)) });
+  return changed;
+}
+
+const asBytes = (data: Float32Array): Uint8Array => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+
+/** The script's events on stdout, one JSON object a line. */
+type ScriptEvent =
+  | { event: 'epoch'; epoch: number; loss: number; valLoss: number; seconds: number }
+  | { event: 'rangeTest'; learningRate: number; trials: { learningRate: number; valLoss: number | null }[] }
+  | { event: 'done'; outcome: 'completed' | 'stopped'; bestEpoch: number | null; learningRate: number; epochs: number };
+
+/** The command that runs the script: directly, or under torchrun for more than one process. */
+export function scriptCommand(python: string, settings: PytorchSettings, jobFile: string): string[] {
+  const script = trainingScript();
+  const nodes = settings.nodes ?? 1;
+  if (settings.workers <= 1 && nodes <= 1) return [python, script, jobFile];
+  // torchrun, started by the script in the chosen interpreter; underscores are the spelling every torch version takes.
+  const launch = nodes > 1
+    ? [`--nnodes=${nodes}`, '--rdzv_backend=c10d', `--rdzv_endpoint=${settings.rendezvous}`, '--rdzv_id=condense']
+    : ['--standalone', '--nnodes=1'];
+  return [python, script, '--torchrun', ...launch, `--nproc_per_node=${settings.workers}`, script, jobFile];
+}
+
+/** Sends a signal to the child's whole process group (it was started as a group leader), or to it alone on Windows. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    if (process.platform === 'win32') child.kill(signal);
+    else process.kill(-child.pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** The PyTorch trainer; the interpreter is checked first (an InputError saying what to install or set). */
+export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer> {
+  if (!Number.isInteger(settings.workers) || settings.workers < 1) throw new Error(`workers must be a positive integer, got ${settings.workers}`);
+  if ((settings.nodes ?? 1) > 1 && !settings.rendezvous) throw new Error('several nodes need a rendezvous address (host:port)');
+  const found = await findPython(settings.python, settings.device);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'condense-pytorch-'));
+  let written: { data: TrainerData; files: Record<keyof TrainerData, { file: string; shape: number[] }> } | null = null;
+  const processes = settings.workers * (settings.nodes ?? 1);
+
+  /** The data files, written once per run (every round trains on the same rows). */
+  async function dataFiles(data: TrainerData) {
+    if (written && (Object.keys(data) as (keyof TrainerData)[]).every((k) => written!.data[k] === data[k])) return written.files;
+    const files = {} as Record<keyof TrainerData, { file: string; shape: number[] }>;
+    for (const key of ['trainX', 'trainY', 'valX', 'valY'] as const) {
+      const file = path.join(dir, `${key}.f32`);
+      await fs.writeFile(file, asBytes(data[key].dataSync() as Float32Array));
+      files[key] = { file, shape: data[key].shape.slice() };
+    }
+    written = { data, files };
+    return files;
+  }
+
+  return {
+    label: `PyTorch ${found.torch} on ${found.device}${processes > 1 ? `, ${processes} processes (torch.distributed, ${found.device === 'cuda' ? 'nccl' : 'gloo'})` : ''}, ${found.python}${found.note ? ` (${found.note})` : ''}`,
+    async train(job, data) {
+      const aborted = (): TrainingOutcome => ({ history: [], outcome: 'aborted', learningRate: NaN, weights: new Map() });
+      if (job.signal?.aborted) return aborted();
+      const { nodes, output, weights } = describeNetwork(job.graph, job.file, job.inputShape);
+      const weightsFile = path.join(dir, `weights-${job.seed}.f32`);
+      const out = path.join(dir, `trained-${job.seed}.f32`);
+      const jobFile = path.join(dir, `job-${job.seed}.json`);
+      await fs.writeFile(weightsFile, asBytes(weights));
+      await fs.rm(out, { force: true });
+      await fs.writeFile(jobFile, JSON.stringify({
+        nodes, output, inputShape: job.inputShape, weightsFile, out, data: await dataFiles(data), device: found.device,
+        loss: job.loss, batchSize: job.batchSize, epochs: job.epochs, seed: job.seed, patience: job.patience,
+        learningRate: job.learningRate ?? null, candidates: LEARNING_RATE_CANDIDATES, optimizer: job.optimizer ?? 'adam', shuffle: job.shuffle ?? true,
+      }));
+      try {
+        const result = await runScript(scriptCommand(found.python, settings, jobFile), job);
+        if (result === 'aborted') return aborted();
+        const trained = readTrainedWeights(nodes, new Uint8Array(await fs.readFile(out)), out);
+        return { ...result, weights: trained };
+      } finally {
+        await Promise.all([weightsFile, out, jobFile].map((f) => fs.rm(f, { force: true })));
+      }
+    },
+    dispose: () => fs.rm(dir, { recursive: true, force: true }),
+  };
+
+  /** Runs the script to its end, streaming its epochs; 'aborted' when the signal ended it. */
+  function runScript(command: string[], job: TrainingJob): Promise<Omit<TrainingOutcome, 'weights'> | 'aborted'> {
+    return new Promise((resolve, reject) => {
+      // stdin stays open and unwritten: the script ends its group when it closes (this process gone).
+      const child = spawn(command[0], command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: process.platform !== 'win32', windowsHide: true });
+      const history: EpochReport[] = [];
+      let rangeTest: TrainingOutcome['rangeTest'];
+      let done: Extract<ScriptEvent, { event: 'done' }> | undefined;
+      let stderr = '';
+      let pending = '';
+      let stopped = false;
+      const onAbort = (): void => signalGroup(child, 'SIGKILL');
+      job.signal?.addEventListener('abort', onAbort);
+      // A paused (stopped) group cannot see its stdin close: this process ending kills it.
+      process.on('exit', onAbort);
+      // Pause: the gate is closed between the checks; the group stops until it opens (or the run is cancelled).
+      const watch = setInterval(() => {
+        if (!job.gate?.paused || stopped || process.platform === 'win32') return;
+        stopped = true;
+        signalGroup(child, 'SIGSTOP');
+        void job.gate.wait(job.signal).then(() => {
+          stopped = false;
+          signalGroup(child, 'SIGCONT');
+        });
+      }, 100);
+      const line = (text: string): void => {
+        let event: ScriptEvent;
+        try {
+          event = JSON.parse(text) as ScriptEvent;
+        } catch {
+          return; // torchrun's own chatter
+        }
+        if (event.event === 'epoch') {
+          const report: EpochReport = { epoch: event.epoch, loss: event.loss, valLoss: event.valLoss };
+          history.push(report);
+          job.onEpoch?.(report);
+        } else if (event.event === 'rangeTest') {
+          const trials: RangeTrial[] = event.trials.map((t) => ({ learningRate: t.learningRate, valLoss: t.valLoss ?? NaN }));
+          rangeTest = { learningRate: event.learningRate, trials };
+        } else if (event.event === 'done') done = event;
+      };
+      child.stdout!.on('data', (d: Buffer) => {
+        pending += d.toString();
+        const lines = pending.split('\n');
+        pending = lines.pop()!;
+        lines.forEach(line);
+      });
+      child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
+      const finish = (): void => {
+        clearInterval(watch);
+        job.signal?.removeEventListener('abort', onAbort);
+        process.off('exit', onAbort);
+      };
+      child.on('error', (e) => {
+        finish();
+        reject(e);
+      });
+      child.on('close', (code, signal) => {
+        finish();
+        if (pending) line(pending);
+        if (job.signal?.aborted) return resolve('aborted');
+        // The script's own refusals are one line; under torchrun that line is among the launcher's.
+        const problem = stderr.split(/\r?\n/).find((l) => /^(has no|has torch|--device cuda|unknown)/.test(l)) ?? lastLine(stderr);
+        if (code === 2) return reject(new InputError(found.python, problem));
+        if (code !== 0 || !done) return reject(new Error(`the PyTorch trainer (${found.python}) ended with ${signal ?? `exit status ${code}`}: ${(process.env.CONDENSE_TRAIN_DEBUG ? stderr : problem) || 'no message'}`));
+        resolve({
+          history, outcome: done.outcome, learningRate: done.learningRate,
+          ...(done.bestEpoch !== null ? { bestEpoch: done.bestEpoch } : {}), ...(rangeTest ? { rangeTest } : {}),
+        });
+      });
+    });
+  }
+}
