@@ -12,7 +12,7 @@ import { fineTune, FineTuneOptions, TrainingData } from './fineTune';
 /** Units a round removes by default, of those left (10–15 % keeps each round's retraining short). */
 export const DEFAULT_ROUND_FRACTION = 0.12;
 /** Candidates of the range test, high to low. */
-const LEARNING_RATE_CANDIDATES = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5];
+export const LEARNING_RATE_CANDIDATES = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5];
 
 export interface RoundThreshold {
   /** The threshold, or null when no merge of similar units is left (nothing more condenses). */
