@@ -48,7 +48,7 @@ const VALIDATION_ROWS = 256;
 
 function tfjsModel(c: Case): tf.LayersModel {
   const input = tf.input({ shape: c.inputShape });
-  let x = input as tf.SymbolicTensor;
+  let x = input;
   let seed = 1;
   for (const l of c.layers) {
     const init = { kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }) };

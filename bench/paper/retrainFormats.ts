@@ -44,8 +44,10 @@ async function denseLayers(modelFile: string): Promise<DenseLayer[]> {
   const { graph } = (await loadModel(modelFile)).source;
   return graph.layers.filter((l) => l.className === 'Dense').map((l) => {
     const kernel = l.weights.get('kernel')!;
+    const activation = l.config.activation ?? 'linear';
+    if (typeof activation !== 'string') throw new Error(`${l.name}: the activation is not named by a string`);
     return {
-      units: kernel.shape[1], inputs: kernel.shape[0], activation: String(l.config.activation ?? 'linear'),
+      units: kernel.shape[1], inputs: kernel.shape[0], activation,
       kernel: Float32Array.from(kernel.data), bias: Float32Array.from(l.weights.get('bias')!.data),
     };
   });

@@ -12,7 +12,7 @@ export const FORMATS = ['tfjs', 'onnx', 'keras', 'torch', 'safetensors'] as cons
 export type Format = (typeof FORMATS)[number];
 
 /** A file system entry a case puts in place of a file: what readers must refuse rather than read. */
-export type Special =
+type Special =
   | { path: string; kind: 'symlink'; target: string }
   | { path: string; kind: 'fifo' }
   | { path: string; kind: 'dir' };

@@ -5,6 +5,21 @@ import * as path from 'path';
 import type { FuzzCase } from './cases';
 import type { RunResult, RunLimits } from './run';
 
+/** What the check reads of the written report. */
+interface WrittenReport {
+  reducedFile?: unknown;
+}
+
+/** What the check reads of a written TF.js model.json. */
+interface WrittenModelJson {
+  weightsManifest?: { paths?: string[] }[];
+}
+
+/** The parsed file, or null when it is missing or not JSON. */
+async function readJsonOrNull<T>(file: string): Promise<T | null> {
+  return fs.readFile(file, 'utf8').then((text) => JSON.parse(text) as T, () => null);
+}
+
 /** Writes a case's files and special entries into `dir`. */
 export async function materialize(c: FuzzCase, dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
@@ -85,11 +100,12 @@ export async function outputSymptoms(parent: string, outName: string, code: numb
   }
   if (!present) return [...symptoms, 'reduce: exit 0 without an output folder'];
   if (present.includes(SENTINEL)) symptoms.push('reduce: exit 0, yet the older output folder was not replaced');
-  const report = await fs.readFile(path.join(out, 'condense-report.json'), 'utf8').then(JSON.parse, () => null);
+  const report = await readJsonOrNull<WrittenReport>(path.join(out, 'condense-report.json'));
   if (!report) return [...symptoms, 'reduce: exit 0 without a readable condense-report.json'];
-  const listed: string[] = [String(report.reducedFile)];
-  if (String(report.reducedFile).endsWith('.json')) {
-    const model = await fs.readFile(path.join(out, report.reducedFile), 'utf8').then(JSON.parse, () => null);
+  const reducedFile = String(report.reducedFile);
+  const listed: string[] = [reducedFile];
+  if (reducedFile.endsWith('.json')) {
+    const model = await readJsonOrNull<WrittenModelJson>(path.join(out, reducedFile));
     for (const group of model?.weightsManifest ?? []) listed.push(...(group.paths ?? []));
   }
   const missing = listed.filter((name) => !present.includes(name));

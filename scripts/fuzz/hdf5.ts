@@ -113,7 +113,7 @@ export function mutateHdf5(rng: Rng, source: Buffer): Hdf5Mutation {
       return { data, description: `hdf5 superblock: ${edgeWrite(rng, data, 8 + rng.int(88), rng.pick([1, 2, 4, 8] as const))}` };
     case 'name': {
       const names: [number, number][] = [];
-      const re = /[A-Za-z_][A-Za-z0-9_:.\-]{2,60}\0/g;
+      const re = /[A-Za-z_][A-Za-z0-9_:.-]{2,60}\0/g;
       const text = data.toString('latin1');
       for (let m = re.exec(text); m; m = re.exec(text)) names.push([m.index, m[0].length - 1]);
       if (names.length === 0) break;

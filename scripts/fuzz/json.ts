@@ -32,14 +32,18 @@ function positions(value: Json, path: Path = [], out: Path[] = []): Path[] {
   return out;
 }
 
-function parentOf(root: Json, path: Path): any {
-  let at: any = root;
-  for (const key of path.slice(0, -1)) at = at[key];
-  return at;
+/** An array or object of the document; a mutation may have put any value in it. */
+type Container = unknown[] | Record<string, unknown>;
+
+/** The array or object holding `path`'s last step (`positions` lists only paths through containers). */
+function parentOf(root: Json, path: Path): Container {
+  let at: unknown = root;
+  for (const key of path.slice(0, -1)) at = (at as Record<string | number, unknown>)[key];
+  return at as Container;
 }
 
 /** Sets an own property even for "__proto__", which plain assignment would turn into a prototype change. */
-function setOwn(obj: any, key: string | number, value: unknown): void {
+function setOwn(obj: object, key: string | number, value: unknown): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
@@ -86,7 +90,7 @@ export function mutateJson(rng: Rng, source: Buffer): JsonMutation {
   }
   let doc: Json;
   try {
-    doc = JSON.parse(source.toString('utf8'));
+    doc = JSON.parse(source.toString('utf8')) as Json;
   } catch {
     return { text: source, description: 'json: not JSON, unchanged' };
   }

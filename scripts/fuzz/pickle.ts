@@ -26,7 +26,7 @@ export interface Op {
 
 function argLength(arg: Arg, data: Buffer, at: number): number | null {
   const fixed: Partial<Record<Arg, number>> = { none: 0, u1: 1, u2: 2, i4: 4, u4: 4, f8: 8, u8: 8 };
-  if (fixed[arg] !== undefined) return fixed[arg]!;
+  if (fixed[arg] !== undefined) return fixed[arg];
   if (arg === 'len1') return at < data.length ? 1 + data[at] : null;
   if (arg === 'len4') return at + 4 <= data.length ? 4 + data.readUInt32LE(at) : null;
   if (arg === 'len8') return at + 8 <= data.length ? 8 + Number(data.readBigUInt64LE(at)) : null;

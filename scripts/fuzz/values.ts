@@ -53,7 +53,7 @@ export function oddJsonValue(rng: Rng): unknown {
       obj[rng.pick(['__proto__', 'constructor', 'x'])] = { polluted: true };
       return obj;
     },
-    () => JSON.parse('{"__proto__": {"polluted": true}}'),
+    () => JSON.parse('{"__proto__": {"polluted": true}}') as unknown,
     () => Array.from({ length: rng.pick([2, 100, 100_000]) }, () => 1),
     () => 'NaN',
     () => 'Infinity',

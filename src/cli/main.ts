@@ -7,7 +7,7 @@ import type { OpenOptions } from '../core/formats/index';
 import { reduceModel } from '../core/reduce';
 import { retrainModel } from '../core/retrain';
 import { DEVICES, oneOf, RETRAIN_SETTING_RULES, TRAINERS, WORKERS_RULE } from '../shared/retrainSettings';
-import type { TrainerChoice } from '../core/train/trainer';
+import type { TrainerChoice } from '../core/train/choice';
 import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/estimate';
 import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';

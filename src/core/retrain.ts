@@ -28,7 +28,7 @@ import { writeFolder } from './reduction/output';
 import type { OpenOptions } from './model/registry';
 import { EpochReport, PauseGate } from './train/fineTune';
 import { buildTrainable } from './train/network';
-import { openTrainer, TrainerChoice } from './train/trainer';
+import { openTrainer, TrainerChoice } from './train/choice';
 import { loadRetrainSets, trainingTargets } from './train/data';
 import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, protectedPaths, runInFormat, runRounds } from './train/rounds';
 import { DEFAULT_ROUND_FRACTION } from './train/schedule';

@@ -6,7 +6,7 @@
  * exported API with a small shape of our own (its npm package is not a dependency).
  */
 import * as vscode from 'vscode';
-import type { TrainerChoice } from '../core/train/trainer';
+import type { TrainerChoice } from '../core/train/choice';
 import { DEVICES, oneOf, TRAINERS, WORKERS_RULE } from '../shared/retrainSettings';
 import type { Settings } from './settings';
 

@@ -157,7 +157,7 @@ export class WorkerClient {
 
   private dispatch(pending: Pending): void {
     pending.worker = this.ensureWorker();
-    this.post(pending.worker, { ...pending.body, id: pending.id } as WorkerRequest);
+    this.post(pending.worker, { ...pending.body, id: pending.id });
   }
 
   private post(worker: WorkerProcess | undefined, message: WorkerRequest | WorkerControl): void {

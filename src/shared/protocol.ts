@@ -5,7 +5,7 @@
 import type { Dendrogram } from '../core/similarity/cluster';
 import type { Heatmap } from '../core/similarity/heatmap';
 import type { RetrainEpoch } from '../core/retrain';
-import type { TrainerChoice } from '../core/train/trainer';
+import type { TrainerChoice } from '../core/train/choice';
 import type { BiasDominance, LayerSummary, ModelSummary } from '../core/estimate';
 import type { Fidelity } from '../core/verify';
 import type { AutoMetric, AutoPoint, AutoResult, RetrainRound, RetrainSummary } from '../core/reduction/report';

@@ -145,7 +145,7 @@ export function rowShape(file: string, expected: (number | null)[] | null, shape
   if (!expected) return { samples, sample };
   const fits = (s: number[]): boolean => s.length === expected.length && expected.every((d, i) => d === null || d === s[i]);
   if (fits(sample)) return { samples, sample: expected.map((d, i) => d ?? sample[i]) };
-  const known = expected.every((d) => d !== null) ? (expected as number[]) : null;
+  const known = expected.every((d) => d !== null) ? expected : null;
   if (known) {
     const unitChannel = known.length >= 2 && (known[known.length - 1] === 1 ? known.slice(0, -1) : known[0] === 1 ? known.slice(1) : null);
     if (unitChannel && unitChannel.length === sample.length && unitChannel.every((d, i) => d === sample[i])) return { samples, sample: known };

@@ -91,7 +91,7 @@ const CONFIG_NUMBERS: ReadonlyMap<string, readonly string[]> = new Map([
 ]);
 
 /** A numeric config field: the fallback when absent, else a finite number, or the model is refused naming the layer and field. */
-export function configNumber(file: string, layer: LayerNode, field: string, fallback?: number): number | undefined {
+function configNumber(file: string, layer: LayerNode, field: string, fallback?: number): number | undefined {
   const value = Object.hasOwn(layer.config, field) ? layer.config[field] : undefined;
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value)) {

@@ -197,7 +197,7 @@ function lossFunction(tf: typeof TF, loss: TrainingLoss): string | ((yTrue: TF.T
   if (loss === 'mse') return 'meanSquaredError';
   if (loss === 'sparseCategoricalCrossentropy') return 'sparseCategoricalCrossentropy';
   return (yTrue, yPred) => {
-    const classes = yPred.shape[yPred.shape.length - 1]!;
+    const classes = yPred.shape[yPred.shape.length - 1];
     const labels = tf.oneHot(tf.cast(tf.floor(yTrue.flatten()), 'int32'), classes);
     return tf.losses.softmaxCrossEntropy(labels, yPred.reshape([-1, classes]), undefined, tf.Reduction.NONE);
   };

@@ -17,7 +17,7 @@ import { activationLayer } from '../structure/layerKinds';
 type TfjsActivation = NonNullable<Parameters<typeof TF.layers.activation>[0]>['activation'];
 
 /** What `build` produced: the output, and the tfjs layer holding the node's weights (in `roles` order). */
-export interface Built {
+interface Built {
   output: TF.SymbolicTensor;
   weighted?: TF.layers.Layer;
 }

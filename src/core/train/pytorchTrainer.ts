@@ -38,7 +38,7 @@ export interface PytorchSettings {
 }
 
 /** The script, next to the bundles' folder (dist/ → python/) or the sources' (src/core/train/ → python/). */
-export function trainingScript(): string {
+function trainingScript(): string {
   for (let dir = __dirname, i = 0; i < 5; i++, dir = path.dirname(dir)) {
     const candidate = path.join(dir, 'python', 'condense_train.py');
     if (existsSync(candidate)) return candidate;
@@ -204,7 +204,7 @@ function nodeSettings(node: LayerNode, inputRank: number): Record<string, unknow
  * The graph, from its single input to its first output, as the script's node list, and the weights
  * in the order the list names them (one float32 buffer). `inputShape`: one sample's, channels-last.
  */
-export function describeNetwork(graph: ModelGraph, file: string, inputShape: number[]): { nodes: NodeSpec[]; output: string; weights: Float32Array } {
+function describeNetwork(graph: ModelGraph, file: string, inputShape: number[]): { nodes: NodeSpec[]; output: string; weights: Float32Array } {
   if (graph.inputs.length !== 1) throw new InputError(file, 'retraining supports single-input models only');
   const needed = ancestors(graph, graph.outputs[0]);
   const nodes: NodeSpec[] = [];
@@ -250,7 +250,7 @@ export function describeNetwork(graph: ModelGraph, file: string, inputShape: num
 }
 
 /** The trained weights file, in the node list's order, as the engine's tensors by weight name. */
-export function readTrainedWeights(nodes: NodeSpec[], bytes: Uint8Array, file: string): Map<string, Tensor> {
+function readTrainedWeights(nodes: NodeSpec[], bytes: Uint8Array, file: string): Map<string, Tensor> {
   const specs = nodes.flatMap((n) => n.weights);
   const total = specs.reduce((s, w) => s + sizeOf(w.shape), 0);
   if (bytes.byteLength !== 4 * total) throw new Error(`${file} holds ${bytes.byteLength} bytes, ${4 * total} expected`);
@@ -269,7 +269,7 @@ type ScriptEvent =
   | { event: 'done'; outcome: 'completed' | 'stopped'; bestEpoch: number | null; learningRate: number; epochs: number };
 
 /** The command that runs the script: directly, or under torchrun for more than one process. */
-export function scriptCommand(python: string, settings: PytorchSettings, jobFile: string): string[] {
+function scriptCommand(python: string, settings: PytorchSettings, jobFile: string): string[] {
   const script = trainingScript();
   const nodes = settings.nodes ?? 1;
   if (settings.workers <= 1 && nodes <= 1) return [python, script, jobFile];
@@ -382,13 +382,13 @@ export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer
           rangeTest = { learningRate: event.learningRate, trials };
         } else if (event.event === 'done') done = event;
       };
-      child.stdout!.on('data', (d: Buffer) => {
+      child.stdout.on('data', (d: Buffer) => {
         pending += d.toString();
         const lines = pending.split('\n');
         pending = lines.pop()!;
         lines.forEach(line);
       });
-      child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
+      child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
       const finish = (): void => {
         clearInterval(watch);
         job.signal?.removeEventListener('abort', onAbort);

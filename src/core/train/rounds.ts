@@ -25,7 +25,7 @@ import { thresholdRemoving } from './schedule';
 import type { Trainer } from './trainer';
 
 /** Epochs without a better validation loss (each one undone, the rate halved) that end a round's training. */
-export const PATIENCE = 3;
+const PATIENCE = 3;
 /** A round that leaves the tolerance is tried again from the last good model removing half as many units, down to this fraction. */
 export const MIN_ROUND_FRACTION = 0.03;
 
@@ -88,7 +88,7 @@ export async function runInFormat(source: ModelSource, backend: Backend, set: La
   const predictor = await source.predictor(backend);
   try {
     const { data, sampleShape } = set.rows.fileRows;
-    const known = predictor.inputShapes[0].every((d) => d !== null) ? (predictor.inputShapes[0] as number[]) : sampleShape;
+    const known = predictor.inputShapes[0].every((d) => d !== null) ? predictor.inputShapes[0] : sampleShape;
     return Float64Array.from((await predictor.run([data], set.rows.picked.length, [known]))[0]);
   } finally {
     predictor.dispose();

@@ -11,7 +11,6 @@ import type { ModelGraph } from '../model/graph';
 import type { Tensor } from '../model/tensor';
 import { EpochReport, fineTune, FineTuneResult, PauseGate, TrainingLoss } from './fineTune';
 import { buildTrainable, trainedWeights } from './network';
-import { pytorchTrainer, PytorchSettings } from './pytorchTrainer';
 import { rangeTest, RangeTrial } from './schedule';
 
 /** The rows a run trains and validates on (the caller's tensors; the same for every round of a run). */
@@ -88,12 +87,4 @@ export function embeddedTrainer(backend: Backend): Trainer {
     },
     dispose: async () => undefined,
   };
-}
-
-/** Which trainer a run uses: the embedded one, or PyTorch with its settings. */
-export type TrainerChoice = { kind: 'embedded' } | ({ kind: 'pytorch' } & PytorchSettings);
-
-/** The chosen trainer; PyTorch's interpreter is checked here (an InputError saying what to install or set). */
-export function openTrainer(choice: TrainerChoice | undefined, backend: Backend): Promise<Trainer> {
-  return choice?.kind === 'pytorch' ? pytorchTrainer(choice) : Promise.resolve(embeddedTrainer(backend));
 }

@@ -33,7 +33,7 @@ class LayerHoverProvider implements vscode.HoverProvider {
     // The hover waits for the analysis while it is wanted: moving away cancels this hover's share of it.
     const abort = new AbortController();
     const cancelled = token.onCancellationRequested(() => abort.abort());
-    const entry = await this.analyses.analyze(file, { signal: abort.signal }).catch(() => undefined).finally(() => cancelled.dispose());
+    const entry = await this.analyses.analyze(file, { signal: abort.signal }).catch(() => undefined).finally(() => { cancelled.dispose(); });
     if (!entry) return undefined;
     const index = entry.summary.layers.findIndex((l) => l.name === layerName);
     const sizes = this.analyses.estimateFor(file);

@@ -13,7 +13,8 @@ import { Progress } from '../../../src/cli/progress';
 import { tempDir } from '../../helpers/models';
 import { loadFolderWithTfjs, readJson, useCpu } from '../../helpers/tfjs';
 import { version } from '../../../package.json';
-import type { CondenseReport } from '../../../src/core/reduction/report';
+import type { AutoResult, CondenseReport } from '../../../src/core/reduction/report';
+import type { AnalysisJson } from '../../../src/cli/format';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const BIN = path.join(ROOT, 'bin/condense.js');
@@ -90,12 +91,12 @@ describe('the command line, run as a user runs it', function () {
       assert.match(verified.stdout, /Inputs:\s+32 rows of/);
       const calibrated = await condense('analyze', CNN, '--calibration', cnnRows, '--json', '--quiet');
       assert.strictEqual(calibrated.code, 0, calibrated.stderr);
-      assert.strictEqual(JSON.parse(calibrated.stdout).calibration, `32 rows of ${cnnRows}`);
+      assert.strictEqual((JSON.parse(calibrated.stdout) as AnalysisJson).calibration, `32 rows of ${cnnRows}`);
       const labels = path.join(root, 'labels.json');
       await fs.writeFile(labels, JSON.stringify(Array.from({ length: 32 }, (_, i) => i % 4)));
       const searched = await condense('analyze', CNN, '--auto', '--tolerance', '0.5', '--val-inputs', cnnRows, '--val-targets', labels, '--json', '--quiet');
       assert.strictEqual(searched.code, 0, searched.stderr);
-      assert.strictEqual(JSON.parse(searched.stdout).validation, `32 rows of ${cnnRows}`);
+      assert.strictEqual((JSON.parse(searched.stdout) as AutoResult).validation, `32 rows of ${cnnRows}`);
     });
 
     it('a value that is not finite is named by row and column', async () => {
@@ -135,7 +136,7 @@ describe('the command line, run as a user runs it', function () {
     it('a calibration range capped by the memory budget says how many rows were used, why, in MiB, and how to change it', async () => {
       const run = await condense('analyze', CNN, '--calibration-range', '0,1', '--calibration-samples', '64', '--memory-mb', '0.1', '--json', '--quiet');
       assert.strictEqual(run.code, 0, run.stderr);
-      assert.match(JSON.parse(run.stdout).calibration,
+      assert.match((JSON.parse(run.stdout) as AnalysisJson).calibration ?? '',
         /^16 uniform samples in \[0, 1\] \(64 asked for: the evaluation's memory budget of 0\.1 MiB holds \d+ rows of this model \([\d.]+ MiB each\); --memory-mb N changes it/);
       // The refit's advice stays within the cap.
       const reduced = await condense('reduce', COMBUSTION, '--out', path.join(root, 'capped'), '--calibration-range', '-2,2', '--memory-mb', '0.01', '--quiet');
@@ -173,7 +174,7 @@ describe('the command line, run as a user runs it', function () {
     it('a folder as MODEL stands for the one model inside it, or lists the candidates', async () => {
       const run = await condense('analyze', COMBUSTION, '--json', '--quiet');
       assert.strictEqual(run.code, 0, run.stderr);
-      assert.strictEqual(JSON.parse(run.stdout).model, path.join(COMBUSTION, 'model.json'));
+      assert.strictEqual((JSON.parse(run.stdout) as AnalysisJson).model, path.join(COMBUSTION, 'model.json'));
       const two = path.join(root, 'two');
       await fs.mkdir(two);
       await fs.copyFile(TORCH_MLP, path.join(two, 'a.pt'));
@@ -207,6 +208,8 @@ describe('the command line, run as a user runs it', function () {
       progress.step(1, 4, 'candidate');
       progress.end();
       assert.ok(!written.includes('\n'), 'no new lines on a terminal');
+      // The terminal's own escape sequences are what this asserts.
+      // eslint-disable-next-line no-control-regex
       assert.match(written, /\r\x1b\[Ksearching thresholds: 1 of 4 \(candidate\), 10 s elapsed ETA 30 s\r\x1b\[K$/);
     });
   });

@@ -79,7 +79,7 @@ describe('CLI: the PyTorch trainer', function () {
     const r = await retrain(out, '--trainer', 'pytorch', '--python', python, '--device', 'cpu', '--rounds', '2', '--epochs', '3');
     assert.strictEqual(r.code, 0, r.out + r.err);
     assert.match(r.out, /Trained by PyTorch \S+ on cpu, /);
-    const report = (await readJson(path.join(out, 'condense-report.json'))) as CondenseReport;
+    const report = await readJson<CondenseReport>(path.join(out, 'condense-report.json'));
     assert.match(report.retrain!.trainer!, /^PyTorch .* on cpu, /);
     assert.ok(report.retrain!.rounds.length >= 1);
     const written = (await loadModel(path.join(out, 'mlp.onnx'))).source.graph;

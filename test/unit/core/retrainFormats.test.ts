@@ -97,7 +97,7 @@ describe('condense–retrain in every format (CLI, only the data flags)', functi
       assert.match(r.out, /Learning rate .* \(range test; validation loss after one epoch at /);
       assert.match(r.out, /Calibration: the training inputs/);
       assert.match(r.out, /Stopped: /);
-      const report = (await readJson(path.join(out, 'condense-report.json'))) as CondenseReport;
+      const report = await readJson<CondenseReport>(path.join(out, 'condense-report.json'));
       const retrain = report.retrain!;
       const chosen = retrain.rounds.find((x) => x.round === retrain.chosen)!;
       const written = path.join(out, c.written);
@@ -147,7 +147,7 @@ describe('condense–retrain in every format (CLI, only the data flags)', functi
       '--tolerance', '0.5', '--rounds', '2', '--epochs', '2', '--learning-rate', '0.0003', '--backend', 'cpu',
     );
     assert.strictEqual(r.code, 0, r.out + r.err);
-    const retrain = ((await readJson(path.join(out, 'condense-report.json'))) as CondenseReport).retrain!;
+    const retrain = (await readJson<CondenseReport>(path.join(out, 'condense-report.json'))).retrain!;
     assert.strictEqual(retrain.metric, 'accuracy');
     assert.deepStrictEqual(retrain.learningRate, { value: 0.0003, chosenBy: 'given' });
     const chosen = retrain.rounds.find((x) => x.round === retrain.chosen)!;

@@ -48,7 +48,7 @@ describe('fuzz regressions: cases that once crashed the CLI are refused cleanly'
   });
 
   for (const name of names) {
-    const spec: RegressionCase = JSON.parse(readFileSync(path.join(FIXTURES, name, 'case.json'), 'utf8'));
+    const spec = JSON.parse(readFileSync(path.join(FIXTURES, name, 'case.json'), 'utf8')) as RegressionCase;
     it(`${name}: ${spec.mutation.slice(0, 100)} (was: ${spec.symptom.slice(0, 80)})`, async () => {
       const model = path.join(FIXTURES, name, spec.model);
       assertRefused(await cli('analyze', model, '--backend', 'cpu'), model);

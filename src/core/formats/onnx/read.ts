@@ -10,7 +10,7 @@ import { InputError } from '../../model/errors';
 import { confinedPath, ModelReading } from '../../model/files';
 import { sizeOf, STORAGE_BYTES, StorageDtype, Tensor } from '../../model/tensor';
 import { checkShape, decodeTensor, encodeFloats } from '../../codecs/dtypes';
-import { checkScannable } from './write';
+import { checkScannable } from './scan';
 
 /** TensorProto.DataType values this tool decodes; other types are carried through as stored. */
 const DTYPES: ReadonlyMap<number, StorageDtype> = new Map([

@@ -8,54 +8,15 @@
  *  - external data: every initializer kept in another file goes to one new file next to the model.
  * Field numbers are those of onnx.proto.
  */
-import { bytesField, concatBytes, LENGTH_DELIMITED, MalformedMessage, scanFields, varintField } from '../../codecs/protobuf';
-import { InputError } from '../../model/errors';
+import { bytesField, concatBytes, LENGTH_DELIMITED, scanFields, varintField } from '../../codecs/protobuf';
 import { OnnxModelFile } from './read';
+import { asInputError, GRAPH, MODEL_GRAPH, NODE } from './scan';
 
-const MODEL_GRAPH = 7;
-const GRAPH = { node: 1, initializer: 5, input: 11, output: 12, valueInfo: 13 };
-const NODE = { attribute: 5 };
 const ATTRIBUTE = { name: 1, i: 3 };
 const TENSOR = { dims: 1, name: 8, rawData: 9, externalData: 13, dataLocation: 14 };
 /** float_data, int32_data, string_data, int64_data, raw_data, double_data, uint64_data, external_data, data_location. */
 const TENSOR_DATA = new Set([4, 5, 6, 7, 9, 10, 11, 13, 14]);
 const EXTERNAL = 1;
-
-/** Value info → type → tensor_type → shape → dim. */
-const VALUE_INFO_SCANNED: ScannedFields = new Map([[2, new Map([[1, new Map([[2, new Map([[1, new Map()]])]])]])]]);
-/** The embedded messages the writer scans, by field number, from the ModelProto down. */
-const SCANNED: ScannedFields = new Map([[MODEL_GRAPH, new Map<number, ScannedFields>([
-  [GRAPH.node, new Map([[NODE.attribute, new Map()]])],
-  [GRAPH.initializer, new Map()],
-  [GRAPH.input, VALUE_INFO_SCANNED],
-  [GRAPH.output, VALUE_INFO_SCANNED],
-  [GRAPH.valueInfo, VALUE_INFO_SCANNED],
-])]]);
-interface ScannedFields extends Map<number, ScannedFields> {}
-
-/**
- * Refuses a model the writer could not scan (a length past the end, a bad wire type), checked when
- * reading: the schema-driven decoder accepts some of these (it reads lengths as 32 bits), and analyze
- * must not accept what reduce then fails on.
- */
-export function checkScannable(file: string, model: Uint8Array): void {
-  const check = (message: Uint8Array, scanned: ScannedFields): void => {
-    for (const f of scanFields(message)) {
-      const inner = f.wireType === LENGTH_DELIMITED ? scanned.get(f.field) : undefined;
-      if (inner) check(f.body, inner);
-    }
-  };
-  asInputError(file, () => check(model, SCANNED));
-}
-
-function asInputError<T>(file: string, run: () => T): T {
-  try {
-    return run();
-  } catch (e) {
-    if (e instanceof MalformedMessage) throw new InputError(file, `not a valid ONNX file: malformed protobuf (${e.message})`);
-    throw e;
-  }
-}
 
 /** New contents of an initializer, in the file's layout and stored data type. */
 export interface TensorUpdate {

@@ -21,7 +21,7 @@ describe('codecs/json: JSON from model and data files', () => {
   it('quotes a bounded, escaped, one-line excerpt of any value', () => {
     assert.strictEqual(excerpt([4, 0]), '[4,0]');
     assert.strictEqual(excerpt('a\nb'), '"a\\nb"');
-    const deep = JSON.parse(nested(5000));
+    const deep = JSON.parse(nested(5000)) as unknown[];
     assert.strictEqual(excerpt(deep), '[[[[…]]]]');
     const long = excerpt('x'.repeat(1_000_000));
     assert.ok(long.length <= 80 && !long.includes('\n'), long);

@@ -162,7 +162,12 @@ describe('the PyTorch trainer', function () {
     }
     const out = new Map<number, string>();
     const walk = (pid: number): void => {
-      for (const [child, p] of parents) if (p.ppid === pid && !out.has(child)) (out.set(child, p.state), walk(child));
+      for (const [child, p] of parents) {
+        if (p.ppid === pid && !out.has(child)) {
+          out.set(child, p.state);
+          walk(child);
+        }
+      }
     };
     walk(process.pid);
     for (const pid of out.keys()) {
