@@ -5,7 +5,7 @@ Run by Condense (src/core/train/pytorchTrainer.ts), never by hand:
     condense_train.py --check [--device auto|cpu|cuda]    one JSON line: torch, numpy, device
     condense_train.py JOB.json                            trains, one JSON line per event on stdout
 and, for several processes, under torchrun:
-    condense_train.py --torchrun --standalone --nproc_per_node N condense_train.py JOB.json
+    condense_train.py --torchrun --nnodes=1 --rdzv_backend=c10d --rdzv_endpoint=HOST:PORT --nproc_per_node N condense_train.py JOB.json
 (torch.distributed.run, the torchrun program, in this interpreter, with a fix for torch 1.x on Python 3.11).
 
 JOB.json describes the network as the engine's graph (one entry per node, the layer kinds the embedded

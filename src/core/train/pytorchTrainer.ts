@@ -10,6 +10,7 @@
  * signals, Pause waits for the process to end instead.
  */
 import { ChildProcess, spawn } from 'child_process';
+import * as net from 'net';
 import { existsSync, promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -268,15 +269,28 @@ type ScriptEvent =
   | { event: 'rangeTest'; learningRate: number; trials: { learningRate: number; valLoss: number | null }[] }
   | { event: 'done'; outcome: 'completed' | 'stopped'; bestEpoch: number | null; learningRate: number; epochs: number };
 
+/** A TCP port free on this machine right now, for a one-machine torchrun rendezvous. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 /** The command that runs the script: directly, or under torchrun for more than one process. */
-function scriptCommand(python: string, settings: PytorchSettings, jobFile: string): string[] {
+async function scriptCommand(python: string, settings: PytorchSettings, jobFile: string): Promise<string[]> {
   const script = trainingScript();
   const nodes = settings.nodes ?? 1;
   if (settings.workers <= 1 && nodes <= 1) return [python, script, jobFile];
   // torchrun, started by the script in the chosen interpreter; underscores are the spelling every torch version takes.
   const launch = nodes > 1
     ? [`--nnodes=${nodes}`, '--rdzv_backend=c10d', `--rdzv_endpoint=${settings.rendezvous}`, '--rdzv_id=condense']
-    : ['--standalone', '--nnodes=1'];
+    // Not --standalone: it always meets on port 29400, so two runs on one machine would join each other's rendezvous.
+    : ['--nnodes=1', '--rdzv_backend=c10d', `--rdzv_endpoint=127.0.0.1:${await freePort()}`, `--rdzv_id=condense-${process.pid}-${Date.now()}`];
   return [python, script, '--torchrun', ...launch, `--nproc_per_node=${settings.workers}`, script, jobFile];
 }
 
@@ -330,7 +344,7 @@ export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer
         learningRate: job.learningRate ?? null, candidates: LEARNING_RATE_CANDIDATES, optimizer: job.optimizer ?? 'adam', shuffle: job.shuffle ?? true,
       }));
       try {
-        const result = await runScript(scriptCommand(found.python, settings, jobFile), job);
+        const result = await runScript(await scriptCommand(found.python, settings, jobFile), job);
         if (result === 'aborted') return aborted();
         const trained = readTrainedWeights(nodes, new Uint8Array(await fs.readFile(out)), out);
         return { ...result, weights: trained };
