@@ -2,9 +2,10 @@
  * After every `reduce`: the written model run against the original, so that a reduction that wrecks
  * the model says so in its summary line and in condense-report.json instead of exiting 0 in silence.
  */
+import * as path from 'path';
 import type { Backend } from '../core/compute/backend';
 import type { CalibrationSpec } from '../core/data/calibration';
-import { InputError } from '../core/model/errors';
+import { InputError, UnrunnableModel } from '../core/model/errors';
 import type { OpenOptions } from '../core/model/registry';
 import { recordCheck, ReduceResult } from '../core/reduce';
 import type { OutputCheck } from '../core/reduction/report';
@@ -44,6 +45,10 @@ export async function checkReduced(
       withinTolerance: f.maxRel <= tolerance,
     };
   } catch (e) {
+    if (e instanceof UnrunnableModel) {
+      warn(unrunnableWarning(e, original));
+      return null;
+    }
     if (!(e instanceof InputError)) throw e;
     warn(`the reduced model was written but could not be checked against the original: ${e.message}`);
     return null;
@@ -57,6 +62,18 @@ export async function checkReduced(
       `beyond the tolerance ${tolerance}; a higher --threshold or calibration inputs bring it closer`);
   }
   return check;
+}
+
+/**
+ * The warning when the check's runtime cannot run a model. Still exit 0: the reduction was written
+ * whole, and only the check is missing. When the original fails there too, the input is what the
+ * runtime refuses (often a runtime older than the file, or an attribute the engine does not read),
+ * so the line says so; refusing with exit 2 would mean either leaving a written output behind a
+ * failure exit or running the original through the runtime before every write.
+ */
+function unrunnableWarning(e: UnrunnableModel, original: string): string {
+  const whose = path.resolve(e.file) === path.resolve(original) ? `the original ${original} fails there too: ` : '';
+  return `the reduced model was written but could not be checked in ${e.runtime}: ${whose}${e.reason}`;
 }
 
 /** The summary line. */

@@ -16,6 +16,7 @@ import { InputError } from '../../model/errors';
 import { inferShapes, LayerNode, makeGraph, ModelGraph } from '../../model/graph';
 import { NamedWeight, sizeOf } from '../../model/tensor';
 import { isFloatDtype } from '../../codecs/dtypes';
+import { excerpt } from '../../codecs/json';
 import { layerKind, onnxOpKinds, OnnxOpKinds } from '../../structure/layerKinds';
 import { channelsLast, kerasAxis, padding, toEngine, WeightBinding } from './layout';
 import { Node } from './node';
@@ -285,6 +286,11 @@ class GraphBuilder {
     const kernel = this.index.weight(w);
     if (!this.index.isDynamic(x) || kernel?.shape.length !== 4) return null;
     const [filters, perGroup, kh, kw] = kernel.shape;
+    // The engine convolves with the weight's own size; onnxruntime refuses a kernel_shape that disagrees.
+    const declared = node.ints('kernel_shape');
+    if (declared && (declared.length !== 2 || declared[0] !== kh || declared[1] !== kw)) {
+      throw new InputError(this.file, `Conv node ${excerpt(node.name)} declares kernel_shape ${excerpt(declared)}, but its weight ${excerpt(w)} is ${kh}×${kw}`);
+    }
     const groups = node.int('group', 1);
     // One input channel and one filter per group: a filter per channel, held as Keras holds it ([kh, kw, C, 1]).
     const depthwise = groups > 1 && groups === filters && perGroup === 1;

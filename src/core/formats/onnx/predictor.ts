@@ -1,7 +1,7 @@
 /** Runs an ONNX file with onnxruntime-node for the fidelity check. */
 import type * as Ort from 'onnxruntime-node';
 import { loadOnnxRuntime } from '../../compute/engines';
-import { InputError } from '../../model/errors';
+import { foreignReason, InputError, UnrunnableModel } from '../../model/errors';
 import { Predictor } from '../../model/registry';
 import { sizeOf } from '../../model/tensor';
 import { float16ToFloat32, float32ToFloat16 } from '../../codecs/float16';
@@ -37,9 +37,11 @@ export async function onnxPredictor(file: string, inputs: OnnxInput[], classifie
   const dims = inputs.map((i) => i.dims!);
   let session: Ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'] });
+    // Fatal messages only: onnxruntime would print its warnings and errors to stderr, quoting names
+    // from the file raw; its errors reach the caller as UnrunnableModel anyway.
+    session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], logSeverityLevel: 4 });
   } catch (e) {
-    throw new InputError(file, `onnxruntime cannot load this model: ${(e as Error).message.split('\n')[0]}`);
+    throw new UnrunnableModel(file, 'onnxruntime', foreignReason(e));
   }
   // A batch size fixed in the file (often 1, as exported) is run in chunks of that size.
   const fixedBatch = dims.map((d) => d[0]).find((d): d is number => d !== null);
@@ -58,7 +60,12 @@ export async function onnxPredictor(file: string, inputs: OnnxInput[], classifie
           batch.set(data[k].subarray(start * per, (start + count) * per));
           feeds[input.name] = FEEDS[input.elemType]!(ort, batch, [chunk, ...shapes[k]]);
         });
-        const results = await session.run(feeds);
+        let results: Ort.InferenceSession.OnnxValueMapType;
+        try {
+          results = await session.run(feeds);
+        } catch (e) {
+          throw new UnrunnableModel(file, 'onnxruntime', foreignReason(e));
+        }
         session.outputNames.forEach((name, o) => {
           const values = floats(results[name]);
           const per = values.length / chunk;

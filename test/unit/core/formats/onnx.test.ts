@@ -9,13 +9,16 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import type { AnalysisJson } from '../../../../src/cli/format';
+import { checkReduced } from '../../../../src/cli/check';
 import { main } from '../../../../src/cli/main';
+import { analyzeModel, loadModel } from '../../../../src/core/analyze';
 import { loadBackend } from '../../../../src/core/compute/backend';
 import { openModel } from '../../../../src/core/formats/index';
 import { ModelGraph } from '../../../../src/core/model/graph';
 import { bytesField, concatBytes, scanFields, varintField } from '../../../../src/core/codecs/protobuf';
 import { ModelSource } from '../../../../src/core/model/registry';
 import { float32ToFloat16 } from '../../../../src/core/codecs/float16';
+import { reduceModel } from '../../../../src/core/reduce';
 import { verifyModels } from '../../../../src/core/verify';
 import { tempDir } from '../../../helpers/models';
 import { graphArrays, graphTensors, plantDuplicate, SplitSpec, widen } from '../../../helpers/widen';
@@ -356,6 +359,42 @@ describe('ONNX models', function () {
     assert.strictEqual(fidelity.maxAbs, 0);
   });
 
+  describe('models onnxruntime cannot run: the check after reduce warns (exit 0), naming whose model fails', () => {
+    const withoutOutputs = (model: onnx.ModelProto): void => {
+      model.graph!.output = [];
+    };
+    const crashed = (lines: string[]): boolean => lines.some((l) => /internal error|\n\s+at /.test(l));
+
+    it('an original that fails there too: the reduced model is written, and one warning says the original fails', async () => {
+      const file = await edited('mlp.onnx', freshDir(), withoutOutputs);
+      const out = path.join(freshDir(), 'out');
+      const run = await cli('reduce', file, '--out', out, '--backend', 'cpu');
+      assert.strictEqual(run.code, 0, run.err.join('\n'));
+      assert.ok(!crashed(run.err), run.err.join('\n'));
+      const warnings = run.err.filter((l) => l.includes('warning'));
+      assert.strictEqual(warnings.length, 1, JSON.stringify(run.err));
+      assert.match(warnings[0], new RegExp(`could not be checked in onnxruntime: the original ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} fails there too: \\S`));
+      assert.ok(!warnings[0].includes('\n'), warnings[0]);
+      assert.ok((await fs.readdir(out)).includes('mlp.onnx'));
+    });
+
+    it('a reduced model that fails where the original runs: warned about as the reduced model\'s failure; verify refuses it (exit 2)', async () => {
+      const backend = await loadBackend('cpu');
+      const analysis = await analyzeModel(await loadModel(fixture('mlp.onnx')));
+      const result = await reduceModel(analysis, 0.9, path.join(freshDir(), 'out'));
+      const reduced = result.mainFile;
+      const broken = onnx.ModelProto.decode(await fs.readFile(reduced));
+      withoutOutputs(broken);
+      await fs.writeFile(reduced, onnx.ModelProto.encode(broken).finish());
+      const warnings: string[] = [];
+      const check = await checkReduced(backend, fixture('mlp.onnx'), result, { samples: 8 }, 1e-3, (w) => warnings.push(w));
+      assert.strictEqual(check, null);
+      assert.strictEqual(warnings.length, 1, JSON.stringify(warnings));
+      assert.match(warnings[0], /^the reduced model was written but could not be checked in onnxruntime: At least one output should be requested/);
+      assertBadInput(await cli('verify', fixture('mlp.onnx'), reduced, '--backend', 'cpu'), reduced, /onnxruntime cannot run this model: /);
+    });
+  });
+
   it('layers whose outputs meet in a residual Add are reducible jointly (see structure/coupling.test.ts); the block inside is reducible', async () => {
     const run = await cli('analyze', fixture('residual.onnx'), '--backend', 'cpu');
     assert.strictEqual(run.code, 0, run.err.join('\n'));
@@ -442,6 +481,14 @@ describe('ONNX models', function () {
       const data = path.join(dir, 'mlp-external.onnx.data');
       await fs.truncate(data, (await fs.stat(data)).size - 10);
       await refuse(file, /external data of initializer "4\.bias" is truncated/);
+    });
+
+    it('a Conv whose kernel_shape disagrees with its weight (onnxruntime would refuse to run it)', async () => {
+      const file = await edited('cnn.onnx', freshDir(), (model) => {
+        const conv = model.graph!.node!.find((n) => n.name === '/4/Conv')!;
+        conv.attribute!.find((a) => a.name === 'kernel_shape')!.ints = [3, 16];
+      });
+      await refuse(file, /Conv node "\/4\/Conv" declares kernel_shape \[3,16\], but its weight "4\.weight" is 3×3/);
     });
 
     it('writing is refused when a tensor outside the initializers keeps its data in an external file', async () => {
