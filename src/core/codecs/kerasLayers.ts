@@ -5,7 +5,7 @@
 import { InputError } from '../model/errors';
 import { inferShapes, LayerNode, makeGraph, ModelGraph } from '../model/graph';
 import { NamedWeight } from '../model/tensor';
-import { isRecord } from './json';
+import { excerpt, isRecord } from './json';
 import { layerKind } from '../structure/layerKinds';
 
 interface RawLayer {
@@ -93,7 +93,11 @@ function sequentialGraph(file: string, config: unknown): ModelGraph {
 function functionalGraph(file: string, modelClass: string, config: unknown): ModelGraph {
   if (!isRecord(config)) throw new InputError(file, `the ${modelClass} config is not an object`);
   const raws = rawLayers(file, config.layers);
-  const layers = raws.map((raw, i) => newNode(raw, typeof raw.name === 'string' ? raw.name : layerName(raw, `layer_${i}`)));
+  // Inbound nodes name layers by this top-level name (tfjs builds the model by it, not by config.name).
+  const layers = raws.map((raw, i) => {
+    if (typeof raw.name !== 'string') throw new InputError(file, `layer ${i} (${excerpt(raw.class_name)}) has no name`);
+    return newNode(raw, raw.name);
+  });
   const byName = new Map(layers.map((l) => [l.name, l]));
   raws.forEach((raw, i) => {
     const nodes: unknown[] = Array.isArray(raw.inbound_nodes) ? raw.inbound_nodes : [];
@@ -121,7 +125,78 @@ function functionalGraph(file: string, modelClass: string, config: unknown): Mod
       return name;
     });
   };
-  return makeGraph(file, modelClass, layers, endpoint('input_layers'), endpoint('output_layers'));
+  const graph = makeGraph(file, modelClass, layers, endpoint('input_layers'), endpoint('output_layers'));
+  checkNodesBuild(file, raws);
+  return graph;
+}
+
+/** A reference from an inbound node to the node (call) of a layer whose output it consumes. */
+interface NodeRef {
+  layer: string;
+  node: number;
+}
+
+/**
+ * Refuses a functional config some of whose inbound nodes could never be built. tfjs (as Keras) builds
+ * the model by applying each layer to each of its inbound nodes once the nodes those consume exist,
+ * pass after pass until none is left: a node that consumes a call a layer never gets (an unknown
+ * layer, a node index past its calls, a cycle) makes it loop forever. The same construction here, in
+ * work linear in the number of references: each node waits for its missing references, and each node
+ * built wakes the nodes waiting for it.
+ */
+function checkNodesBuild(file: string, raws: RawLayer[]): void {
+  const names = raws.map((raw) => raw.name!);
+  // Calls each layer has so far: an InputLayer has its own from the start, other layers one per inbound node built.
+  const calls = new Map(raws.map((raw, i) => [names[i], raw.class_name === 'InputLayer' ? 1 : 0]));
+  const waiting = new Map<string, Map<number, number[]>>();
+  const missing: number[] = [];
+  const owner: number[] = [];
+  const refs: NodeRef[][] = [];
+  const ready: number[] = [];
+  raws.forEach((raw, i) => {
+    const nodes: unknown[] = Array.isArray(raw.inbound_nodes) ? raw.inbound_nodes : [];
+    for (const node of nodes) {
+      if (!Array.isArray(node)) throw new InputError(file, `layer ${excerpt(names[i])} has an inbound node this tool cannot read`);
+      const id = refs.length;
+      const nodeRefs = node.map((entry: unknown): NodeRef => {
+        if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !Number.isSafeInteger(entry[1]) || (entry[1] as number) < 0) {
+          throw new InputError(file, `layer ${excerpt(names[i])} has an inbound node this tool cannot read`);
+        }
+        return { layer: entry[0], node: entry[1] as number };
+      });
+      refs.push(nodeRefs);
+      owner.push(i);
+      let unmet = 0;
+      for (const ref of nodeRefs) {
+        if ((calls.get(ref.layer) ?? 0) > ref.node) continue;
+        unmet++;
+        const byNode = waiting.get(ref.layer) ?? new Map<number, number[]>();
+        waiting.set(ref.layer, byNode);
+        const waiters = byNode.get(ref.node);
+        if (waiters) waiters.push(id);
+        else byNode.set(ref.node, [id]);
+      }
+      missing.push(unmet);
+      if (unmet === 0) ready.push(id);
+    }
+  });
+  for (let id = ready.pop(); id !== undefined; id = ready.pop()) {
+    // An empty inbound node applies nothing, so it adds no call.
+    if (refs[id].length === 0) continue;
+    const layer = names[owner[id]];
+    const call = calls.get(layer)!;
+    calls.set(layer, call + 1);
+    for (const woken of waiting.get(layer)?.get(call) ?? []) {
+      if (--missing[woken] === 0) ready.push(woken);
+    }
+  }
+  const stuck = missing.findIndex((unmet) => unmet > 0);
+  if (stuck < 0) return;
+  const ref = refs[stuck].find((r) => (calls.get(r.layer) ?? 0) <= r.node)!;
+  throw new InputError(
+    file,
+    `layer ${excerpt(names[owner[stuck]])} consumes call ${ref.node} of layer ${excerpt(ref.layer)}, which the model never makes (an unknown layer, a missing call, or a cycle)`,
+  );
 }
 
 /**

@@ -24,7 +24,7 @@ import { reduceModel } from '../../../../src/core/reduce';
 import { writeFolder } from '../../../../src/core/reduction/output';
 import { saveLayersModel, tempDir } from '../../../helpers/models';
 import { pickle } from '../../../helpers/pickle';
-import { listing, readJson, SavedModelJson, SavedSequentialJson, useCpu } from '../../../helpers/tfjs';
+import { LayerJson, listing, readJson, SavedModelJson, SavedSequentialJson, useCpu } from '../../../helpers/tfjs';
 
 const MiB = 1024 ** 2;
 
@@ -328,6 +328,52 @@ describe('hostile model files', function () {
       config.layers[1].config.name = 'moved';
       await fs.writeFile(file, JSON.stringify(json));
       assertRefused(await cli('analyze', file), file, /layer "moved" \(BatchNormalization\) has no moving_mean in the weights/);
+    });
+  });
+
+  describe('functional configs whose model tfjs could never build (it would loop forever building it)', () => {
+    type Edit = (layers: LayerJson[]) => void;
+    /** A small functional TF.js model x → h → out, saved, its topology edited; returns its model.json. */
+    async function functionalCase(edit: Edit): Promise<string> {
+      const x = tf.input({ name: 'x', shape: [4] });
+      const h = tf.layers.dense({ name: 'h', units: 8 }).apply(x) as tf.SymbolicTensor;
+      const out = tf.layers.dense({ name: 'out', units: 4 }).apply(h) as tf.SymbolicTensor;
+      const model = tf.model({ inputs: x, outputs: out });
+      const file = await saveLayersModel(model, path.join(root, `case${++cases}`, 'model'));
+      model.dispose();
+      const json = await readJson<SavedModelJson>(file);
+      const { config } = json.modelTopology;
+      assert.ok(!Array.isArray(config), 'TF.js writes a functional config as {name, layers, …}');
+      edit(config.layers);
+      await fs.writeFile(file, JSON.stringify(json));
+      return file;
+    }
+    const byName = (layers: LayerJson[], name: string): LayerJson => layers.find((l) => l.name === name)!;
+
+    it('the unedited model opens (the cases below differ from it by one edit each)', async () => {
+      const file = await functionalCase(() => undefined);
+      assert.strictEqual((await openModel(file)).graph.layers.length, 3);
+    });
+
+    it('a layer without its name (inbound nodes refer to layers by it, not by config.name)', async () => {
+      const file = await functionalCase((layers) => {
+        delete byName(layers, 'h').name;
+      });
+      await expectOpenRefused(file, /layer 1 \("Dense"\) has no name/);
+      assertRefused(await cli('analyze', file), file, /layer 1 \("Dense"\) has no name/);
+    });
+
+    it('an inbound node that consumes a call a layer never gets, directly or through a cycle of later calls', async () => {
+      const pastCalls = await functionalCase((layers) => {
+        byName(layers, 'out').inbound_nodes = [[['h', 1, 0, {}]]];
+      });
+      await expectOpenRefused(pastCalls, /layer "out" consumes call 1 of layer "h", which the model never makes/);
+      // h's second call consumes out's first, which consumes h's second.
+      const cycle = await functionalCase((layers) => {
+        byName(layers, 'h').inbound_nodes = [[['x', 0, 0, {}]], [['out', 0, 0, {}]]];
+        byName(layers, 'out').inbound_nodes = [[['h', 1, 0, {}]]];
+      });
+      await expectOpenRefused(cycle, /consumes call \d of layer "(h|out)", which the model never makes/);
     });
   });
 
