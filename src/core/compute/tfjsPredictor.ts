@@ -1,5 +1,7 @@
 /** A tfjs LayersModel run as the engine's Predictor: TF.js and Keras files, and formats rebuilt in tfjs. */
 import type * as TF from '@tensorflow/tfjs';
+import { excerpt } from '../codecs/json';
+import { InputError } from '../model/errors';
 import { ModelGraph } from '../model/graph';
 import { Predictor } from '../model/registry';
 
@@ -11,8 +13,17 @@ export function softmaxOutput(graph: ModelGraph): boolean {
   });
 }
 
-/** A tfjs LayersModel as a Predictor (also used by formats that rebuild their graph in tfjs). */
-export function tfjsPredictor(tf: typeof TF, model: TF.LayersModel, classifier: boolean): Predictor {
+/**
+ * A tfjs LayersModel as a Predictor (also used by formats that rebuild their graph in tfjs). The probes
+ * are float32, which tfjs refuses to feed to an input of any other dtype (a config may declare any):
+ * such a model is refused here, and disposed.
+ */
+export function tfjsPredictor(tf: typeof TF, file: string, model: TF.LayersModel, classifier: boolean): Predictor {
+  const other = model.inputs.find((i) => i.dtype !== 'float32');
+  if (other) {
+    model.dispose();
+    throw new InputError(file, `input ${excerpt(other.name)} has dtype ${excerpt(other.dtype)}; only float32 inputs can be probed`);
+  }
   const inputShapes = model.inputs.map((i) => i.shape.slice(1));
   return {
     inputShapes,

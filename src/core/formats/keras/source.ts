@@ -77,5 +77,5 @@ async function kerasPredictor(tf: typeof TF, file: string, model: KerasModel, cl
     layersModel.dispose();
     throw e;
   }
-  return tfjsPredictor(tf, layersModel, classifier);
+  return tfjsPredictor(tf, file, layersModel, classifier);
 }

@@ -292,6 +292,9 @@ class GraphBuilder {
       throw new InputError(this.file, `Conv node ${excerpt(node.name)} declares kernel_shape ${excerpt(declared)}, but its weight ${excerpt(w)} is ${kh}×${kw}`);
     }
     const groups = node.int('group', 1);
+    if (!Number.isSafeInteger(groups) || groups < 1 || filters % groups !== 0) {
+      throw new InputError(this.file, `Conv node ${excerpt(node.name)} has group ${groups}; it must be a positive divisor of its ${filters} filters`);
+    }
     // One input channel and one filter per group: a filter per channel, held as Keras holds it ([kh, kw, C, 1]).
     const depthwise = groups > 1 && groups === filters && perGroup === 1;
     const weights: LayerSpec['weights'] = depthwise

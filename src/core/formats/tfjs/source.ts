@@ -26,7 +26,7 @@ async function openTfjsModel(file: string, options: OpenerOptions): Promise<Open
     },
     async predictor(backend) {
       const layersModel = await toLayersModel(backend.tf, model);
-      return tfjsPredictor(backend.tf, layersModel, softmaxOutput(graph));
+      return tfjsPredictor(backend.tf, model.path, layersModel, softmaxOutput(graph));
     },
   };
 }

@@ -29,7 +29,7 @@ export function torchPredictor(tf: typeof TF, file: string, graph: ModelGraph, c
       const key = JSON.stringify(shapes);
       if (built?.key !== key) {
         built?.predictor.dispose();
-        built = { key, predictor: tfjsPredictor(tf, buildModel(tf, file, graph, chains, shapes), false) };
+        built = { key, predictor: tfjsPredictor(tf, file, buildModel(tf, file, graph, chains, shapes), false) };
       }
       return built.predictor.run(inputs, samples, shapes);
     },

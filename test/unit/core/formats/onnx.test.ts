@@ -483,12 +483,18 @@ describe('ONNX models', function () {
       await refuse(file, /external data of initializer "4\.bias" is truncated/);
     });
 
-    it('a Conv whose kernel_shape disagrees with its weight (onnxruntime would refuse to run it)', async () => {
-      const file = await edited('cnn.onnx', freshDir(), (model) => {
-        const conv = model.graph!.node!.find((n) => n.name === '/4/Conv')!;
-        conv.attribute!.find((a) => a.name === 'kernel_shape')!.ints = [3, 16];
+    it('a Conv whose kernel_shape disagrees with its weight, or whose group does not divide its filters (onnxruntime would refuse to run either)', async () => {
+      const conv = (model: onnx.ModelProto): onnx.INodeProto => model.graph!.node!.find((n) => n.name === '/4/Conv')!;
+      const kernelShape = await edited('cnn.onnx', freshDir(), (model) => {
+        conv(model).attribute!.find((a) => a.name === 'kernel_shape')!.ints = [3, 16];
       });
-      await refuse(file, /Conv node "\/4\/Conv" declares kernel_shape \[3,16\], but its weight "4\.weight" is 3×3/);
+      await refuse(kernelShape, /Conv node "\/4\/Conv" declares kernel_shape \[3,16\], but its weight "4\.weight" is 3×3/);
+      for (const group of [0, 4]) {
+        const grouped = await edited('cnn.onnx', freshDir(), (model) => {
+          conv(model).attribute!.find((a) => a.name === 'group')!.i = group;
+        });
+        await refuse(grouped, new RegExp(`Conv node "/4/Conv" has group ${group}; it must be a positive divisor of its 6 filters`));
+      }
     });
 
     it('writing is refused when a tensor outside the initializers keeps its data in an external file', async () => {

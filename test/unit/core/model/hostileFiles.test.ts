@@ -312,6 +312,19 @@ describe('hostile model files', function () {
       assertRefused(await cli('analyze', renamed.file), renamed.file, /layer "renamed" \(Dense\) has no kernel in the weights/);
     });
 
+    it('an input of a dtype other than float32: reduce writes the model and warns that the check cannot probe it; verify refuses it', async () => {
+      const c = await freshCopy();
+      c.json.modelTopology.config.layers[0].config.dtype = 'F64';
+      await fs.writeFile(c.file, JSON.stringify(c.json));
+      const out = path.join(root, `case${++cases}`, 'out');
+      const reduced = await cli('reduce', c.file, '--out', out);
+      assert.strictEqual(reduced.code, 0, reduced.err.join('\n'));
+      const warnings = reduced.err.filter((l) => l.includes('warning'));
+      assert.strictEqual(warnings.length, 1, JSON.stringify(reduced.err));
+      assert.match(warnings[0], /could not be checked against the original: .*: input "\w+" has dtype "F64"; only float32 inputs can be probed/);
+      assertRefused(await cli('verify', c.file, path.join(out, 'model.json')), c.file, /has dtype "F64"; only float32 inputs can be probed/);
+    });
+
     it('a batch normalisation renamed away from its statistics is refused', async () => {
       const model = tf.sequential({
         layers: [
