@@ -96,7 +96,7 @@ function parseCsv(file: string, text: string): DataArray {
     if (row.length !== width) throw new InputError(file, `row ${r + 1} has ${row.length} columns, expected ${width}`);
     row.forEach((cell, c) => {
       const v = Number(cell);
-      if (cell === '' || Number.isNaN(v)) throw new InputError(file, `row ${r + 1}, column ${c + 1} is not a number: "${cell}"`);
+      if (cell === '' || Number.isNaN(v)) throw new InputError(file, `row ${r + 1}, column ${c + 1} is not a number: ${excerpt(cell)}`);
       data[r * width + c] = v;
     });
   });

@@ -24,11 +24,11 @@ export function isFloatDtype(dtype: StorageDtype): dtype is FloatDtype {
 /** Refuses shapes that are not lists of non-negative integers or would need absurd memory, before anything is allocated. */
 export function checkShape(file: string, name: string, shape: unknown): number[] {
   if (!Array.isArray(shape) || !shape.every((d: unknown): d is number => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-    throw new InputError(file, `tensor "${name}" has an invalid shape ${excerpt(shape)}`);
+    throw new InputError(file, `tensor ${excerpt(name)} has an invalid shape ${excerpt(shape)}`);
   }
   const n = sizeOf(shape);
   if (n > MAX_TENSOR_ELEMENTS) {
-    throw new InputError(file, `tensor "${name}" has shape [${shape.join(', ')}] (${n.toExponential(2)} values), more than this tool will allocate`);
+    throw new InputError(file, `tensor ${excerpt(name)} has shape [${shape.join(', ')}] (${n.toExponential(2)} values), more than this tool will allocate`);
   }
   return shape;
 }
@@ -54,7 +54,7 @@ export function decodeTensor(file: string, t: RawTensor): NamedWeight {
       data[i] = read(view, i);
       if (!Number.isFinite(data[i])) bad++;
     }
-    if (bad > 0) throw new InputError(file, `tensor "${t.name}" holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'}; refusing to analyse it`);
+    if (bad > 0) throw new InputError(file, `tensor ${excerpt(t.name)} holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'}; refusing to analyse it`);
     return { ...base, dtype: 'float32', data };
   }
   const data = new Int32Array(n);

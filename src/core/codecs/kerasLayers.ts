@@ -78,7 +78,7 @@ function sequentialGraph(file: string, config: unknown): ModelGraph {
   const first = raws[0];
   if (first.class_name !== 'InputLayer') {
     const shape = first.config.batch_input_shape ?? first.config.batchInputShape;
-    if (!Array.isArray(shape)) throw new InputError(file, `the first layer "${layerName(first, 'layer 0')}" has no batch_input_shape`);
+    if (!Array.isArray(shape)) throw new InputError(file, `the first layer ${excerpt(layerName(first, 'layer 0'))} has no batch_input_shape`);
     const input = newNode({ class_name: 'InputLayer', config: { batch_input_shape: shape } }, '__input__');
     layers.push({ ...input, synthetic: true });
   }
@@ -106,10 +106,10 @@ function functionalGraph(file: string, modelClass: string, config: unknown): Mod
     if (!Array.isArray(first)) return;
     for (const entry of first) {
       if (!Array.isArray(entry) || typeof entry[0] !== 'string') {
-        throw new InputError(file, `layer "${layers[i].name}" has an inbound node this tool cannot read`);
+        throw new InputError(file, `layer ${excerpt(layers[i].name)} has an inbound node this tool cannot read`);
       }
       const source = byName.get(entry[0]);
-      if (!source) throw new InputError(file, `layer "${layers[i].name}" is fed by unknown layer "${entry[0]}"`);
+      if (!source) throw new InputError(file, `layer ${excerpt(layers[i].name)} is fed by unknown layer ${excerpt(entry[0])}`);
       layers[i].inbound.push(source.name);
       source.outbound.push(layers[i].name);
     }

@@ -7,6 +7,7 @@
 import { deflateRawSync, inflateRawSync } from 'zlib';
 import { InputError } from '../model/errors';
 import { checkInflation, DEFAULT_MAX_MODEL_BYTES, formatBytes, ModelReading } from '../model/files';
+import { excerpt } from './json';
 
 export interface ZipEntry {
   name: string;
@@ -53,7 +54,7 @@ export function readZipDirectory(file: string, zip: Buffer): Map<string, ZipEntr
     const end = at + 46 + nameLength + extraLength + commentLength;
     if (end > zip.length) throw bad(`central directory entry ${i + 1} is damaged`);
     const name = zip.toString('utf8', at + 46, at + 46 + nameLength);
-    if (flags & 1) throw bad(`entry "${name}" is encrypted`);
+    if (flags & 1) throw bad(`entry ${excerpt(name)} is encrypted`);
     const entry: ZipEntry = {
       name,
       method: zip.readUInt16LE(at + 10),
@@ -62,7 +63,7 @@ export function readZipDirectory(file: string, zip: Buffer): Map<string, ZipEntr
       size: zip.readUInt32LE(at + 24),
       localHeaderOffset: zip.readUInt32LE(at + 42),
     };
-    applyZip64Extra(zip.subarray(at + 46 + nameLength, at + 46 + nameLength + extraLength), entry, () => bad(`entry "${name}" has a damaged zip64 field`));
+    applyZip64Extra(zip.subarray(at + 46 + nameLength, at + 46 + nameLength + extraLength), entry, () => bad(`entry ${excerpt(name)} has a damaged zip64 field`));
     entries.set(name, entry);
     at = end;
   }
@@ -74,11 +75,11 @@ export function readZipDirectory(file: string, zip: Buffer): Map<string, ZipEntr
  * checked first (against the limit and the inflation ratio; counted in `reading` when inflated).
  */
 export function readZipEntry(file: string, zip: Buffer, entry: ZipEntry, reading?: ModelReading): Buffer {
-  const bad = (problem: string): InputError => new InputError(file, `zip entry "${entry.name}" ${problem}`);
+  const bad = (problem: string): InputError => new InputError(file, `zip entry ${excerpt(entry.name)} ${problem}`);
   const limit = reading?.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
   if (entry.size > limit) throw bad(`would inflate to ${formatBytes(entry.size)}, more than the limit of ${formatBytes(limit)}; refused`);
-  if (entry.method === DEFLATED) checkInflation(file, `zip entry "${entry.name}"`, entry.compressedSize, entry.size);
-  if (entry.method === DEFLATED) reading?.inflate(file, entry.size, `zip entry "${entry.name}"`);
+  if (entry.method === DEFLATED) checkInflation(file, `zip entry ${excerpt(entry.name)}`, entry.compressedSize, entry.size);
+  if (entry.method === DEFLATED) reading?.inflate(file, entry.size, `zip entry ${excerpt(entry.name)}`);
   const local = entry.localHeaderOffset;
   if (local + 30 > zip.length || zip.readUInt32LE(local) !== LOCAL) throw bad('has no local header where the directory says (truncated or damaged file)');
   // The local header's own name and extra lengths decide where the data starts (torch pads it for alignment).
@@ -158,7 +159,7 @@ export function refuseClimbingEntries(file: string, names: Iterable<string>): vo
   for (const name of names) {
     const segments = name.split(/[\\/]/);
     if (/^([\\/]|[a-z]:)/i.test(name) || segments.includes('..')) {
-      throw new InputError(file, `zip entry "${name}" points outside the archive; refused`);
+      throw new InputError(file, `zip entry ${excerpt(name)} points outside the archive; refused`);
     }
   }
 }

@@ -8,6 +8,7 @@ import { layerKind } from '../structure/layerKinds';
 import { InputError } from '../model/errors';
 import { LayerNode, ModelGraph } from '../model/graph';
 import { StorageDtype } from '../model/tensor';
+import { excerpt } from '../codecs/json';
 
 /** The element-wise functions the generated code implements (as the engine defines them, structure/activations.ts). */
 export type ExportActivation =
@@ -49,7 +50,7 @@ function modelDtype(storages: StorageDtype[]): ExportDtype {
 
 export function exportPlan(file: string, graph: ModelGraph): ExportPlan {
   const refuse = (layer: LayerNode, problem: string): never => {
-    throw new InputError(file, `cannot export layer "${layer.name}" (${layer.className}): ${problem}; export takes Dense layers and element-wise activations (relu, leaky_relu, elu, tanh, sigmoid, gelu, softplus, swish, linear)`);
+    throw new InputError(file, `cannot export layer ${excerpt(layer.name)} (${layer.className}): ${problem}; export takes Dense layers and element-wise activations (relu, leaky_relu, elu, tanh, sigmoid, gelu, softplus, swish, linear)`);
   };
   if (graph.inputs.length !== 1 || graph.outputs.length !== 1) {
     throw new InputError(file, `cannot export a model with ${graph.inputs.length} inputs and ${graph.outputs.length} outputs; export takes one input and one output`);
@@ -90,7 +91,7 @@ export function exportPlan(file: string, graph: ModelGraph): ExportPlan {
       width = outputs;
       maxWidth = Math.max(maxWidth, width);
       const named = layer.config.activation;
-      addActivation(layer, activationByName(named), `"${String(named)}"`);
+      addActivation(layer, activationByName(named), excerpt(named));
     } else if (channels === 'activation') {
       addActivation(layer, layerKind(layer.className)!.activation!(layer.config), 'as configured');
     } else if (channels !== 'identity') {

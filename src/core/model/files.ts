@@ -1,6 +1,7 @@
 import { constants, promises as fs } from 'fs';
 import * as path from 'path';
 import { InputError } from './errors';
+import { excerpt } from '../codecs/json';
 
 /**
  * The default limit on one model, applied to the bytes its tensors declare (all together), to the
@@ -135,7 +136,7 @@ export class ModelReading {
     for (const before of this.stamps.values()) {
       const now = await fs.stat(before.path).then((s) => stampOf(before.path, s), () => null);
       if (!now || now.size !== before.size || now.mtimeMs !== before.mtimeMs || now.ino !== before.ino) {
-        const which = path.resolve(file) === before.path ? 'the model file' : `"${path.basename(before.path)}"`;
+        const which = path.resolve(file) === before.path ? 'the model file' : excerpt(path.basename(before.path));
         throw new InputError(file, `${which} changed while the model was being read or analysed; open it again`);
       }
     }
@@ -228,7 +229,7 @@ export async function readRegularFile(file: string, maxBytes: number, what = 'th
  */
 export async function confinedPath(file: string, realDir: string, rel: string): Promise<string> {
   if (path.isAbsolute(rel) || /^[a-z][a-z0-9+.-]*:\/\//i.test(rel)) {
-    throw new InputError(file, `weight path "${rel}" is not a relative path inside the model's folder`);
+    throw new InputError(file, `weight path ${excerpt(rel)} is not a relative path inside the model's folder`);
   }
   const resolved = path.resolve(realDir, rel);
   let real = resolved;
@@ -239,7 +240,7 @@ export async function confinedPath(file: string, realDir: string, rel: string): 
   }
   for (const candidate of [resolved, real]) {
     if (!isInside(realDir, candidate)) {
-      throw new InputError(file, `weight path "${rel}" climbs out of the model's folder; refused`);
+      throw new InputError(file, `weight path ${excerpt(rel)} climbs out of the model's folder; refused`);
     }
   }
   return resolved;

@@ -39,7 +39,7 @@ export interface ModelGraph {
 export function makeGraph(file: string, modelClass: string, layers: LayerNode[], inputs: string[], outputs: string[]): ModelGraph {
   const byName = new Map<string, LayerNode>();
   for (const layer of layers) {
-    if (byName.has(layer.name)) throw new InputError(file, `two layers are named "${layer.name}"`);
+    if (byName.has(layer.name)) throw new InputError(file, `two layers are named ${excerpt(layer.name)}`);
     byName.set(layer.name, layer);
   }
   return { modelClass, layers: topologicalOrder(file, layers, byName), byName, inputs, outputs };
@@ -51,7 +51,7 @@ function topologicalOrder(file: string, layers: LayerNode[], byName: Map<string,
   const order: LayerNode[] = [];
   const visit = (layer: LayerNode): void => {
     if (done.has(layer.name)) return;
-    if (visiting.has(layer.name)) throw new InputError(file, `the layer graph has a cycle through "${layer.name}"`);
+    if (visiting.has(layer.name)) throw new InputError(file, `the layer graph has a cycle through ${excerpt(layer.name)}`);
     visiting.add(layer.name);
     for (const name of layer.inbound) visit(byName.get(name)!);
     visiting.delete(layer.name);
@@ -95,7 +95,7 @@ function configNumber(file: string, layer: LayerNode, field: string, fallback?: 
   const value = Object.hasOwn(layer.config, field) ? layer.config[field] : undefined;
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new InputError(file, `layer "${layer.name}" (${layer.className}) has ${field} ${excerpt(value)}; it must be a finite number`);
+    throw new InputError(file, `layer ${excerpt(layer.name)} (${layer.className}) has ${field} ${excerpt(value)}; it must be a finite number`);
   }
   return value;
 }
@@ -104,10 +104,10 @@ function checkOutputShape(file: string, layer: LayerNode): void {
   const shape = layer.outputShape;
   if (!shape) return;
   if (!shape.every((d) => d === null || (Number.isSafeInteger(d) && d >= 0))) {
-    throw new InputError(file, `layer "${layer.name}" (${layer.className}) would produce shape [${shape.join(', ')}], which is not whole sizes: its config does not fit its input`);
+    throw new InputError(file, `layer ${excerpt(layer.name)} (${layer.className}) would produce shape [${shape.join(', ')}], which is not whole sizes: its config does not fit its input`);
   }
   if (sizeOf(shape.filter((d): d is number => d !== null)) > MAX_TENSOR_ELEMENTS) {
-    throw new InputError(file, `layer "${layer.name}" (${layer.className}) would produce shape [${shape.join(', ')}], more than this tool will allocate`);
+    throw new InputError(file, `layer ${excerpt(layer.name)} (${layer.className}) would produce shape [${shape.join(', ')}], more than this tool will allocate`);
   }
 }
 
@@ -117,7 +117,7 @@ const WIDTHS: ReadonlyMap<string, string> = new Map([['Dense', 'units'], ['Conv2
 function checkLayerWeights(file: string, layer: LayerNode): void {
   // A declaration, not an arrow: only a declared never-returning function narrows what follows its call.
   function refuse(problem: string): never {
-    throw new InputError(file, `layer "${layer.name}" (${layer.className}) ${problem}`);
+    throw new InputError(file, `layer ${excerpt(layer.name)} (${layer.className}) ${problem}`);
   }
   const weight = (role: string): NamedWeight => layer.weights.get(role) ?? refuse(`has no ${role} in the weights (a layer renamed in the config?)`);
   const shapeText = (w: NamedWeight): string => `[${w.shape.join(', ')}]`;

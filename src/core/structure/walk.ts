@@ -1,6 +1,7 @@
 import { activationByName, ActivationFn, compose } from './activations';
 import { activationLayer, isSoftmax, layerKind, producerWidth } from './layerKinds';
 import { LayerNode, ModelGraph } from '../model/graph';
+import { excerpt } from '../codecs/json';
 
 /** Where a producer's channels sit among a consumer's input channels when a Concatenate comes between. */
 interface ChannelSlice {
@@ -105,7 +106,7 @@ export function walkProducer(graph: ModelGraph, layer: LayerNode & { className: 
   if (!layer.weights.get('kernel')) return refuse('its kernel was not found in the weights manifest');
   if (graph.outputs.includes(layer.name)) return refuse('output layer: its units are the model outputs');
   if (layer.config.activation === 'softmax') return refuse('softmax ties all its units together');
-  if (own === null) return refuse(`unknown activation "${String(layer.config.activation)}"`);
+  if (own === null) return refuse(`unknown activation ${excerpt(layer.config.activation)}`);
   if (layer.shared) return refuse('shared layer: called on several inputs');
   if (kind === 'Conv2D') {
     if (layer.config.data_format === 'channels_first') return refuse('channels_first convolutions are not supported');
@@ -243,7 +244,7 @@ export function walkProducer(graph: ModelGraph, layer: LayerNode & { className: 
     if (route.slice || route.positions !== 1) return `coupled through DepthwiseConv2D (${dw.name}) after a Concatenate or Flatten`;
     if (!dw.weights.get('depthwise_kernel')) return `its follower ${dw.name} has no kernel in the weights manifest`;
     const act = activationByName(dw.config.activation);
-    if (!act) return `unknown activation "${String(dw.config.activation)}" of ${dw.name}`;
+    if (!act) return `unknown activation ${excerpt(dw.config.activation)} of ${excerpt(dw.name)}`;
     const follower: ChannelLayer = { layer: dw, batchNorm: null };
     walked.followers.push(follower);
     walked.activations.set(dw.name, act);

@@ -39,13 +39,13 @@ export const usesBias = (node: LayerNode): boolean => node.config.use_bias !== f
 export function tfjsActivation(node: LayerNode, name: unknown): TfjsActivation {
   if (name === 'softmax') return 'softmax';
   const fn = activationByName(name);
-  if (!fn) throw new Unbuildable(`activation "${String(name)}"`);
+  if (!fn) throw new Unbuildable(`activation ${excerpt(name)}`);
   const known: Record<string, TfjsActivation> = {
     linear: 'linear', relu: 'relu', relu6: 'relu6', elu: 'elu', selu: 'selu', sigmoid: 'sigmoid', hard_sigmoid: 'hardSigmoid',
     softplus: 'softplus', softsign: 'softsign', tanh: 'tanh', swish: 'swish', mish: 'mish', gelu: 'gelu', gelu_new: 'gelu_new',
   };
   const id = Object.hasOwn(known, fn.name) ? known[fn.name] : undefined;
-  if (!id) throw new Unbuildable(`activation "${fn.name}" of ${node.name}`);
+  if (!id) throw new Unbuildable(`activation ${excerpt(fn.name)} of ${excerpt(node.name)}`);
   return id;
 }
 
@@ -54,7 +54,7 @@ function padded(tf: typeof TF, node: LayerNode, x: TF.SymbolicTensor): { x: TF.S
   const [h, w] = paddings(node.config.padding);
   const explicit = (p: Padding): p is [number, number] => Array.isArray(p);
   if (!explicit(h) && !explicit(w)) {
-    if ((h !== 'same' && h !== 'valid') || h !== w) throw new Unbuildable(`padding "${String(h)}"/"${String(w)}"`);
+    if ((h !== 'same' && h !== 'valid') || h !== w) throw new Unbuildable(`padding ${excerpt(h)}/${excerpt(w)}`);
     return { x, padding: h };
   }
   const [top, bottom] = explicit(h) ? h : [0, 0];
@@ -69,7 +69,7 @@ function poolPadding(node: LayerNode, input: TF.SymbolicTensor, pool: [number, n
   const axes = paddings(node.config.padding);
   if (!axes.some(Array.isArray)) {
     const p = String(axes[0]);
-    if (p !== 'same' && p !== 'valid') throw new Unbuildable(`padding "${p}"`);
+    if (p !== 'same' && p !== 'valid') throw new Unbuildable(`padding ${excerpt(p)}`);
     return p;
   }
   const explicit = axes.map((p) => (Array.isArray(p) ? p : [0, 0]));
@@ -213,5 +213,5 @@ export const TRAINABLE_KINDS: ReadonlyMap<string, TrainableKind> = new Map<strin
 
 /** The trainer's error for a node it cannot build: one line naming the op and the node. */
 export function unbuildable(file: string, node: LayerNode, why?: string): InputError {
-  return new InputError(file, `retraining cannot build ${node.className} "${node.name}"${why ? ` (${why})` : ''} in tfjs`);
+  return new InputError(file, `retraining cannot build ${node.className} ${excerpt(node.name)}${why ? ` (${why})` : ''} in tfjs`);
 }

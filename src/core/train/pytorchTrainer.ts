@@ -23,6 +23,7 @@ import { TRAINABLE_KINDS, tfjsActivation, Unbuildable, unbuildable, usesBias, ze
 import { ancestors } from './network';
 import { LEARNING_RATE_CANDIDATES, RangeTrial } from './schedule';
 import type { Trainer, TrainerData, TrainingJob, TrainingOutcome } from './trainer';
+import { excerpt } from '../codecs/json';
 
 export type TrainingDevice = 'auto' | 'cpu' | 'cuda';
 
@@ -143,7 +144,7 @@ function paddingSpec(node: LayerNode): string | [[number, number], [number, numb
   const [h, w] = paddings(node.config.padding);
   const explicit = (p: Padding): p is [number, number] => Array.isArray(p);
   if (!explicit(h) && !explicit(w)) {
-    if ((h !== 'same' && h !== 'valid') || h !== w) throw new Unbuildable(`padding "${String(h)}"/"${String(w)}"`);
+    if ((h !== 'same' && h !== 'valid') || h !== w) throw new Unbuildable(`padding ${excerpt(h)}/${excerpt(w)}`);
     return h;
   }
   if ((!explicit(h) && h !== 'valid') || (!explicit(w) && w !== 'valid')) throw new Unbuildable('mixed padding');

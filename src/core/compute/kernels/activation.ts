@@ -3,6 +3,7 @@ import { activationByName, ActivationFn } from '../../structure/activations';
 import { LayerNode } from '../../model/graph';
 import { Outcome, Value } from '../value';
 import { Kernel, notEvaluated } from './kernel';
+import { excerpt } from '../../codecs/json';
 
 function activate(x: Value, act: ActivationFn): Value {
   if (act.name === 'linear') return x;
@@ -31,7 +32,7 @@ export function ownActivation(layer: LayerNode, z: Outcome): Outcome {
   const name = layer.config.activation;
   if (name === 'softmax') return softmax(z);
   const act = activationByName(name);
-  if (!act) return { unsupported: `activation "${String(name)}" of ${layer.name}` };
+  if (!act) return { unsupported: `activation ${excerpt(name)} of ${excerpt(layer.name)}` };
   return activate(z, act);
 }
 

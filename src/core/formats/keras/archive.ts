@@ -12,6 +12,7 @@ import { layerEntries, layerName, ModelConfig, parseModelConfig, reducedConfigTe
 import { Hdf5, Hdf5Group } from '../../codecs/hdf5';
 import { KerasModel } from './model';
 import { changedDatasets, KerasWeight, readWeight } from './weights';
+import { excerpt } from '../../codecs/json';
 
 const CONFIG = 'config.json';
 const METADATA = 'metadata.json';
@@ -94,18 +95,18 @@ function layerVariables(file: string, hdf5: Hdf5, root: Hdf5Group, config: Model
   for (const entry of saved) {
     const name = layerName(entry);
     const className = String(entry.class_name);
-    if (NESTED_MODELS.has(className)) throw new InputError(file, `layer "${name}" is a nested ${className} model, which is not supported in .keras files`);
+    if (NESTED_MODELS.has(className)) throw new InputError(file, `layer ${excerpt(name)} is a nested ${className} model, which is not supported in .keras files`);
     const snake = snakeCase(className);
     const count = used.has(snake) ? used.get(snake)! + 1 : 0;
     used.set(snake, count);
     const path = `${base}/${count ? `${snake}_${count}` : snake}/vars`;
     const vars = root.get(path);
-    if (!hdf5.isGroup(vars)) throw new InputError(file, `has no group ${path} for layer "${name}": it does not match config.json`);
+    if (!hdf5.isGroup(vars)) throw new InputError(file, `has no group ${path} for layer ${excerpt(name)}: it does not match config.json`);
     const keys = vars.keys().sort((a, b) => Number(a) - Number(b));
     const layerConfig = (entry.config ?? {}) as Record<string, unknown>;
     const roles = weightRoles(className, layerConfig);
     if (roles && roles.length !== keys.length) {
-      throw new InputError(file, `layer "${name}" (${className}) has ${keys.length} variables under ${path}, not the ${roles.length} (${roles.join(', ')}) its config implies`);
+      throw new InputError(file, `layer ${excerpt(name)} (${className}) has ${keys.length} variables under ${path}, not the ${roles.length} (${roles.join(', ')}) its config implies`);
     }
     keys.forEach((key, i) => {
       const dataset = vars.get(key);
@@ -114,7 +115,7 @@ function layerVariables(file: string, hdf5: Hdf5, root: Hdf5Group, config: Model
       if (!weight) return;
       const width = layerConfig.units ?? layerConfig.filters;
       if (roles?.[i] === 'kernel' && width !== undefined && weight.shape[weight.shape.length - 1] !== Number(width)) {
-        throw new InputError(file, `the kernel of layer "${name}" has shape [${weight.shape.join(', ')}], which does not end in its ${Number(width)} units`);
+        throw new InputError(file, `the kernel of layer ${excerpt(name)} has shape [${weight.shape.join(', ')}], which does not end in its ${Number(width)} units`);
       }
       weights.push(weight);
     });

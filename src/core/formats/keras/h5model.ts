@@ -10,6 +10,7 @@ import { layerEntries, layerName, parseModelConfig, reducedConfigText } from './
 import { Hdf5, Hdf5Group } from '../../codecs/hdf5';
 import { KerasModel } from './model';
 import { changedDatasets, KerasWeight, readWeight, stringAttribute, stringsAttribute } from './weights';
+import { excerpt } from '../../codecs/json';
 
 /** Keras flips convolution kernels it loads from a backend other than its own; tfjs computes as TensorFlow does. */
 const CORRELATING_BACKENDS = new Set(['tensorflow', 'jax', 'torch']);
@@ -36,7 +37,7 @@ export function readKerasH5(file: string, bytes: Uint8Array, hdf5: Hdf5, reading
     const weights = layerWeights(file, hdf5, group);
     const known = new Set(layerEntries(config).map(layerName));
     const stray = weights.find((w) => !known.has(w.layer));
-    if (stray) throw new InputError(file, `model_weights holds weights of layer "${stray.layer}", which model_config does not have`);
+    if (stray) throw new InputError(file, `model_weights holds weights of layer ${excerpt(stray.layer)}, which model_config does not have`);
     return {
       format: 'keras-h5',
       description: `Keras ${version ?? '2'} HDF5${backend ? ` (${backend})` : ''}`,
@@ -72,14 +73,14 @@ function layerWeights(file: string, hdf5: Hdf5, group: Hdf5Group): KerasWeight[]
   const weights: KerasWeight[] = [];
   for (const layer of layers) {
     const layerGroup = group.get(layer);
-    if (!hdf5.isGroup(layerGroup)) throw new InputError(file, `model_weights lists layer "${layer}" but has no group for it`);
+    if (!hdf5.isGroup(layerGroup)) throw new InputError(file, `model_weights lists layer ${excerpt(layer)} but has no group for it`);
     const names = stringsAttribute(layerGroup, 'weight_names') ?? [];
     // A role once per layer ("kernel", "bias", …); nested models repeat roles and are named in full.
     const roles = names.map((name) => name.replace(/:\d+$/, '').split('/').pop()!);
     const unique = new Set(roles).size === roles.length;
     names.forEach((name, i) => {
       const dataset = layerGroup.get(name);
-      if (!hdf5.isDataset(dataset)) throw new InputError(file, `layer "${layer}" lists weight "${name}" but has no dataset for it`);
+      if (!hdf5.isDataset(dataset)) throw new InputError(file, `layer ${excerpt(layer)} lists weight ${excerpt(name)} but has no dataset for it`);
       const weight = readWeight(file, dataset, layer, unique ? roles[i] : name);
       if (weight) weights.push(weight);
     });

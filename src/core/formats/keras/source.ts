@@ -5,7 +5,7 @@
  */
 import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
-import { InputError } from '../../model/errors';
+import { foreignReason, InputError } from '../../model/errors';
 import { OpenedModel, OpenerOptions, Predictor, registerFormat } from '../../model/registry';
 import { softmaxOutput, tfjsPredictor } from '../../compute/tfjsPredictor';
 import { readKerasArchive } from './archive';
@@ -13,6 +13,7 @@ import { forTfjs, graphOf } from './config';
 import { isHdf5, loadHdf5 } from '../../codecs/hdf5';
 import { readKerasH5 } from './h5model';
 import { KerasModel } from './model';
+import { excerpt } from '../../codecs/json';
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 
@@ -48,7 +49,7 @@ async function kerasPredictor(tf: typeof TF, file: string, model: KerasModel, cl
   try {
     layersModel = await tf.models.modelFromJSON({ modelTopology: forTfjs(model.config) } as unknown as TF.io.ModelJSON);
   } catch (e) {
-    throw new InputError(file, `tfjs cannot build this model (${model.description}): ${(e as Error).message}`);
+    throw new InputError(file, `tfjs cannot build this model (${model.description}): ${foreignReason(e)}`);
   }
   try {
     for (const layer of layersModel.layers) {
@@ -56,7 +57,7 @@ async function kerasPredictor(tf: typeof TF, file: string, model: KerasModel, cl
       if (expected === 0) continue;
       const stored = model.weights.filter((w) => w.layer === layer.name);
       if (stored.length !== expected) {
-        throw new InputError(file, `layer "${layer.name}" has ${stored.length} weights in the file, but its config makes ${expected}`);
+        throw new InputError(file, `layer ${excerpt(layer.name)} has ${stored.length} weights in the file, but its config makes ${expected}`);
       }
       const flip = model.flipConvKernels && CONVOLUTIONS.has(layer.getClassName());
       const tensors = stored.map((w, i) =>
@@ -68,7 +69,7 @@ async function kerasPredictor(tf: typeof TF, file: string, model: KerasModel, cl
       try {
         layer.setWeights(tensors);
       } catch (e) {
-        throw new InputError(file, `the weights of layer "${layer.name}" do not fit its config: ${(e as Error).message}`);
+        throw new InputError(file, `the weights of layer ${excerpt(layer.name)} do not fit its config: ${foreignReason(e)}`);
       } finally {
         tf.dispose(tensors);
       }

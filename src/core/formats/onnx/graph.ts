@@ -136,8 +136,8 @@ class GraphBuilder {
       throw new InputError(
         this.file,
         later !== undefined
-          ? `node "${first.name}" reads "${t}" before node "${this.nodes[later].name}" computes it: the nodes are not in topological order`
-          : `node "${first.name}" reads "${t}", which is neither a graph input, an initializer nor any node's output`,
+          ? `node ${excerpt(first.name)} reads ${excerpt(t)} before node ${excerpt(this.nodes[later].name)} computes it: the nodes are not in topological order`
+          : `node ${excerpt(first.name)} reads ${excerpt(t)}, which is neither a graph input, an initializer nor any node's output`,
       );
     }
     const layer = this.addLayer(first.name, spec.className, spec.config, spec.inputs);
@@ -166,7 +166,7 @@ class GraphBuilder {
       return;
     }
     const layer = this.layerOf.get(input);
-    if (!layer) throw new InputError(this.file, `node "${node.name}" reads "${input}", which nothing computes before it`);
+    if (!layer) throw new InputError(this.file, `node ${excerpt(node.name)} reads ${excerpt(input)}, which nothing computes before it`);
     this.layerOf.set(output, layer);
     this.tensors.get(layer)!.push(output);
     if (this.index.ranks.get(output) == null) this.index.ranks.set(output, this.index.rank(input));

@@ -5,6 +5,7 @@ import { foreignReason, InputError, UnrunnableModel } from '../../model/errors';
 import { Predictor } from '../../model/registry';
 import { sizeOf } from '../../model/tensor';
 import { float16ToFloat32, float32ToFloat16 } from '../../codecs/float16';
+import { excerpt } from '../../codecs/json';
 
 /** A graph input as the file declares it. */
 export interface OnnxInput {
@@ -27,12 +28,11 @@ export async function onnxPredictor(file: string, inputs: OnnxInput[], classifie
   try {
     ort = loadOnnxRuntime();
   } catch (e) {
-    const why = (e as Error).message.split('\n')[0];
-    throw new InputError(file, `running ONNX models needs onnxruntime-node (an optional dependency), which cannot be loaded here: ${why}`);
+    throw new InputError(file, `running ONNX models needs onnxruntime-node (an optional dependency), which cannot be loaded here: ${foreignReason(e)}`);
   }
   for (const input of inputs) {
-    if (!FEEDS[input.elemType]) throw new InputError(file, `input "${input.name}" is not a float tensor; only float inputs can be probed`);
-    if (!input.dims?.length) throw new InputError(file, `input "${input.name}" declares no shape with a batch axis`);
+    if (!FEEDS[input.elemType]) throw new InputError(file, `input ${excerpt(input.name)} is not a float tensor; only float inputs can be probed`);
+    if (!input.dims?.length) throw new InputError(file, `input ${excerpt(input.name)} declares no shape with a batch axis`);
   }
   const dims = inputs.map((i) => i.dims!);
   let session: Ort.InferenceSession;

@@ -11,6 +11,7 @@ import { confinedPath, ModelReading } from '../../model/files';
 import { sizeOf, STORAGE_BYTES, StorageDtype, Tensor } from '../../model/tensor';
 import { checkShape, decodeTensor, encodeFloats } from '../../codecs/dtypes';
 import { checkScannable } from './scan';
+import { excerpt } from '../../codecs/json';
 
 /** TensorProto.DataType values this tool decodes; other types are carried through as stored. */
 const DTYPES: ReadonlyMap<number, StorageDtype> = new Map([
@@ -79,7 +80,7 @@ export async function readOnnxModel(file: string, reading: ModelReading = new Mo
     const name = t.name ?? '';
     const dims = checkShape(file, name, (t.dims ?? []).map(toNumber));
     const dtype = dtypeOf(t.dataType);
-    reading.reserve(file, dtype ? sizeOf(dims) * STORAGE_BYTES[dtype] : 0, `initializer "${name}"`);
+    reading.reserve(file, dtype ? sizeOf(dims) * STORAGE_BYTES[dtype] : 0, `initializer ${excerpt(name)}`);
     return { t, name, dims, dtype };
   });
   const realDir = await fs.realpath(path.dirname(modelPath));
@@ -87,7 +88,7 @@ export async function readOnnxModel(file: string, reading: ModelReading = new Mo
   const initializers = new Map<string, OnnxInitializer>();
   try {
     for (const { t, name, dims, dtype } of declared) {
-      if (initializers.has(name)) throw new InputError(file, `two initializers are named "${name}"`);
+      if (initializers.has(name)) throw new InputError(file, `two initializers are named ${excerpt(name)}`);
       if (t.dataLocation === EXTERNAL) {
         const expected = dtype ? sizeOf(dims) * STORAGE_BYTES[dtype] : null;
         initializers.set(name, { name, dims, dtype, bytes: await external.read(t, expected), external: true });
@@ -116,13 +117,13 @@ function inlineBytes(file: string, t: onnx.ITensorProto, dtype: StorageDtype, di
   const shape = `[${dims.join(', ')}]`;
   if (t.rawData?.length) {
     if (t.rawData.length !== n * size) {
-      throw new InputError(file, `initializer "${name}" has shape ${shape} (${n * size} bytes of ${dtype}) but its data holds ${t.rawData.length} bytes`);
+      throw new InputError(file, `initializer ${excerpt(name)} has shape ${shape} (${n * size} bytes of ${dtype}) but its data holds ${t.rawData.length} bytes`);
     }
     return t.rawData;
   }
   const values: Int64[] =
     (dtype === 'float32' ? t.floatData : dtype === 'float64' ? t.doubleData : dtype === 'int64' ? t.int64Data : t.int32Data) ?? [];
-  if (values.length !== n) throw new InputError(file, `initializer "${name}" has shape ${shape} (${n} values) but its data holds ${values.length}`);
+  if (values.length !== n) throw new InputError(file, `initializer ${excerpt(name)} has shape ${shape} (${n} values) but its data holds ${values.length}`);
   if (dtype === 'float32' || dtype === 'float64') return encodeFloats(dtype, values as number[]);
   const bytes = new Uint8Array(n * size);
   const view = new DataView(bytes.buffer);
@@ -166,23 +167,23 @@ class ExternalData {
     const name = t.name ?? '';
     const entries = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
     const location = entries.get('location');
-    if (!location) throw new InputError(this.file, `initializer "${name}" is stored externally but names no location`);
+    if (!location) throw new InputError(this.file, `initializer ${excerpt(name)} is stored externally but names no location`);
     const offset = this.integer(name, entries, 'offset') ?? 0;
     const length = this.integer(name, entries, 'length') ?? expected;
-    if (length === null) throw new InputError(this.file, `initializer "${name}" has a data type this tool does not decode and no external data length`);
+    if (length === null) throw new InputError(this.file, `initializer ${excerpt(name)} has a data type this tool does not decode and no external data length`);
     // Undecoded types reserve nothing up front: their length is only known here.
-    if (expected === null) this.reading.reserve(this.file, length, `initializer "${name}"`);
+    if (expected === null) this.reading.reserve(this.file, length, `initializer ${excerpt(name)}`);
     if (expected !== null && length !== expected) {
-      throw new InputError(this.file, `initializer "${name}" has shape [${(t.dims ?? []).map(toNumber).join(', ')}] (${expected} bytes) but its external data length is ${length}`);
+      throw new InputError(this.file, `initializer ${excerpt(name)} has shape [${(t.dims ?? []).map(toNumber).join(', ')}] (${expected} bytes) but its external data length is ${length}`);
     }
     const target = await confinedPath(this.file, this.realDir, location);
     const { handle, size } = await this.open(target, location);
     if (offset + length > size) {
-      throw new InputError(this.file, `external data of initializer "${name}" is truncated: "${location}" holds ${size} bytes, the tensor needs ${length} from offset ${offset}`);
+      throw new InputError(this.file, `external data of initializer ${excerpt(name)} is truncated: ${excerpt(location)} holds ${size} bytes, the tensor needs ${length} from offset ${offset}`);
     }
     const bytes = new Uint8Array(length);
     const { bytesRead } = await handle.read(bytes, 0, length, offset);
-    if (bytesRead !== length) throw new InputError(this.file, `external data file "${location}" changed size while it was being read`);
+    if (bytesRead !== length) throw new InputError(this.file, `external data file ${excerpt(location)} changed size while it was being read`);
     return bytes;
   }
 
@@ -198,7 +199,7 @@ class ExternalData {
   private open(target: string, location: string): Promise<{ handle: fs.FileHandle; size: number }> {
     let opened = this.handles.get(target);
     if (!opened) {
-      opened = this.reading.open(this.file, target, `external data file "${location}"`);
+      opened = this.reading.open(this.file, target, `external data file ${excerpt(location)}`);
       this.handles.set(target, opened);
     }
     return opened;
@@ -208,7 +209,7 @@ class ExternalData {
     const value = entries.get(key);
     if (value === undefined) return null;
     if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
-      throw new InputError(this.file, `initializer "${name}" has an invalid external data ${key} "${value}"`);
+      throw new InputError(this.file, `initializer ${excerpt(name)} has an invalid external data ${key} ${excerpt(value)}`);
     }
     return Number(value);
   }

@@ -14,6 +14,7 @@ import { buildOnnxGraph } from './graph';
 import { toStored } from './layout';
 import { IntAttributes, ShapeEdit, TensorUpdate, writeOnnxModel } from './write';
 import { isCondensable } from '../../structure/layerKinds';
+import { excerpt } from '../../codecs/json';
 
 async function openOnnxModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
   const source = await readOnnxModel(file, options.reading);
@@ -29,7 +30,7 @@ async function openOnnxModel(file: string, options: OpenerOptions): Promise<Open
     mainFile,
     encode(changed, units) {
       if (source.externalElsewhere) {
-        throw new InputError(file, `tensor "${source.externalElsewhere}" keeps its data in an external file outside the graph's initializers; writing such models is not supported`);
+        throw new InputError(file, `tensor ${excerpt(source.externalElsewhere)} keeps its data in an external file outside the graph's initializers; writing such models is not supported`);
       }
       const updates = new Map<string, TensorUpdate>();
       const shapes = new Map<string, ShapeEdit>();

@@ -69,9 +69,9 @@ export async function readTfjsModel(file: string, reading: ModelReading = new Mo
       const shard = await confinedPath(file, realDir, rel);
       const real = await fs.realpath(shard).catch(() => shard);
       const twice = listed.get(real);
-      if (twice !== undefined) throw new InputError(file, `weight shard "${rel}" is listed twice in the manifest (as "${twice}" before); refused`);
+      if (twice !== undefined) throw new InputError(file, `weight shard ${excerpt(rel)} is listed twice in the manifest (as ${excerpt(twice)} before); refused`);
       listed.set(real, rel);
-      available += await reading.size(file, shard, `weight shard "${rel}"`);
+      available += await reading.size(file, shard, `weight shard ${excerpt(rel)}`);
       shardPaths.push(shard);
     }
     if (available !== needed) {
@@ -90,7 +90,7 @@ export async function readTfjsModel(file: string, reading: ModelReading = new Mo
   for (const group of groups) {
     // Each shard is read at the size it was stamped with (a change in between is refused).
     const shards: Buffer[] = [];
-    for (const [i, shard] of group.shardPaths.entries()) shards.push(await reading.read(file, shard, `weight shard "${group.rels[i]}"`));
+    for (const [i, shard] of group.shardPaths.entries()) shards.push(await reading.read(file, shard, `weight shard ${excerpt(group.rels[i])}`));
     const buffer = Buffer.concat(shards);
     let offset = 0;
     for (const spec of group.specs) {
@@ -150,27 +150,27 @@ function validateSpec(file: string, spec: unknown): asserts spec is WeightSpec {
   }
   const name = spec.name;
   if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new InputError(file, `weight "${name}" has an invalid shape ${excerpt(spec.shape)}`);
+    throw new InputError(file, `weight ${excerpt(name)} has an invalid shape ${excerpt(spec.shape)}`);
   }
   if (spec.dtype !== 'float32' && spec.dtype !== 'int32') {
-    throw new InputError(file, `weight "${name}" has dtype ${excerpt(spec.dtype)}; only float32 and int32 are supported`);
+    throw new InputError(file, `weight ${excerpt(name)} has dtype ${excerpt(spec.dtype)}; only float32 and int32 are supported`);
   }
   if (spec.quantization !== undefined) {
     const q = spec.quantization;
     if (!isRecord(q) || (q.dtype !== 'uint8' && q.dtype !== 'uint16' && q.dtype !== 'float16')) {
-      throw new InputError(file, `weight "${name}" has an unknown quantization ${excerpt(q)}`);
+      throw new InputError(file, `weight ${excerpt(name)} has an unknown quantization ${excerpt(q)}`);
     }
     if (q.dtype === 'float16' && spec.dtype !== 'float32') {
-      throw new InputError(file, `weight "${name}": float16 quantization needs dtype float32`);
+      throw new InputError(file, `weight ${excerpt(name)}: float16 quantization needs dtype float32`);
     }
     if (q.dtype !== 'float16' && (typeof q.min !== 'number' || typeof q.scale !== 'number')) {
-      throw new InputError(file, `weight "${name}": ${q.dtype} quantization needs numeric "min" and "scale"`);
+      throw new InputError(file, `weight ${excerpt(name)}: ${q.dtype} quantization needs numeric "min" and "scale"`);
     }
   }
   if (sizeOf(spec.shape) > MAX_TENSOR_ELEMENTS) {
     throw new InputError(
       file,
-      `weight "${name}" has shape [${spec.shape.join(', ')}] (${sizeOf(spec.shape).toExponential(2)} values), more than this tool will allocate`,
+      `weight ${excerpt(name)} has shape [${spec.shape.join(', ')}] (${sizeOf(spec.shape).toExponential(2)} values), more than this tool will allocate`,
     );
   }
 }
@@ -210,7 +210,7 @@ function decodeWeight(file: string, spec: WeightSpec, bytes: Uint8Array): NamedW
     let bad = 0;
     for (let i = 0; i < n; i++) if (!Number.isFinite(data[i])) bad++;
     if (bad > 0) {
-      throw new InputError(file, `weight "${spec.name}" holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'}; refusing to analyse it`);
+      throw new InputError(file, `weight ${excerpt(spec.name)} holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'}; refusing to analyse it`);
     }
   }
   return { name: spec.name, shape: spec.shape.slice(), dtype: spec.dtype, data, storage, quantization: q };

@@ -1,6 +1,6 @@
 /** TF.js Layers models (model.json + weight shards) as a ModelSource. */
 import type * as TF from '@tensorflow/tfjs';
-import { InputError } from '../../model/errors';
+import { foreignReason, InputError } from '../../model/errors';
 import { OpenedModel, OpenerOptions, registerFormat } from '../../model/registry';
 import { softmaxOutput, tfjsPredictor } from '../../compute/tfjsPredictor';
 import { readTfjsModel, TfjsModelFile } from './read';
@@ -48,6 +48,6 @@ export async function toLayersModel(tf: typeof TF, model: TfjsModelFile): Promis
       tf.io.fromMemory({ modelTopology: model.json.modelTopology as TF.io.ModelJSON['modelTopology'], weightSpecs, weightData: weightData.buffer }),
     );
   } catch (e) {
-    throw new InputError(model.path, `tfjs cannot build this model: ${(e as Error).message}`);
+    throw new InputError(model.path, `tfjs cannot build this model: ${foreignReason(e)}`);
   }
 }

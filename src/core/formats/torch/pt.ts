@@ -8,6 +8,7 @@ import { sizeOf, STORAGE_BYTES } from '../../model/tensor';
 import { isTensor, TensorRef, unpickle, Value } from '../../codecs/pickle';
 import { checkShape, RawTensor } from '../../codecs/dtypes';
 import { readZipDirectory, readZipEntry, ZipEntry } from '../../codecs/zip';
+import { excerpt } from '../../codecs/json';
 
 const STATE_DICT_ADVICE = 'save the weights with torch.save(model.state_dict(), path), or export the model to ONNX';
 
@@ -29,7 +30,7 @@ export function parseTorchFile(file: string, bytes: Buffer, reading: ModelReadin
   const entry = (name: string): ZipEntry | undefined => entries.get(`${archive}/${name}`);
   const byteOrderEntry = entry('byteorder');
   const byteOrder = byteOrderEntry ? readZipEntry(file, bytes, byteOrderEntry, reading).toString('latin1') : 'little';
-  if (byteOrder !== 'little' && byteOrder !== 'big') throw new InputError(file, `unknown byte order "${byteOrder}"`);
+  if (byteOrder !== 'little' && byteOrder !== 'big') throw new InputError(file, `unknown byte order ${excerpt(byteOrder)}`);
 
   const root = unpickle(file, readZipEntry(file, bytes, entry('data.pkl')!, reading));
   const stateDict = checkStateDict(file, root);
@@ -37,12 +38,12 @@ export function parseTorchFile(file: string, bytes: Buffer, reading: ModelReadin
   for (const [name, ref] of stateDict) {
     const { key, dtype, numel } = ref.storage;
     const stored = entry(`data/${key}`);
-    if (!stored) throw new InputError(file, `tensor "${name}": its storage data/${key} is missing from the archive`);
+    if (!stored) throw new InputError(file, `tensor ${excerpt(name)}: its storage data/${key} is missing from the archive`);
     if (stored.size !== numel * STORAGE_BYTES[dtype]) {
       throw new InputError(file, `storage data/${key} holds ${stored.size} bytes, but ${numel} ${dtype} values need ${numel * STORAGE_BYTES[dtype]}`);
     }
     checkView(file, name, ref);
-    reading.reserve(file, sizeOf(ref.shape) * STORAGE_BYTES[dtype], `tensor "${name}"`);
+    reading.reserve(file, sizeOf(ref.shape) * STORAGE_BYTES[dtype], `tensor ${excerpt(name)}`);
   }
   const storages = new Map<string, Uint8Array>();
   return stateDict.map(([name, ref]) => {
@@ -61,7 +62,7 @@ function checkStateDict(file: string, root: Value): [string, TensorRef][] {
   const entries = [...root];
   const other = entries.filter(([, value]) => !isTensor(value)).map(([key]) => key);
   if (other.length) {
-    const list = other.slice(0, 5).map((k) => `"${k}"`).join(', ') + (other.length > 5 ? ', …' : '');
+    const list = other.slice(0, 5).map((k) => excerpt(k)).join(', ') + (other.length > 5 ? ', …' : '');
     throw new InputError(file, `not a plain state dict: ${list} ${other.length === 1 ? 'is not a tensor' : 'are not tensors'} (a training checkpoint?); ${STATE_DICT_ADVICE}`);
   }
   return entries as [string, TensorRef][];
@@ -75,13 +76,13 @@ function checkView(file: string, name: string, ref: TensorRef): void {
   const shape = checkShape(file, name, ref.shape);
   if (sizeOf(shape) === 0) return;
   const last = shape.reduce((index, d, axis) => index + (d - 1) * ref.stride[axis], ref.offset);
-  if (last >= ref.storage.numel) throw new InputError(file, `tensor "${name}" reaches past the end of its storage`);
+  if (last >= ref.storage.numel) throw new InputError(file, `tensor ${excerpt(name)} reaches past the end of its storage`);
   const axes = shape.map((size, axis) => ({ size, stride: ref.stride[axis] })).filter((a) => a.size > 1).sort((a, b) => a.stride - b.stride);
   // Each axis must step past everything the faster axes cover.
   let covered = 1;
   for (const { size, stride } of axes) {
     if (stride < covered) {
-      throw new InputError(file, `tensor "${name}" is a view with strides [${ref.stride.join(', ')}] that reads elements of its storage more than once; refused`);
+      throw new InputError(file, `tensor ${excerpt(name)} is a view with strides [${ref.stride.join(', ')}] that reads elements of its storage more than once; refused`);
     }
     covered += stride * (size - 1);
   }

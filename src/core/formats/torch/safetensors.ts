@@ -49,20 +49,20 @@ export function parseSafetensors(file: string, bytes: Buffer, reading: ModelRead
       metadata = value as Record<string, string>;
       continue;
     }
-    if (!isRecord(value)) throw bad(`header entry "${name}" is not an object`);
+    if (!isRecord(value)) throw bad(`header entry ${excerpt(name)} is not an object`);
     const dtype = typeof value.dtype === 'string' ? DTYPES.get(value.dtype) : undefined;
-    if (!dtype) throw bad(`tensor "${name}" has dtype ${excerpt(value.dtype)}; supported: ${[...DTYPES.keys()].join(', ')}`);
+    if (!dtype) throw bad(`tensor ${excerpt(name)} has dtype ${excerpt(value.dtype)}; supported: ${[...DTYPES.keys()].join(', ')}`);
     const shape = checkShape(file, name, value.shape);
     const offsets = value.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
-      throw bad(`tensor "${name}" has invalid data_offsets ${excerpt(offsets)}`);
+      throw bad(`tensor ${excerpt(name)} has invalid data_offsets ${excerpt(offsets)}`);
     }
     const [begin, end] = offsets as number[];
     const needed = byteLengthOf(dtype, shape);
     if (end - begin !== needed) {
-      throw bad(`tensor "${name}": data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but shape [${shape.join(', ')}] in ${String(value.dtype)} needs ${needed}`);
+      throw bad(`tensor ${excerpt(name)}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but shape [${shape.join(', ')}] in ${String(value.dtype)} needs ${needed}`);
     }
-    reading.reserve(file, needed, `tensor "${name}"`);
+    reading.reserve(file, needed, `tensor ${excerpt(name)}`);
     specs.push({ name, dtype, shape, begin, end });
   }
 
@@ -70,9 +70,9 @@ export function parseSafetensors(file: string, bytes: Buffer, reading: ModelRead
   let covered = 0;
   let previous = '';
   for (const spec of [...specs].sort((a, b) => a.begin - b.begin || a.end - b.end)) {
-    if (spec.begin < covered) throw bad(`tensor "${spec.name}" overlaps tensor "${previous}"`);
-    if (spec.begin > covered) throw bad(`${spec.begin - covered} bytes before tensor "${spec.name}" belong to no tensor`);
-    if (spec.end > dataLength) throw bad(`tensor "${spec.name}" ends at byte ${spec.end} of the data, but the file holds only ${dataLength} (truncated?)`);
+    if (spec.begin < covered) throw bad(`tensor ${excerpt(spec.name)} overlaps tensor ${excerpt(previous)}`);
+    if (spec.begin > covered) throw bad(`${spec.begin - covered} bytes before tensor ${excerpt(spec.name)} belong to no tensor`);
+    if (spec.end > dataLength) throw bad(`tensor ${excerpt(spec.name)} ends at byte ${spec.end} of the data, but the file holds only ${dataLength} (truncated?)`);
     covered = spec.end;
     previous = spec.name;
   }
