@@ -39,13 +39,15 @@ export function completeLinkage(s: Float32Array, n: number): Dendrogram {
     const previous = chainLength > 1 ? chain[chainLength - 2] : -1;
     // Nearest active neighbour of the tip; the previous chain element wins ties (keeps the chain acyclic),
     // else the lowest index does (the scan is in increasing order and replaces only on a strict gain).
+    // A NaN similarity counts as -Infinity, and a lone tip takes its first neighbour even at -Infinity:
+    // every step then either extends the chain or merges, so the loop ends whatever the matrix holds.
     const row = tip * n;
     let best = previous;
-    let bestSim = previous >= 0 ? s[row + previous] : -Infinity;
+    let bestSim = previous >= 0 ? orLowest(s[row + previous]) : -Infinity;
     for (let a = 0; a < activeCount; a++) {
       const j = active[a];
-      const v = s[row + j];
-      if (v > bestSim && j !== tip) {
+      const v = orLowest(s[row + j]);
+      if (j !== tip && (v > bestSim || best < 0)) {
         best = j;
         bestSim = v;
       }
@@ -75,6 +77,11 @@ export function completeLinkage(s: Float32Array, n: number): Dendrogram {
     }
   }
   return sortMerges({ n, a: mergeA, b: mergeB, sim: mergeSim });
+}
+
+/** A similarity, NaN (from non-finite weights) as the lowest. */
+function orLowest(v: number): number {
+  return Number.isNaN(v) ? -Infinity : v;
 }
 
 function sortMerges(d: Dendrogram): Dendrogram {

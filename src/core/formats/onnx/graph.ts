@@ -254,8 +254,13 @@ class GraphBuilder {
     if (!this.index.isDynamic(a) || node.int('transA', 0) !== 0 || kernel?.shape.length !== 2) return null;
     const transB = node.int('transB', 0) === 1;
     const units = kernel.shape[transB ? 0 : 1];
+    const alpha = node.float('alpha', 1);
     const beta = node.float('beta', 1);
-    const weights: LayerSpec['weights'] = [['kernel', b, { perm: transB ? [1, 0] : [0, 1], scale: node.float('alpha', 1) }]];
+    // They scale the weights the engine holds (and the writer divides by them again).
+    if (!Number.isFinite(alpha) || alpha === 0 || !Number.isFinite(beta)) {
+      throw new InputError(this.file, `Gemm node ${excerpt(node.name)} has alpha ${alpha} and beta ${beta}; they must be finite, alpha not 0`);
+    }
+    const weights: LayerSpec['weights'] = [['kernel', b, { perm: transB ? [1, 0] : [0, 1], scale: alpha }]];
     if (c) {
       if (!isUnitVector(this.index.weight(c), units)) return null;
       if (beta !== 0) weights.push(['bias', c, { perm: null, scale: beta }]);

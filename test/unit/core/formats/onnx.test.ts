@@ -497,6 +497,16 @@ describe('ONNX models', function () {
       }
     });
 
+    it('a Gemm whose alpha or beta is not finite, or whose alpha is 0 (they scale the weights the engine holds)', async () => {
+      for (const [name, value] of [['beta', NaN], ['alpha', Infinity], ['alpha', 0]] as const) {
+        const file = await edited('mlp.onnx', freshDir(), (model) => {
+          const gemm = model.graph!.node!.find((n) => n.opType === 'Gemm')!;
+          gemm.attribute = [...(gemm.attribute ?? []).filter((a) => a.name !== name), { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: value }];
+        });
+        await refuse(file, /Gemm node "[^"]+" has alpha \S+ and beta \S+; they must be finite, alpha not 0/);
+      }
+    });
+
     it('writing is refused when a tensor outside the initializers keeps its data in an external file', async () => {
       const dir = freshDir();
       const file = await edited('mlp.onnx', dir, (model) => {

@@ -49,6 +49,18 @@ describe('complete-linkage clustering', () => {
     assert.strictEqual(countClusters(tree, -1), 1);
   });
 
+  it('ends on similarities that are NaN (from non-finite weights), merging those clusters last', () => {
+    const n = 6;
+    const s = similarityOf(randomVectors(n, 3, 5));
+    for (let j = 0; j < n; j++) if (j !== 2) s[2 * n + j] = s[j * n + 2] = NaN;
+    const tree = completeLinkage(s, n);
+    assert.strictEqual(tree.sim.length, n - 1);
+    assert.strictEqual(tree.sim[n - 2], -Infinity);
+    assert.ok(Array.from(tree.sim.subarray(0, n - 2)).every(Number.isFinite));
+    const all = new Float32Array(n * n).fill(NaN);
+    assert.strictEqual(completeLinkage(all, n).sim.length, n - 1);
+  });
+
   it('is deterministic', () => {
     const vectors = randomVectors(40, 3, 4);
     const a = completeLinkage(similarityOf(vectors), 40);
