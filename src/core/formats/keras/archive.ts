@@ -101,16 +101,16 @@ function layerVariables(file: string, hdf5: Hdf5, root: Hdf5Group, config: Model
     used.set(snake, count);
     const path = `${base}/${count ? `${snake}_${count}` : snake}/vars`;
     const vars = root.get(path);
-    if (!hdf5.isGroup(vars)) throw new InputError(file, `has no group ${path} for layer ${excerpt(name)}: it does not match config.json`);
+    if (!hdf5.isGroup(vars)) throw new InputError(file, `has no group ${excerpt(path)} for layer ${excerpt(name)}: it does not match config.json`);
     const keys = vars.keys().sort((a, b) => Number(a) - Number(b));
     const layerConfig = (entry.config ?? {}) as Record<string, unknown>;
     const roles = weightRoles(className, layerConfig);
     if (roles && roles.length !== keys.length) {
-      throw new InputError(file, `layer ${excerpt(name)} (${className}) has ${keys.length} variables under ${path}, not the ${roles.length} (${roles.join(', ')}) its config implies`);
+      throw new InputError(file, `layer ${excerpt(name)} (${className}) has ${keys.length} variables under ${excerpt(path)}, not the ${roles.length} (${roles.join(', ')}) its config implies`);
     }
     keys.forEach((key, i) => {
       const dataset = vars.get(key);
-      if (!hdf5.isDataset(dataset)) throw new InputError(file, `${path}/${key} is not a dataset`);
+      if (!hdf5.isDataset(dataset)) throw new InputError(file, `${excerpt(`${path}/${key}`)} is not a dataset`);
       const weight = readWeight(file, dataset, name, roles?.[i] ?? `var${i}`);
       if (!weight) return;
       const width = layerConfig.units ?? layerConfig.filters;

@@ -2,6 +2,7 @@
 import { InputError } from '../../model/errors';
 import { MAX_TENSOR_ELEMENTS, NamedWeight, sizeOf, StorageDtype, Tensor } from '../../model/tensor';
 import { DatasetValues, Hdf5Dataset, Hdf5Group } from '../../codecs/hdf5';
+import { excerpt } from '../../codecs/json';
 
 /** A weight as the engine sees it, plus where it lives. */
 export interface KerasWeight extends NamedWeight {
@@ -22,16 +23,16 @@ export function readWeight(file: string, dataset: Hdf5Dataset, layer: string, ro
   const dtype = dataset.dtype;
   const storage = typeof dtype === 'string' ? FLOATS.get(dtype) : undefined;
   if (dtype === '<e' || dtype === '>e') {
-    throw new InputError(file, `weight ${dataset.path} is float16, which this tool cannot write back`);
+    throw new InputError(file, `weight ${excerpt(dataset.path)} is float16, which this tool cannot write back`);
   }
   if (!storage) return null;
   const shape = dataset.shape ?? [];
   if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || sizeOf(shape) > MAX_TENSOR_ELEMENTS) {
-    throw new InputError(file, `weight ${dataset.path} has shape [${shape.join(', ')}], more than this tool will allocate`);
+    throw new InputError(file, `weight ${excerpt(dataset.path)} has shape [${shape.join(', ')}], more than this tool will allocate`);
   }
   const data = Float32Array.from(dataset.value as Float32Array | Float64Array);
   const bad = data.reduce((n, v) => (Number.isFinite(v) ? n : n + 1), 0);
-  if (bad > 0) throw new InputError(file, `weight ${dataset.path} holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'}; refusing to analyse it`);
+  if (bad > 0) throw new InputError(file, `weight ${excerpt(dataset.path)} holds ${bad} NaN or infinite value${bad === 1 ? '' : 's'}; refusing to analyse it`);
   return { name: `${layer}/${role}`, layer, path: dataset.path, shape: shape.slice(), dtype: 'float32', data, storage };
 }
 

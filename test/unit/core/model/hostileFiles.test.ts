@@ -325,6 +325,15 @@ describe('hostile model files', function () {
       assertRefused(await cli('verify', c.file, path.join(out, 'model.json')), c.file, /has dtype "F64"; only float32 inputs can be probed/);
     });
 
+    it('a layer name with a line break and 10,000 characters is quoted escaped and cut short in the refusal', async () => {
+      const c = await freshCopy();
+      c.json.modelTopology.config.layers[0].config.name = `h\n${'x'.repeat(10_000)}`;
+      await fs.writeFile(c.file, JSON.stringify(c.json));
+      const run = await cli('analyze', c.file);
+      assertRefused(run, c.file, /layer "h\\nx+…/);
+      assert.ok(run.err[0].length < c.file.length + 300, `${run.err[0].length} characters`);
+    });
+
     it('a batch normalisation renamed away from its statistics is refused', async () => {
       const model = tf.sequential({
         layers: [
