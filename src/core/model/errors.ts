@@ -33,7 +33,7 @@ export function throwIfCancelled(token: CancelToken | undefined): void {
 const MAX_REASON_CHARS = 240;
 
 /**
- * Another library's error (onnxruntime, tfjs, HDF5) as one bounded line for an InputError: its first
+ * Another library's error (onnxruntime, tfjs) as one bounded line for an InputError: its first
  * line, with control characters and bidirectional overrides escaped (the names it quotes come from
  * the file), cut at MAX_REASON_CHARS.
  */
