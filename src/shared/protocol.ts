@@ -9,6 +9,7 @@ import type { TrainerChoice } from '../core/train/choice';
 import type { BiasDominance, LayerSummary, ModelSummary } from '../core/estimate';
 import type { Fidelity } from '../core/verify';
 import type { AutoMetric, AutoPoint, AutoResult, RetrainRound, RetrainSummary } from '../core/reduction/report';
+import type { Choosable } from './retrainSettings';
 
 // ---- wire form of the analysis ---------------------------------------------------------------------
 
@@ -146,13 +147,17 @@ export type RetrainEvent =
   | { kind: 'paused' }
   | { kind: 'round'; round: RetrainRound; summary: RetrainSummary };
 
-/** What a retrain run is asked to do (the settings, for the panel and the report). */
+/**
+ * What a retrain run is asked to do (the settings, for the panel and the report). "auto": the engine
+ * chooses — each round's γ cut from the clustering trees, the learning rate by a range test (the run's
+ * summary says what it chose).
+ */
 export interface RetrainPlan {
-  threshold: number;
+  threshold: Choosable;
   tolerance: number;
   epochs: number;
   rounds: number;
-  learningRate: number;
+  learningRate: Choosable;
   batchSize: number;
   /** "refit" when each condensation refits the next layers on the calibration data. */
   merge: 'refit' | 'plain';
