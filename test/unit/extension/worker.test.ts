@@ -8,6 +8,7 @@ import type { CondenseReport } from '../../../src/core/reduction/report';
 import type { RetrainEvent, WorkerResponse } from '../../../src/shared/protocol';
 import { writeRetrainData } from '../../fixtures/retrain/data';
 import { copyCombustionExample, tempDir } from '../../helpers/models';
+import { LEARNING_RATE_CANDIDATES } from '../../../src/core/train/schedule';
 
 const root = path.join(__dirname, '../../..');
 const workerPath = path.join(root, 'dist/worker.js');
@@ -173,6 +174,22 @@ describe('analysis worker: cooperative stops and retraining', function () {
 
     client.send({ type: 'retrainDispose', run });
     await assert.rejects(client.request({ type: 'retrainWrite', run, round: 2, outDir: path.join(dir, 'round-2.condensed'), overwrite: false }), /no longer kept/);
+  });
+
+  it('"auto" learning rate and threshold reach the engine unset: a range test chooses the rate, each round its γ; numbers are used as given', async () => {
+    const auto = (await client.request<'retrained'>({ ...retrainRequest(2, 1), learningRate: 'auto', threshold: 'auto' })).summary;
+    assert.strictEqual(auto.learningRate?.chosenBy, 'range test');
+    assert.deepStrictEqual(auto.learningRate.trials?.map((t) => t.learningRate), LEARNING_RATE_CANDIDATES);
+    assert.ok(LEARNING_RATE_CANDIDATES.includes(auto.learningRate.value));
+    assert.match(auto.thresholds ?? '', /^each round removes 12 % of the remaining units/);
+    // Cut from the trees: each round's γ removes units, so the rounds shrink the model.
+    assert.ok(auto.rounds.length >= 1 && auto.rounds.every((r) => r.threshold !== undefined && r.threshold > 0 && r.threshold < 1), JSON.stringify(auto.rounds));
+    assert.ok(auto.rounds[0].params < auto.paramsBefore);
+
+    const given = (await client.request<'retrained'>({ ...retrainRequest(1, 1), learningRate: 3e-4, threshold: 0.999 })).summary;
+    assert.deepStrictEqual(given.learningRate, { value: 3e-4, chosenBy: 'given' });
+    assert.strictEqual(given.thresholds, 'given: 0.999');
+    assert.strictEqual(given.rounds[0].threshold, 0.999);
   });
 
   it('cancels retraining cooperatively between batches: the finished rounds stay writable', async () => {
