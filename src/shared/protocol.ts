@@ -199,7 +199,7 @@ export type WorkerRequest =
   /** The automatic threshold search on the (cached) analysis; `valTargets`: outputs per row, or class indices. */
   | { type: 'auto'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; tolerance: number; valInputs: string; valTargets: string }
   /** Condense–retrain rounds; the run's rounds stay writable (retrainWrite) until retrainDispose. */
-  | ({ type: 'retrain'; id: number; file: string; backend: BackendName; calibration?: string; targetRatio?: number; trainer?: TrainerChoice } & Omit<RetrainPlan, 'merge'>)
+  | ({ type: 'retrain'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; targetRatio?: number; trainer?: TrainerChoice } & Omit<RetrainPlan, 'merge'>)
   /** Writes round `round` of the run started by request `run`; answered even while that run still trains. */
   | { type: 'retrainWrite'; id: number; run: number; round: number; outDir: string; overwrite: boolean };
 

@@ -146,7 +146,7 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
         backend, threshold: givenNumber(request.threshold), tolerance: request.tolerance, epochs: request.epochs, rounds: request.rounds,
         targetRatio: request.targetRatio, learningRate: givenNumber(request.learningRate), batchSize: request.batchSize, trainer: request.trainer,
         trainInputs: request.trainInputs, trainTargets: request.trainTargets, valInputs: request.valInputs, valTargets: request.valTargets,
-        calibration: request.calibration ? { file: request.calibration } : undefined,
+        calibration: request.calibration ? { file: request.calibration } : undefined, openOptions: { activation: request.activation },
         signal, gate: gates.get(id),
         onStart: (run) => {
           // Kept from the start: a finished round can be written while later ones train.

@@ -114,7 +114,7 @@ async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, gi
           progress.report({ message: `round ${last.round} of ≤ ${parameters.rounds}, epoch ${last.epoch} of ${parameters.epochs}: loss ${last.loss.toPrecision(3)}${paused}` });
         });
         const run = retrains.start(
-          { file: model, backend: settings.backend, calibration, trainer, ...parameters, ...(files as RetrainFiles) },
+          { file: model, backend: settings.backend, activation: settings.activation, calibration, trainer, ...parameters, ...(files as RetrainFiles) },
           calibration ? 'refit' : 'plain',
         );
         return run.finally(unsubscribe);

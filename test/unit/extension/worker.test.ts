@@ -9,6 +9,8 @@ import type { RetrainEvent, WorkerResponse } from '../../../src/shared/protocol'
 import { writeRetrainData } from '../../fixtures/retrain/data';
 import { copyCombustionExample, tempDir } from '../../helpers/models';
 import { LEARNING_RATE_CANDIDATES } from '../../../src/core/train/schedule';
+import { loadModel } from '../../../src/core/analyze';
+import { GraphEvaluator, isUnsupported } from '../../../src/core/compute/evaluator';
 
 const root = path.join(__dirname, '../../..');
 const workerPath = path.join(root, 'dist/worker.js');
@@ -240,6 +242,21 @@ describe('analysis worker: cooperative stops and retraining', function () {
     });
     assert.strictEqual(answer.outcome, 'completed');
     assert.deepStrictEqual(answer.summary.rounds.map((r) => r.round), [1]);
+  });
+
+  it("opens a weights-only file with the request's activation (condense.weightsOnly.activation), not the default", async () => {
+    const pt = path.join(root, 'test/fixtures/torch/mlp.pt');
+    const ptData = await writeRetrainData(await fs.mkdtemp(path.join(dir, 'pt-')), pt);
+    const files = { trainInputs: ptData.train.inputs, trainTargets: ptData.train.targets, valInputs: ptData.val.inputs, valTargets: ptData.val.targets };
+    const answer = await client.request<'retrained'>({ ...retrainRequest(1, 1), file: pt, tolerance: 10, activation: 'tanh', ...files });
+    // The original's validation MSE, as the engine computes it with tanh between the layers (the data's targets were made with ReLU).
+    const { graph } = (await loadModel(pt, { activation: 'tanh' })).source;
+    const rows = ptData.val.x.length;
+    const y = await new GraphEvaluator(graph, { shape: [rows, 6], data: Float64Array.from(ptData.val.x.flat()) }).output(graph.outputs[0]);
+    if (isUnsupported(y)) throw new Error(y.unsupported);
+    const targets = ptData.val.y.flat();
+    const mse = targets.reduce((s, t, i) => s + (y.data[i] - t) ** 2, 0) / targets.length;
+    assert.ok(Math.abs(answer.summary.baseline - mse) <= 1e-5 * mse, `baseline ${answer.summary.baseline}, with tanh ${mse}`);
   });
 });
 
