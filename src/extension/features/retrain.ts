@@ -115,7 +115,8 @@ async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, gi
         });
         const run = retrains.start(
           { file: model, backend: settings.backend, activation: settings.activation, calibration, trainer, ...parameters, ...(files as RetrainFiles) },
-          calibration ? 'refit' : 'plain',
+          // Retraining always refits each condensation: on the calibration file, else on the training inputs.
+          'refit',
         );
         return run.finally(unsubscribe);
       },
