@@ -46,8 +46,8 @@ describe('text from models and paths in notifications', () => {
         (e: unknown) => e,
       );
       assert.ok(failure instanceof WorkerFailure && failure.input, String(failure));
-      // The engine quotes the name as it is; only what is shown changes.
-      assert.ok(failure.message.includes(QUIT_LINK), failure.message);
+      // The engine quotes the name whole (escaped as a JSON string, as every name from a file); only what is shown changes.
+      assert.ok(failure.message.includes(JSON.stringify(QUIT_LINK)), failure.message);
       const notice = failureNotice(failure);
       assertInert(notice);
       assert.ok(notice.startsWith(`Condense: ${model}`) && notice.includes('float64'), notice);
