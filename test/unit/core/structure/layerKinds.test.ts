@@ -9,9 +9,9 @@ import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { GraphEvaluator } from '../../../../src/core/compute/evaluator';
 import { openModel } from '../../../../src/core/formats/index';
-import { inferShapes, LayerNode, makeGraph } from '../../../../src/core/model/graph';
+import { LayerNode, makeGraph } from '../../../../src/core/model/graph';
 import { NamedWeight, sizeOf } from '../../../../src/core/model/tensor';
-import { activationLayer, isCondensable, layerKind, layerKinds, onnxOpKinds, passesChannels } from '../../../../src/core/structure/layerKinds';
+import { activationLayer, inferShapes, isCondensable, layerKind, layerKinds, onnxOpKinds, passesChannels } from '../../../../src/core/structure/layerKinds';
 import { describeProducers } from '../../../../src/core/structure/producers';
 import { tempDir } from '../../../helpers/models';
 
