@@ -13,6 +13,7 @@ import { LayerNode, makeGraph } from '../../../../src/core/model/graph';
 import { NamedWeight, sizeOf } from '../../../../src/core/model/tensor';
 import { activationLayer, inferShapes, isCondensable, layerKind, layerKinds, onnxOpKinds, passesChannels } from '../../../../src/core/structure/layerKinds';
 import { describeProducers } from '../../../../src/core/structure/producers';
+import { TRAINABLE_KINDS } from '../../../../src/core/train/layers';
 import { tempDir } from '../../../helpers/models';
 
 const PROTOTYPE_NAMES = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'];
@@ -83,6 +84,15 @@ describe('the table of layer kinds', function () {
       for (const op of [...(kind.onnx?.byAttributes?.keys() ?? []), ...(kind.onnx?.ops ?? [])]) {
         assert.ok(onnxOpKinds(op)!.kinds.includes(kind), `${op} does not name ${kind.className}`);
       }
+    }
+  });
+
+  it('every kind has an output-shape rule, and a builder in the embedded trainer or a stated reason it has none', () => {
+    for (const kind of layerKinds()) {
+      assert.strictEqual(typeof kind.outputShape, 'function', `${kind.className} has no output-shape rule`);
+      const built = TRAINABLE_KINDS.has(kind.className);
+      if (built) assert.strictEqual(kind.notTrainable, undefined, `${kind.className} has a trainer builder, yet says it is not trainable`);
+      else assert.ok(kind.notTrainable?.trim(), `${kind.className} has neither a trainer builder nor a reason it is not trainable`);
     }
   });
 });
