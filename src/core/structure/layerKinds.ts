@@ -131,8 +131,9 @@ const identity = <N extends string>(className: N, onnx?: OnnxNaming) => ({
   className, channels: 'identity', weights: [], outputShape: sameShape, kernel: identityKernel, ...(onnx ? { onnx } : {}),
 }) as const;
 const perChannel = <N extends string>(className: N, outputShape: ShapeRule, kernel?: Kernel, onnx?: OnnxNaming) => ({
-  className, channels: 'perChannel', weights: [], outputShape, ...(kernel ? { kernel } : { notTrainable: NO_BUILDER }), ...(onnx ? { onnx } : {}),
+  className, channels: 'perChannel', weights: [], outputShape, ...(kernel ? { kernel } : {}), ...(onnx ? { onnx } : {}),
 }) as const;
+const withoutBuilder = <K extends LayerKind>(kind: K) => ({ ...kind, notTrainable: NO_BUILDER }) as const;
 const merging = <N extends string>(className: N, outputShape: ShapeRule, ops: string[]) => ({
   className, channels: 'merging', weights: [], outputShape, notTrainable: NO_BUILDER, ...(ops.length ? { onnx: { ops } } : {}),
 }) as const;
@@ -201,18 +202,18 @@ const TABLE = [
   identity('GaussianNoise'),
   identity('GaussianDropout'),
   identity('AlphaDropout'),
-  { ...identity('ActivityRegularization'), notTrainable: NO_BUILDER },
+  withoutBuilder(identity('ActivityRegularization')),
   perChannel('MaxPooling2D', poolingShape, poolingKernel('max'), { ops: ['MaxPool'] }),
   perChannel('AveragePooling2D', poolingShape, poolingKernel('average'), { ops: ['AveragePool'] }),
-  perChannel('MaxPooling1D', notInferred),
-  perChannel('AveragePooling1D', notInferred),
+  withoutBuilder(perChannel('MaxPooling1D', notInferred)),
+  withoutBuilder(perChannel('AveragePooling1D', notInferred)),
   perChannel('ZeroPadding2D', zeroPaddingShape, zeroPaddingKernel),
-  perChannel('Cropping2D', notInferred),
-  perChannel('UpSampling2D', notInferred),
+  withoutBuilder(perChannel('Cropping2D', notInferred)),
+  withoutBuilder(perChannel('UpSampling2D', notInferred)),
   perChannel('GlobalAveragePooling2D', globalPoolingShape, globalPoolingKernel('average'), { ops: ['GlobalAveragePool'] }),
   perChannel('GlobalMaxPooling2D', globalPoolingShape, globalPoolingKernel('max'), { ops: ['GlobalMaxPool'] }),
-  perChannel('GlobalAveragePooling1D', notInferred),
-  perChannel('GlobalMaxPooling1D', notInferred),
+  withoutBuilder(perChannel('GlobalAveragePooling1D', notInferred)),
+  withoutBuilder(perChannel('GlobalMaxPooling1D', notInferred)),
   // Reshape to [batch, -1] is a flatten.
   { className: 'Flatten', channels: 'flatten', weights: [], outputShape: flattenShape, kernel: flattenKernel, onnx: { ops: ['Flatten', 'Reshape'] } },
   { className: 'Add', channels: 'add', weights: [], outputShape: sameShape, kernel: addKernel, onnx: { ops: ['Add', 'Sum'] } },
