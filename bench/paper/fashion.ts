@@ -21,10 +21,12 @@ import * as path from 'path';
 import { gunzipSync } from 'zlib';
 import type * as TF from '@tensorflow/tfjs';
 import { Backend, loadBackend } from '../../src/core/compute/backend';
-import { fineTune } from '../../src/core/train/fineTune';
+import { EpochReport, fineTune } from '../../src/core/train/fineTune';
+import { pytorchTrainer } from '../../src/core/train/pytorchTrainer';
+import type { Trainer } from '../../src/core/train/trainer';
 import { flag, runFlags } from './args';
-import { evaluate, LabelledData, saveLayersModel, writeNpy } from './common';
-import { format, needsOriginal, runInFolder } from './experiment';
+import { evaluate, LabelledData, loadLayersModel, saveLayersModel, writeNpy } from './common';
+import { format, needsOriginal, runInFolder, trainFile } from './experiment';
 
 export const FASHION_DIR = '/usr/share/datasets/fashion-mnist';
 const IMAGE_SIZE = 28;
@@ -119,6 +121,23 @@ export function mobileNetV2(tf: typeof TF, shape: MobileNetShape, seed: number):
   return tf.model({ name: 'mobilenet_v2_fashion', inputs: input, outputs: output });
 }
 
+/**
+ * MobileNetV2 itself at width 1.0 (its stages: expansion, channels, repeats, stride — 1/16/1/1, 6/24/2/2,
+ * 6/32/3/2, 6/64/4/2, 6/96/3/1, 6/160/3/2, 6/320/1/1 — stem 32, Conv_1 1280) with a 10-class classifier:
+ * 2.24 M parameters, the size of the paper's CIFAR-10 network, over-parameterised for Fashion-MNIST.
+ * The stem's stride 2 takes 28×28 to 14×14 and the stages end at 1×1.
+ */
+export const FASHION_NET_V2: MobileNetShape = {
+  imageSize: IMAGE_SIZE,
+  channels: 1,
+  stem: 32,
+  blocks: ([[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]] as const).flatMap(
+    ([expansion, filters, repeats, stride]) => Array.from({ length: repeats }, (_, i): [number, number, number] => [expansion, filters, i === 0 ? stride : 1]),
+  ),
+  head: 1280,
+  classes: CLASSES,
+};
+
 export interface FashionSizes {
   train: number;
   val: number;
@@ -130,35 +149,54 @@ export interface FashionSizes {
 
 export const FULL_SIZES: FashionSizes = { train: 8000, val: 5000, calibration: 512, schedule: [[2e-3, 6], [5e-4, 2]], batchSize: 64 };
 
+/** --full: every training image and every test image, for the PyTorch trainer and FASHION_NET_V2. */
+export const ALL_IMAGES: FashionSizes = { train: 60000, val: 10000, calibration: 512, schedule: [[2e-3, 2], [5e-4, 1]], batchSize: 128 };
+
 function tensors(tf: typeof TF, set: ImageSet): LabelledData {
   return { inputs: tf.tensor4d(set.images, [set.count, IMAGE_SIZE, IMAGE_SIZE, 1]), targets: tf.tensor1d(set.labels) };
 }
 
-/** Trains the original on the training subset; returns its model.json. Also writes the calibration images. */
-export async function prepareFashion(backend: Backend, dir: string, train: ImageSet, val: ImageSet, sizes: FashionSizes, log: (line: string) => void): Promise<string> {
+/** What trains the original: the network and, without the embedded trainer, the Trainer that trains it. */
+export interface FashionRun {
+  sizes: FashionSizes;
+  net: MobileNetShape;
+  trainer?: Trainer;
+}
+
+/** Trains the original on the training images; returns its model.json. Also writes the calibration images. */
+export async function prepareFashion(backend: Backend, dir: string, train: ImageSet, val: ImageSet, run: FashionRun, log: (line: string) => void): Promise<string> {
   const { tf } = backend;
+  const { sizes } = run;
   // Calibration: unlabelled training images the network was trained on, evenly spread.
   const step = Math.floor(train.count / sizes.calibration);
   const pixels = IMAGE_SIZE * IMAGE_SIZE;
   const calibration = new Float32Array(sizes.calibration * pixels);
   for (let i = 0; i < sizes.calibration; i++) calibration.set(train.images.subarray(i * step * pixels, (i * step + 1) * pixels), i * pixels);
   await writeNpy(path.join(dir, 'calibration.npy'), calibration, [sizes.calibration, IMAGE_SIZE, IMAGE_SIZE, 1]);
-  const model = mobileNetV2(tf, FASHION_NET, 1);
+  let model = mobileNetV2(tf, run.net, 1);
   const [trainData, valData] = [tensors(tf, train), tensors(tf, val)];
   try {
-    log(`original: ${model.countParams()} parameters`);
+    log(`original: ${model.countParams()} parameters, trained by ${run.trainer?.label ?? `embedded tfjs (${backend.label})`}`);
+    let file = run.trainer ? await saveLayersModel(tf, model, path.join(dir, 'initial')) : '';
     for (const [stage, [learningRate, epochs]] of sizes.schedule.entries()) {
-      await fineTune(backend, model, trainData, {
-        seed: 20 + stage,
-        epochs,
-        batchSize: sizes.batchSize,
-        learningRate,
-        loss: 'sparseCategoricalCrossentropy',
-        onEpoch: (r) => log(`  stage ${stage + 1} (lr ${learningRate}) epoch ${r.epoch}: train loss ${r.loss.toFixed(4)}`),
-      });
-      log(`  after stage ${stage + 1}: validation accuracy ${format('accuracy', evaluate(model, valData, 'accuracy'))}`);
+      const started = Date.now();
+      const training = {
+        seed: 20 + stage, epochs, batchSize: sizes.batchSize, learningRate, loss: 'sparseCategoricalCrossentropy' as const,
+        onEpoch: (r: EpochReport) => log(`  stage ${stage + 1} (lr ${learningRate}) epoch ${r.epoch}: train loss ${r.loss.toFixed(4)}${r.valLoss === undefined ? '' : `, validation loss ${r.valLoss.toFixed(4)}`}`),
+      };
+      if (run.trainer) {
+        // Each stage's result in its own folder, so a stopped run keeps the stages it finished.
+        const trainerData = { trainX: trainData.inputs, trainY: trainData.targets, valX: valData.inputs, valY: valData.targets };
+        const last = stage === sizes.schedule.length - 1;
+        file = await trainFile(run.trainer, file, trainerData, training, path.join(dir, last ? 'original' : `stage-${stage + 1}`));
+        model.dispose();
+        model = await loadLayersModel(tf, file);
+      } else {
+        await fineTune(backend, model, trainData, training);
+      }
+      log(`  after stage ${stage + 1} (${((Date.now() - started) / 60000).toFixed(1)} min): validation accuracy ${format('accuracy', evaluate(model, valData, 'accuracy'))}`);
     }
-    return await saveLayersModel(tf, model, path.join(dir, 'original'));
+    return run.trainer ? file : await saveLayersModel(tf, model, path.join(dir, 'original'));
   } finally {
     tf.dispose([trainData.inputs, trainData.targets, valData.inputs, valData.targets]);
     model.dispose();
@@ -169,18 +207,27 @@ async function main(): Promise<void> {
   const flags = runFlags('fashion', { thresholds: '0.5,0.4,0.3,0.2', rounds: 4, epochs: 2, learningRate: 5e-4 });
   const { dir, log } = flags;
   const target = flag('--target-ratio');
+  const full = process.argv.includes('--full');
+  const trainerName = flag('--trainer') ?? 'embedded';
+  if (trainerName !== 'embedded' && trainerName !== 'pytorch') throw new Error(`--trainer embedded or pytorch, not "${trainerName}"`);
   const backend = await loadBackend('wasm');
-  const [train, val] = [await readFashion('train', FULL_SIZES.train), await readFashion('t10k', FULL_SIZES.val)];
+  const trainer = trainerName === 'pytorch' ? await pytorchTrainer({ python: flag('--python'), device: 'cpu', workers: Number(flag('--workers') ?? 1) }) : undefined;
+  const sizes = full ? ALL_IMAGES : FULL_SIZES;
+  const [train, val] = [await readFashion('train', sizes.train), await readFashion('t10k', sizes.val)];
   log(`Fashion-MNIST: ${train.count} training images (of 60000), ${val.count} validation images (of the 10000 test images)`);
-  if (await needsOriginal(dir, flags)) await prepareFashion(backend, dir, train, val, FULL_SIZES, log);
-  if (flags.prepareOnly) return;
-  const { tf } = backend;
-  const [trainData, valData] = [tensors(tf, train), tensors(tf, val)];
   try {
-    const run = { ...flags, batchSize: FULL_SIZES.batchSize, ...(target ? { targetRatio: Number(target) } : {}) };
-    await runInFolder(backend, run, { metric: 'accuracy', train: trainData, val: valData, tolerance: 0.01, seed: 11 });
+    if (await needsOriginal(dir, flags)) await prepareFashion(backend, dir, train, val, { sizes, net: full ? FASHION_NET_V2 : FASHION_NET, trainer }, log);
+    if (flags.prepareOnly) return;
+    const { tf } = backend;
+    const [trainData, valData] = [tensors(tf, train), tensors(tf, val)];
+    try {
+      const run = { ...flags, batchSize: sizes.batchSize, trainer, ...(target ? { targetRatio: Number(target) } : {}) };
+      await runInFolder(backend, run, { metric: 'accuracy', train: trainData, val: valData, tolerance: 0.01, seed: 11 });
+    } finally {
+      tf.dispose([trainData.inputs, trainData.targets, valData.inputs, valData.targets]);
+    }
   } finally {
-    tf.dispose([trainData.inputs, trainData.targets, valData.inputs, valData.targets]);
+    await trainer?.dispose();
   }
 }
 
