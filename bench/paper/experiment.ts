@@ -63,7 +63,7 @@ export interface ExperimentSpec {
   onProgress?: (partial: ExperimentResult) => Promise<void>;
 }
 
-interface Measured {
+export interface Measured {
   /** Validation MSE, or accuracy. */
   value: number;
   /** Against the original: relative MSE increase, or accuracy drop. */
@@ -94,7 +94,8 @@ export interface ExperimentResult {
   baseline: number;
   paramsBefore: number;
   /** The original fine-tuned exactly like a round's model, without reduction: what retraining alone does. */
-  control: Measured;
+  /** Null until measured: it runs after round 1, so that a run stopped early still has its first round. */
+  control: Measured | null;
   spec: Pick<ExperimentSpec, 'thresholds' | 'rounds' | 'epochs' | 'batchSize' | 'learningRate' | 'tolerance' | 'targetRatio' | 'seed'> & { calibration: string | null };
   condensation: RoundResult[];
   l1: RoundResult[];
@@ -133,7 +134,7 @@ export async function runExperiment(backend: Backend, spec: ExperimentSpec): Pro
       seed: spec.seed,
       calibration: spec.calibrationFile ? path.basename(spec.calibrationFile) : null,
     },
-    control: measure(baseline), // replaced by the control run (or the resumed results) below
+    control: null,
     condensation: [],
     l1: [],
     seconds: 0,
@@ -203,11 +204,6 @@ export async function runExperiment(backend: Backend, spec: ExperimentSpec): Pro
     Object.assign(result, { control: spec.resume.control, condensation: [...spec.resume.condensation], l1: [...spec.resume.l1] });
     for (const side of ['condensation', 'l1'] as const) current[side] = path.join(spec.workDir, `${side}-${done}`, 'model.json');
     log(`resuming after round ${done}`);
-  } else {
-    const control = (await retrain(spec.modelFile, 1, path.join(spec.workDir, 'control'))).model;
-    result.control = measure(evaluate(control, spec.val, spec.metric));
-    control.dispose();
-    log(`control: the original retrained like round 1, validation ${format(spec.metric, result.control.value)} (${formatChange(spec.metric, result.control.change)})`);
   }
   const earlier = spec.resume?.seconds ?? 0;
   for (let round = done + 1; round <= spec.rounds; round++) {
@@ -217,6 +213,14 @@ export async function runExperiment(backend: Backend, spec: ExperimentSpec): Pro
     result.l1.push(await step('l1', round, (analysis) => planL1(analysis, condensed.units)));
     result.seconds = earlier + (Date.now() - started) / 1000;
     await spec.onProgress?.(result);
+    if (result.control === null) {
+      const control = (await retrain(spec.modelFile, 1, path.join(spec.workDir, 'control'))).model;
+      result.control = measure(evaluate(control, spec.val, spec.metric));
+      control.dispose();
+      result.seconds = earlier + (Date.now() - started) / 1000;
+      await spec.onProgress?.(result);
+      log(`control: the original retrained like round 1, validation ${format(spec.metric, result.control.value)} (${formatChange(spec.metric, result.control.change)})`);
+    }
     if (condensed.params === previous && round >= spec.thresholds.length) {
       log(`round ${round}: condensation removed nothing more at γ = ${thresholdOf(round)}; stopping`);
       break;
