@@ -1,6 +1,7 @@
 /** What `condense-report.json` holds, and the shapes of the searches and runs it records. */
 import type { Estimate } from '../estimate';
 import type { RefitLayer } from './refit';
+import type { Timing } from '../timing';
 
 export const REPORT_FILE = 'condense-report.json';
 
@@ -42,6 +43,8 @@ export interface CondenseReport {
   activation?: { name: string; assumed: boolean };
   /** The written model run against the original after writing (the CLI's reduce). */
   check?: OutputCheck;
+  /** The last `verify --timing` (or the extension's Verify with timing on) of this folder's model against the original. */
+  timing?: Timing;
 }
 
 /** How far the written model's outputs are from the original's. */
