@@ -131,7 +131,8 @@ export function formatAuto(result: AutoResult): string {
   const limit = mse ? `MSE at most +${100 * result.tolerance} %` : `accuracy at most ${100 * result.tolerance} points lower`;
   const lines = [
     `Automatic thresholds on ${result.validation}: ${limit} (original ${mse ? 'MSE' : 'accuracy'} ${metricText(result.baseline)}; ` +
-      `${result.merge === 'refit' ? 'refitted' : 'plain'} merge, run by ${result.runner === 'engine' ? "condense's evaluator" : "the format's runner"}).`,
+      `${result.merge === 'refit' ? 'refitted' : 'plain'} merge, run by ${result.runner === 'engine' ? "condense's evaluator" : "the format's runner"}` +
+      `${result.roundTo ? `; widths rounded up to multiples of ${result.roundTo}` : ''}).`,
     '',
     `  ${'params'.padStart(10)}  ${'ratio'.padStart(7)}  ${(mse ? 'MSE' : 'accuracy').padStart(10)}  ${'change'.padStart(13)}`,
   ];

@@ -332,7 +332,7 @@ async function search(p: Parsed, spec: AutoSpec, analysis: Analysis, calibration
   const validation = await loadLabelledData(analysis.model.source.graph, spec.inputs, spec.targets, true, memoryFlag(p));
   progress.begin('searching thresholds');
   return autoReduce(analysis, {
-    tolerance: spec.tolerance, validation, calibration, backend, openOptions: openOptions(p),
+    tolerance: spec.tolerance, validation, calibration, backend, openOptions: openOptions(p), roundTo: roundToFlag(p),
     onCandidate: (point, measured, budget) => progress.step(measured, budget, `${(100 * point.paramsRatio).toFixed(1)} % of the parameters, ${point.meets ? 'within' : 'beyond'} the tolerance`),
   });
 }

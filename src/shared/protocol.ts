@@ -192,7 +192,7 @@ export type WorkerRequest =
   | { type: 'reduce'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; refit?: boolean; thresholds: ThresholdState; outDir: string; overwrite: boolean; roundTo?: number }
   | { type: 'verify'; id: number; original: string; reduced: string; backend: BackendName; activation?: string; samples: number; data?: string }
   /** The automatic threshold search on the (cached) analysis; `valTargets`: outputs per row, or class indices. */
-  | { type: 'auto'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; tolerance: number; valInputs: string; valTargets: string }
+  | { type: 'auto'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; tolerance: number; valInputs: string; valTargets: string; roundTo?: number }
   /** Condense–retrain rounds; the run's rounds stay writable (retrainWrite) until retrainDispose. */
   | ({ type: 'retrain'; id: number; file: string; backend: BackendName; calibration?: string; targetRatio?: number; trainer?: TrainerChoice } & Omit<RetrainPlan, 'merge'>)
   /** Writes round `round` of the run started by request `run`; answered even while that run still trains. */

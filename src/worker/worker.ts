@@ -131,7 +131,7 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
       const backend = await loadBackend(request.backend);
       const validation = await loadLabelledData(analysis.model.source.graph, request.valInputs, request.valTargets);
       const result = await autoReduce(analysis, {
-        tolerance: request.tolerance, validation, calibration, backend, openOptions: { activation: request.activation }, signal,
+        tolerance: request.tolerance, validation, calibration, backend, openOptions: { activation: request.activation }, roundTo: request.roundTo, signal,
         onCandidate: (point, measured, budget) => post({ type: 'candidate', id: request.id, point: autoPointToWire(point), measured, budget }),
       });
       post({ type: 'autoResult', id: request.id, result: autoCurveToWire(result), cancelled: signal.aborted });

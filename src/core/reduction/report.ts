@@ -89,6 +89,8 @@ export interface AutoResult {
   merge: 'refit' | 'plain';
   /** What ran the candidates: the engine's float64 evaluator, or the format's own runner. */
   runner: 'engine' | 'format';
+  /** With `--round-to N`: every candidate's widths were rounded up to a multiple of N. */
+  roundTo?: number;
   /** The original model's value on the validation set. */
   baseline: number;
   paramsBefore: number;
