@@ -15,7 +15,7 @@ import type { ProductEngine } from './compute/linalg';
 import { readInputRows } from './data/calibration';
 import { normalSamples } from './data/random';
 import { CancelToken, InputError, throwIfCancelled } from './model/errors';
-import type { ModelGraph } from './model/graph';
+import type { LayerNode, ModelGraph } from './model/graph';
 import { openModel } from './formats/index';
 import type { ModelSource, OpenOptions, Predictor } from './model/registry';
 import { sizeOf } from './model/tensor';
@@ -38,8 +38,9 @@ export const DEFAULT_TIMING_BUDGET_MS = 3000;
 const WARMUP_RUNS = 2;
 /** The most bytes the inputs of the largest batch may take, checked before allocating. */
 const MAX_BATCH_BYTES = 1024 ** 3;
-/** Formats whose files hold weights only: run by the engine's evaluator. */
-const WEIGHTS_ONLY = new Set(['pytorch', 'safetensors']);
+/** Which runtime runs a format: PyTorch weights (reduced ones are written as safetensors) run in the engine's evaluator. */
+const runnerOf = (format: string): 'onnxruntime' | 'evaluator' | 'tfjs' =>
+  format === 'onnx' ? 'onnxruntime' : format === 'pytorch' || format === 'safetensors' ? 'evaluator' : 'tfjs';
 
 export interface TimingOptions extends OpenOptions {
   /** Batch sizes to time, in the order given (default DEFAULT_TIMING_BATCHES). */
@@ -92,6 +93,8 @@ interface TimedModel {
 interface Prepared {
   models: [TimedModel, TimedModel];
   inputs: string;
+  /** Multiply-adds per sample where the runner knows sizes the files leave open (the evaluator sees every layer's output). */
+  macs?: [number | null, number | null];
 }
 
 /** Times both models at each batch size; see the file comment. */
@@ -101,10 +104,12 @@ export async function measureTiming(backend: Backend, originalPath: string, redu
     throw new InputError('batch sizes', `must be whole numbers from 1 to ${MAX_TIMING_BATCH}, got ${batches.join(', ') || 'none'}`);
   }
   const [original, reduced] = await Promise.all([openModel(originalPath, options), openModel(reducedPath, options)]);
-  if (original.format !== reduced.format) throw new InputError(reducedPath, `is ${reduced.format}, but the original is ${original.format}: both must run in the same runtime to be compared`);
+  if (runnerOf(original.format) !== runnerOf(reduced.format)) {
+    throw new InputError(reducedPath, `is ${reduced.format}, but the original is ${original.format}: both must run in the same runtime to be compared`);
+  }
   const largest = Math.max(...batches);
   const runtime = await runtimeFor(original, backend, options.threads);
-  const { models, inputs } = await runtime.prepare(original, reduced, largest, options);
+  const { models, inputs, macs } = await runtime.prepare(original, reduced, largest, options);
   try {
     const results: BatchTiming[] = [];
     for (const batch of batches) {
@@ -112,7 +117,7 @@ export async function measureTiming(backend: Backend, originalPath: string, redu
       results.push(await timeBatch(models, batch, options));
       options.onProgress?.(results.length, batches.length, `batch ${batch}`);
     }
-    return { runtime: runtime.runtime, threads: runtime.threads, inputs, macs: macRatio(original.graph, reduced.graph), batches: results, measured: new Date().toISOString() };
+    return { runtime: runtime.runtime, threads: runtime.threads, inputs, macs: macRatio(macs ?? [graphMacs(original.graph), graphMacs(reduced.graph)]), batches: results, measured: new Date().toISOString() };
   } finally {
     for (const model of models) model.dispose();
   }
@@ -153,13 +158,13 @@ export function quantile(values: readonly number[], q: number): number {
   return sorted[low] + (sorted[high] - sorted[low]) * (at - low);
 }
 
-/** Multiply-adds per sample: every kernel's size times the output positions it is applied at; null where a shape is unknown. */
-export function graphMacs(graph: ModelGraph): number | null {
+/** Multiply-adds per sample: every kernel's size times the output positions it is applied at (`shapeOf` a layer's output, without the batch axis); null where one is unknown. */
+export function graphMacs(graph: ModelGraph, shapeOf = (layer: LayerNode): (number | null)[] | null => layer.outputShape): number | null {
   let total = 0;
   for (const layer of graph.layers) {
-    const kernels = ['kernel', 'depthwise_kernel', 'pointwise_kernel'].flatMap((role) => layer.weights.get(role) ?? []);
+    const kernels = KERNEL_ROLES.flatMap((role) => layer.weights.get(role) ?? []);
     if (kernels.length === 0) continue;
-    const shape = layer.outputShape;
+    const shape = shapeOf(layer);
     if (!shape || shape.some((d) => d === null)) return null;
     const positions = sizeOf((shape as number[]).slice(0, -1));
     for (const kernel of kernels) total += kernel.data.length * positions;
@@ -167,10 +172,23 @@ export function graphMacs(graph: ModelGraph): number | null {
   return total;
 }
 
-function macRatio(original: ModelGraph, reduced: ModelGraph): Timing['macs'] {
-  const [before, after] = [graphMacs(original), graphMacs(reduced)];
+const KERNEL_ROLES = ['kernel', 'depthwise_kernel', 'pointwise_kernel'];
+
+function macRatio([before, after]: [number | null, number | null]): Timing['macs'] {
   if (before === null || after === null || after === 0) return null;
   return { original: before, reduced: after, ratio: before / after };
+}
+
+/** The multiply-adds of a graph as the evaluator runs it on one sample: every layer's output size is then known. */
+async function evaluatedMacs(model: ModelSource, sample: number[], row: Float64Array, products: ProductEngine): Promise<number | null> {
+  const evaluator = new GraphEvaluator(model.graph, { shape: [1, ...sample], data: row }, originalWeights, products);
+  const shapes = new Map<string, number[] | null>();
+  for (const layer of model.graph.layers) {
+    if (!KERNEL_ROLES.some((role) => layer.weights.has(role))) continue;
+    const y = await evaluator.output(layer.name);
+    shapes.set(layer.name, isUnsupported(y) ? null : y.shape.slice(1));
+  }
+  return graphMacs(model.graph, (layer) => shapes.get(layer.name) ?? null);
 }
 
 interface Runtime {
@@ -183,7 +201,7 @@ interface Runtime {
 /** The runtime of the original's format (the reduced file has the same format). */
 async function runtimeFor(source: ModelSource, backend: Backend, threads: number | undefined): Promise<Runtime> {
   const ignored = threads ? '; --threads is ignored' : '';
-  if (source.format === 'onnx') {
+  if (runnerOf(source.format) === 'onnxruntime') {
     let version = '';
     try {
       version = ` ${loadOnnxRuntime().env.versions.common}`;
@@ -196,7 +214,7 @@ async function runtimeFor(source: ModelSource, backend: Backend, threads: number
       prepare: (original, reduced, largest, options) => predictorPair(original, reduced, (model) => model.predictor(backend, { threads }), largest, options),
     };
   }
-  if (WEIGHTS_ONLY.has(source.format)) {
+  if (runnerOf(source.format) === 'evaluator') {
     const products = await productEngine();
     const native = products.name === 'onnxruntime' ? "; products of 1M multiply-adds or more on onnxruntime's float64 Gemm with its default threads" : '';
     return {
@@ -247,8 +265,8 @@ function batchFeeder<T extends Float32Array | Float64Array>(rows: T[], count: nu
   };
 }
 
-const inputsText = (data: string | undefined, rows: number, seed: number): string =>
-  data ? `${rows} ${rows === 1 ? 'row' : 'rows'} of ${data}, repeated to fill larger batches` : `standard-normal samples (seed ${seed})`;
+const inputsText = (data: string | undefined, rows: number, largest: number, seed: number): string =>
+  data ? `${rows} ${rows === 1 ? 'row' : 'rows'} of ${data}${rows < largest ? ', repeated to fill larger batches' : ''}` : `standard-normal samples (seed ${seed})`;
 
 /** Both models in their format's runner (onnxruntime, tfjs), on inputs in the file's layout. */
 async function predictorPair(original: ModelSource, reduced: ModelSource, open: (model: ModelSource) => Promise<Predictor>, largest: number, options: TimingOptions): Promise<Prepared> {
@@ -270,7 +288,7 @@ async function predictorPair(original: ModelSource, reduced: ModelSource, open: 
       run: async (batch) => void (await p.run(feed(batch), batch, probe.sampleShapes)),
       dispose: () => p.dispose(),
     });
-    return { models: [timed(a), timed(b)], inputs: inputsText(options.data, probe.samples, seed) };
+    return { models: [timed(a), timed(b)], inputs: inputsText(options.data, probe.samples, largest, seed) };
   } catch (e) {
     a.dispose();
     b?.dispose();
@@ -314,7 +332,9 @@ async function evaluatorPair(original: ModelSource, reduced: ModelSource, produc
     },
     dispose: () => undefined,
   });
-  return { models: [timed(original), timed(reduced)], inputs: inputsText(options.data, count, seed) };
+  const row = rows.subarray(0, sizeOf(sample));
+  const macs: [number | null, number | null] = [await evaluatedMacs(original, sample, row, products), await evaluatedMacs(reduced, sample, row, products)];
+  return { models: [timed(original), timed(reduced)], inputs: inputsText(options.data, count, largest, seed), macs };
 }
 
 /** A report is small; anything larger is not one condense wrote. */
