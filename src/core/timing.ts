@@ -23,11 +23,8 @@ import { readRegularFile } from './model/files';
 import { updateReport } from './reduce';
 import { REPORT_FILE } from './reduction/report';
 import { probeInputs } from './verify';
+import { DEFAULT_TIMING_BATCHES, MAX_TIMING_BATCH } from './estimate';
 
-/** Batch sizes timed unless others are asked for: one request at a time, and a full batch. */
-export const DEFAULT_TIMING_BATCHES: readonly number[] = [1, 1024];
-/** The largest batch size accepted. */
-export const MAX_TIMING_BATCH = 65536;
 /** Runs per model and batch size that are always measured, however long they take. */
 export const MIN_TIMED_RUNS = 5;
 /** Runs per model and batch size after which measuring stops, however quick they are. */
