@@ -30,7 +30,7 @@ export const MIN_TIMED_RUNS = 5;
 /** Runs per model and batch size after which measuring stops, however quick they are. */
 export const MAX_TIMED_RUNS = 1000;
 /** Measured time per batch size (both models together) after which the runs stop, once MIN_TIMED_RUNS are in. */
-export const DEFAULT_TIMING_BUDGET_MS = 3000;
+const DEFAULT_TIMING_BUDGET_MS = 3000;
 /** Runs per model before measuring: the first ones build caches and allocate. */
 const WARMUP_RUNS = 2;
 /** The most bytes the inputs of the largest batch may take, checked before allocating. */
@@ -54,7 +54,7 @@ export interface TimingOptions extends OpenOptions {
   cancel?: CancelToken;
 }
 
-export interface BatchTiming {
+interface BatchTiming {
   batch: number;
   /** Median milliseconds per run of the whole batch. */
   originalMs: number;
@@ -156,7 +156,7 @@ export function quantile(values: readonly number[], q: number): number {
 }
 
 /** Multiply-adds per sample: every kernel's size times the output positions it is applied at (`shapeOf` a layer's output, without the batch axis); null where one is unknown. */
-export function graphMacs(graph: ModelGraph, shapeOf = (layer: LayerNode): (number | null)[] | null => layer.outputShape): number | null {
+function graphMacs(graph: ModelGraph, shapeOf = (layer: LayerNode): (number | null)[] | null => layer.outputShape): number | null {
   let total = 0;
   for (const layer of graph.layers) {
     const kernels = KERNEL_ROLES.flatMap((role) => layer.weights.get(role) ?? []);
@@ -275,7 +275,7 @@ async function predictorPair(original: ModelSource, reduced: ModelSource, open: 
     if (JSON.stringify(shapes) !== JSON.stringify(b.inputShapes)) {
       throw new InputError(reduced.path, `its inputs ${JSON.stringify(b.inputShapes)} differ from the original's ${JSON.stringify(shapes)}`);
     }
-    if (!options.data && shapes.every((s) => s.every((d) => d !== null))) checkBatchBytes(original.path, largest, shapes.reduce((n, s) => n + sizeOf(s as number[]), 0), 4);
+    if (!options.data && shapes.every((s) => s.every((d) => d !== null))) checkBatchBytes(original.path, largest, shapes.reduce((n, s) => n + sizeOf(s), 0), 4);
     const seed = options.seed ?? 1;
     const probe = await probeInputs(original.path, shapes, { data: options.data, samples: largest, maxRows: largest, seed });
     const perSample = probe.sampleShapes.map(sizeOf);

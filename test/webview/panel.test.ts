@@ -313,7 +313,7 @@ describe('panel webview', function () {
     let snap = await panel.snapshot();
     assert.deepStrictEqual(snap.verification?.timing, timing);
     // Below the multiply-add ratio, with conv1 kept at 12 of 16: round to 8.
-    assert.match(snap.verification!.advice!, /below the multiply-add ratio \(2\.00×\).*conv1 keeps 12.*set condense\.roundTo to 8/);
+    assert.match(snap.verification.advice!, /below the multiply-add ratio \(2\.00×\).*conv1 keeps 12.*set condense\.roundTo to 8/);
     assert.match((await panel.page.locator('.verification .advice').textContent())!, /set condense\.roundTo to 8/);
     const conv1 = panel.page.locator('tr.layer', { hasText: 'conv1' }).locator('td.num').nth(1);
     assert.strictEqual((await conv1.textContent())!.trim(), '12');

@@ -10,6 +10,7 @@ import { main } from '../../../src/cli/main';
 import { analyzeFile } from '../../../src/core/analyze';
 import { loadBackend } from '../../../src/core/compute/backend';
 import { estimate } from '../../../src/core/estimate';
+import { CancelledError } from '../../../src/core/model/errors';
 import { reduceModel } from '../../../src/core/reduce';
 import type { CondenseReport } from '../../../src/core/reduction/report';
 import { MAX_TIMED_RUNS, measureTiming, MIN_TIMED_RUNS, quantile, recordTiming, Timing } from '../../../src/core/timing';
@@ -99,6 +100,23 @@ describe('timing (verify --timing)', function () {
     assert.ok(t.macs && t.macs.ratio > 1, JSON.stringify(t.macs));
     // Without data the image size is unknown: one line naming the model.
     await assert.rejects(measureTiming(await loadBackend('cpu'), TORCH_CNN, path.join(folder, 'cnn.safetensors'), { batches: [1] }), /cnn\.pth: its input has an unknown size/);
+  });
+
+  it('stops between runs once cancelled: the batch sizes after it are not timed', async () => {
+    const { folder } = await reduced(ONNX_MLP, path.join(dir, 'cancel'), 0.3);
+    const cancel = { cancelled: false };
+    const progress: string[] = [];
+    await assert.rejects(
+      measureTiming(await loadBackend('cpu'), ONNX_MLP, path.join(folder, 'mlp.onnx'), {
+        batches: [1, 2, 3], budgetMs: 5, cancel,
+        onProgress: (_done, _total, what) => {
+          progress.push(what);
+          cancel.cancelled = true;
+        },
+      }),
+      CancelledError,
+    );
+    assert.deepStrictEqual(progress, ['batch 1']);
   });
 
   it('refuses mismatched models and batches too large to hold, before running', async () => {
