@@ -38,6 +38,13 @@ interface Case {
   check: { data?: string; labels?: string; range?: [number, number]; samples?: number };
 }
 
+/** The plain reduction (as "original") timed against the rounded one (as "reduced"). */
+interface Direct {
+  model: string;
+  timing: Timing;
+  load: [number, number];
+}
+
 interface Row {
   model: string;
   roundTo: number;
@@ -55,10 +62,11 @@ async function fashionCnn(): Promise<string> {
 }
 
 /** The case reduced once per rounding (one analysis), each reduced file checked and timed against the original. */
-async function measureCase(backend: Backend, c: Case, out: string): Promise<Row[]> {
+async function measureCase(backend: Backend, c: Case, out: string): Promise<{ rows: Row[]; direct: Direct }> {
   console.log(`${c.name}: analysing ...`);
   const { analysis, calibration } = await analyzeFile(c.file, { calibration: c.calibration, gram: backend.gram });
   const rows: Row[] = [];
+  const files: string[] = [];
   for (const roundTo of [1, 8]) {
     console.log(`${c.name}, round-to ${roundTo}: reducing and checking ...`);
     const written = await reduceModel(analysis, c.threshold, path.join(out, `${path.basename(c.file, path.extname(c.file))}-round${roundTo}`), {
@@ -73,8 +81,13 @@ async function measureCase(backend: Backend, c: Case, out: string): Promise<Row[
     const before = os.loadavg()[0];
     const timing = await measureTiming(backend, c.file, written.mainFile, { batches: c.batches, threads: 1 });
     rows.push({ model: c.name, roundTo, widths, paramsKept: written.estimate.totals.ratio, agreement, timing, load: [before, os.loadavg()[0]] });
+    files.push(written.mainFile);
   }
-  return rows;
+  // The two reductions against each other, alternately in one measurement: whether rounding pays, load aside.
+  console.log(`${c.name}: plain against rounded reduction ...`);
+  const before = os.loadavg()[0];
+  const direct = await measureTiming(backend, files[0], files[1], { batches: c.batches, threads: 1 });
+  return { rows, direct: { model: c.name, timing: direct, load: [before, os.loadavg()[0]] } };
 }
 
 async function main(): Promise<void> {
@@ -102,8 +115,13 @@ async function main(): Promise<void> {
   ];
   const out = await fs.mkdtemp(path.join(os.tmpdir(), 'condense-speed-'));
   const rows: Row[] = [];
+  const directs: Direct[] = [];
   try {
-    for (const c of cases) rows.push(...(await measureCase(backend, c, out)));
+    for (const c of cases) {
+      const measured = await measureCase(backend, c, out);
+      rows.push(...measured.rows);
+      directs.push(measured.direct);
+    }
   } finally {
     await fs.rm(out, { recursive: true, force: true });
   }
@@ -124,6 +142,17 @@ async function main(): Promise<void> {
         r.model, r.roundTo === 1 ? 'off' : String(r.roundTo), String(b.batch), ms(b.originalMs), ms(b.reducedMs), `${b.speedup.toFixed(2)}×`,
         r.timing.macs ? `${r.timing.macs.ratio.toFixed(2)}×` : '—', `${(100 * r.paramsKept).toFixed(1)} %`, String(b.runs), `${(100 * b.spread).toFixed(0)} %`,
         `${r.load[0].toFixed(1)} → ${r.load[1].toFixed(1)}`,
+      ])),
+    ),
+    '',
+    'The two reductions timed against each other in one measurement (plain as the first model, rounded as the second), so the machine\'s',
+    'load falls on both alike: a speed-up above 1× means the rounded model runs faster despite its extra multiply-adds.',
+    '',
+    ...table(
+      ['model', 'batch', 'plain ms', 'rounded ms', 'rounded speed-up', 'MAC ratio plain / rounded', 'runs', 'spread', 'load before → after'],
+      directs.flatMap((d) => d.timing.batches.map((b) => [
+        d.model, String(b.batch), ms(b.originalMs), ms(b.reducedMs), `${b.speedup.toFixed(2)}×`, d.timing.macs ? `${d.timing.macs.ratio.toFixed(2)}×` : '—',
+        String(b.runs), `${(100 * b.spread).toFixed(0)} %`, `${d.load[0].toFixed(1)} → ${d.load[1].toFixed(1)}`,
       ])),
     ),
     '',
