@@ -4,12 +4,12 @@
  * to multiples of 8 when the measured speed-up falls short of the multiply-add ratio.
  */
 import type { LayerEstimate, LayerSummary } from '../src/core/estimate';
-import type { Timing } from '../src/core/timing';
+import type { Timing } from '../src/core/reduction/report';
 import { h } from './dom';
 import { int } from './format';
 
 /** The width hardware tends to run convolutions fastest at multiples of (the setting's suggested value). */
-export const SUGGESTED_ROUND_TO = 8;
+const SUGGESTED_ROUND_TO = 8;
 
 const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
 const times = (v: number): string => `${v.toFixed(2)}×`;

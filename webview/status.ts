@@ -4,7 +4,7 @@
  */
 import type { VscodeProgressBar } from '@vscode-elements/elements/dist/vscode-progress-bar/vscode-progress-bar';
 import type { Fidelity } from '../src/core/verify';
-import type { Timing } from '../src/core/timing';
+import type { Timing } from '../src/core/reduction/report';
 import { h, icon, replace } from './dom';
 import { int, percent } from './format';
 import { timingTable } from './speed';

@@ -1,7 +1,7 @@
 import { countClusters } from '../core/similarity/cluster';
 import { Estimate, LayerSummary, ModelSummary } from '../core/estimate';
 import type { AutoResult, CondenseReport } from '../core/reduction/report';
-import type { Timing } from '../core/timing';
+import type { Timing } from '../core/reduction/report';
 import { fitLine } from './table';
 
 /** The `analyze --json` document; its shape is part of the CLI's contract (see README). */

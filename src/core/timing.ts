@@ -21,7 +21,7 @@ import type { ModelSource, OpenOptions, Predictor } from './model/registry';
 import { sizeOf } from './model/tensor';
 import { readRegularFile } from './model/files';
 import { updateReport } from './reduce';
-import { REPORT_FILE } from './reduction/report';
+import { type BatchTiming, REPORT_FILE, type Timing } from './reduction/report';
 import { probeInputs } from './verify';
 import { DEFAULT_TIMING_BATCHES, MAX_TIMING_BATCH } from './estimate';
 
@@ -52,33 +52,6 @@ export interface TimingOptions extends OpenOptions {
   /** After each batch size: how many are timed, of how many. */
   onProgress?: (done: number, total: number, what: string) => void;
   cancel?: CancelToken;
-}
-
-interface BatchTiming {
-  batch: number;
-  /** Median milliseconds per run of the whole batch. */
-  originalMs: number;
-  reducedMs: number;
-  /** originalMs / reducedMs. */
-  speedup: number;
-  /** Measured runs per model. */
-  runs: number;
-  /** The larger of the two models' interquartile range over its median: how steady the runs were. */
-  spread: number;
-}
-
-export interface Timing {
-  /** What ran the models, e.g. "onnxruntime 1.20.1 (CPU)" or "tfjs 4.22.0, the wasm backend (…)". */
-  runtime: string;
-  /** The threads it used, and whether a thread count asked for was followed or ignored. */
-  threads: string;
-  /** Where the inputs came from. */
-  inputs: string;
-  /** Multiply-adds per sample of the layers with kernels; null where a size is not known from the files. */
-  macs: { original: number; reduced: number; ratio: number } | null;
-  batches: BatchTiming[];
-  /** When it was measured (ISO 8601). */
-  measured: string;
 }
 
 /** One model, ready to run a batch of the prepared inputs. */

@@ -8,8 +8,7 @@ import type { RetrainEpoch } from '../core/retrain';
 import type { TrainerChoice } from '../core/train/choice';
 import type { BiasDominance, LayerSummary, ModelSummary } from '../core/estimate';
 import type { Fidelity } from '../core/verify';
-import type { Timing } from '../core/timing';
-import type { AutoMetric, AutoPoint, AutoResult, RetrainRound, RetrainSummary } from '../core/reduction/report';
+import type { AutoMetric, AutoPoint, AutoResult, RetrainRound, RetrainSummary, Timing } from '../core/reduction/report';
 import type { Choosable } from './retrainSettings';
 
 // ---- wire form of the analysis ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ export interface Predictor {
 }
 
 /** How a runner is set up; runtimes that cannot follow an option ignore it (the timing says so). */
-export interface PredictorOptions {
+interface PredictorOptions {
   /** Intra-op threads (onnxruntime's intraOpNumThreads); absent: the runtime's default. */
   threads?: number;
 }

@@ -1,7 +1,6 @@
 /** What `condense-report.json` holds, and the shapes of the searches and runs it records. */
 import type { Estimate } from '../estimate';
 import type { RefitLayer } from './refit';
-import type { Timing } from '../timing';
 
 export const REPORT_FILE = 'condense-report.json';
 
@@ -145,3 +144,32 @@ export interface RetrainSummary {
   trainer?: string;
 }
 
+
+/** One batch size of a timing: both models' medians. */
+export interface BatchTiming {
+  batch: number;
+  /** Median milliseconds per run of the whole batch. */
+  originalMs: number;
+  reducedMs: number;
+  /** originalMs / reducedMs. */
+  speedup: number;
+  /** Measured runs per model. */
+  runs: number;
+  /** The larger of the two models' interquartile range over its median: how steady the runs were. */
+  spread: number;
+}
+
+/** `verify --timing`: both models measured in their format's runtime (see timing.ts). */
+export interface Timing {
+  /** What ran the models, e.g. "onnxruntime 1.20.1 (CPU)" or "tfjs 4.22.0, the wasm backend (…)". */
+  runtime: string;
+  /** The threads it used, and whether a thread count asked for was followed or ignored. */
+  threads: string;
+  /** Where the inputs came from. */
+  inputs: string;
+  /** Multiply-adds per sample of the layers with kernels; null where a size is not known from the files. */
+  macs: { original: number; reduced: number; ratio: number } | null;
+  batches: BatchTiming[];
+  /** When it was measured (ISO 8601). */
+  measured: string;
+}

@@ -2,9 +2,8 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { CondenseReport, REPORT_FILE } from '../../core/reduction/report';
+import { CondenseReport, REPORT_FILE, type Timing } from '../../core/reduction/report';
 import type { Fidelity } from '../../core/verify';
-import type { Timing } from '../../core/timing';
 import { showError, showInfo, showWarning, withNotificationProgress } from '../notifications';
 import { CondensePanel } from '../panel';
 import { readSettings } from '../settings';

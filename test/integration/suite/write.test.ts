@@ -5,10 +5,9 @@ import * as vscode from 'vscode';
 import { loadBackend } from '../../../src/core/compute/backend';
 import { defaultOutputDir } from '../../../src/core/reduce';
 import { Fidelity, verifyModels } from '../../../src/core/verify';
-import type { Timing } from '../../../src/core/timing';
 import type { ThresholdState } from '../../../src/shared/protocol';
 import { api, sha256, workspaceModel } from './helpers';
-import { CondenseReport, REPORT_FILE } from '../../../src/core/reduction/report';
+import { CondenseReport, REPORT_FILE, type Timing } from '../../../src/core/reduction/report';
 
 /**
  * The example's activation is GELU, where merging near-parallel units costs a little accuracy:
