@@ -165,6 +165,13 @@ async function main(): Promise<void> {
     'refit on 512 test images, accuracy on 2000 other test images. MobileNetV2: reduced at γ 0.9 with similarity on 16 uniform noise',
     'images (see bench/mobilenet.md for why noise and why 16), plain merge, top-1 agreement on 32 other noise images.',
   ];
+  const loads = [...rows.map((r) => r.load), ...directs.map((d) => d.load)].flat();
+  lines.push(
+    '',
+    `Load average during the measurements: ${Math.min(...loads).toFixed(1)} to ${Math.max(...loads).toFixed(1)} on ${os.cpus().length} cores. Where it is above the`,
+    'core count, each run waits for a core by chance: compare speed-ups measured together (the second table), read differences within the',
+    'spread column as noise, and measure on an idle machine before deciding on --round-to.',
+  );
   await fs.writeFile(path.join(__dirname, 'speed.md'), lines.join('\n') + '\n');
   console.log(lines.join('\n'));
 }
