@@ -104,6 +104,8 @@ store.subscribe((change) => {
 
 /** The Verify card's rounding advice follows the thresholds and condense.roundTo. */
 function updateAdvice(): void {
+  // Nothing to advise without a timing: skipped on every slider step.
+  if (!status.verification?.timing) return;
   const e = store.estimate;
   const layers = e ? store.layers().map((layer) => ({ summary: layer.summary, estimate: e.layers[layer.index] })) : [];
   status.setAdvice(roundingAdvice(status.verification?.timing, store.roundTo, layers));
