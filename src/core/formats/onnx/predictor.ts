@@ -23,7 +23,8 @@ const FEEDS: Partial<Record<number, (ort: typeof Ort, data: Float32Array, dims: 
   11: (ort, data, dims) => new ort.Tensor('float64', Float64Array.from(data), dims),
 };
 
-export async function onnxPredictor(file: string, inputs: OnnxInput[], classifier: boolean): Promise<Predictor> {
+/** `threads`: onnxruntime's intra-op threads (absent: its default, one per core). */
+export async function onnxPredictor(file: string, inputs: OnnxInput[], classifier: boolean, threads?: number): Promise<Predictor> {
   let ort: typeof Ort;
   try {
     ort = loadOnnxRuntime();
@@ -39,7 +40,7 @@ export async function onnxPredictor(file: string, inputs: OnnxInput[], classifie
   try {
     // Fatal messages only: onnxruntime would print its warnings and errors to stderr, quoting names
     // from the file raw; its errors reach the caller as UnrunnableModel anyway.
-    session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], logSeverityLevel: 4 });
+    session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], logSeverityLevel: 4, ...(threads ? { intraOpNumThreads: threads } : {}) });
   } catch (e) {
     throw new UnrunnableModel(file, 'onnxruntime', foreignReason(e));
   }
