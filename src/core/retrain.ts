@@ -20,6 +20,7 @@ import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
 import { loadModel } from './analyze';
 import type { Backend } from './compute/backend';
+import { runInFormat } from './compute/formatRuntime';
 import { softmaxOutput } from './compute/tfjsPredictor';
 import { CalibrationSpec } from './data/calibration';
 import { score } from './data/validation';
@@ -30,7 +31,7 @@ import { EpochReport, PauseGate } from './train/fineTune';
 import { buildTrainable } from './train/network';
 import { openTrainer, TrainerChoice } from './train/choice';
 import { loadRetrainSets, trainingTargets } from './train/data';
-import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, protectedPaths, runInFormat, runRounds } from './train/rounds';
+import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, protectedPaths, runRounds } from './train/rounds';
 import { DEFAULT_ROUND_FRACTION } from './train/schedule';
 import { type CondenseReport, REPORT_FILE, type RetrainRound, type RetrainSummary } from './reduction/report';
 

@@ -128,15 +128,17 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
   const validated = options.backOff && data.valInputs && data.valTargets;
   let best = validated ? { epoch: 0, loss: await validationLoss(tf, model, data.valInputs!, data.valTargets!, options), weights: snapshot(tf, model) } : null;
   let worse = 0;
+  // tfjs-layers wants a custom loss's targets shaped like the output: class indices become one-hot rows for the logits' loss.
+  const targets = options.loss === 'softmaxCrossEntropy' ? oneHotTargets(tf, model, data.targets) : data.targets;
   try {
     // One fit per epoch on rows we permute ourselves: tfjs would shuffle with Math.random, unseeded.
     for (let epoch = 0; epoch < options.epochs && outcome === 'completed'; epoch++) {
       const rows = data.inputs.shape[0];
       const order = tf.tensor1d(options.shuffle === false ? Array.from({ length: rows }, (_, i) => i) : permutation(rows, shuffle), 'int32');
-      const [inputs, targets] = [tf.gather(data.inputs, order), tf.gather(data.targets, order)];
+      const [inputs, epochTargets] = [tf.gather(data.inputs, order), tf.gather(targets, order)];
       order.dispose();
       try {
-        await model.fit(inputs, targets, {
+        await model.fit(inputs, epochTargets, {
           initialEpoch: epoch,
           epochs: epoch + 1,
           batchSize: options.batchSize,
@@ -175,7 +177,7 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
           },
         });
       } finally {
-        tf.dispose([inputs, targets]);
+        tf.dispose([inputs, epochTargets]);
       }
     }
     if (best) model.setWeights(best.weights);
@@ -183,6 +185,7 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
     // The model does not own an optimizer passed to compile: without this, Adam's moment estimates would leak.
     optimizer.dispose();
     if (best) tf.dispose(best.weights);
+    if (targets !== data.targets) targets.dispose();
   }
   return { history, outcome, learningRate, ...(best ? { bestEpoch: best.epoch } : {}) };
 }
@@ -196,11 +199,20 @@ function snapshot(tf: typeof TF, model: TF.LayersModel): TF.Tensor[] {
 function lossFunction(tf: typeof TF, loss: TrainingLoss): string | ((yTrue: TF.Tensor, yPred: TF.Tensor) => TF.Tensor) {
   if (loss === 'mse') return 'meanSquaredError';
   if (loss === 'sparseCategoricalCrossentropy') return 'sparseCategoricalCrossentropy';
+  // The targets are one-hot already (see oneHotTargets).
   return (yTrue, yPred) => {
     const classes = yPred.shape[yPred.shape.length - 1];
-    const labels = tf.oneHot(tf.cast(tf.floor(yTrue.flatten()), 'int32'), classes);
-    return tf.losses.softmaxCrossEntropy(labels, yPred.reshape([-1, classes]), undefined, tf.Reduction.NONE);
+    return tf.losses.softmaxCrossEntropy(yTrue.reshape([-1, classes]), yPred.reshape([-1, classes]), undefined, tf.Reduction.NONE);
   };
+}
+
+/** Class indices (shaped like the output without its class axis, or with a trailing 1) as one-hot rows shaped like the output. */
+function oneHotTargets(tf: typeof TF, model: TF.LayersModel, indices: TF.Tensor): TF.Tensor {
+  const shape = model.outputs[0].shape;
+  const classes = shape[shape.length - 1];
+  if (classes === null) throw new Error('fineTune: the output has no fixed number of classes');
+  const positions = indices.shape.length === shape.length ? indices.shape.slice(0, -1) : indices.shape;
+  return tf.tidy(() => tf.oneHot(tf.cast(tf.floor(indices.flatten()), 'int32'), classes).reshape([...positions, classes]));
 }
 
 /** 0…n−1 in a random order (Fisher–Yates). */

@@ -11,6 +11,7 @@ import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
 import { analyzeModel, loadModel } from '../analyze';
 import type { Backend } from '../compute/backend';
+import { runInFormat } from '../compute/formatRuntime';
 import { CalibrationSpec, loadCalibration } from '../data/calibration';
 import { relativeIncrease, score, LabelledData } from '../data/validation';
 import type { ModelGraph } from '../model/graph';
@@ -81,18 +82,6 @@ export function graphParams(graph: ModelGraph): number {
   let total = 0;
   for (const layer of graph.layers) for (const w of layer.weights.values()) total += sizeOf(w.shape);
   return total;
-}
-
-/** The first output of `source` run by its format's own runtime on the set's rows (as the file holds them), as float64. */
-export async function runInFormat(source: ModelSource, backend: Backend, set: LabelledData): Promise<Float64Array> {
-  const predictor = await source.predictor(backend);
-  try {
-    const { data, sampleShape } = set.rows.fileRows;
-    const known = predictor.inputShapes[0].every((d) => d !== null) ? predictor.inputShapes[0] : sampleShape;
-    return Float64Array.from((await predictor.run([data], set.rows.picked.length, [known]))[0]);
-  } finally {
-    predictor.dispose();
-  }
 }
 
 /**

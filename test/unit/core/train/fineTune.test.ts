@@ -125,6 +125,39 @@ describe('training on the wasm backend', () => {
     assert.ok(history[7].loss < 0.7 * history[0].loss, `loss ${history[0].loss} → ${history[7].loss}`);
   });
 
+  it('trains a classifier that outputs logits on class indices (softmaxCrossEntropy): the validation loss is the cross-entropy and falls', async () => {
+    await tf.setBackend('wasm');
+    const x = seeded([240, 4], 50);
+    const [valX] = [seeded([60, 4], 51)];
+    // Three classes split by two directions of the input.
+    const classes = (inputs: tf.Tensor): tf.Tensor => tf.tidy(() => {
+      const [a, b] = tf.unstack(inputs, 1);
+      return tf.where(a.greater(0.5), tf.fill(a.shape, 2), tf.where(b.greater(0.5), tf.fill(a.shape, 1), tf.zerosLike(a)));
+    });
+    const [y, valY] = [classes(x), classes(valX)];
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ inputShape: [4], units: 16, activation: 'tanh', kernelInitializer: tf.initializers.glorotUniform({ seed: 52 }) }),
+        tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 53 }) }),
+      ],
+    });
+    const crossEntropy = (): number => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(valY.toInt(), 3), model.predict(valX) as tf.Tensor).dataSync()[0]);
+    const initial = crossEntropy();
+    const tensorsBefore = tf.memory().numTensors;
+    const { history, outcome } = await fineTune(wasm.backend, model, { inputs: x, targets: y, valInputs: valX, valTargets: valY }, {
+      epochs: 10, batchSize: 16, learningRate: 1e-2, seed: 1, loss: 'softmaxCrossEntropy', backOff: { patience: 3 },
+    });
+    assert.strictEqual(tf.memory().numTensors, tensorsBefore, 'fineTune leaves no tensors behind');
+    const trained = crossEntropy();
+    tf.dispose([x, valX, y, valY]);
+    model.dispose();
+    assert.notStrictEqual(outcome, 'aborted');
+    assert.ok(history.length > 0);
+    assert.ok(Math.abs(history[0].valLoss! - initial) > 0, 'the first epoch moved the loss');
+    assert.ok(trained < 0.7 * initial, `cross-entropy ${initial} → ${trained}`);
+    assert.ok(Math.min(...history.map((e) => e.valLoss!)) - trained < 1e-5 * trained, 'the best epoch is kept');
+  });
+
   describe('fineTune on an MLP regression', () => {
     function mlp(seed: number): tf.LayersModel {
       return tf.sequential({
