@@ -14,7 +14,7 @@ in the listed order and shapes), the data (raw float32 files) and the schedule. 
 to the job's "out" file in the same order and shapes. The schedule is the embedded trainer's: the loss
 the data chose, the batch order from a seeded mulberry32 Fisher-Yates shuffle per epoch (bit for bit
 the same order), Adam (tfjs's epsilon), the learning rate from a one-epoch range test when none is
-given, and the back-off: an epoch that worsens the validation loss is undone, the rate halved, and
+given (the largest rate whose loss is within the job's rateMargin of the lowest), and the back-off: an epoch that worsens the validation loss is undone, the rate halved, and
 `patience` such epochs in a row end training; the best epoch is kept.
 
 Several processes (torch.distributed): every rank takes its share of each global batch (rows
@@ -365,6 +365,17 @@ def build_network(torch, job):
     return Network()
 
 
+def chosen_rate(trials, margin):
+    """The embedded trainer's chooseLearningRate: the largest rate whose validation loss is within
+    `margin` (relative) of the lowest; the smallest rate when every trial diverged."""
+    finite = [t for t in trials if t["valLoss"] is not None]
+    if not finite:
+        return min(t["learningRate"] for t in trials)
+    lowest = min(t["valLoss"] for t in finite)
+    limit = lowest * (1 + margin) if lowest > 0 else lowest
+    return max(t["learningRate"] for t in finite if t["valLoss"] <= limit)
+
+
 def per_sample_loss(torch, kind, predicted, targets):
     """Each row's loss, as tfjs computes it (mean over a row's outputs for the squared error)."""
     F = torch.nn.functional
@@ -529,8 +540,7 @@ def main(argv):
             value = history[0]["valLoss"] if history else math.nan
             trials.append({"learningRate": candidate, "valLoss": value if math.isfinite(value) else None})
         network.restore(start)
-        finite = [t for t in trials if t["valLoss"] is not None]
-        learning_rate = min(finite, key=lambda t: t["valLoss"])["learningRate"] if finite else trials[-1]["learningRate"]
+        learning_rate = chosen_rate(trials, float(job["rateMargin"]))
         if rank == 0:
             emit({"event": "rangeTest", "learningRate": learning_rate, "trials": trials})
     history, outcome, best_epoch, final_rate = one_run(learning_rate, int(job["epochs"]), seed, patience, True)
