@@ -331,7 +331,8 @@ function retrainChoices(s: RetrainSummary): string {
   const lr = s.learningRate;
   const trials = lr?.trials?.map((t) => `${t.learningRate}: ${Number.isNaN(t.valLoss) ? 'diverged' : t.valLoss.toPrecision(3)}`).join(', ');
   return [
-    `Learning rate ${lr?.value} (${lr?.chosenBy}${trials ? `; validation loss after one epoch at ${trials}` : ''}).`,
+    `Learning rate ${lr?.value} (${lr?.chosenBy}${trials ? `; validation loss after one epoch at ${trials}` : ''}${lr?.why ? `; ${lr.why}` : ''}).`,
+    ...(s.training ? [`Training: ${s.training}.`] : []),
     `Thresholds: ${s.thresholds}. Calibration: ${s.calibration}.`,
   ].join('\n');
 }

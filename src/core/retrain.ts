@@ -31,7 +31,7 @@ import { EpochReport, PauseGate } from './train/fineTune';
 import { buildTrainable } from './train/network';
 import { openTrainer, TrainerChoice } from './train/choice';
 import { loadRetrainSets, trainingTargets } from './train/data';
-import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, protectedPaths, runRounds } from './train/rounds';
+import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, PATIENCE, protectedPaths, runRounds } from './train/rounds';
 import { DEFAULT_ROUND_FRACTION } from './train/schedule';
 import { type CondenseReport, REPORT_FILE, type RetrainRound, type RetrainSummary } from './reduction/report';
 
@@ -164,11 +164,13 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
     const valY = tensor(validation.targets, targetShape(samples));
     const calibration = options.calibration ?? { file: options.trainInputs };
     const fraction = options.fraction ?? DEFAULT_ROUND_FRACTION;
+    const batchSize = options.batchSize ?? 32;
 
     const summary: RetrainSummary = {
       metric, tolerance: options.tolerance, baseline, paramsBefore: graphParams(graph), epochs: options.epochs, rounds: [], chosen: null,
       ...(options.learningRate !== undefined ? { learningRate: { value: options.learningRate, chosenBy: 'given' as const } } : {}),
       thresholds: options.threshold !== undefined ? `given: ${options.threshold}` : `each round removes ${Math.round(100 * fraction)} % of the remaining units (half as many, from the last good model, after a round that leaves the tolerance; down to ${Math.round(100 * MIN_ROUND_FRACTION)} %)`,
+      training: `up to ${options.epochs} epochs a round (Adam, batch size ${batchSize}), keeping the best epoch on the validation data: an epoch that worsens it is undone and the rate halved, ${PATIENCE} such epochs in a row end the round`,
       calibration: calibration.file === options.trainInputs && !options.calibration ? `the training inputs (${options.trainInputs})` : calibration.file ?? 'generated inputs',
       trainer: trainer.label,
     };
@@ -214,7 +216,7 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
     options.onStart?.(run);
     try {
       const settings = {
-        ...options, trainer, batchSize: options.batchSize ?? 32, fraction, calibration,
+        ...options, trainer, batchSize, fraction, calibration,
       };
       if ((await runRounds(original, workDir, settings, { trainX, trainY, valX, valY, validation, metric, loss, width }, summary, kept)) === 'cancelled') {
         outcome = 'cancelled';

@@ -22,11 +22,11 @@ import { writeFolder } from '../reduction/output';
 import type { AutoMetric, CondenseReport, RetrainRound, RetrainSummary } from '../reduction/report';
 import { reduceModel } from '../reduce';
 import { EpochReport, PauseGate, TrainingLoss } from './fineTune';
-import { thresholdRemoving } from './schedule';
+import { RANGE_TEST_RULE, thresholdRemoving } from './schedule';
 import type { Trainer } from './trainer';
 
 /** Epochs without a better validation loss (each one undone, the rate halved) that end a round's training. */
-const PATIENCE = 3;
+export const PATIENCE = 3;
 /** A round that leaves the tolerance is tried again from the last good model removing half as many units, down to this fraction. */
 export const MIN_ROUND_FRACTION = 0.03;
 
@@ -130,7 +130,7 @@ export async function runRounds(
       if (trained.outcome === 'aborted') return 'cancelled';
       if (trained.rangeTest) {
         learningRate = trained.rangeTest.learningRate;
-        summary.learningRate = { value: learningRate, chosenBy: 'range test', trials: trained.rangeTest.trials };
+        summary.learningRate = { value: learningRate, chosenBy: 'range test', trials: trained.rangeTest.trials, why: RANGE_TEST_RULE };
       }
       const files = condensed.encode(trained.weights, new Map());
       const folder = await writeFolder(path.join(workDir, `round-${k}`), files, { protect: protectedPaths(original) });

@@ -79,6 +79,10 @@ export async function rangeTest(
   return { learningRate: chooseLearningRate(trials), trials };
 }
 
+/** Why the range test's rate: the rule, for the summary and the report. */
+export const RANGE_TEST_RULE = `the largest rate whose validation loss after one epoch is within ${Math.round(100 * RATE_MARGIN)} % of the lowest: ` +
+  'a larger rate costs the model little in its first epoch and lets later rounds repair a condensation further';
+
 /** The largest rate whose validation loss is within RATE_MARGIN of the lowest; the smallest rate when every trial diverged. */
 export function chooseLearningRate(trials: RangeTrial[]): number {
   const finite = trials.filter((t) => Number.isFinite(t.valLoss));
