@@ -123,6 +123,8 @@ export interface RetrainSummary {
   baseline: number;
   paramsBefore: number;
   epochs: number;
+  /** The training batch size (given, or chosen from the training set's size). */
+  batchSize?: number;
   rounds: RetrainRound[];
   /** The smallest round within the tolerance (the one `retrainModel` writes); null when none met it. */
   chosen: number | null;

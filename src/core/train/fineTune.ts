@@ -1,14 +1,19 @@
 /**
  * Fine-tuning a (condensed) model with Adam: the retrain half of a condense–retrain cycle. Reports
  * every epoch (for a live loss curve), pauses between batches while a gate is closed, and stops
- * between batches when asked. With `backOff` and validation data it keeps the best epoch: an epoch
- * that worsens the validation loss is undone and the learning rate halved, and `patience` such epochs
- * in a row end the training.
+ * between batches when asked. With `backOff` and validation data it keeps the best epoch and lowers
+ * the rate on a plateau: after `patience` epochs in a row without a new lowest validation loss the
+ * learning rate is halved, and PATIENCES_TO_STOP × `patience` such epochs in a row end the training.
+ * Training goes on from the latest weights, not the best: an epoch of noise does not throw the network
+ * back, so it can move to where it condenses further (the best epoch's weights are restored at the end).
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Backend } from '../compute/backend';
 import { seededRandom } from '../data/random';
 import { registerWasmTrainingKernels } from './wasmKernels';
+
+/** With a back-off: this many patiences in a row without a better epoch end training (the rate is halved after each one before). */
+export const PATIENCES_TO_STOP = 3;
 
 /** Cross-entropy takes class indices: on probabilities (a softmax output), or on logits (`softmaxCrossEntropy`). */
 export type TrainingLoss = 'mse' | 'sparseCategoricalCrossentropy' | 'softmaxCrossEntropy';
@@ -43,7 +48,7 @@ export interface FineTuneOptions {
   gate?: PauseGate;
   /** Seeds the per-epoch shuffle of the training rows, so a run repeats exactly on one backend. */
   seed: number;
-  /** Keep the best epoch on the validation data, halving the learning rate after a worse one (see the file comment). */
+  /** Keep the best epoch on the validation data, halving the learning rate on a plateau (see the file comment). */
   backOff?: { patience: number };
   /** Adam (the default), or plain SGD (to compare trainers step for step). */
   optimizer?: 'adam' | 'sgd';
@@ -164,13 +169,13 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
                   tf.dispose(best.weights);
                   best = { epoch: report.epoch, loss: report.valLoss, weights: snapshot(tf, model) };
                   worse = 0;
-                } else {
-                  model.setWeights(best.weights);
+                } else if (++worse >= PATIENCES_TO_STOP * options.backOff!.patience) {
+                  outcome = 'stopped';
+                } else if (worse % options.backOff!.patience === 0) {
                   learningRate /= 2;
                   // SGD keeps its rate as a tensor made once; Adam reads the field every step.
                   if (options.optimizer === 'sgd') (optimizer as TF.SGDOptimizer).setLearningRate(learningRate);
                   else (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
-                  if (++worse >= options.backOff!.patience) outcome = 'stopped';
                 }
               }
             },

@@ -18,7 +18,7 @@ import { InputError } from '../model/errors';
 import { kernelSize, LayerNode, ModelGraph, Padding, paddings, pair } from '../model/graph';
 import { sizeOf, Tensor } from '../model/tensor';
 import { activationLayer } from '../structure/layerKinds';
-import type { EpochReport } from './fineTune';
+import { EpochReport, PATIENCES_TO_STOP } from './fineTune';
 import { TRAINABLE_KINDS, tfjsActivation, Unbuildable, unbuildable, usesBias, zeroPadding } from './layers';
 import { ancestors } from './network';
 import { LEARNING_RATE_CANDIDATES, RangeTrial, RATE_MARGIN } from './schedule';
@@ -340,7 +340,7 @@ export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer
       await fs.rm(out, { force: true });
       await fs.writeFile(jobFile, JSON.stringify({
         nodes, output, inputShape: job.inputShape, weightsFile, out, data: await dataFiles(data), device: found.device,
-        loss: job.loss, batchSize: job.batchSize, epochs: job.epochs, seed: job.seed, patience: job.patience,
+        loss: job.loss, batchSize: job.batchSize, epochs: job.epochs, seed: job.seed, patience: job.patience, patiencesToStop: PATIENCES_TO_STOP,
         learningRate: job.learningRate ?? null, candidates: LEARNING_RATE_CANDIDATES, rateMargin: RATE_MARGIN, optimizer: job.optimizer ?? 'adam', shuffle: job.shuffle ?? true,
       }));
       try {

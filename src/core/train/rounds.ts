@@ -25,8 +25,8 @@ import { EpochReport, PauseGate, TrainingLoss } from './fineTune';
 import { RANGE_TEST_RULE, thresholdRemoving } from './schedule';
 import type { Trainer } from './trainer';
 
-/** Epochs without a better validation loss (each one undone, the rate halved) that end a round's training. */
-export const PATIENCE = 3;
+/** Epochs in a row without a better validation loss that halve a round's learning rate (PATIENCES_TO_STOP times as many end its training). */
+export const PATIENCE = 2;
 /** A round that leaves the tolerance is tried again from the last good model removing half as many units, down to this fraction. */
 export const MIN_ROUND_FRACTION = 0.03;
 

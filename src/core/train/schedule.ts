@@ -20,7 +20,24 @@ export const LEARNING_RATE_CANDIDATES = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5];
  * (relative): a rate that costs at most this much in its first epoch has not thrown away what the
  * model knows, and the larger the rate, the further later rounds can move to repair a condensation.
  */
-export const RATE_MARGIN = 0.1;
+export const RATE_MARGIN = 0.05;
+
+/** Steps an epoch keeps at least when the batch size is chosen: the back-off decides once an epoch, and needs steps between decisions. */
+export const MIN_STEPS_PER_EPOCH = 64;
+/** A chosen batch's inputs stay within this many values (4 MiB of float32), so images keep small batches. */
+const MAX_BATCH_VALUES = 2 ** 20;
+
+/**
+ * The batch size when none is given: 32, doubled up to 256 while an epoch keeps MIN_STEPS_PER_EPOCH
+ * steps and a batch's inputs stay small. On a CPU a small network's step is mostly fixed cost, so
+ * larger batches on a large training set train the same epochs several times faster; the range test
+ * then chooses the learning rate for that batch size.
+ */
+export function defaultBatchSize(rows: number, sampleValues: number): number {
+  let batch = 32;
+  while (batch < 256 && rows / (2 * batch) >= MIN_STEPS_PER_EPOCH && 2 * batch * sampleValues <= MAX_BATCH_VALUES) batch *= 2;
+  return batch;
+}
 
 export interface RoundThreshold {
   /** The threshold, or null when no merge of similar units is left (nothing more condenses). */

@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { EpochReport, fineTune } from '../../../../src/core/train/fineTune';
+import { EpochReport, fineTune, PATIENCES_TO_STOP } from '../../../../src/core/train/fineTune';
 import { registerWasmTrainingKernels } from '../../../../src/core/train/wasmKernels';
 import { on, onWasmBackend, relativeDeviation, seeded } from '../../../helpers/tfjs';
 
@@ -219,6 +219,32 @@ describe('training on the wasm backend', () => {
       const first = await trainedWeights(7);
       assert.deepStrictEqual(await trainedWeights(7), first);
       assert.notDeepStrictEqual(await trainedWeights(8), first);
+    });
+
+    it('with a back-off, halves the rate after each `patience` epochs without a better validation loss and stops after PATIENCES_TO_STOP of them, keeping the best weights', async () => {
+      const model = mlp(45);
+      const start = model.getWeights().map((w) => Float32Array.from(w.dataSync()));
+      // A rate so large that no epoch beats the start: the plateau begins at once.
+      const patience = 2;
+      const { history, outcome, bestEpoch, learningRate } = await fineTune(wasm.backend, model, data(), { ...options, epochs: 30, learningRate: 50, backOff: { patience } });
+      const end = model.getWeights().map((w) => Float32Array.from(w.dataSync()));
+      model.dispose();
+      assert.strictEqual(outcome, 'stopped');
+      // Training went on through the worse epochs (it did not stop at the first `patience` of them)…
+      assert.strictEqual(history.length, PATIENCES_TO_STOP * patience);
+      // …with the rate halved once per `patience` epochs before the last.
+      assert.strictEqual(learningRate, 50 / 2 ** (PATIENCES_TO_STOP - 1));
+      assert.strictEqual(bestEpoch, 0);
+      assert.deepStrictEqual(end, start, 'the best weights (the start) are restored');
+    });
+
+    it('with a back-off, a better epoch resets the plateau: a good rate trains to the end', async () => {
+      const model = mlp(46);
+      const { history, outcome, bestEpoch } = await fineTune(wasm.backend, model, data(), { ...options, epochs: 8, backOff: { patience: 2 } });
+      model.dispose();
+      assert.strictEqual(outcome, 'completed');
+      assert.strictEqual(history.length, 8);
+      assert.ok(bestEpoch! >= 7, `best epoch ${bestEpoch}`);
     });
 
     it("stops after the epoch whose report returns 'stop'", async () => {
