@@ -10,11 +10,19 @@ import type { RetrainView, WebviewToHost } from '../src/shared/protocol';
 import { button, h, icon, replace, svg } from './dom';
 import { changeText, formatGamma, int, metricText, percent } from './format';
 import type { RetrainRound } from '../src/core/reduction/report';
+import { AUTO, retrainChoices } from '../src/shared/retrainSettings';
 
 const WIDTH = 420, HEIGHT = 170;
 const LEFT = 58, RIGHT = 12, TOP = 12, BOTTOM = 30;
 
 const fileName = (file: string): string => file.split(/[\\/]/).pop() ?? file;
+
+/** How a round's training went, for its validation cell's tooltip: epochs run, the one kept, the rate at the end. */
+function trainingNote(r: RetrainRound): string | undefined {
+  if (r.epochsRun === undefined) return undefined;
+  const kept = r.bestEpoch ? `epoch ${r.bestEpoch} kept (best on validation)` : 'no epoch improved on the condensed model';
+  return `${r.epochsRun} epoch${r.epochsRun === 1 ? '' : 's'} trained, ${kept}${r.learningRate === undefined ? '' : `; learning rate ${r.learningRate} at the end`}`;
+}
 
 export class RetrainCard {
   readonly element: HTMLElement;
@@ -24,6 +32,8 @@ export class RetrainCard {
   private readonly cancel: VscodeButton;
   private readonly status = h('p', { class: 'retrain-status', attrs: { role: 'status', 'aria-live': 'polite' } });
   private readonly plan = h('p', { class: 'muted retrain-plan' });
+  /** What the run chose and why (the learning rate's range test, how the thresholds are cut, calibration, trainer). */
+  private readonly choices = h('p', { class: 'muted retrain-choices' });
   private readonly plot = svg('svg', { class: 'retrain-plot', viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img' });
   private readonly figure: HTMLElement;
   private readonly rounds = h('tbody');
@@ -58,6 +68,7 @@ export class RetrainCard {
       h('div', { class: 'auto-head' }, h('h2', {}, 'Condense and retrain'), h('div', { class: 'retrain-actions' }, this.start, this.pause, this.resume, this.cancel)),
       this.status,
       this.plan,
+      this.choices,
       this.figure,
       this.table,
     );
@@ -91,12 +102,18 @@ export class RetrainCard {
     this.figure.hidden = !view || view.epochs.length === 0;
     this.table.hidden = rounds.length === 0;
     this.plan.hidden = !view;
+    const choices = view?.summary ? retrainChoices(view.summary) : [];
+    if (view?.summary?.trainer) choices.push(`Trained by ${view.summary.trainer}.`);
+    this.choices.hidden = choices.length === 0;
+    replace(this.choices, choices.join(' '));
     if (!view) return;
     const p = view.plan;
     const original = view.summary ? ` · original ${this.metricText(view.summary.baseline)}` : '';
+    const gamma = p.threshold === AUTO ? 'γ cut each round from the clustering trees' : `γ ${formatGamma(p.threshold)}`;
+    const learningRate = p.learningRate === AUTO ? 'learning rate by a range test' : `learning rate ${p.learningRate}`;
     replace(
       this.plan,
-      `γ ${formatGamma(p.threshold)} · tolerance ${p.tolerance} · ${p.epochs} epochs × ≤ ${p.rounds} rounds · learning rate ${p.learningRate} · batch ${p.batchSize} · `,
+      `${gamma} · tolerance ${p.tolerance} · ${p.epochs} epochs × ≤ ${p.rounds} rounds · ${learningRate} · batch ${p.batchSize} · `,
       `${p.merge === 'refit' ? 'refit on calibration data' : 'plain merge'} · training ${fileName(p.trainInputs)}, validation ${fileName(p.valInputs)}${original}`,
     );
     this.drawLoss(view);
@@ -150,6 +167,7 @@ export class RetrainCard {
   private row(view: RetrainView, r: RetrainRound): HTMLTableRowElement {
     const chosen = view.summary?.chosen === r.round;
     const written = view.written.filter((w) => w.round === r.round);
+    const note = trainingNote(r);
     const write = button('Write', 'save', !chosen, () => this.send({ type: 'retrainWrite', round: r.round }));
     write.setAttribute('aria-label', `Write round ${r.round}`);
     write.title = `Write round ${r.round}'s model next to the original`;
@@ -157,9 +175,15 @@ export class RetrainCard {
     return h(
       'tr',
       { class: `retrain-round${chosen ? ' chosen' : ''}`, attrs: { 'data-round': String(r.round) } },
-      h('td', {}, String(r.round), chosen ? h('span', { class: 'muted' }, ' (smallest within)') : null, r.threshold === undefined ? null : h('span', { class: 'muted' }, ` · γ ${formatGamma(r.threshold)}`)),
+      h(
+        'td',
+        {},
+        String(r.round),
+        chosen ? h('span', { class: 'muted' }, ' (smallest within)') : null,
+        r.threshold === undefined ? null : h('span', { class: 'muted round-gamma', attrs: { title: view.plan.threshold === AUTO ? 'cut from the clustering trees (see above)' : 'given by condense.retrain.threshold' } }, ` · γ ${formatGamma(r.threshold)}`),
+      ),
       h('td', { class: 'num' }, `${percent(r.paramsRatio)} (${int(r.params)})`),
-      h('td', { class: 'num' }, this.metricText(r.metric)),
+      h('td', { class: 'num', attrs: note ? { title: note } : {} }, this.metricText(r.metric)),
       h('td', { class: 'num' }, changeText(view.summary?.metric ?? 'mse', r.change)),
       h('td', { class: r.meets ? 'meets' : 'fails' }, icon(r.meets ? 'pass' : 'error'), r.meets ? ' yes' : ' no'),
       h('td', {}, write, ...written.map((w) => h('span', { class: 'muted written', attrs: { title: w.outDir } }, ' written'))),

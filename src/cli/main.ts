@@ -6,12 +6,12 @@ import { InputError } from '../core/model/errors';
 import type { OpenOptions } from '../core/formats/index';
 import { reduceModel } from '../core/reduce';
 import { retrainModel } from '../core/retrain';
-import { DEVICES, oneOf, RETRAIN_SETTING_RULES, TRAINERS, WORKERS_RULE } from '../shared/retrainSettings';
+import { DEVICES, oneOf, RETRAIN_SETTING_RULES, retrainChoices, THRESHOLD_RULE, TRAINERS, WORKERS_RULE } from '../shared/retrainSettings';
 import type { TrainerChoice } from '../core/train/choice';
 import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/estimate';
 import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
 import { verifyModels } from '../core/verify';
-import { AutoResult, RetrainSummary } from '../core/reduction/report';
+import { AutoResult } from '../core/reduction/report';
 import { loadLabelledData } from '../core/data/validation';
 import { commandHelp, USAGE, VERSION } from './help';
 import { Progress, ProgressSink } from './progress';
@@ -83,7 +83,7 @@ function roundToFlag(p: Parsed): number | undefined {
 }
 
 function thresholdFlag(p: Parsed): number {
-  return numberFlag(p, 'threshold', DEFAULT_THRESHOLD, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
+  return numberFlag(p, 'threshold', DEFAULT_THRESHOLD, THRESHOLD_RULE.valid, THRESHOLD_RULE.what);
 }
 
 /** Where the CLI writes: stdout (the result alone), stderr (errors, warnings), and progress on stderr. */
@@ -326,17 +326,6 @@ function rejectRetrainFlags(p: Parsed): void {
   if (given) throw new UsageError(`--${given} goes with reduce --train-inputs (retraining)`);
 }
 
-/** What the run chose and why, printed before the first round's line. */
-function retrainChoices(s: RetrainSummary): string {
-  const lr = s.learningRate;
-  const trials = lr?.trials?.map((t) => `${t.learningRate}: ${Number.isNaN(t.valLoss) ? 'diverged' : t.valLoss.toPrecision(3)}`).join(', ');
-  return [
-    `Learning rate ${lr?.value} (${lr?.chosenBy}${trials ? `; validation loss after one epoch at ${trials}` : ''}${lr?.why ? `; ${lr.why}` : ''}).`,
-    ...(s.training ? [`Training: ${s.training}.`] : []),
-    `Thresholds: ${s.thresholds}. Calibration: ${s.calibration}.`,
-  ].join('\n');
-}
-
 /** reduce with --train-inputs: condense–retrain rounds (see src/core/retrain.ts). */
 async function retrain(p: Parsed, model: string, outDir: string, threshold: number | undefined, out: (s: string) => void, err: (s: string) => void, progress: Progress): Promise<number> {
   const files = ['train-inputs', 'train-targets', 'val-inputs', 'val-targets'].map((name) => {
@@ -377,7 +366,7 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
     },
     onRound: (r, s) => {
       progress.end();
-      if (r.round === 1) out(`Trained by ${s.trainer}. ${retrainChoices(s)}`);
+      if (r.round === 1) out(`Trained by ${s.trainer}. ${retrainChoices(s).join('\n')}`);
       out(`Round ${r.round}: γ ${r.threshold?.toPrecision(4)}, ${(100 * r.paramsRatio).toFixed(1)} % of the parameters, validation ${r.metric.toPrecision(4)} (change ${r.change.toPrecision(3)}) ${r.meets ? 'within' : 'outside'} the tolerance ${tolerance}; best epoch ${r.bestEpoch} of ${r.epochsRun}`);
     },
   });

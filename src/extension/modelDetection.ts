@@ -23,7 +23,7 @@ export function isModelExtension(file: string): boolean {
   return modelFileKind(file) !== undefined;
 }
 
-/** TF.js Layers models are the JSON files among the candidates (the only format retraining takes). */
+/** A candidate TF.js Layers model: a JSON file among the candidates (its content decides). */
 export function isTfjsModelFile(file: string): boolean {
   return modelFileKind(file) === 'tfjs';
 }

@@ -2,6 +2,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD } from '../core/estimate';
 import { BackendName } from '../shared/protocol';
+import { AUTO, type Choosable } from '../shared/retrainSettings';
 
 /** The extension's settings (see `contributes.configuration` in package.json). */
 export interface Settings {
@@ -23,8 +24,11 @@ export interface Settings {
   /** Labelled validation data for the automatic search ('' = not set); may be relative to the workspace. */
   validationInputs: string;
   validationTargets: string;
-  /** Condense–retrain cycles: the validation tolerance (as autoTolerance), epochs per round, rounds, Adam's step and batch size. */
-  retrain: { tolerance: number; epochs: number; rounds: number; learningRate: number; batchSize: number };
+  /**
+   * Condense–retrain cycles: the validation tolerance (as autoTolerance), epochs per round, rounds,
+   * Adam's step, batch size and a fixed γ; "auto" lets the engine choose (checked when a run starts).
+   */
+  retrain: { tolerance: number; epochs: number; rounds: number; learningRate: Choosable; batchSize: number; threshold: Choosable };
   /** What trains the rounds, as set (checked when a run starts: see pythonTrainer.ts). */
   trainer: { kind: unknown; device: unknown; workers: unknown; python: string };
 }
@@ -48,8 +52,9 @@ export function readSettings(): Settings {
       tolerance: c.get<number>('retrain.tolerance', 0.1),
       epochs: c.get<number>('retrain.epochs', 5),
       rounds: c.get<number>('retrain.rounds', 3),
-      learningRate: c.get<number>('retrain.learningRate', 0.001),
+      learningRate: c.get<Choosable>('retrain.learningRate', AUTO),
       batchSize: c.get<number>('retrain.batchSize', 32),
+      threshold: c.get<Choosable>('retrain.threshold', AUTO),
     },
     trainer: {
       kind: c.get('retrain.trainer', 'embedded'),

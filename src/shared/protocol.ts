@@ -9,6 +9,7 @@ import type { TrainerChoice } from '../core/train/choice';
 import type { BiasDominance, LayerSummary, ModelSummary } from '../core/estimate';
 import type { Fidelity } from '../core/verify';
 import type { AutoMetric, AutoPoint, AutoResult, RetrainRound, RetrainSummary } from '../core/reduction/report';
+import type { Choosable } from './retrainSettings';
 
 // ---- wire form of the analysis ---------------------------------------------------------------------
 
@@ -146,13 +147,17 @@ export type RetrainEvent =
   | { kind: 'paused' }
   | { kind: 'round'; round: RetrainRound; summary: RetrainSummary };
 
-/** What a retrain run is asked to do (the settings, for the panel and the report). */
+/**
+ * What a retrain run is asked to do (the settings, for the panel and the report). "auto": the engine
+ * chooses — each round's γ cut from the clustering trees, the learning rate by a range test (the run's
+ * summary says what it chose).
+ */
 export interface RetrainPlan {
-  threshold: number;
+  threshold: Choosable;
   tolerance: number;
   epochs: number;
   rounds: number;
-  learningRate: number;
+  learningRate: Choosable;
   batchSize: number;
   /** "refit" when each condensation refits the next layers on the calibration data. */
   merge: 'refit' | 'plain';
@@ -194,7 +199,7 @@ export type WorkerRequest =
   /** The automatic threshold search on the (cached) analysis; `valTargets`: outputs per row, or class indices. */
   | { type: 'auto'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; tolerance: number; valInputs: string; valTargets: string }
   /** Condense–retrain rounds; the run's rounds stay writable (retrainWrite) until retrainDispose. */
-  | ({ type: 'retrain'; id: number; file: string; backend: BackendName; calibration?: string; targetRatio?: number; trainer?: TrainerChoice } & Omit<RetrainPlan, 'merge'>)
+  | ({ type: 'retrain'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; targetRatio?: number; trainer?: TrainerChoice } & Omit<RetrainPlan, 'merge'>)
   /** Writes round `round` of the run started by request `run`; answered even while that run still trains. */
   | { type: 'retrainWrite'; id: number; run: number; round: number; outDir: string; overwrite: boolean };
 

@@ -20,6 +20,7 @@ import { verifyModels } from '../core/verify';
 import { GramEngine } from '../core/similarity/weights';
 import { autoCurveToWire, autoPointToWire, isWorkerControl, MEMORY_LIMIT_ARGUMENT, RetrainEvent, toWire, WorkerControl, WorkerRequest, WorkerResponse } from '../shared/protocol';
 import { loadLabelledData } from '../core/data/validation';
+import { givenNumber } from '../shared/retrainSettings';
 import { watchMemory } from './memoryWatch';
 
 const send = process.send?.bind(process);
@@ -142,10 +143,10 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
       const report = (event: RetrainEvent): void => post({ type: 'retrainProgress', id, event });
       const backend = await loadBackend(request.backend);
       const run = await runRetrain(request.file, {
-        backend, threshold: request.threshold, tolerance: request.tolerance, epochs: request.epochs, rounds: request.rounds,
-        targetRatio: request.targetRatio, learningRate: request.learningRate, batchSize: request.batchSize, trainer: request.trainer,
+        backend, threshold: givenNumber(request.threshold), tolerance: request.tolerance, epochs: request.epochs, rounds: request.rounds,
+        targetRatio: request.targetRatio, learningRate: givenNumber(request.learningRate), batchSize: request.batchSize, trainer: request.trainer,
         trainInputs: request.trainInputs, trainTargets: request.trainTargets, valInputs: request.valInputs, valTargets: request.valTargets,
-        calibration: request.calibration ? { file: request.calibration } : undefined,
+        calibration: request.calibration ? { file: request.calibration } : undefined, openOptions: { activation: request.activation },
         signal, gate: gates.get(id),
         onStart: (run) => {
           // Kept from the start: a finished round can be written while later ones train.

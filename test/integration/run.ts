@@ -12,6 +12,7 @@
  *   (unset)   web when it is installed, else desktop, else (no internet) install web.
  *
  * Run: npm run build && npm run test:integration   (npm test runs it after the unit tests)
+ * A subset: CONDENSE_TEST_ONLY=retrain,retrainFormats npm run test:integration  (development suite only).
  */
 import { runTests, downloadAndUnzipVSCode, resolveCliPathFromVSCodeExecutablePath } from '@vscode/test-electron';
 import { spawnSync } from 'child_process';
@@ -20,13 +21,15 @@ import { existsSync, promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { packageVsix } from '../../scripts/package';
-import { EXTENSIONS_DIR_ENV, OUTPUT_ENV, SuiteName, SuiteResults, SUITE_ENV } from './shared';
+import { EXTENSIONS_DIR_ENV, ONLY_ENV, OUTPUT_ENV, SuiteName, SuiteResults, SUITE_ENV } from './shared';
 import { codeServerDir, codeServerFiles, installCodeServer, isInstalled, isolatedEnv, makeIsolatedHome } from './web/codeServer';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const BUILD = path.join(REPO, 'out', 'integration');
 const OUTPUT = path.join(REPO, 'test-output', 'integration');
 const EXAMPLES = ['combustion-mlp', 'small-cnn'];
+/** Only these test files (CONDENSE_TEST_ONLY); the packaged suite is skipped. */
+const only = process.env[ONLY_ENV]?.trim() || undefined;
 /** The VSIX holds the bundles, the wasm backend, codicons and media: a few MB, never node_modules. */
 /** The bundles take ≈ 1.2 MB, onnxruntime's native library for one platform ≈ 15 MB compressed. */
 const MAX_VSIX_BYTES = 32 * 1024 * 1024;
@@ -118,7 +121,7 @@ async function runSuite(vscode: TestVSCode, suite: SuiteName, extensionDevelopme
       extensionDevelopmentPath,
       extensionTestsPath: path.join(BUILD, 'suite', 'index.js'),
       launchArgs: [workspace, `--user-data-dir=${userDataDir}`, `--extensions-dir=${extensionsDir}`],
-      extensionTestsEnv: { [SUITE_ENV]: suite, [OUTPUT_ENV]: output, [EXTENSIONS_DIR_ENV]: extensionsDir },
+      extensionTestsEnv: { [SUITE_ENV]: suite, [OUTPUT_ENV]: output, [EXTENSIONS_DIR_ENV]: extensionsDir, ...(only ? { [ONLY_ENV]: only } : {}) },
     });
   } catch (e) {
     console.error(`${suite} suite: ${(e as Error).message}`);
@@ -159,6 +162,10 @@ async function main(): Promise<number> {
   try {
     const development = path.join(temp, 'development');
     add(await runSuite(vscode, 'development', REPO, development, path.join(development, 'extensions')));
+    if (only) {
+      console.log(`\n${ONLY_ENV}=${only}: the packaged suite is skipped`);
+      return finish(started, totals);
+    }
 
     const packaged = path.join(temp, 'packaged');
     const extensionsDir = path.join(packaged, 'extensions');
@@ -167,6 +174,10 @@ async function main(): Promise<number> {
   } finally {
     await fs.rm(temp, { recursive: true, force: true });
   }
+  return finish(started, totals);
+}
+
+function finish(started: number, totals: SuiteResults): number {
   console.log(`\nintegration suite: ${((Date.now() - started) / 1000).toFixed(0)} s; output in ${path.relative(REPO, OUTPUT)}/`);
   console.log(`integration: ${totals.passed} passed, ${totals.failed} failed${totals.pending ? `, ${totals.pending} skipped` : ''}`);
   return totals.failed === 0 ? 0 : 1;

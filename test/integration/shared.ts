@@ -5,6 +5,12 @@
 
 /** Which suite runs: against the repository ('development') or the installed VSIX ('packaged'). */
 export const SUITE_ENV = 'CONDENSE_TEST_SUITE';
+
+/**
+ * Set (to test file names without extension, comma-separated, e.g. "retrain,retrainFormats"): only
+ * those files of the development suite run, after activation's, and the packaged suite is skipped.
+ */
+export const ONLY_ENV = 'CONDENSE_TEST_ONLY';
 export type SuiteName = 'development' | 'packaged';
 
 /** Where the tests write what they produce (screenshots, results.json). */
@@ -28,9 +34,13 @@ export const OUTPUT_MARKER = '[condense-test-output] ';
  */
 export const REQUEST_MARKER = '[condense-launcher-request] ';
 
-export type LauncherRequest = { op: 'screenshot'; file: string; reply: string } | { op: 'notifications'; reply: string };
+/** `webviewText`: the text of every element matching `selector` in the page's webviews (the panel's DOM). */
+export type LauncherRequest =
+  | { op: 'screenshot'; file: string; reply: string }
+  | { op: 'notifications'; reply: string }
+  | { op: 'webviewText'; selector: string; reply: string };
 
-export type LauncherAnswer = { ok: true; messages?: string[] } | { ok: false; error: string };
+export type LauncherAnswer = { ok: true; messages?: string[]; texts?: string[] } | { ok: false; error: string };
 
 /** The suite's summary, written by suite/index.ts for the runner's closing line. */
 export interface SuiteResults {

@@ -310,6 +310,47 @@ describe('panel webview', function () {
     assert.match(status, /Learning rate 0\.001 \(range test\)\./);
   });
 
+  it('shows what an "auto" retrain run chose and why: the range test\'s candidates, how each round\'s γ is cut, the trainer; each round\'s training on hover', async () => {
+    await panel.send(fixtures.condensed);
+    const card = panel.page.locator('section.retrain');
+    const plan = {
+      threshold: 'auto' as const, tolerance: 0.1, epochs: 5, rounds: 3, learningRate: 'auto' as const, batchSize: 32, merge: 'refit' as const,
+      trainInputs: '/data/train-x.json', trainTargets: '/data/train-y.json', valInputs: '/data/val-x.json', valTargets: '/data/val-y.json',
+    };
+    const started = {
+      metric: 'mse' as const, tolerance: 0.1, baseline: 0.01, paramsBefore: 1000, epochs: 5, rounds: [], chosen: null,
+      thresholds: 'each round removes 12 % of the remaining units', calibration: 'the training inputs (/data/train-x.json)', trainer: 'embedded tfjs (cpu)',
+    };
+    await panel.send({ type: 'retrain', view: { status: 'running', plan, summary: started, epochs: [], written: [] } });
+    const planText = (await card.locator('.retrain-plan').textContent())!;
+    assert.match(planText, /^γ cut each round from the clustering trees · tolerance 0\.1 · 5 epochs × ≤ 3 rounds · learning rate by a range test · batch 32 · /);
+    // Before the range test has run: how the thresholds are chosen, and by what.
+    assert.strictEqual(
+      await card.locator('.retrain-choices').textContent(),
+      'Thresholds: each round removes 12 % of the remaining units. Calibration: the training inputs (/data/train-x.json). Trained by embedded tfjs (cpu).',
+    );
+
+    const trials = [{ learningRate: 0.01, valLoss: null as unknown as number }, { learningRate: 0.003, valLoss: 0.0151 }, { learningRate: 0.001, valLoss: 0.0123 }];
+    const round = { round: 1, paramsRatio: 0.8, params: 800, metric: 0.0101, change: 0.01, meets: true, threshold: 0.9871, epochsRun: 5, bestEpoch: 4, learningRate: 0.0005 };
+    const summary = { ...started, rounds: [round], chosen: 1, learningRate: { value: 0.001, chosenBy: 'range test' as const, trials } };
+    await panel.send({ type: 'retrain', view: { status: 'running', plan, summary, epochs: [], written: [] } });
+    assert.strictEqual(
+      await card.locator('.retrain-choices').textContent(),
+      'Learning rate 0.001 (range test; validation loss after one epoch at 0.01: diverged, 0.003: 0.0151, 0.001: 0.0123). ' +
+        'Thresholds: each round removes 12 % of the remaining units. Calibration: the training inputs (/data/train-x.json). Trained by embedded tfjs (cpu).',
+    );
+    const row = card.locator('tbody tr[data-round="1"]');
+    assert.strictEqual(await row.locator('.round-gamma').getAttribute('title'), 'cut from the clustering trees (see above)');
+    assert.strictEqual(await row.locator('td:nth-child(3)').getAttribute('title'), '5 epochs trained, epoch 4 kept (best on validation); learning rate 0.0005 at the end');
+
+    // Numbers given: the plan shows them, and the rounds' γ says it was given.
+    await panel.send({ type: 'retrain', view: { status: 'running', plan: { ...plan, threshold: 0.97, learningRate: 0.002 }, summary, epochs: [], written: [] } });
+    assert.match((await card.locator('.retrain-plan').textContent())!, /^γ 0\.97 · .* · learning rate 0\.002 · /);
+    assert.strictEqual(await row.locator('.round-gamma').getAttribute('title'), 'given by condense.retrain.threshold');
+    await panel.send({ type: 'retrain', view: null });
+    assert.ok(!(await card.locator('.retrain-choices').isVisible()));
+  });
+
   it('shows a retrain run: the loss per epoch with rounds marked, the round table, and the buttons\' messages', async () => {
     await panel.send(fixtures.condensed);
     const card = panel.page.locator('section.retrain');

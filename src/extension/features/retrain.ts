@@ -6,7 +6,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { REPORT_FILE, RetrainSummary } from '../../core/reduction/report';
 import { formatGamma } from '../../shared/hints';
-import { isValidRetrainSetting, RETRAIN_SETTING_RULES, retrainSettingsProblem } from '../../shared/retrainSettings';
+import { AUTO, type Choosable, isValidRetrainSetting, RETRAIN_SETTING_RULES, retrainSettingsProblem } from '../../shared/retrainSettings';
 import { ModelIndex } from '../modelIndex';
 import { condenseLog, showError, showInfo, showWarning, withNotificationProgress } from '../notifications';
 import { CondensePanel } from '../panel';
@@ -21,7 +21,13 @@ export interface RetrainArguments extends Partial<RetrainFiles> {
   tolerance?: number;
   epochs?: number;
   rounds?: number;
+  /** "auto" (or absent: the setting) lets the engine choose. */
+  learningRate?: Choosable;
+  threshold?: Choosable;
 }
+
+/** The settings an argument replaces. */
+const PRESET_ARGUMENTS = new Set<string>(['tolerance', 'epochs', 'rounds', 'learningRate', 'threshold']);
 
 /** What "Condense and Retrain…" returns: the run's outcome and rounds. */
 export interface RetrainCommandResult {
@@ -64,7 +70,7 @@ async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, gi
     return undefined;
   }
   const settings = readSettings();
-  const preset = { ...settings.retrain, ...Object.fromEntries(Object.entries(given).filter(([k]) => k === 'tolerance' || k === 'epochs' || k === 'rounds')) };
+  const preset = { ...settings.retrain, ...Object.fromEntries(Object.entries(given).filter(([k]) => PRESET_ARGUMENTS.has(k))) };
   const problem = retrainSettingsProblem(preset);
   if (problem) {
     const where = problem.key in given ? 'the argument ' : 'the setting condense.retrain.';
@@ -91,12 +97,12 @@ async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, gi
 
   const panel = CondensePanel.show(extension.extensionUri, analyses, retrains, model);
   try {
-    // The panel's retrain section sits with the analysis; the run condenses at the panel's global γ.
+    // The panel's retrain section sits with the analysis.
     await analyses.analyzeWithProgress(model);
     const calibration = panel.refit ? dataFileFor(model, settings.calibrationFile) : undefined;
-    const { threshold } = analyses.thresholdsFor(model);
+    const { threshold } = parameters;
     const answer = await withNotificationProgress(
-      `Condense: retraining ${vscode.workspace.asRelativePath(model)} (γ ${formatGamma(threshold)})`,
+      `Condense: retraining ${vscode.workspace.asRelativePath(model)} (γ ${threshold === AUTO ? 'cut each round' : formatGamma(threshold)})`,
       true,
       (signal, progress) => {
         signal.addEventListener('abort', () => retrains.cancel(model));
@@ -108,8 +114,9 @@ async function retrain(features: FeatureContext, uri: vscode.Uri | undefined, gi
           progress.report({ message: `round ${last.round} of ≤ ${parameters.rounds}, epoch ${last.epoch} of ${parameters.epochs}: loss ${last.loss.toPrecision(3)}${paused}` });
         });
         const run = retrains.start(
-          { file: model, backend: settings.backend, calibration, threshold, trainer, ...parameters, ...(files as RetrainFiles) },
-          calibration ? 'refit' : 'plain',
+          { file: model, backend: settings.backend, activation: settings.activation, calibration, trainer, ...parameters, ...(files as RetrainFiles) },
+          // Retraining always refits each condensation: on the calibration file, else on the training inputs.
+          'refit',
         );
         return run.finally(unsubscribe);
       },
@@ -179,7 +186,11 @@ async function confirmParameters(initial: RetrainParameters): Promise<RetrainPar
   ];
   for (;;) {
     type Item = vscode.QuickPickItem & { key?: (typeof fields)[number]['key'] };
-    const start: Item = { label: '$(play) Start retraining', description: `learning rate ${parameters.learningRate}, batch size ${parameters.batchSize} (settings)` };
+    const chosen = (value: Choosable, how: string): string => (value === AUTO ? how : String(value));
+    const start: Item = {
+      label: '$(play) Start retraining',
+      description: `γ ${chosen(parameters.threshold, 'cut each round')}, learning rate ${chosen(parameters.learningRate, 'by a range test')}, batch size ${parameters.batchSize} (settings)`,
+    };
     const picked = await vscode.window.showQuickPick<Item>(
       [start, ...fields.map((f) => ({ label: `${f.label}: ${parameters[f.key]}`, description: f.help, key: f.key }))],
       { title: 'Condense and Retrain', placeHolder: 'Start, or change a setting for this run' },

@@ -12,7 +12,7 @@ import { analyzeModel, loadModel } from '../../../src/core/analyze';
 import { estimate, ModelSummary } from '../../../src/core/estimate';
 import type { CondenseApi } from '../../../src/extension/extension';
 import type { ThresholdState } from '../../../src/shared/protocol';
-import { LAUNCHER_ENV, LauncherAnswer, LauncherRequest, OUTPUT_ENV, REQUEST_MARKER, SuiteName, SUITE_ENV } from '../shared';
+import { LAUNCHER_ENV, LauncherAnswer, LauncherRequest, OUTPUT_ENV, OUTPUT_MARKER, REQUEST_MARKER, SuiteName, SUITE_ENV } from '../shared';
 
 export const EXTENSION_ID = 'condense.condense';
 
@@ -133,4 +133,14 @@ export async function notificationMessages(): Promise<string[]> {
   } finally {
     await vscode.commands.executeCommand('notifications.hideList');
   }
+}
+
+/** The text of every element matching `selector` in the open webviews (the panel's DOM, as drawn). */
+export async function webviewTexts(selector: string): Promise<string[]> {
+  return (await askLauncher({ op: 'webviewText', selector })).texts ?? [];
+}
+
+/** A line in the suite's output (under the launcher only marked lines are printed), e.g. why a test is skipped. */
+export function note(line: string): void {
+  console.log((hasLauncher ? OUTPUT_MARKER : '') + line);
 }

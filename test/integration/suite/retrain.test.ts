@@ -29,14 +29,17 @@ describe('Condense and Retrain', () => {
     const dir = workspaceModel('retrain-data');
     await fs.mkdir(dir, { recursive: true });
     data = await writeRetrainData(dir, model);
-    await vscode.workspace.getConfiguration('condense').update('outputFolder', OUTPUT, vscode.ConfigurationTarget.Workspace);
-    const condense = await api();
-    // The run condenses at the panel's global γ: one that keeps most of the GELU example's function.
-    condense.analyses.setThresholds(model, { threshold: 0.999, overrides: {} });
+    const settings = vscode.workspace.getConfiguration('condense');
+    await settings.update('outputFolder', OUTPUT, vscode.ConfigurationTarget.Workspace);
+    // Fixed settings instead of the engine's choices ("auto", retrainFormats.test.ts): every round
+    // condenses at a γ that keeps most of the GELU example's function, from a set learning rate.
+    await settings.update('retrain.threshold', 0.999, vscode.ConfigurationTarget.Workspace);
+    await settings.update('retrain.learningRate', 0.001, vscode.ConfigurationTarget.Workspace);
   });
 
   after(async () => {
-    await vscode.workspace.getConfiguration('condense').update('outputFolder', undefined, vscode.ConfigurationTarget.Workspace);
+    const settings = vscode.workspace.getConfiguration('condense');
+    for (const key of ['outputFolder', 'retrain.threshold', 'retrain.learningRate']) await settings.update(key, undefined, vscode.ConfigurationTarget.Workspace);
   });
 
   const files = () => ({ trainInputs: data.train.inputs, trainTargets: data.train.targets, valInputs: data.val.inputs, valTargets: data.val.targets });
@@ -50,6 +53,8 @@ describe('Condense and Retrain', () => {
     assert.strictEqual(result.outcome, 'completed');
     assert.strictEqual(result.summary.rounds.length, 2, JSON.stringify(result.summary.rounds));
     assert.ok(result.summary.rounds[1].params < result.summary.rounds[0].params && result.summary.rounds[0].paramsRatio < 1);
+    // The settings' numbers reached the engine as given.
+    assert.deepStrictEqual([result.summary.thresholds, result.summary.learningRate], ['given: 0.999', { value: 0.001, chosenBy: 'given' }]);
     const view = condense.retrains.view(model)!;
     assert.strictEqual(view.status, 'completed');
     assert.deepStrictEqual(view.epochs.map((e) => `${e.round}.${e.epoch}`), ['1.1', '1.2', '2.1', '2.2']);

@@ -6,7 +6,7 @@
  * page's payload, prints the tests' report and exits with their exit code.
  *
  * It also serves the tests' requests for what only the page can do (see ../shared.ts):
- * screenshots, and the texts in the notification centre. Next to the user data folder it leaves
+ * screenshots, the texts in the notification centre and in the webviews. Next to the user data folder it leaves
  * code-server.log and workbench.log (the workbench's own log, which arrives mixed with the tests' output).
  */
 import { ChildProcess, spawn } from 'child_process';
@@ -134,6 +134,13 @@ async function serve(page: Page, request: LauncherRequest): Promise<void> {
         await page.locator('.notifications-center.visible').waitFor({ timeout: 10_000 });
         answer = { ok: true, messages: await page.locator('.notifications-center .notification-list-item-message').allInnerTexts() };
         break;
+      case 'webviewText': {
+        // A webview is an iframe inside an iframe: search every frame of the page.
+        const texts: string[] = [];
+        for (const frame of page.frames()) texts.push(...(await frame.locator(request.selector).allTextContents().catch(() => [])));
+        answer = { ok: true, texts };
+        break;
+      }
     }
   } catch (e) {
     answer = { ok: false, error: (e as Error).message };

@@ -8,6 +8,9 @@ import type { CondenseReport } from '../../../src/core/reduction/report';
 import type { RetrainEvent, WorkerResponse } from '../../../src/shared/protocol';
 import { writeRetrainData } from '../../fixtures/retrain/data';
 import { copyCombustionExample, tempDir } from '../../helpers/models';
+import { LEARNING_RATE_CANDIDATES } from '../../../src/core/train/schedule';
+import { loadModel } from '../../../src/core/analyze';
+import { GraphEvaluator, isUnsupported } from '../../../src/core/compute/evaluator';
 
 const root = path.join(__dirname, '../../..');
 const workerPath = path.join(root, 'dist/worker.js');
@@ -175,6 +178,22 @@ describe('analysis worker: cooperative stops and retraining', function () {
     await assert.rejects(client.request({ type: 'retrainWrite', run, round: 2, outDir: path.join(dir, 'round-2.condensed'), overwrite: false }), /no longer kept/);
   });
 
+  it('"auto" learning rate and threshold reach the engine unset: a range test chooses the rate, each round its γ; numbers are used as given', async () => {
+    const auto = (await client.request<'retrained'>({ ...retrainRequest(2, 1), learningRate: 'auto', threshold: 'auto' })).summary;
+    assert.strictEqual(auto.learningRate?.chosenBy, 'range test');
+    assert.deepStrictEqual(auto.learningRate.trials?.map((t) => t.learningRate), LEARNING_RATE_CANDIDATES);
+    assert.ok(LEARNING_RATE_CANDIDATES.includes(auto.learningRate.value));
+    assert.match(auto.thresholds ?? '', /^each round removes 12 % of the remaining units/);
+    // Cut from the trees: each round's γ removes units, so the rounds shrink the model.
+    assert.ok(auto.rounds.length >= 1 && auto.rounds.every((r) => r.threshold !== undefined && r.threshold > 0 && r.threshold < 1), JSON.stringify(auto.rounds));
+    assert.ok(auto.rounds[0].params < auto.paramsBefore);
+
+    const given = (await client.request<'retrained'>({ ...retrainRequest(1, 1), learningRate: 3e-4, threshold: 0.999 })).summary;
+    assert.deepStrictEqual(given.learningRate, { value: 3e-4, chosenBy: 'given' });
+    assert.strictEqual(given.thresholds, 'given: 0.999');
+    assert.strictEqual(given.rounds[0].threshold, 0.999);
+  });
+
   it('cancels retraining cooperatively between batches: the finished rounds stay writable', async () => {
     const abort = new AbortController();
     let run = 0;
@@ -223,6 +242,21 @@ describe('analysis worker: cooperative stops and retraining', function () {
     });
     assert.strictEqual(answer.outcome, 'completed');
     assert.deepStrictEqual(answer.summary.rounds.map((r) => r.round), [1]);
+  });
+
+  it("opens a weights-only file with the request's activation (condense.weightsOnly.activation), not the default", async () => {
+    const pt = path.join(root, 'test/fixtures/torch/mlp.pt');
+    const ptData = await writeRetrainData(await fs.mkdtemp(path.join(dir, 'pt-')), pt);
+    const files = { trainInputs: ptData.train.inputs, trainTargets: ptData.train.targets, valInputs: ptData.val.inputs, valTargets: ptData.val.targets };
+    const answer = await client.request<'retrained'>({ ...retrainRequest(1, 1), file: pt, tolerance: 10, activation: 'tanh', ...files });
+    // The original's validation MSE, as the engine computes it with tanh between the layers (the data's targets were made with ReLU).
+    const { graph } = (await loadModel(pt, { activation: 'tanh' })).source;
+    const rows = ptData.val.x.length;
+    const y = await new GraphEvaluator(graph, { shape: [rows, 6], data: Float64Array.from(ptData.val.x.flat()) }).output(graph.outputs[0]);
+    if (isUnsupported(y)) throw new Error(y.unsupported);
+    const targets = ptData.val.y.flat();
+    const mse = targets.reduce((s, t, i) => s + (y.data[i] - t) ** 2, 0) / targets.length;
+    assert.ok(Math.abs(answer.summary.baseline - mse) <= 1e-5 * mse, `baseline ${answer.summary.baseline}, with tanh ${mse}`);
   });
 });
 

@@ -4,7 +4,7 @@
  * named, and values of the wrong type (settings.json holds anything) refused.
  */
 import * as assert from 'assert';
-import { isValidRetrainSetting, retrainSettingsProblem } from '../../../src/shared/retrainSettings';
+import { givenNumber, isValidRetrainSetting, retrainChoices, retrainSettingsProblem } from '../../../src/shared/retrainSettings';
 
 describe('retrain settings validation', () => {
   const valid = { tolerance: 0.1, epochs: 5, rounds: 3, learningRate: 0.001, batchSize: 32 };
@@ -28,6 +28,36 @@ describe('retrain settings validation', () => {
     ];
     for (const [change, message] of cases) assert.strictEqual(retrainSettingsProblem({ ...valid, ...change })?.message, message);
     assert.strictEqual(retrainSettingsProblem({ ...valid, batchSize: 0, epochs: 0 })?.key, 'epochs');
+  });
+
+  it('takes "auto" for the learning rate and the threshold (the engine chooses), a number by its rule, and names both choices for another word', () => {
+    assert.strictEqual(retrainSettingsProblem({ ...valid, learningRate: 'auto', threshold: 'auto' }), undefined);
+    assert.strictEqual(retrainSettingsProblem({ ...valid, threshold: 1 }), undefined);
+    const cases: [Record<string, unknown>, string][] = [
+      [{ learningRate: 'automatic' }, 'learningRate must be "auto" or a positive number (at most 10), got "automatic"'],
+      [{ threshold: 0 }, 'threshold must be a number in (0, 1], got 0'],
+      [{ threshold: 1.5 }, 'threshold must be a number in (0, 1], got 1.5'],
+      [{ threshold: 'Auto' }, 'threshold must be "auto" or a number in (0, 1], got "Auto"'],
+      [{ threshold: null }, 'threshold must be a number in (0, 1], got null'],
+      // Only those two: "auto" is no number of epochs.
+      [{ epochs: 'auto' }, 'epochs must be a positive integer (at most 10000), got "auto"'],
+    ];
+    for (const [change, message] of cases) assert.strictEqual(retrainSettingsProblem({ ...valid, ...change })?.message, message);
+    assert.strictEqual(givenNumber('auto'), undefined);
+    assert.strictEqual(givenNumber(0.5), 0.5);
+  });
+
+  it('says what a run chose: the learning rate with its range test, the thresholds and the calibration', () => {
+    const summary = {
+      metric: 'mse' as const, tolerance: 0.1, baseline: 0.01, paramsBefore: 100, epochs: 5, rounds: [], chosen: null,
+      thresholds: 'each round removes 12 % of the remaining units', calibration: 'the training inputs (x.json)',
+    };
+    assert.deepStrictEqual(retrainChoices(summary), ['Thresholds: each round removes 12 % of the remaining units. Calibration: the training inputs (x.json).']);
+    // A diverged trial is NaN in the engine and null once it has been through JSON.
+    const trials = [{ learningRate: 0.01, valLoss: Number.NaN }, { learningRate: 0.003, valLoss: null as unknown as number }, { learningRate: 0.001, valLoss: 0.012345 }];
+    assert.deepStrictEqual(retrainChoices({ ...summary, learningRate: { value: 0.001, chosenBy: 'range test', trials } })[0],
+      'Learning rate 0.001 (range test; validation loss after one epoch at 0.01: diverged, 0.003: diverged, 0.001: 0.0123).');
+    assert.deepStrictEqual(retrainChoices({ ...summary, thresholds: undefined, calibration: undefined, learningRate: { value: 0.5, chosenBy: 'given' } }), ['Learning rate 0.5 (given).']);
   });
 
   it('checks one typed value as the input boxes do', () => {
