@@ -5,7 +5,7 @@
  * the rate on a plateau: after `patience` epochs in a row without a new lowest validation loss the
  * learning rate is halved, and PATIENCES_TO_STOP × `patience` such epochs in a row end the training.
  * Training goes on from the latest weights, not the best: an epoch of noise does not throw the network
- * back, so it can move to where it condenses further (the best epoch's weights are restored at the end).
+ * back and end the round (the best epoch's weights are restored at the end).
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Backend } from '../compute/backend';
@@ -133,9 +133,10 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
   const validated = options.backOff && data.valInputs && data.valTargets;
   let best = validated ? { epoch: 0, loss: await validationLoss(tf, model, data.valInputs!, data.valTargets!, options), weights: snapshot(tf, model) } : null;
   let worse = 0;
-  // tfjs-layers wants a custom loss's targets shaped like the output: class indices become one-hot rows for the logits' loss.
-  const targets = options.loss === 'softmaxCrossEntropy' ? oneHotTargets(tf, model, data.targets) : data.targets;
+  let targets = data.targets;
   try {
+    // tfjs-layers wants a custom loss's targets shaped like the output: class indices become one-hot rows for the logits' loss.
+    if (options.loss === 'softmaxCrossEntropy') targets = oneHotTargets(tf, model, data.targets);
     // One fit per epoch on rows we permute ourselves: tfjs would shuffle with Math.random, unseeded.
     for (let epoch = 0; epoch < options.epochs && outcome === 'completed'; epoch++) {
       const rows = data.inputs.shape[0];
