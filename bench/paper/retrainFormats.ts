@@ -5,7 +5,7 @@
  * defaults choosing the rest. Prints the markdown table of docs/benchmarks.md.
  *
  *   npx tsx bench/paper/combustion.ts --prepare-only [--out DIR]   (the data and the trained original)
- *   npx tsx bench/paper/retrainFormats.ts [--out DIR] [--forms tfjs,h5,keras,onnx,safetensors]
+ *   npx tsx bench/paper/retrainFormats.ts [--out DIR] [--forms tfjs,h5,.keras,onnx,safetensors]
  *
  * Each form is checked before it is retrained: condense's evaluator gives the TF.js original's outputs on
  * the validation inputs (to 1e-5). The files go to DIR/forms/, the retrained models to DIR/retrained-FORM/.
@@ -204,7 +204,7 @@ async function run(): Promise<void> {
   const layers = await denseLayers(original);
   const valX = await readDataFile(path.join(dir, 'val-inputs.npy'));
   const reference = await outputs(original, valX);
-  const forms = await writeForms(dir, original, layers, (f) => !wanted || wanted.some((w) => f.file.endsWith(w) || f.name.toLowerCase().includes(w)));
+  const forms = await writeForms(dir, original, layers, (f) => !wanted || wanted.some((w) => f.file.endsWith(w) || f.name.toLowerCase().replace(/\./g, '').includes(w)));
   const rows: string[] = [];
   for (const form of forms) {
     const y = await outputs(form.file, valX, form.extra[1]);
