@@ -44,3 +44,16 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string): Promi
   );
   return path.join(dir, 'model.json');
 }
+
+/** A small seeded TF.js model (4 inputs, Dense 8 relu "h", Dense 2 "out") saved under `dir`/model: the good model the bad-input tests break copies of. Its folder. */
+export async function saveSmallDenseModel(dir: string): Promise<string> {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.dense({ name: 'h', inputShape: [4], units: 8, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+      tf.layers.dense({ name: 'out', units: 2, kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+    ],
+  });
+  const folder = path.dirname(await saveLayersModel(model, path.join(dir, 'model')));
+  model.dispose();
+  return folder;
+}

@@ -3,10 +3,10 @@
  * into the engine's graph, and the one edit the writers make to it (new unit counts).
  */
 import { InputError } from '../model/errors';
-import { inferShapes, LayerNode, makeGraph, ModelGraph } from '../model/graph';
+import { LayerNode, makeGraph, ModelGraph } from '../model/graph';
 import { NamedWeight } from '../model/tensor';
 import { isRecord } from './json';
-import { layerKind } from '../structure/layerKinds';
+import { inferShapes, layerKind } from '../structure/layerKinds';
 
 interface RawLayer {
   class_name: string;

@@ -182,6 +182,29 @@ function record(size: number, signature: number): Buffer {
   return bytes;
 }
 
+interface EntryFields {
+  method: number;
+  crc: number;
+  compressedSize: number;
+  size: number;
+  nameLength: number;
+}
+
+/**
+ * The fields a local header and its central directory record share, in the same order from `at`
+ * (4 in a local header; 6 in a central record, after the version it was made by). The time stays 0.
+ */
+function writeEntryFields(header: Buffer, at: number, fields: EntryFields): void {
+  header.writeUInt16LE(VERSION, at);
+  header.writeUInt16LE(UTF8_NAMES, at + 2);
+  header.writeUInt16LE(fields.method, at + 4);
+  header.writeUInt16LE(DOS_DATE, at + 8);
+  header.writeUInt32LE(fields.crc, at + 10);
+  header.writeUInt32LE(fields.compressedSize, at + 14);
+  header.writeUInt32LE(fields.size, at + 18);
+  header.writeUInt16LE(fields.nameLength, at + 22);
+}
+
 /** A zip archive of the entries in order (no zip64: each entry and the whole archive stay below 4 GiB). */
 export function writeZip(entries: ZipInput[]): Buffer {
   if (entries.length > 0xffff) throw new Error('too many entries for a zip archive without zip64');
@@ -194,26 +217,12 @@ export function writeZip(entries: ZipInput[]): Buffer {
     if (stored.length > 0xfffffffe || entry.data.length > 0xfffffffe || offset > 0xfffffffe) {
       throw new Error(`zip entry "${entry.name}" is too large for a zip archive without zip64`);
     }
-    const crc = crc32(entry.data);
+    const fields: EntryFields = { method: entry.method, crc: crc32(entry.data), compressedSize: stored.length, size: entry.data.length, nameLength: name.length };
     const local = record(30, LOCAL);
-    local.writeUInt16LE(VERSION, 4);
-    local.writeUInt16LE(UTF8_NAMES, 6);
-    local.writeUInt16LE(entry.method, 8);
-    local.writeUInt16LE(DOS_DATE, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(stored.length, 18);
-    local.writeUInt32LE(entry.data.length, 22);
-    local.writeUInt16LE(name.length, 26);
+    writeEntryFields(local, 4, fields);
     const central = record(46, CENTRAL);
-    central.writeUInt16LE(VERSION, 4);
-    central.writeUInt16LE(VERSION, 6);
-    central.writeUInt16LE(UTF8_NAMES, 8);
-    central.writeUInt16LE(entry.method, 10);
-    central.writeUInt16LE(DOS_DATE, 14);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(stored.length, 20);
-    central.writeUInt32LE(entry.data.length, 24);
-    central.writeUInt16LE(name.length, 28);
+    central.writeUInt16LE(VERSION, 4); // made by
+    writeEntryFields(central, 6, fields);
     central.writeUInt32LE(offset, 42);
     parts.push(local, name, stored);
     directory.push(central, name);

@@ -2,7 +2,7 @@
  * Dense float64 linear algebra for the data-aware steps (forward pass, second moments, ridge
  * least squares). Matrices are row-major Float64Arrays. The products work on rows of both operands
  * (A·Bᵀ), so every inner loop reads contiguous memory; a 4×4 register block keeps 16 sums live per
- * 8 loads, the same scheme as the TypeScript Gram engine.
+ * 8 loads (blockProducts, which the TypeScript Gram engine runs too).
  */
 
 /** A copy of the n×d matrix with zero rows appended up to a multiple of 4 (the kernel then needs no edge cases). */
@@ -15,22 +15,13 @@ function padRows(a: Float64Array, n: number, d: number): Float64Array {
 }
 
 /**
- * C = A·Bᵀ for A n×d and B m×d (both row-major), C n×m. With `symmetric` (A = B) only the upper
- * triangle is computed and then mirrored. (Blocking over d for cache measured no gain: V8's scalar
- * float64 arithmetic, about 2 GMAC/s, is the limit.)
+ * C = A·Bᵀ into `c` (n×m, row-major) for rows of A (n×d) and B (m×d), both padded with zero rows to
+ * a multiple of 4; with `symmetric` (A = B) only the blocks from the diagonal's on, the upper
+ * triangle, are written. V8 emits scalar code, so keeping 16 sums in registers per 8 loads is what
+ * counts (blocking over d for cache measured no gain: V8's scalar float64 arithmetic, about 2 GMAC/s,
+ * is the limit). The sums are float64 whatever `c` holds.
  */
-function productRows(a: Float64Array, n: number, b: Float64Array, m: number, d: number, symmetric: boolean): Float64Array {
-  const pa = padRows(a, n, d);
-  const pb = symmetric ? pa : padRows(b, m, d);
-  const c = new Float64Array(n * m);
-  const store = (i: number, j: number, v0: number, v1: number, v2: number, v3: number): void => {
-    if (i >= n) return;
-    const at = i * m + j;
-    c[at] = v0;
-    if (j + 1 < m) c[at + 1] = v1;
-    if (j + 2 < m) c[at + 2] = v2;
-    if (j + 3 < m) c[at + 3] = v3;
-  };
+export function blockProducts(pa: Float64Array, n: number, pb: Float64Array, m: number, d: number, symmetric: boolean, c: Float32Array | Float64Array): void {
   for (let i = 0; i < n; i += 4) {
     const x0 = i * d, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d;
     for (let j = symmetric ? i : 0; j < m; j += 4) {
@@ -48,12 +39,30 @@ function productRows(a: Float64Array, n: number, b: Float64Array, m: number, d: 
         v = pb[y3 + k];
         s03 += a0 * v; s13 += a1 * v; s23 += a2 * v; s33 += a3 * v;
       }
-      store(i, j, s00, s01, s02, s03);
-      store(i + 1, j, s10, s11, s12, s13);
-      store(i + 2, j, s20, s21, s22, s23);
-      store(i + 3, j, s30, s31, s32, s33);
+      storeRow(c, n, m, i, j, s00, s01, s02, s03);
+      storeRow(c, n, m, i + 1, j, s10, s11, s12, s13);
+      storeRow(c, n, m, i + 2, j, s20, s21, s22, s23);
+      storeRow(c, n, m, i + 3, j, s30, s31, s32, s33);
     }
   }
+}
+
+/** Writes up to four entries of row i from column j of the n×m matrix c, skipping the padding rows and columns. */
+function storeRow(c: Float32Array | Float64Array, n: number, m: number, i: number, j: number, v0: number, v1: number, v2: number, v3: number): void {
+  if (i >= n) return;
+  const at = i * m + j;
+  c[at] = v0;
+  if (j + 1 < m) c[at + 1] = v1;
+  if (j + 2 < m) c[at + 2] = v2;
+  if (j + 3 < m) c[at + 3] = v3;
+}
+
+/** C = A·Bᵀ for A n×d and B m×d (both row-major), C n×m. With `symmetric` (A = B) only the upper triangle is computed and then mirrored. */
+function productRows(a: Float64Array, n: number, b: Float64Array, m: number, d: number, symmetric: boolean): Float64Array {
+  const pa = padRows(a, n, d);
+  const pb = symmetric ? pa : padRows(b, m, d);
+  const c = new Float64Array(n * m);
+  blockProducts(pa, n, pb, m, d, symmetric, c);
   // The kernel wrote whole 4×4 blocks from the diagonal's block on: the upper triangle is the truth.
   if (symmetric) for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) c[i * n + j] = c[j * n + i];
   return c;

@@ -2,13 +2,11 @@
 import type * as TF from '@tensorflow/tfjs';
 import { ModelGraph } from '../model/graph';
 import { Predictor } from '../model/registry';
+import { outputsSoftmax } from '../structure/layerKinds';
 
 /** True when an output layer of a Keras-vocabulary graph is a softmax (a classifier). */
 export function softmaxOutput(graph: ModelGraph): boolean {
-  return graph.outputs.some((name) => {
-    const layer = graph.byName.get(name)!;
-    return layer.config.activation === 'softmax' || layer.className === 'Softmax';
-  });
+  return graph.outputs.some((name) => outputsSoftmax(graph.byName.get(name)!));
 }
 
 /** A tfjs LayersModel as a Predictor (also used by formats that rebuild their graph in tfjs). */

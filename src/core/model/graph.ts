@@ -144,7 +144,7 @@ function checkLayerWeights(file: string, layer: LayerNode): void {
   }
 }
 
-// ---- shapes ---------------------------------------------------------------------------------------
+// ---- window settings (kernel, strides, padding) as configs give them -----------------------------
 
 export function pair(value: unknown, fallback: number): [number, number] {
   if (Array.isArray(value)) return [Number(value[0]), Number(value[1] ?? value[0])];
@@ -165,90 +165,6 @@ export function paddings(value: unknown): [Padding, Padding] {
   return [padding, padding];
 }
 
-function convOut(size: number | null, kernel: number, stride: number, dilation: number, padding: Padding): number | null {
-  if (size === null) return null;
-  if (padding === 'same') return Math.ceil(size / stride);
-  const [before, after] = Array.isArray(padding) ? padding : [0, 0];
-  return Math.floor((size + before + after - dilation * (kernel - 1) - 1) / stride) + 1;
-}
-
 export function kernelSize(layer: LayerNode): [number, number] {
   return pair(layer.config.kernel_size, 1);
-}
-
-const SHAPE_PRESERVING = new Set([
-  'BatchNormalization', 'Activation', 'ReLU', 'LeakyReLU', 'ELU', 'PReLU', 'Softmax', 'ThresholdedReLU',
-  'Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout',
-  'ActivityRegularization', 'Masking', 'LayerNormalization', 'Add', 'Subtract', 'Multiply', 'Average',
-  'Maximum', 'Minimum',
-]);
-
-/** Fills in every layer's output shape, in topological order (layers it does not know get null). */
-export function inferShapes(graph: ModelGraph): void {
-  for (const layer of graph.layers) {
-    const input = layer.inbound.length ? graph.byName.get(layer.inbound[0])!.outputShape : null;
-    layer.outputShape = outputShapeOf(layer, input, graph);
-  }
-}
-
-function outputShapeOf(layer: LayerNode, input: Shape | null, graph: ModelGraph): Shape | null {
-  const c = layer.config;
-  if (layer.className === 'InputLayer') {
-    const shape = c.batch_input_shape ?? c.batchInputShape ?? c.batch_shape;
-    return Array.isArray(shape) ? (shape.slice(1) as Shape) : null;
-  }
-  if (!input) return null;
-  switch (layer.className) {
-    case 'Dense':
-      return [...input.slice(0, -1), Number(c.units)];
-    case 'Conv2D':
-    case 'DepthwiseConv2D': {
-      if (input.length !== 3 || c.data_format === 'channels_first') return null;
-      const [kh, kw] = kernelSize(layer);
-      const [sh, sw] = pair(c.strides, 1);
-      const [dh, dw] = pair(c.dilation_rate, 1);
-      const [padH, padW] = paddings(c.padding);
-      const channels =
-        layer.className === 'Conv2D' ? Number(c.filters) : input[2] === null ? null : input[2] * Number(c.depth_multiplier ?? 1);
-      return [convOut(input[0], kh, sh, dh, padH), convOut(input[1], kw, sw, dw, padW), channels];
-    }
-    case 'MaxPooling2D':
-    case 'AveragePooling2D': {
-      if (input.length !== 3) return null;
-      const [ph, pw] = pair(c.pool_size, 2);
-      const [sh, sw] = c.strides == null ? [ph, pw] : pair(c.strides, ph);
-      const [padH, padW] = paddings(c.padding);
-      return [convOut(input[0], ph, sh, 1, padH), convOut(input[1], pw, sw, 1, padW), input[2]];
-    }
-    case 'GlobalAveragePooling2D':
-    case 'GlobalMaxPooling2D':
-      return c.keepdims ? [1, 1, input[input.length - 1]] : [input[input.length - 1]];
-    case 'ZeroPadding2D': {
-      if (input.length !== 3) return null;
-      const p = c.padding;
-      let top = 1, bottom = 1, left = 1, right = 1;
-      if (typeof p === 'number') top = bottom = left = right = p;
-      else if (Array.isArray(p) && Array.isArray(p[0])) {
-        [top, bottom] = p[0] as number[];
-        [left, right] = p[1] as number[];
-      } else if (Array.isArray(p)) {
-        top = bottom = Number(p[0]);
-        left = right = Number(p[1]);
-      }
-      return [input[0] === null ? null : input[0] + top + bottom, input[1] === null ? null : input[1] + left + right, input[2]];
-    }
-    case 'Flatten':
-      return [input.some((d) => d === null) ? null : input.reduce<number>((a, b) => a * (b as number), 1)];
-    case 'Concatenate': {
-      const shapes = layer.inbound.map((n) => graph.byName.get(n)!.outputShape);
-      if (shapes.some((s) => !s)) return null;
-      const requested = Number(c.axis ?? -1);
-      const axis = requested < 0 ? input.length + requested : requested - 1;
-      const out = input.slice();
-      out[axis] = shapes.reduce<number | null>((sum, s) => (sum === null || s![axis] === null ? null : sum + s![axis]), 0);
-      return out;
-    }
-    default:
-      return SHAPE_PRESERVING.has(layer.className) ? input.slice() : null;
-  }
 }

@@ -1,3 +1,4 @@
+import { blockProducts } from '../compute/linalg';
 import { ProducerInfo } from '../structure/walk';
 
 /**
@@ -93,55 +94,22 @@ export interface GramEngine {
 }
 
 /**
- * Plain TypeScript: a 4×4 register-blocked kernel accumulating in float64 over the upper triangle,
- * then a tiled mirror. V8 emits scalar code, so keeping 16 sums in registers per 8 loads is what
- * counts; cache blocking over d measured no gain. Faster than tfjs-cpu's matMul.
+ * Plain TypeScript: the 4×4 register-blocked kernel of compute/linalg accumulating in float64 over
+ * the upper triangle, then a tiled mirror. Faster than tfjs-cpu's matMul.
  */
 export const typescriptGram: GramEngine = {
   name: 'typescript',
   async gram(rows, n, d) {
-    // Rows padded with zeros to a multiple of 4, so the kernel needs no edge cases.
+    // Rows padded with zeros to a multiple of 4, so the kernel needs no edge cases; float64, as it reads.
     const padded = (n + 3) & ~3;
-    const a = new Float32Array(padded * d);
+    const a = new Float64Array(padded * d);
     a.set(rows.subarray(0, n * d));
     const s = new Float32Array(n * n);
-    for (let i = 0; i < n; i += 4) {
-      const x0 = i * d, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d;
-      for (let j = i; j < n; j += 4) {
-        const y0 = j * d, y1 = y0 + d, y2 = y1 + d, y3 = y2 + d;
-        let s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
-        let s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
-        for (let k = 0; k < d; k++) {
-          const a0 = a[x0 + k], a1 = a[x1 + k], a2 = a[x2 + k], a3 = a[x3 + k];
-          let b = a[y0 + k];
-          s00 += a0 * b; s10 += a1 * b; s20 += a2 * b; s30 += a3 * b;
-          b = a[y1 + k];
-          s01 += a0 * b; s11 += a1 * b; s21 += a2 * b; s31 += a3 * b;
-          b = a[y2 + k];
-          s02 += a0 * b; s12 += a1 * b; s22 += a2 * b; s32 += a3 * b;
-          b = a[y3 + k];
-          s03 += a0 * b; s13 += a1 * b; s23 += a2 * b; s33 += a3 * b;
-        }
-        storeRow(s, n, i, j, s00, s01, s02, s03);
-        storeRow(s, n, i + 1, j, s10, s11, s12, s13);
-        storeRow(s, n, i + 2, j, s20, s21, s22, s23);
-        storeRow(s, n, i + 3, j, s30, s31, s32, s33);
-      }
-    }
+    blockProducts(a, n, a, n, d, true, s);
     mirrorUpper(s, n);
     return s;
   },
 };
-
-/** Writes up to four entries of row i from column j, skipping the padding rows and columns. */
-function storeRow(s: Float32Array, n: number, i: number, j: number, v0: number, v1: number, v2: number, v3: number): void {
-  if (i >= n) return;
-  const at = i * n + j;
-  s[at] = v0;
-  if (j + 1 < n) s[at + 1] = v1;
-  if (j + 2 < n) s[at + 2] = v2;
-  if (j + 3 < n) s[at + 3] = v3;
-}
 
 /** Copies the upper triangle onto the lower one, in tiles so the column-wise writes stay in cache. */
 export function mirrorUpper(s: Float32Array, n: number): void {

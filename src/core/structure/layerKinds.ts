@@ -9,7 +9,7 @@
  * table lacks is a layer the engine does not analyse (a producer's channels stop there) or evaluate.
  */
 import { activationByName, ActivationFn, leakyRelu } from './activations';
-import { LayerNode } from '../model/graph';
+import { LayerNode, ModelGraph } from '../model/graph';
 import { activationKernel, identityKernel, softmaxKernel } from '../compute/kernels/activation';
 import { batchNormKernel } from '../compute/kernels/batchNorm';
 import { depthwiseKernel } from '../compute/kernels/depthwise';
@@ -19,6 +19,10 @@ import { linearKernel } from '../compute/kernels/linear';
 import { addKernel, concatenateKernel } from '../compute/kernels/merge';
 import { zeroPaddingKernel } from '../compute/kernels/padding';
 import { globalPoolingKernel, poolingKernel } from '../compute/kernels/pooling';
+import {
+  concatenateShape, conv2dShape, declaredShape, denseShape, depthwiseShape, flattenShape, globalPoolingShape, notInferred,
+  poolingShape, sameShape, ShapeRule, zeroPaddingShape,
+} from './shapes';
 
 type Config = Record<string, unknown>;
 
@@ -49,7 +53,9 @@ type ChannelRole =
   /** Reads the channels with weights tied across them (SeparableConv2D). */
   | 'tiedConsumer'
   /** The model's input. */
-  | 'input';
+  | 'input'
+  /** Known for its output shape only: a producer's channels stop there, as at a class the table lacks. */
+  | 'opaque';
 
 /** An ONNX node's attributes, as a kind's ONNX naming reads them (the ONNX graph builder's nodes provide this). */
 export interface OpAttributes {
@@ -71,9 +77,8 @@ interface OnnxNaming {
 type TorchNaming = ReadonlyMap<string, string>;
 
 /**
- * One kind of layer. Each field is one concern of the engine; a new concern (say, how the trainer
- * builds a trainable layer of the kind) is a new optional field here, filled in where it applies,
- * with a test that every kind it needs has it.
+ * One kind of layer. Each field is one concern of the engine; a new concern is a new field here,
+ * filled in where it applies, with a test that every kind it needs has it.
  */
 export interface LayerKind {
   /** The engine's class name (Keras vocabulary). */
@@ -82,14 +87,20 @@ export interface LayerKind {
   readonly channels: ChannelRole;
   /** Producers: the config key holding their width. */
   readonly widthKey?: 'units' | 'filters';
+  /** Producers: the axes of their kernel, 2 for [inputs, units], 4 for [kh, kw, inputs, filters] over images (which ONNX and PyTorch keep channels-first). */
+  readonly kernelRank?: 2 | 4;
   /** Its weights' roles (the keys of LayerNode.weights), in Keras' weight order. */
   readonly weights: readonly string[];
   /** Activation layers: the element-wise function their config describes; null when the config asks for one the engine does not know. */
   readonly activation?: (config: Config) => ActivationFn | null;
   /** Configs that make the layer a softmax over the channels (which ties every unit together). */
   readonly softmaxWhen?: (config: Config) => boolean;
+  /** Its output shape, from its config and its inputs' shapes. */
+  readonly outputShape: ShapeRule;
   /** How GraphEvaluator computes it (compute/kernels); absent: not evaluated on calibration data. */
   readonly kernel?: Kernel;
+  /** Why the embedded trainer (train/layers.ts) builds no tfjs layer of the kind; absent: it has a builder there. */
+  readonly notTrainable?: string;
   readonly onnx?: OnnxNaming;
   readonly torch?: TorchNaming;
 }
@@ -112,30 +123,50 @@ const isSoftmaxActivation = (c: Config): boolean => c.activation === 'softmax';
 const PRODUCER_WEIGHTS = ['kernel', 'bias'];
 const PRODUCER_TORCH: TorchNaming = new Map([['weight', 'kernel'], ['bias', 'bias']]);
 
-const identity = (className: string, onnx?: OnnxNaming): LayerKind => ({ className, channels: 'identity', weights: [], kernel: identityKernel, ...(onnx ? { onnx } : {}) });
-const perChannel = (className: string, kernel?: Kernel, onnx?: OnnxNaming): LayerKind => ({
-  className, channels: 'perChannel', weights: [], ...(kernel ? { kernel } : {}), ...(onnx ? { onnx } : {}),
-});
-const merging = (className: string, ops: string[]): LayerKind => ({ className, channels: 'merging', weights: [], ...(ops.length ? { onnx: { ops } } : {}) });
+/** Why kinds without a builder in train/layers.ts are not retrained. */
+const NO_BUILDER = 'the trainer has no builder for it yet';
+const UNINTERPRETED = 'the engine knows only its output shape';
 
-const KINDS: readonly LayerKind[] = [
-  { className: 'InputLayer', channels: 'input', weights: [] },
+const identity = <N extends string>(className: N, onnx?: OnnxNaming) => ({
+  className, channels: 'identity', weights: [], outputShape: sameShape, kernel: identityKernel, ...(onnx ? { onnx } : {}),
+}) as const;
+const perChannel = <N extends string>(className: N, outputShape: ShapeRule, kernel?: Kernel, onnx?: OnnxNaming) => ({
+  className, channels: 'perChannel', weights: [], outputShape, ...(kernel ? { kernel } : {}), ...(onnx ? { onnx } : {}),
+}) as const;
+const withoutBuilder = <K extends LayerKind>(kind: K) => ({ ...kind, notTrainable: NO_BUILDER }) as const;
+const merging = <N extends string>(className: N, outputShape: ShapeRule, ops: string[]) => ({
+  className, channels: 'merging', weights: [], outputShape, notTrainable: NO_BUILDER, ...(ops.length ? { onnx: { ops } } : {}),
+}) as const;
+/** A class the engine does not interpret but whose output keeps its input's shape. */
+const opaque = <N extends string>(className: N) => ({ className, channels: 'opaque', weights: [], outputShape: sameShape, notTrainable: UNINTERPRETED }) as const;
+
+const TABLE = [
+  { className: 'InputLayer', channels: 'input', weights: [], outputShape: declaredShape, notTrainable: 'the network\'s input, which the trainer makes itself' },
   {
-    className: 'Dense', channels: 'producer', widthKey: 'units', weights: PRODUCER_WEIGHTS, kernel: linearKernel,
+    className: 'Dense', channels: 'producer', widthKey: 'units', kernelRank: 2, weights: PRODUCER_WEIGHTS, outputShape: denseShape, kernel: linearKernel,
     // MatMul with the bias Add after it, as PyTorch exports Linear on inputs of more than two dimensions.
     onnx: { ops: ['Gemm', 'MatMul'] }, torch: PRODUCER_TORCH,
   },
-  { className: 'Conv2D', channels: 'producer', widthKey: 'filters', weights: PRODUCER_WEIGHTS, kernel: linearKernel, onnx: { ops: ['Conv'] }, torch: PRODUCER_TORCH },
-  // A Conv with one input channel and one filter per group.
-  { className: 'DepthwiseConv2D', channels: 'depthwise', weights: ['depthwise_kernel', 'bias'], kernel: depthwiseKernel, onnx: { ops: ['Conv'] } },
-  { className: 'SeparableConv2D', channels: 'tiedConsumer', weights: ['depthwise_kernel', 'pointwise_kernel', 'bias'] },
   {
-    className: 'BatchNormalization', channels: 'batchNorm', weights: ['gamma', 'beta', 'moving_mean', 'moving_variance'], kernel: batchNormKernel,
-    onnx: { ops: ['BatchNormalization'] },
+    className: 'Conv2D', channels: 'producer', widthKey: 'filters', kernelRank: 4, weights: PRODUCER_WEIGHTS, outputShape: conv2dShape, kernel: linearKernel,
+    onnx: { ops: ['Conv'] }, torch: PRODUCER_TORCH,
+  },
+  // A Conv with one input channel and one filter per group.
+  {
+    className: 'DepthwiseConv2D', channels: 'depthwise', weights: ['depthwise_kernel', 'bias'], outputShape: depthwiseShape, kernel: depthwiseKernel,
+    onnx: { ops: ['Conv'] },
+  },
+  {
+    className: 'SeparableConv2D', channels: 'tiedConsumer', weights: ['depthwise_kernel', 'pointwise_kernel', 'bias'], outputShape: notInferred,
+    notTrainable: NO_BUILDER,
+  },
+  {
+    className: 'BatchNormalization', channels: 'batchNorm', weights: ['gamma', 'beta', 'moving_mean', 'moving_variance'], outputShape: sameShape,
+    kernel: batchNormKernel, onnx: { ops: ['BatchNormalization'] },
     torch: new Map([['weight', 'gamma'], ['bias', 'beta'], ['running_mean', 'moving_mean'], ['running_var', 'moving_variance']]),
   },
   {
-    className: 'Activation', channels: 'activation', weights: [], activation: namedActivation, softmaxWhen: isSoftmaxActivation,
+    className: 'Activation', channels: 'activation', weights: [], activation: namedActivation, softmaxWhen: isSoftmaxActivation, outputShape: sameShape,
     kernel: activationKernel(namedActivation, isSoftmaxActivation),
     onnx: {
       byAttributes: new Map<string, (node: OpAttributes) => Config | null>([
@@ -154,16 +185,16 @@ const KINDS: readonly LayerKind[] = [
       ops: ['Clip'],
     },
   },
-  { className: 'ReLU', channels: 'activation', weights: [], activation: reluOf, kernel: activationKernel(reluOf) },
+  { className: 'ReLU', channels: 'activation', weights: [], activation: reluOf, outputShape: sameShape, kernel: activationKernel(reluOf) },
   {
-    className: 'LeakyReLU', channels: 'activation', weights: [], activation: leakyReluOf, kernel: activationKernel(leakyReluOf),
+    className: 'LeakyReLU', channels: 'activation', weights: [], activation: leakyReluOf, outputShape: sameShape, kernel: activationKernel(leakyReluOf),
     onnx: { byAttributes: new Map([['LeakyRelu', (n: OpAttributes) => ({ alpha: n.float('alpha', 0.01) })]]) },
   },
   {
-    className: 'ELU', channels: 'activation', weights: [], activation: eluOf, kernel: activationKernel(eluOf),
+    className: 'ELU', channels: 'activation', weights: [], activation: eluOf, outputShape: sameShape, kernel: activationKernel(eluOf),
     onnx: { byAttributes: new Map([['Elu', (n: OpAttributes) => ({ alpha: n.float('alpha', 1) })]]) },
   },
-  { className: 'Softmax', channels: 'softmax', weights: [], kernel: softmaxKernel, onnx: { ops: ['Softmax'] } },
+  { className: 'Softmax', channels: 'softmax', weights: [], outputShape: sameShape, kernel: softmaxKernel, onnx: { ops: ['Softmax'] } },
   // Identity is no Keras layer; ONNX's Identity op is skipped like Dropout.
   identity('Dropout', { ops: ['Dropout', 'Identity'] }),
   identity('SpatialDropout1D'),
@@ -171,31 +202,40 @@ const KINDS: readonly LayerKind[] = [
   identity('GaussianNoise'),
   identity('GaussianDropout'),
   identity('AlphaDropout'),
-  identity('ActivityRegularization'),
-  perChannel('MaxPooling2D', poolingKernel('max'), { ops: ['MaxPool'] }),
-  perChannel('AveragePooling2D', poolingKernel('average'), { ops: ['AveragePool'] }),
-  perChannel('MaxPooling1D'),
-  perChannel('AveragePooling1D'),
-  perChannel('ZeroPadding2D', zeroPaddingKernel),
-  perChannel('Cropping2D'),
-  perChannel('UpSampling2D'),
-  perChannel('GlobalAveragePooling2D', globalPoolingKernel('average'), { ops: ['GlobalAveragePool'] }),
-  perChannel('GlobalMaxPooling2D', globalPoolingKernel('max'), { ops: ['GlobalMaxPool'] }),
-  perChannel('GlobalAveragePooling1D'),
-  perChannel('GlobalMaxPooling1D'),
+  withoutBuilder(identity('ActivityRegularization')),
+  perChannel('MaxPooling2D', poolingShape, poolingKernel('max'), { ops: ['MaxPool'] }),
+  perChannel('AveragePooling2D', poolingShape, poolingKernel('average'), { ops: ['AveragePool'] }),
+  withoutBuilder(perChannel('MaxPooling1D', notInferred)),
+  withoutBuilder(perChannel('AveragePooling1D', notInferred)),
+  perChannel('ZeroPadding2D', zeroPaddingShape, zeroPaddingKernel),
+  withoutBuilder(perChannel('Cropping2D', notInferred)),
+  withoutBuilder(perChannel('UpSampling2D', notInferred)),
+  perChannel('GlobalAveragePooling2D', globalPoolingShape, globalPoolingKernel('average'), { ops: ['GlobalAveragePool'] }),
+  perChannel('GlobalMaxPooling2D', globalPoolingShape, globalPoolingKernel('max'), { ops: ['GlobalMaxPool'] }),
+  withoutBuilder(perChannel('GlobalAveragePooling1D', notInferred)),
+  withoutBuilder(perChannel('GlobalMaxPooling1D', notInferred)),
   // Reshape to [batch, -1] is a flatten.
-  { className: 'Flatten', channels: 'flatten', weights: [], kernel: flattenKernel, onnx: { ops: ['Flatten', 'Reshape'] } },
-  { className: 'Add', channels: 'add', weights: [], kernel: addKernel, onnx: { ops: ['Add', 'Sum'] } },
-  { className: 'Concatenate', channels: 'concatenate', weights: [], kernel: concatenateKernel, onnx: { ops: ['Concat'] } },
-  merging('Subtract', ['Sub']),
-  merging('Multiply', ['Mul']),
-  merging('Average', ['Mean']),
-  merging('Maximum', ['Max']),
-  merging('Minimum', ['Min']),
-  merging('Dot', []),
-];
+  { className: 'Flatten', channels: 'flatten', weights: [], outputShape: flattenShape, kernel: flattenKernel, onnx: { ops: ['Flatten', 'Reshape'] } },
+  { className: 'Add', channels: 'add', weights: [], outputShape: sameShape, kernel: addKernel, onnx: { ops: ['Add', 'Sum'] } },
+  { className: 'Concatenate', channels: 'concatenate', weights: [], outputShape: concatenateShape, kernel: concatenateKernel, onnx: { ops: ['Concat'] } },
+  merging('Subtract', sameShape, ['Sub']),
+  merging('Multiply', sameShape, ['Mul']),
+  merging('Average', sameShape, ['Mean']),
+  merging('Maximum', sameShape, ['Max']),
+  merging('Minimum', sameShape, ['Min']),
+  merging('Dot', notInferred, []),
+  opaque('PReLU'),
+  opaque('ThresholdedReLU'),
+  opaque('Masking'),
+  opaque('LayerNormalization'),
+] as const satisfies readonly LayerKind[];
 
-const BY_CLASS = new Map(KINDS.map((kind) => [kind.className, kind]));
+/** The class name of a kind in the table (so that tables kept elsewhere, like the trainer's, are keyed by kinds only). */
+export type KindName = (typeof TABLE)[number]['className'];
+
+const KINDS: readonly LayerKind[] = TABLE;
+
+const BY_CLASS = new Map<string, LayerKind>(KINDS.map((kind) => [kind.className, kind]));
 
 /** The kind of a layer by its class name; undefined for a class the engine does not know. */
 export function layerKind(className: string): LayerKind | undefined {
@@ -211,6 +251,14 @@ export function isCondensable(layer: LayerNode): layer is LayerNode & { classNam
   return layerKind(layer.className)?.channels === 'producer';
 }
 
+/** Fills in every layer's output shape, in topological order, by its kind's rule (layers of a class the table lacks get null). */
+export function inferShapes(graph: ModelGraph): void {
+  for (const layer of graph.layers) {
+    const inputs = layer.inbound.map((name) => graph.byName.get(name)!.outputShape);
+    layer.outputShape = layerKind(layer.className)?.outputShape(layer, inputs) ?? null;
+  }
+}
+
 /** An activation layer's function, null when its config is not supported, or undefined when the layer is not an activation. */
 export function activationLayer(layer: LayerNode): ActivationFn | null | undefined {
   return layerKind(layer.className)?.activation?.(layer.config);
@@ -220,6 +268,11 @@ export function activationLayer(layer: LayerNode): ActivationFn | null | undefin
 export function isSoftmax(layer: LayerNode): boolean {
   const kind = layerKind(layer.className);
   return kind?.channels === 'softmax' || kind?.softmaxWhen?.(layer.config) === true;
+}
+
+/** A layer whose output is a softmax: a softmax layer, or any layer with softmax as its (fused) activation, as a classifier's output layer is. */
+export function outputsSoftmax(layer: LayerNode): boolean {
+  return isSoftmax(layer) || layer.config.activation === 'softmax';
 }
 
 const PASSING: ReadonlySet<ChannelRole> = new Set(['batchNorm', 'depthwise', 'activation', 'identity', 'perChannel']);

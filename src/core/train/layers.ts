@@ -3,15 +3,15 @@
  * engine's class name (Keras vocabulary), so that every format retrains through the same network:
  * `build` applies the kind to its inputs (channels-last, as the engine's graph is) and `roles` lists
  * the engine's weight roles in the order the built tfjs layer holds its weights, which is how the
- * file's weights go in and the trained ones come back out. Meant to become a field of the table of
- * layer kinds in structure/layerKinds.ts.
+ * file's weights go in and the trained ones come back out. Keyed by the kinds of the table of layer
+ * kinds (structure/layerKinds.ts), whose entries without a builder here say why they are not trainable.
  */
 import type * as TF from '@tensorflow/tfjs';
 import { excerpt } from '../codecs/json';
 import { InputError } from '../model/errors';
 import { kernelSize, LayerNode, Padding, paddings, pair } from '../model/graph';
 import { activationByName } from '../structure/activations';
-import { activationLayer } from '../structure/layerKinds';
+import { activationLayer, KindName } from '../structure/layerKinds';
 
 /** A tfjs activation identifier (tfjs spells hard_sigmoid in camel case). */
 type TfjsActivation = NonNullable<Parameters<typeof TF.layers.activation>[0]>['activation'];
@@ -120,7 +120,7 @@ const activationKind: TrainableKind = {
 };
 
 /** The table: engine class name → how it trains. */
-export const TRAINABLE_KINDS: ReadonlyMap<string, TrainableKind> = new Map<string, TrainableKind>([
+export const TRAINABLE_KINDS: ReadonlyMap<string, TrainableKind> = new Map<KindName, TrainableKind>([
   ['Dense', {
     build(tf, node, [x]) {
       const weighted = tf.layers.dense({ units: Number(node.config.units), useBias: usesBias(node), activation: tfjsActivation(node, node.config.activation) });
@@ -178,7 +178,7 @@ export const TRAINABLE_KINDS: ReadonlyMap<string, TrainableKind> = new Map<strin
   ['GaussianNoise', single((tf, node) => tf.layers.gaussianNoise({ stddev: Number(node.config.stddev ?? 0) }))],
   ['GaussianDropout', single((tf, node) => tf.layers.gaussianDropout({ rate: Number(node.config.rate ?? 0) }))],
   ['AlphaDropout', single((tf, node) => tf.layers.alphaDropout({ rate: Number(node.config.rate ?? 0) }))],
-  ...(['MaxPooling2D', 'AveragePooling2D'] as const).map((kind): [string, TrainableKind] => [kind, {
+  ...(['MaxPooling2D', 'AveragePooling2D'] as const).map((kind): [KindName, TrainableKind] => [kind, {
     build(tf, node, [x]) {
       const poolSize = pair(node.config.pool_size, 2);
       const strides = node.config.strides == null ? poolSize : pair(node.config.strides, poolSize[0]);
@@ -186,7 +186,7 @@ export const TRAINABLE_KINDS: ReadonlyMap<string, TrainableKind> = new Map<strin
       return { output: apply(kind === 'MaxPooling2D' ? tf.layers.maxPooling2d(args) : tf.layers.averagePooling2d(args), [x]) };
     },
   }]),
-  ...(['GlobalAveragePooling2D', 'GlobalMaxPooling2D'] as const).map((kind): [string, TrainableKind] => [kind, {
+  ...(['GlobalAveragePooling2D', 'GlobalMaxPooling2D'] as const).map((kind): [KindName, TrainableKind] => [kind, {
     build(tf, node, [x]) {
       const pooled = apply(kind === 'GlobalAveragePooling2D' ? tf.layers.globalAveragePooling2d({}) : tf.layers.globalMaxPooling2d({}), [x]);
       const channels = Number(x.shape[x.shape.length - 1]);

@@ -8,7 +8,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { main } from '../../../src/cli/main';
-import { saveLayersModel, tempDir } from '../../helpers/models';
+import { saveSmallDenseModel, tempDir } from '../../helpers/models';
 import { listing, readJson, SavedModelJson, useCpu } from '../../helpers/tfjs';
 
 interface Run {
@@ -43,14 +43,7 @@ describe('bad input through the CLI', function () {
   before(async () => {
     await useCpu();
     root = await tempDir();
-    const model = tf.sequential({
-      layers: [
-        tf.layers.dense({ name: 'h', inputShape: [4], units: 8, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
-        tf.layers.dense({ name: 'out', units: 2, kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
-      ],
-    });
-    base = path.dirname(await saveLayersModel(model, path.join(root, 'base', 'model')));
-    model.dispose();
+    base = await saveSmallDenseModel(path.join(root, 'base'));
   });
 
   /** A fresh copy of the good model, plus an empty folder to write the output into. */

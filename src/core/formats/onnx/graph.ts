@@ -13,10 +13,10 @@
  * channel-major.
  */
 import { InputError } from '../../model/errors';
-import { inferShapes, LayerNode, makeGraph, ModelGraph } from '../../model/graph';
+import { LayerNode, makeGraph, ModelGraph } from '../../model/graph';
 import { NamedWeight, sizeOf } from '../../model/tensor';
 import { isFloatDtype } from '../../codecs/dtypes';
-import { layerKind, onnxOpKinds, OnnxOpKinds } from '../../structure/layerKinds';
+import { inferShapes, layerKind, onnxOpKinds, OnnxOpKinds } from '../../structure/layerKinds';
 import { channelsLast, kerasAxis, padding, toEngine, WeightBinding } from './layout';
 import { Node } from './node';
 import { fusedActivations } from './patterns';
@@ -178,7 +178,8 @@ class GraphBuilder {
     const mapped = named ? this.matchNamed(node, named, dynamic, rank) : null;
     if (mapped) return mapped;
     // Left unmapped, an op spelled like a kind the engine interprets is renamed, so as not to pass for one.
-    const className = layerKind(node.op) ? `onnx::${node.op}` : node.op;
+    const interpreted = (layerKind(node.op)?.channels ?? 'opaque') !== 'opaque';
+    const className = interpreted ? `onnx::${node.op}` : node.op;
     const declared = node.outputs.length ? this.index.ranks.get(node.outputs[0]) ?? null : null;
     return { className, config: {}, nodes: [node.index], inputs: dynamic, rank: declared ?? (RANK_PRESERVING.has(node.op) ? rank : null) };
   }

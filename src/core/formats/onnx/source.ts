@@ -13,7 +13,7 @@ import { declaredDims, readOnnxModel } from './read';
 import { buildOnnxGraph } from './graph';
 import { toStored } from './layout';
 import { IntAttributes, ShapeEdit, TensorUpdate, writeOnnxModel } from './write';
-import { isCondensable } from '../../structure/layerKinds';
+import { isCondensable, isSoftmax, layerKind } from '../../structure/layerKinds';
 
 async function openOnnxModel(file: string, options: OpenerOptions): Promise<OpenedModel> {
   const source = await readOnnxModel(file, options.reading);
@@ -44,7 +44,7 @@ async function openOnnxModel(file: string, options: OpenerOptions): Promise<Open
       for (const [name, { before, after, channelsFirst }] of newWidths(graph, units)) {
         for (const t of tensors.get(name) ?? []) shapes.set(t, resizeChannels(before, after, channelsFirst));
         // A depthwise Conv has one group per channel.
-        if (graph.byName.get(name)!.className === 'DepthwiseConv2D') attributes.set(nodes.get(name)![0], { group: after });
+        if (layerKind(graph.byName.get(name)!.className)?.channels === 'depthwise') attributes.set(nodes.get(name)![0], { group: after });
       }
       const { model, data } = writeOnnxModel(source, updates, shapes, dataFile, attributes);
       return data ? [{ name: mainFile, data: model }, { name: dataFile, data }] : [{ name: mainFile, data: model }];
@@ -55,7 +55,7 @@ async function openOnnxModel(file: string, options: OpenerOptions): Promise<Open
         .filter((i) => !initializers.has(i.name ?? ''))
         .map((i) => ({ name: i.name ?? '', elemType: i.type?.tensorType?.elemType ?? 0, dims: declaredDims(i) }));
       const first = graph.outputs.length ? graph.byName.get(graph.outputs[0])! : null;
-      return onnxPredictor(source.path, inputs, first?.className === 'Softmax');
+      return onnxPredictor(source.path, inputs, first !== null && isSoftmax(first));
     },
   };
 }
@@ -82,19 +82,21 @@ function newWidths(graph: ModelGraph, units: Map<string, number>): Map<string, W
     const before = last(layer);
     const kept = units.get(layer.name);
     if (before === null) continue;
+    const kind = layerKind(layer.className);
     if (kept !== undefined) {
-      widths.set(layer.name, { before, after: kept, channelsFirst: layer.className === 'Conv2D' });
+      // A producer with a 4-axis kernel convolves images.
+      widths.set(layer.name, { before, after: kept, channelsFirst: kind?.kernelRank === 4 });
       continue;
     }
     const inputs = layer.inbound.map((name) => graph.byName.get(name)!);
     const changed = inputs.find((i) => widths.has(i.name));
     if (isCondensable(layer) || !changed) continue;
     const width = (i: LayerNode): number => widths.get(i.name)?.after ?? last(i)!;
-    const after = layer.className === 'Concatenate'
+    const after = kind?.channels === 'concatenate'
       ? inputs.reduce((s, i) => s + width(i), 0)
       // Per-channel layers and Add keep the width; a Flatten keeps positions × channels.
       : (before / last(inputs[0])!) * width(inputs[0]);
-    widths.set(layer.name, { before, after, channelsFirst: widths.get(changed.name)!.channelsFirst && layer.className !== 'Flatten' });
+    widths.set(layer.name, { before, after, channelsFirst: widths.get(changed.name)!.channelsFirst && kind?.channels !== 'flatten' });
   }
   return widths;
 }

@@ -16,6 +16,7 @@
  * Each chain's last layer is an output.
  */
 import { isFloatDtype, RawTensor } from '../../codecs/dtypes';
+import { layerKind, layerKinds } from '../../structure/layerKinds';
 
 /** A module's tensors by role ("weight", "running_mean", …). */
 interface Module {
@@ -26,7 +27,8 @@ interface Module {
 export interface LayerSpec {
   /** The module's state-dict prefix, e.g. "net.0" or "fc1": what users see and edit. */
   name: string;
-  kind: 'Dense' | 'Conv2D';
+  /** The engine's class name: Dense or Conv2D. */
+  kind: string;
   weight: RawTensor;
   bias: RawTensor | null;
   units: number;
@@ -46,6 +48,17 @@ export interface StateDictLayout {
 }
 
 const TOP_LEVEL = '(top level)';
+
+/** The producer kinds PyTorch names, by the rank of their weight: Linear's [out, in] and Conv2d's [out, in, kh, kw] have the rank of the engine's kernels. */
+const PRODUCERS_BY_RANK: ReadonlyMap<number, string> = new Map(
+  layerKinds().filter((kind) => kind.channels === 'producer' && kind.torch).map((kind) => [kind.kernelRank!, kind.className]),
+);
+
+/** A BatchNorm's state-dict roles, as the table names them (num_batches_tracked aside). */
+const BATCH_NORM_ROLES = [...layerKind('BatchNormalization')!.torch!.keys()];
+
+/** A layer whose kernel runs over images (a convolution). */
+const convolves = (layer: Pick<LayerSpec, 'kind'>): boolean => layerKind(layer.kind)?.kernelRank === 4;
 
 export function inferChains(tensors: RawTensor[]): StateDictLayout {
   const chains: LayerSpec[][] = [];
@@ -93,10 +106,10 @@ function asLayer(module: Module): Omit<LayerSpec, 'flatten'> | null {
   const weight = module.tensors.get('weight');
   const bias = module.tensors.get('bias') ?? null;
   const roles = module.tensors.size - (bias ? 1 : 0);
-  if (!weight || roles !== 1 || !isFloatDtype(weight.dtype) || (weight.shape.length !== 2 && weight.shape.length !== 4)) return null;
+  const kind = weight && PRODUCERS_BY_RANK.get(weight.shape.length);
+  if (!weight || !kind || roles !== 1 || !isFloatDtype(weight.dtype)) return null;
   const [units, inputs, kh = 1, kw = 1] = weight.shape;
   if (bias && !isVector(bias, units)) return null;
-  const kind = weight.shape.length === 2 ? 'Dense' : 'Conv2D';
   return { name: module.name, kind, weight, bias, units, inputs, kernelSize: [kh, kw], batchNorm: null };
 }
 
@@ -104,7 +117,7 @@ function isBatchNorm(module: Module, channels: number): boolean {
   const t = module.tensors;
   if (!t.has('running_mean') || !t.has('running_var')) return false;
   return [...t].every(([role, tensor]) =>
-    role === 'num_batches_tracked' ? tensor.shape.length === 0 : ['weight', 'bias', 'running_mean', 'running_var'].includes(role) && isVector(tensor, channels),
+    role === 'num_batches_tracked' ? tensor.shape.length === 0 : BATCH_NORM_ROLES.includes(role) && isVector(tensor, channels),
   );
 }
 
@@ -115,7 +128,7 @@ function isVector(t: RawTensor, length: number): boolean {
 /** How `next` takes `previous`'s outputs, or null when it cannot be its consumer. */
 function connect(previous: LayerSpec, next: Omit<LayerSpec, 'flatten'>): 'direct' | LayerSpec['flatten'] {
   if (previous.kind === next.kind) return next.inputs === previous.units ? 'direct' : null;
-  if (previous.kind === 'Conv2D' && next.inputs % previous.units === 0 && next.inputs > 0) {
+  if (convolves(previous) && next.inputs % previous.units === 0 && next.inputs > 0) {
     return { positions: next.inputs / previous.units };
   }
   return null;
@@ -127,5 +140,5 @@ function connect(previous: LayerSpec, next: Omit<LayerSpec, 'flatten'>): 'direct
  * taken for a layer.
  */
 function isGrouped(previous: LayerSpec, next: Omit<LayerSpec, 'flatten'>): boolean {
-  return previous.kind === 'Conv2D' && next.kind === 'Conv2D' && next.inputs < previous.units && previous.units % next.inputs === 0;
+  return convolves(previous) && convolves(next) && next.inputs < previous.units && previous.units % next.inputs === 0;
 }

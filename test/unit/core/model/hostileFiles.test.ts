@@ -22,7 +22,7 @@ import { CancelledError, InputError } from '../../../../src/core/model/errors';
 import { ModelReading } from '../../../../src/core/model/files';
 import { reduceModel } from '../../../../src/core/reduce';
 import { writeFolder } from '../../../../src/core/reduction/output';
-import { saveLayersModel, tempDir } from '../../../helpers/models';
+import { saveLayersModel, saveSmallDenseModel, tempDir } from '../../../helpers/models';
 import { pickle } from '../../../helpers/pickle';
 import { listing, readJson, SavedModelJson, SavedSequentialJson, useCpu } from '../../../helpers/tfjs';
 
@@ -87,14 +87,7 @@ describe('hostile model files', function () {
   before(async () => {
     await useCpu();
     root = await tempDir();
-    const model = tf.sequential({
-      layers: [
-        tf.layers.dense({ name: 'h', inputShape: [4], units: 8, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
-        tf.layers.dense({ name: 'out', units: 2, kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
-      ],
-    });
-    base = path.dirname(await saveLayersModel(model, path.join(root, 'base', 'model')));
-    model.dispose();
+    base = await saveSmallDenseModel(path.join(root, 'base'));
   });
 
   /** A fresh copy of the small TF.js model: its folder, model.json, shard and parsed JSON. */

@@ -1,19 +1,23 @@
 /**
  * The table of layer kinds: class names and op types from files never reach Object.prototype (an
  * ONNX op or a Keras class called "constructor" is a kind the engine does not know, handled as any
- * other), and every kind carries what its channel role needs.
+ * other), every kind carries what its channel role needs, and its output-shape rule agrees with the
+ * layer the embedded trainer builds for it.
  */
 import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
 import { onnx } from 'onnx-proto';
 import { GraphEvaluator } from '../../../../src/core/compute/evaluator';
 import { openModel } from '../../../../src/core/formats/index';
-import { inferShapes, LayerNode, makeGraph } from '../../../../src/core/model/graph';
+import { LayerNode, makeGraph } from '../../../../src/core/model/graph';
 import { NamedWeight, sizeOf } from '../../../../src/core/model/tensor';
-import { activationLayer, isCondensable, layerKind, layerKinds, onnxOpKinds, passesChannels } from '../../../../src/core/structure/layerKinds';
+import { activationLayer, inferShapes, isCondensable, layerKind, layerKinds, onnxOpKinds, passesChannels } from '../../../../src/core/structure/layerKinds';
 import { describeProducers } from '../../../../src/core/structure/producers';
+import { TRAINABLE_KINDS } from '../../../../src/core/train/layers';
 import { tempDir } from '../../../helpers/models';
+import { useCpu } from '../../../helpers/tfjs';
 
 const PROTOTYPE_NAMES = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'];
 
@@ -83,6 +87,57 @@ describe('the table of layer kinds', function () {
       for (const op of [...(kind.onnx?.byAttributes?.keys() ?? []), ...(kind.onnx?.ops ?? [])]) {
         assert.ok(onnxOpKinds(op)!.kinds.includes(kind), `${op} does not name ${kind.className}`);
       }
+    }
+  });
+
+  it('every trainable kind\'s output-shape rule gives the shape of the tfjs layer the trainer builds', async () => {
+    await useCpu();
+    const image = [6, 6, 4];
+    // A sample layer of each trainable kind: its config, weight roles and input shapes (one sample's).
+    const samples = new Map<string, { config: Record<string, unknown>; roles?: string[]; inputs?: number[][] }>([
+      ['Dense', { config: { units: 3, activation: 'linear' }, roles: ['kernel', 'bias'], inputs: [[5]] }],
+      ['Conv2D', { config: { filters: 3, kernel_size: [3, 3], strides: [2, 2], padding: 'same', activation: 'linear' }, roles: ['kernel', 'bias'] }],
+      ['DepthwiseConv2D', { config: { kernel_size: [3, 2], depth_multiplier: 2, padding: 'valid', activation: 'linear' }, roles: ['depthwise_kernel'] }],
+      ['BatchNormalization', { config: {}, roles: ['gamma', 'beta', 'moving_mean', 'moving_variance'] }],
+      ['Activation', { config: { activation: 'tanh' } }],
+      ['ReLU', { config: {} }],
+      ['LeakyReLU', { config: { alpha: 0.1 } }],
+      ['ELU', { config: { alpha: 1 } }],
+      ['Softmax', { config: {} }],
+      ['Dropout', { config: { rate: 0.1 } }],
+      ['SpatialDropout1D', { config: { rate: 0.1 } }],
+      ['SpatialDropout2D', { config: { rate: 0.1 } }],
+      ['GaussianNoise', { config: { stddev: 0.1 } }],
+      ['GaussianDropout', { config: { rate: 0.1 } }],
+      ['AlphaDropout', { config: { rate: 0.1 } }],
+      ['MaxPooling2D', { config: { pool_size: [2, 2], padding: 'valid' } }],
+      ['AveragePooling2D', { config: { pool_size: [3, 3], strides: [2, 2], padding: 'same' } }],
+      ['GlobalAveragePooling2D', { config: { keepdims: true } }],
+      ['GlobalMaxPooling2D', { config: {} }],
+      ['ZeroPadding2D', { config: { padding: [[1, 2], [0, 1]] } }],
+      ['Flatten', { config: {} }],
+      ['Add', { config: {}, inputs: [image, image] }],
+      ['Concatenate', { config: { axis: -1 }, inputs: [image, [6, 6, 2]] }],
+    ]);
+    for (const kind of layerKinds()) {
+      const trainer = TRAINABLE_KINDS.get(kind.className);
+      if (!trainer) continue;
+      const sample = samples.get(kind.className);
+      assert.ok(sample, `no sample layer of ${kind.className} here`);
+      const weights = new Map((sample.roles ?? []).map((role): [string, NamedWeight] => [role, { name: role, shape: [1], dtype: 'float32', data: new Float32Array(1), storage: 'float32' }]));
+      const node: LayerNode = { name: 'sample', className: kind.className, config: sample.config, inbound: [], outbound: [], shared: false, weights, outputShape: null };
+      const inputShapes = sample.inputs ?? [image];
+      const built = trainer.build(tf, node, inputShapes.map((shape) => tf.input({ shape })));
+      assert.deepStrictEqual(kind.outputShape(node, inputShapes), built.output.shape.slice(1), kind.className);
+    }
+  });
+
+  it('every kind has an output-shape rule, and a builder in the embedded trainer or a stated reason it has none', () => {
+    for (const kind of layerKinds()) {
+      assert.strictEqual(typeof kind.outputShape, 'function', `${kind.className} has no output-shape rule`);
+      const built = TRAINABLE_KINDS.has(kind.className);
+      if (built) assert.strictEqual(kind.notTrainable, undefined, `${kind.className} has a trainer builder, yet says it is not trainable`);
+      else assert.ok(kind.notTrainable?.trim(), `${kind.className} has neither a trainer builder nor a reason it is not trainable`);
     }
   });
 });

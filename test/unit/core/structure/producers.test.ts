@@ -10,7 +10,7 @@ import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { Analysis, analyzeModel, loadModel } from '../../../../src/core/analyze';
-import { inferShapes, LayerNode, makeGraph } from '../../../../src/core/model/graph';
+import { LayerNode, makeGraph } from '../../../../src/core/model/graph';
 import { clustersAt } from '../../../../src/core/estimate';
 import { NamedWeight, sizeOf } from '../../../../src/core/model/tensor';
 import { reduceModel } from '../../../../src/core/reduce';
@@ -20,6 +20,7 @@ import {
 } from '../../../helpers/tfjs';
 import { plantDuplicate, widen } from '../../../helpers/widen';
 import { describeProducers } from '../../../../src/core/structure/producers';
+import { inferShapes } from '../../../../src/core/structure/layerKinds';
 
 const GAMMA = 0.9999;
 
