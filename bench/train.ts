@@ -117,8 +117,8 @@ async function main(): Promise<void> {
   const backend = await loadBackend('wasm');
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'condense-bench-train-'));
   console.log(`One epoch of Adam (the second of two), ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}; PyTorch ${found.torch} (${found.python}), tfjs ${backend.label}.`);
-  console.log('| model | rows, batch | embedded (tfjs) | PyTorch trainer, 1 process | 2 processes | plain PyTorch loop | trainer / plain | embedded / trainer |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+  console.log('| model | rows, batch | embedded (tfjs) | PyTorch trainer, 1 process | 2 processes | plain PyTorch loop | trainer / plain | embedded / trainer | load after |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   try {
     for (const c of CASES) {
       if (only && !c.name.includes(only)) continue;
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
       const plain = (JSON.parse(plainRun.stdout.trim()) as number[])[1];
       tf.dispose(Object.values(data));
       const s = (v: number): string => (Number.isNaN(v) ? '—' : `${v.toFixed(2)} s`);
-      console.log(`| ${c.name} | ${c.rows}, ${c.batchSize} | ${s(embedded)} | ${s(times[0])} | ${s(times[1])} | ${s(plain)} | ${(times[0] / plain).toFixed(2)}× | ${(embedded / times[0]).toFixed(1)}× |`);
+      console.log(`| ${c.name} | ${c.rows}, ${c.batchSize} | ${s(embedded)} | ${s(times[0])} | ${s(times[1])} | ${s(plain)} | ${(times[0] / plain).toFixed(2)}× | ${(embedded / times[0]).toFixed(1)}× | ${os.loadavg()[0].toFixed(1)} |`);
     }
   } finally {
     await fs.rm(dir, { recursive: true, force: true });

@@ -223,6 +223,8 @@ def build_network(torch, job):
                 act = activation(node["activation"])
 
                 def dense(x):
+                    if bias is not None and x.dim() == 2:
+                        return torch.addmm(bias, x, kernel)  # one fused kernel, forward and backward
                     y = x @ kernel
                     return y + bias if bias is not None else y
                 return lambda xs: act(channels_last(dense)(xs[0]))
@@ -246,9 +248,15 @@ def build_network(torch, job):
                 def conv(xs):
                     x = xs[0]
                     p = pads(x)
+                    inside = 0
                     if p is not None and any(p):
-                        x = F.pad(x, p)
-                    return act(F.conv2d(x, kernel, bias, stride, 0, dilation, groups))
+                        left, right, top, bottom = p
+                        # Even padding goes to the convolution itself: F.pad would copy the activation (and its gradient).
+                        if left == right and top == bottom:
+                            inside = (top, left)
+                        else:
+                            x = F.pad(x, p)
+                    return act(F.conv2d(x, kernel, bias, stride, inside, dilation, groups))
                 return conv
             if op == "batchnorm":
                 gamma = self.weight(node, "gamma") if node.get("gamma") else None
@@ -489,7 +497,8 @@ def main(argv):
         history, outcome, worse = [], "completed", 0
         for epoch in range(epochs):
             started = time.perf_counter()
-            order = permutation(rows, shuffle) if job.get("shuffle", True) else list(range(rows))
+            # An index array: numpy gathers a batch's rows from it without converting a list every batch.
+            order = np.asarray(permutation(rows, shuffle) if job.get("shuffle", True) else range(rows), dtype=np.int64)
             network.train()
             seen, total = 0, 0.0
             for start in range(0, rows, batch):

@@ -7,8 +7,9 @@
  *   L1 baseline:  keeps, in every layer, as many units as condensation kept in round k — the ones with
  *                 the largest L1 norm (src/core/reduction/prune.ts) — and gets the same refit on the same data;
  *
- * then both are fine-tuned by the product's fineTune (Adam) with the same epochs, batch size, learning
- * rate and batch order, and measured on the validation set by the product's metric (relative MSE
+ * then both are fine-tuned with the same epochs, batch size, learning rate and batch order — by the
+ * product's fineTune (Adam) in place, or by a Trainer (the PyTorch trainer) that trains the written file's
+ * graph and whose weights the format's writer writes, as `reduce --trainer` rounds do — and measured on the validation set by the product's metric (relative MSE
  * increase, or accuracy drop, against the original). Both the model right after the reduction and
  * the retrained one are measured. Models of every round stay in the work folder.
  */
@@ -21,7 +22,9 @@ import { loadCalibration } from '../../src/core/data/calibration';
 import { MergePlan } from '../../src/core/reduction/merge';
 import { planL1 } from '../../src/core/reduction/prune';
 import { reduceModel } from '../../src/core/reduce';
-import { fineTune } from '../../src/core/train/fineTune';
+import { EpochReport, fineTune, TrainingLoss } from '../../src/core/train/fineTune';
+import type { Trainer, TrainerData } from '../../src/core/train/trainer';
+import { writeFolder } from '../../src/core/reduction/output';
 import type { RunFlags } from './args';
 import { evaluate, LabelledData, loadLayersModel, saveLayersModel } from './common';
 import { AutoMetric } from '../../src/core/reduction/report';
@@ -49,6 +52,8 @@ export interface ExperimentSpec {
   /** Where every round's models are written. */
   workDir: string;
   log?: (line: string) => void;
+  /** Retrains with this trainer instead of fineTune on the backend (e.g. the PyTorch trainer). */
+  trainer?: Trainer;
   /**
    * Results of an earlier run of the same experiment to continue: its control and rounds are kept and
    * the next round starts from its last models, which must still be in workDir.
@@ -58,7 +63,7 @@ export interface ExperimentSpec {
   onProgress?: (partial: ExperimentResult) => Promise<void>;
 }
 
-interface Measured {
+export interface Measured {
   /** Validation MSE, or accuracy. */
   value: number;
   /** Against the original: relative MSE increase, or accuracy drop. */
@@ -89,7 +94,8 @@ export interface ExperimentResult {
   baseline: number;
   paramsBefore: number;
   /** The original fine-tuned exactly like a round's model, without reduction: what retraining alone does. */
-  control: Measured;
+  /** Null until measured: it runs after round 1, so that a run stopped early still has its first round. */
+  control: Measured | null;
   spec: Pick<ExperimentSpec, 'thresholds' | 'rounds' | 'epochs' | 'batchSize' | 'learningRate' | 'tolerance' | 'targetRatio' | 'seed'> & { calibration: string | null };
   condensation: RoundResult[];
   l1: RoundResult[];
@@ -128,22 +134,29 @@ export async function runExperiment(backend: Backend, spec: ExperimentSpec): Pro
       seed: spec.seed,
       calibration: spec.calibrationFile ? path.basename(spec.calibrationFile) : null,
     },
-    control: measure(baseline), // replaced by the control run (or the resumed results) below
+    control: null,
     condensation: [],
     l1: [],
     seconds: 0,
   };
   const current: Record<Side, string> = { condensation: spec.modelFile, l1: spec.modelFile };
 
-  /** The same fine-tuning for every model of a round (batch order included). */
-  const retrain = (model: TF.LayersModel, round: number) =>
-    fineTune(backend, model, spec.train, {
-      seed: spec.seed * 1000 + round,
-      epochs: spec.epochs,
-      batchSize: spec.batchSize,
-      learningRate: spec.learningRate,
-      loss: spec.metric === 'mse' ? 'mse' : 'sparseCategoricalCrossentropy',
-    });
+  const loss = spec.metric === 'mse' ? 'mse' : 'sparseCategoricalCrossentropy';
+  const trainerData: TrainerData = { trainX: spec.train.inputs, trainY: spec.train.targets, valX: spec.val.inputs, valY: spec.val.targets };
+  /**
+   * The same fine-tuning for every model of a round (batch order included) of the model in `modelFile`,
+   * written to `outDir`; returns the written model.json and the trained model.
+   */
+  const retrain = async (modelFile: string, round: number, outDir: string): Promise<{ file: string; model: TF.LayersModel }> => {
+    const run = { seed: spec.seed * 1000 + round, epochs: spec.epochs, batchSize: spec.batchSize, learningRate: spec.learningRate, loss } as const;
+    if (spec.trainer) {
+      const file = await trainFile(spec.trainer, modelFile, trainerData, run, outDir);
+      return { file, model: await loadLayersModel(tf, file) };
+    }
+    const model = await loadLayersModel(tf, modelFile);
+    await fineTune(backend, model, spec.train, run);
+    return { file: await saveLayersModel(tf, model, outDir), model };
+  };
 
   const thresholdOf = (round: number) => spec.thresholds[Math.min(round, spec.thresholds.length) - 1];
   /** Reduces the side's current model (by condensation, or by the given plan), retrains and measures it. */
@@ -153,12 +166,14 @@ export async function runExperiment(backend: Backend, spec: ExperimentSpec): Pro
     const analysis = await analyzeModel(model, { gram: backend.gram, backend: backend.label, calibration });
     const plan = makePlan?.(analysis);
     const reduced = await reduceModel(analysis, thresholdOf(round), path.join(spec.workDir, `${side}-${round}-reduced`), { calibration, plan, overwrite: true });
-    const layersModel = await loadLayersModel(tf, reduced.mainFile);
+    const reducedModel = await loadLayersModel(tf, reduced.mainFile);
+    const before = measure(evaluate(reducedModel, spec.val, spec.metric));
+    reducedModel.dispose();
+    const trained = await retrain(reduced.mainFile, round, path.join(spec.workDir, `${side}-${round}`));
+    const layersModel = trained.model;
     try {
-      const before = measure(evaluate(layersModel, spec.val, spec.metric));
-      await retrain(layersModel, round);
       const after = measure(evaluate(layersModel, spec.val, spec.metric));
-      current[side] = await saveLayersModel(tf, layersModel, path.join(spec.workDir, `${side}-${round}`));
+      current[side] = trained.file;
       const refits = reduced.report.refits ?? [];
       const params = layersModel.countParams();
       const roundResult: RoundResult = {
@@ -189,12 +204,6 @@ export async function runExperiment(backend: Backend, spec: ExperimentSpec): Pro
     Object.assign(result, { control: spec.resume.control, condensation: [...spec.resume.condensation], l1: [...spec.resume.l1] });
     for (const side of ['condensation', 'l1'] as const) current[side] = path.join(spec.workDir, `${side}-${done}`, 'model.json');
     log(`resuming after round ${done}`);
-  } else {
-    const control = await loadLayersModel(tf, spec.modelFile);
-    await retrain(control, 1);
-    result.control = measure(evaluate(control, spec.val, spec.metric));
-    control.dispose();
-    log(`control: the original retrained like round 1, validation ${format(spec.metric, result.control.value)} (${formatChange(spec.metric, result.control.change)})`);
   }
   const earlier = spec.resume?.seconds ?? 0;
   for (let round = done + 1; round <= spec.rounds; round++) {
@@ -204,6 +213,14 @@ export async function runExperiment(backend: Backend, spec: ExperimentSpec): Pro
     result.l1.push(await step('l1', round, (analysis) => planL1(analysis, condensed.units)));
     result.seconds = earlier + (Date.now() - started) / 1000;
     await spec.onProgress?.(result);
+    if (result.control === null) {
+      const control = (await retrain(spec.modelFile, 1, path.join(spec.workDir, 'control'))).model;
+      result.control = measure(evaluate(control, spec.val, spec.metric));
+      control.dispose();
+      result.seconds = earlier + (Date.now() - started) / 1000;
+      await spec.onProgress?.(result);
+      log(`control: the original retrained like round 1, validation ${format(spec.metric, result.control.value)} (${formatChange(spec.metric, result.control.change)})`);
+    }
     if (condensed.params === previous && round >= spec.thresholds.length) {
       log(`round ${round}: condensation removed nothing more at γ = ${thresholdOf(round)}; stopping`);
       break;
@@ -212,6 +229,28 @@ export async function runExperiment(backend: Backend, spec: ExperimentSpec): Pro
   }
   result.seconds = earlier + (Date.now() - started) / 1000;
   return result;
+}
+
+/** One training run of a model file: what fineTune takes, and for a Trainer the same schedule without back-off. */
+export interface TrainingRun {
+  seed: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  loss: TrainingLoss;
+  onEpoch?: (report: EpochReport) => void;
+}
+
+/**
+ * Trains the model in `modelFile` with the trainer, as a `reduce --trainer` round does (the file's graph
+ * in, the trained weights through the format's own writer), into `outDir`; returns the written main file.
+ */
+export async function trainFile(trainer: Trainer, modelFile: string, data: TrainerData, run: TrainingRun, outDir: string): Promise<string> {
+  const { source } = await loadModel(modelFile);
+  const trained = await trainer.train({ ...run, graph: source.graph, file: source.path, inputShape: data.trainX.shape.slice(1), patience: 0 }, data);
+  if (trained.outcome === 'aborted') throw new Error(`training ${modelFile} was aborted`);
+  await writeFolder(outDir, source.encode(trained.weights, new Map()), { overwrite: true, protect: [source.path] });
+  return path.join(outDir, source.mainFile);
 }
 
 export function format(metric: AutoMetric, value: number): string {
@@ -242,7 +281,7 @@ export async function needsOriginal(dir: string, flags: Pick<RunFlags, 'retrainO
  */
 export async function runInFolder(
   backend: Backend,
-  flags: Omit<RunFlags, 'retrainOriginal' | 'prepareOnly'> & { batchSize: number; targetRatio?: number },
+  flags: Omit<RunFlags, 'retrainOriginal' | 'prepareOnly'> & { batchSize: number; targetRatio?: number; trainer?: Trainer },
   experiment: Pick<ExperimentSpec, 'metric' | 'train' | 'val' | 'tolerance' | 'seed'>,
 ): Promise<ExperimentResult> {
   const { dir, resultsFile, roundsDir, log, resume, ...schedule } = flags;

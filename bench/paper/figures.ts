@@ -78,7 +78,7 @@ export function roundsTable(result: ExperimentResult): string {
     const r = smallestWithin(rounds);
     return r ? `round ${r.round}, ${(100 * r.ratio).toFixed(1)} % of the parameters` : 'none';
   };
-  lines.push('', `Control (the original retrained exactly like a round, without reduction): ${cell(result.control)}.`);
+  lines.push('', `Control (the original retrained exactly like a round, without reduction): ${result.control ? cell(result.control) : 'not run'}.`);
   lines.push('', `Smallest within the tolerance after retraining — condensation: ${best(result.condensation)}; L1 baseline: ${best(result.l1)}. Run time ${(result.seconds / 60).toFixed(1)} min.`);
   return lines.join('\n');
 }

@@ -12,12 +12,15 @@ import * as tf from '@tensorflow/tfjs';
 import { advance, chemistryStep, elements, implicitResidual, makeChemistryData, OUTPUT_NAMES, STATE_SIZE } from '../../../bench/paper/chemistry';
 import { combustionMlp } from '../../../bench/paper/combustion';
 import { npyBytes, saveLayersModel } from '../../../bench/paper/common';
-import { ExperimentResult, runExperiment } from '../../../bench/paper/experiment';
+import { ExperimentResult, Measured, runExperiment } from '../../../bench/paper/experiment';
 import { roundsTable, sizeErrorPlot } from '../../../bench/paper/figures';
 import { mobileNetV2, parseIdx } from '../../../bench/paper/fashion';
 import { linePlot, ticks } from '../../../bench/paper/svgPlot';
 import { readDataFile } from '../../../src/core/codecs/dataFile';
 import { normalSamples } from '../../../src/core/data/random';
+import { loadModel } from '../../../src/core/analyze';
+import { InputError } from '../../../src/core/model/errors';
+import { findPython, pytorchTrainer } from '../../../src/core/train/pytorchTrainer';
 import { tempDir } from '../../helpers/models';
 import { onWasmBackend } from '../../helpers/tfjs';
 
@@ -188,5 +191,45 @@ describe('paper benchmark: the experiment runner (tiny runs)', () => {
     // Block 1's and block 2's projections meet in a residual Add: one group, the same channels kept.
     assert.strictEqual(units.block1_project, units.block2_project);
     assert.ok(Object.keys(units).includes('stem'));
+  });
+
+  it('retrains both sides and the control with the PyTorch trainer, writing each through the format writer', async function () {
+    let found;
+    try {
+      found = await findPython(process.env.CONDENSE_PYTHON, 'cpu');
+    } catch (e) {
+      if (e instanceof InputError && /has no (torch|numpy)|not found/.test(e.problem)) this.skip();
+      throw e;
+    }
+    const dir = await tempDir();
+    const shape = { imageSize: 8, channels: 1, stem: 6, blocks: [[1, 4, 1], [3, 4, 1]] as [number, number, number][], head: 8, classes: 3 };
+    const model = mobileNetV2(tf, shape, 3);
+    const modelFile = await saveLayersModel(tf, model, path.join(dir, 'original'));
+    model.dispose();
+    const images = tf.tensor4d(normalSamples(40 * 64, 5), [40, 8, 8, 1]);
+    const labels = tf.tensor1d(Array.from({ length: 40 }, (_, i) => i % 3));
+    const calibration = path.join(dir, 'calibration.npy');
+    await fs.writeFile(calibration, npyBytes(images.slice(0, 16).dataSync(), [16, 8, 8, 1]));
+    const trainer = await pytorchTrainer({ python: found.python, device: 'cpu', workers: 1 });
+    const progress: (Measured | null)[] = [];
+    try {
+      const result = await runExperiment(wasm.backend, {
+        modelFile, metric: 'accuracy', train: { inputs: images, targets: labels }, val: { inputs: images, targets: labels }, calibrationFile: calibration,
+        thresholds: [0.3], rounds: 1, epochs: 2, batchSize: 8, learningRate: 1e-2, tolerance: 0.01, seed: 2, workDir: path.join(dir, 'rounds'), trainer,
+        onProgress: async (partial) => void progress.push(partial.control),
+      });
+      checkSides(result, 1);
+      // The round is saved before the control runs, so a run stopped there keeps it.
+      assert.deepStrictEqual(progress.map((c) => c === null), [true, false]);
+      for (const side of ['condensation-1', 'l1-1', 'control']) {
+        const trained = await loadModel(path.join(dir, 'rounds', side, 'model.json'));
+        const before = await loadModel(path.join(dir, 'rounds', side === 'control' ? '../original' : `${side}-reduced`, 'model.json'));
+        const kernel = (m: typeof trained) => m.source.graph.layers.find((l) => l.name === 'head')!.weights.get('kernel')!.data;
+        assert.notDeepStrictEqual(kernel(trained), kernel(before), `${side}: the written weights are the trained ones`);
+      }
+    } finally {
+      tf.dispose([images, labels]);
+      await trainer.dispose();
+    }
   });
 });
