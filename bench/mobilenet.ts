@@ -31,7 +31,7 @@ const HELD_OUT_IMAGES = 32;
 const IMAGE: [number, number, number] = [224, 224, 3];
 
 /** model.json and its shard, unpacked from the package's JavaScript modules (the package embeds them as UMD modules). */
-async function fetchModel(): Promise<string> {
+export async function fetchMobileNet(): Promise<string> {
   const modelFile = path.join(CACHE, 'model.json');
   if (existsSync(modelFile)) return modelFile;
   await fs.mkdir(CACHE, { recursive: true });
@@ -68,7 +68,7 @@ function topOneAgreement(a: Float64Array, b: Float64Array, classes: number): num
 }
 
 async function main(): Promise<void> {
-  const file = await fetchModel();
+  const file = await fetchMobileNet();
   const backend = await loadBackend();
   const model = await loadModel(file);
   const layerOf = (layers: LayerSummary[]): LayerSummary => layers.find((l) => l.name === LAYER)!;
@@ -157,7 +157,10 @@ async function main(): Promise<void> {
   console.log(lines.join('\n'));
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+// bench/speed.ts imports the model's download from here.
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

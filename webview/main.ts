@@ -17,6 +17,7 @@ import { Overview } from './overview';
 import { RetrainCard } from './retrain';
 import { exposeSnapshot, PanelPhase } from './snapshot';
 import { Store } from './state';
+import { roundingAdvice } from './speed';
 import { Status } from './status';
 import { LayerTable } from './table';
 import { onThemeChange } from './theme';
@@ -96,9 +97,19 @@ store.subscribe((change) => {
     clearTimeout(pending);
     pending = setTimeout(flushThresholds, SEND_DELAY_MS);
   }
+  updateAdvice();
   saveState();
   reportRendered();
 });
+
+/** The Verify card's rounding advice follows the thresholds and condense.roundTo. */
+function updateAdvice(): void {
+  // Nothing to advise without a timing: skipped on every slider step.
+  if (!status.verification?.timing) return;
+  const e = store.estimate;
+  const layers = e ? store.layers().map((layer) => ({ summary: layer.summary, estimate: e.layers[layer.index] })) : [];
+  status.setAdvice(roundingAdvice(status.verification?.timing, store.roundTo, layers));
+}
 
 /** Tells the host what the panel now shows, so it (and its tests) can check the counts. */
 function reportRendered(): void {
@@ -153,7 +164,11 @@ function handle(message: HostToWebview): void {
       status.setWritten({ outDir: message.outDir, paramsBefore: message.paramsBefore, paramsAfter: message.paramsAfter });
       return;
     case 'verification':
-      status.setVerification(message.fidelity, message.reduced, message.tolerance, message.merge);
+      status.setVerification(message.fidelity, message.reduced, message.tolerance, message.merge, message.timing);
+      updateAdvice();
+      return;
+    case 'rounding':
+      store.setRoundTo(message.roundTo);
       return;
     case 'autoCurve':
       if (message.curve) auto.show(message.curve);

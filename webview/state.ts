@@ -32,6 +32,8 @@ export class Store {
   analysis: Analysis | null = null;
   thresholds: ThresholdState = { threshold: DEFAULT_THRESHOLD, overrides: {} };
   estimate: Estimate | null = null;
+  /** condense.roundTo: the estimate counts widths rounded up to a multiple of it, as Write writes them (1: off). */
+  roundTo = 1;
   private listeners: ((change: Change) => void)[] = [];
 
   subscribe(listener: (change: Change) => void): void {
@@ -74,14 +76,21 @@ export class Store {
     this.setThresholds({ ...this.thresholds, overrides }, 'user');
   }
 
+  setRoundTo(roundTo: number): void {
+    if (roundTo === this.roundTo) return;
+    this.roundTo = roundTo;
+    this.recount();
+    this.emit({ kind: 'thresholds', origin: 'host' });
+  }
+
   /** The estimate at another global threshold, with or without the per-layer overrides ("what would γ give"). */
   estimateAt(gamma: number, keepOverrides = false): Estimate | null {
     if (!this.analysis) return null;
-    return estimate(this.analysis.summary, keepOverrides ? (layer) => this.thresholds.overrides[layer] ?? gamma : gamma);
+    return estimate(this.analysis.summary, keepOverrides ? (layer) => this.thresholds.overrides[layer] ?? gamma : gamma, this.roundTo);
   }
 
   private recount(): void {
-    this.estimate = this.analysis ? estimate(this.analysis.summary, (layer) => this.gammaFor(layer)) : null;
+    this.estimate = this.analysis ? estimate(this.analysis.summary, (layer) => this.gammaFor(layer), this.roundTo) : null;
   }
 
   private emit(change: Change): void {

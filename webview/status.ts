@@ -4,8 +4,10 @@
  */
 import type { VscodeProgressBar } from '@vscode-elements/elements/dist/vscode-progress-bar/vscode-progress-bar';
 import type { Fidelity } from '../src/core/verify';
+import type { Timing } from '../src/core/reduction/report';
 import { h, icon, replace } from './dom';
 import { int, percent } from './format';
+import { timingTable } from './speed';
 
 export interface Progress {
   layer: string;
@@ -27,6 +29,10 @@ export interface Verification {
   pass: boolean;
   /** How the verified model was merged (its report), when known. */
   merge?: 'refit' | 'plain';
+  /** Both models' measured latency, with condense.verification.timing on. */
+  timing?: Timing;
+  /** Rounding advice when the measured speed-up is below the multiply-add ratio (see speed.ts). */
+  advice?: string;
 }
 
 const sci = (x: number): string => x.toExponential(2);
@@ -74,8 +80,17 @@ export class Status {
     this.render();
   }
 
-  setVerification(fidelity: Fidelity, reduced: string, tolerance: number, merge?: 'refit' | 'plain'): void {
-    this.verification = { fidelity, reduced, tolerance, pass: fidelity.maxRel <= tolerance, ...(merge ? { merge } : {}) };
+  setVerification(fidelity: Fidelity, reduced: string, tolerance: number, merge?: 'refit' | 'plain', timing?: Timing): void {
+    this.verification = { fidelity, reduced, tolerance, pass: fidelity.maxRel <= tolerance, ...(merge ? { merge } : {}), ...(timing ? { timing } : {}) };
+    this.render();
+  }
+
+  /** Shown under the timing; null removes it (the setting or the thresholds changed). */
+  setAdvice(advice: string | null): void {
+    const v = this.verification;
+    if (!v || (v.advice ?? null) === advice) return;
+    if (advice === null) delete v.advice;
+    else v.advice = advice;
     this.render();
   }
 
@@ -140,6 +155,8 @@ export class Status {
           `: max relative deviation ${sci(f.maxRel)} ${v.pass ? '≤' : '>'} tolerance ${sci(v.tolerance)}`,
         ),
         h('dl', { class: 'metrics' }, ...rows.flatMap(([k, val]) => [h('dt', {}, k), h('dd', {}, val)])),
+        v.timing ? timingTable(v.timing) : null,
+        v.advice ? h('p', { class: 'advice' }, icon('lightbulb'), ` ${v.advice}`) : null,
         h('p', { class: 'muted' }, 'Reduced model: ', h('code', {}, v.reduced)),
       ),
     );

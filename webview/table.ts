@@ -190,10 +190,16 @@ class Row {
     const s = this.layer.summary;
     const gamma = this.store.gammaFor(s.name);
     const overridden = s.name in this.store.thresholds.overrides;
-    const shown = `${est.clusters} ${est.paramsAfter} ${gamma} ${overridden}`;
+    const roundTo = this.store.roundTo;
+    const shown = `${est.clusters} ${est.unitsAfter} ${est.paramsAfter} ${gamma} ${overridden} ${roundTo}`;
     if (shown === this.shown && !this.isOpen()) return;
     this.shown = shown;
-    replace(this.clusters, est.clusters === null ? '—' : int(est.clusters), s.dead ? h('span', { class: 'muted' }, ` +${s.dead} dead`) : null);
+    // With rounding on, the width kept at γ and the width written (rounded up) side by side.
+    const kept = s.reducible && est.clusters !== null ? Math.max(1, est.clusters) : null;
+    const rounded = roundTo > 1 && kept !== null && est.unitsAfter !== null && est.unitsAfter !== kept
+      ? h('span', { class: 'rounded', attrs: { title: `Written with ${est.unitsAfter} units: ${kept} rounded up to a multiple of ${roundTo} (condense.roundTo)` } }, ` → ${int(est.unitsAfter)}`)
+      : null;
+    replace(this.clusters, est.clusters === null ? '—' : int(est.clusters), rounded, s.dead ? h('span', { class: 'muted' }, ` +${s.dead} dead`) : null);
     this.paramsChange.set(est.paramsBefore, est.paramsAfter);
     this.gamma?.update();
     // The hint costs a sort per layer: computed for the row under the pointer and open rows only.

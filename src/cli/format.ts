@@ -1,6 +1,7 @@
 import { countClusters } from '../core/similarity/cluster';
 import { Estimate, LayerSummary, ModelSummary } from '../core/estimate';
 import type { AutoResult, CondenseReport } from '../core/reduction/report';
+import type { Timing } from '../core/reduction/report';
 import { fitLine } from './table';
 
 /** The `analyze --json` document; its shape is part of the CLI's contract (see README). */
@@ -130,7 +131,8 @@ export function formatAuto(result: AutoResult): string {
   const limit = mse ? `MSE at most +${100 * result.tolerance} %` : `accuracy at most ${100 * result.tolerance} points lower`;
   const lines = [
     `Automatic thresholds on ${result.validation}: ${limit} (original ${mse ? 'MSE' : 'accuracy'} ${metricText(result.baseline)}; ` +
-      `${result.merge === 'refit' ? 'refitted' : 'plain'} merge, run by ${result.runner === 'engine' ? "condense's evaluator" : "the format's runner"}).`,
+      `${result.merge === 'refit' ? 'refitted' : 'plain'} merge, run by ${result.runner === 'engine' ? "condense's evaluator" : "the format's runner"}` +
+      `${result.roundTo ? `; widths rounded up to multiples of ${result.roundTo}` : ''}).`,
     '',
     `  ${'params'.padStart(10)}  ${'ratio'.padStart(7)}  ${(mse ? 'MSE' : 'accuracy').padStart(10)}  ${'change'.padStart(13)}`,
   ];
@@ -146,4 +148,25 @@ export function formatAuto(result: AutoResult): string {
         `thresholds ${Object.entries(c.thresholds).map(([layer, t]) => `${layer} ${t.toPrecision(4)}`).join(', ')}.`
     : 'No candidate meets the tolerance, not even γ = 1 everywhere.');
   return lines.join('\n');
+}
+
+/** Milliseconds with three significant digits (at least one decimal below 100). */
+const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+
+/** verify --timing's table: per batch size both medians, the measured speed-up and the multiply-add ratio. */
+export function formatTiming(t: Timing): string {
+  const macs = t.macs ? `${t.macs.ratio.toFixed(2)}×` : '—';
+  const rows = [['batch', 'original ms', 'reduced ms', 'speed-up', 'MAC ratio', 'runs', 'spread']];
+  for (const b of t.batches) rows.push([String(b.batch), ms(b.originalMs), ms(b.reducedMs), `${b.speedup.toFixed(2)}×`, macs, String(b.runs), `${(100 * b.spread).toFixed(0)} %`]);
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const lines = rows.map((r) => r.map((cell, c) => cell.padStart(widths[c])).join('   '));
+  return [
+    `Timing (median per batch after warm-up, both models alternately):`,
+    `Runtime:             ${t.runtime}`,
+    `Threads:             ${t.threads}`,
+    `Inputs:              ${t.inputs}`,
+    ...(t.macs ? [] : ['MAC ratio:           unknown (a layer\'s output size is not known from the files)']),
+    ...lines.map((line) => `  ${line}`),
+    'Speed-up: original ms / reduced ms; MAC ratio: original / reduced multiply-adds per sample (the speed-up on paper); spread: interquartile range over the median.',
+  ].join('\n');
 }

@@ -1,6 +1,7 @@
 /** The CLI's help texts: the overview (`condense --help`) and one page per command (`condense reduce --help`). */
 import { BACKENDS } from '../core/compute/backend';
 import { DEFAULT_CALIBRATION_SAMPLES, DEFAULT_MEMORY_MIB } from '../core/data/calibration';
+import { DEFAULT_TIMING_BATCHES, MAX_TIMING_BATCH } from '../core/estimate';
 import { version } from '../../package.json';
 
 export const VERSION = version;
@@ -99,13 +100,22 @@ ${COMMON}`,
   [
     'verify',
     `condense verify ORIGINAL REDUCED [--data FILE] [--samples N] [--range LOW,HIGH] [--seed S]
-                 [--tolerance X] [--labels FILE] [--classifier] [options]
+                 [--tolerance X] [--labels FILE] [--classifier] [--timing [--batch B1,B2,…] [--threads N]] [options]
 
 Runs both models on the same inputs: rows of --data, or N generated samples (default 256, standard normal
 from seed S, uniform in [LOW, HIGH] with --range). Prints the max and mean absolute and relative deviation
 (|y − ŷ| / max(|y|, rms(y))), the top-1 (argmax) agreement for softmax classifiers — and for models ending
 in logits with --classifier or --labels — and with --labels (one class index per row of --data) both
 models' accuracy. Exits 1 when the max relative deviation exceeds X (default 1e-3).
+
+Measured speed-up:
+  --timing              also time both models in their format's runtime (onnxruntime for ONNX; tfjs for
+                        TF.js and Keras, tfjs-node or else wasm; condense's evaluator for PyTorch weights):
+                        per batch size the median ms of each after warm-up, the speed-up and the multiply-add
+                        ratio; kept as "timing" in the condense-report.json beside REDUCED when it names it
+  --batch B1,B2,…       batch sizes (default ${DEFAULT_TIMING_BATCHES.join(',')}; each 1 to ${MAX_TIMING_BATCH}); inputs: generated
+                        samples from seed S, or the rows of --data repeated to fill a batch
+  --threads N           onnxruntime's intra-op threads (default: its own); the output says when a runtime ignores it
 
 ${COMMON}`,
   ],
@@ -121,7 +131,8 @@ export const USAGE = `condense ${VERSION} — shrink trained neural networks by 
 Usage:
   condense analyze MODEL [--threshold T | AUTO] [--json] [CALIBRATION] [options]
   condense reduce  MODEL --out DIR [--threshold T [--tolerance X] | AUTO | RETRAIN] [--force] [CALIBRATION] [options]
-  condense verify  ORIGINAL REDUCED [--data FILE [--labels FILE] | --samples N [--range LOW,HIGH] [--seed S]] [--classifier] [--tolerance X] [options]
+  condense verify  ORIGINAL REDUCED [--data FILE [--labels FILE] | --samples N [--range LOW,HIGH] [--seed S]] [--classifier] [--tolerance X]
+                   [--timing [--batch B1,B2,…] [--threads N]] [options]
   condense export  MODEL --to c|fortran --out DIR [--name NAME] [--force]
   condense COMMAND --help     every flag of one command
 

@@ -8,10 +8,11 @@ import { reduceModel } from '../core/reduce';
 import { retrainModel } from '../core/retrain';
 import { DEVICES, oneOf, RETRAIN_SETTING_RULES, retrainChoices, THRESHOLD_RULE, TRAINERS, WORKERS_RULE } from '../shared/retrainSettings';
 import type { TrainerChoice } from '../core/train/choice';
-import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, estimate } from '../core/estimate';
-import { analysisJson, formatAuto, formatMerge, formatTable } from './format';
+import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, DEFAULT_TIMING_BATCHES, estimate, MAX_TIMING_BATCH } from '../core/estimate';
+import { analysisJson, formatAuto, formatMerge, formatTable, formatTiming } from './format';
 import { verifyModels } from '../core/verify';
-import { AutoResult } from '../core/reduction/report';
+import { measureTiming, recordTiming } from '../core/timing';
+import { AutoResult, Timing } from '../core/reduction/report';
 import { loadLabelledData } from '../core/data/validation';
 import { commandHelp, USAGE, VERSION } from './help';
 import { Progress, ProgressSink } from './progress';
@@ -35,13 +36,13 @@ const VALUE_FLAGS = new Set([
   'threshold', 'out', 'backend', 'data', 'samples', 'tolerance', 'range', 'seed', 'activation', 'max-model-mb', 'calibration', 'calibration-range', 'calibration-samples',
   'val-inputs', 'val-targets', 'train-inputs', 'train-targets', 'epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size',
   'trainer', 'python', 'device', 'workers', 'nnodes', 'rdzv-endpoint',
-  'memory-mb', 'labels', 'round-to',
+  'memory-mb', 'labels', 'round-to', 'batch', 'threads',
 ]);
 /** Flags of the PyTorch trainer. */
 const PYTORCH_FLAGS = ['python', 'device', 'workers', 'nnodes', 'rdzv-endpoint'];
 /** Flags that only mean something when retraining. */
 const RETRAIN_FLAGS = ['epochs', 'rounds', 'target-ratio', 'learning-rate', 'batch-size', 'trainer', ...PYTORCH_FLAGS];
-const BOOLEAN_FLAGS = new Set(['json', 'force', 'help', 'allow-bias-dominated', 'auto', 'quiet', 'version', 'classifier']);
+const BOOLEAN_FLAGS = new Set(['json', 'force', 'help', 'allow-bias-dominated', 'auto', 'quiet', 'version', 'classifier', 'timing']);
 
 function parseArgs(args: string[]): Parsed {
   const positional: string[] = [];
@@ -121,6 +122,8 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
       progress.end();
       err(`condense: warning: ${message}`);
     };
+    const timingFlag = ['timing', 'batch', 'threads'].find((name) => p.flags.has(name));
+    if (timingFlag && command !== 'verify') throw new UsageError(`--${timingFlag} goes with verify (condense verify ORIGINAL REDUCED --timing)`);
     switch (command) {
       case 'analyze': {
         const [model] = expect(p, 1, 'condense analyze MODEL');
@@ -194,9 +197,11 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         const data = p.flags.get('data');
         const labels = p.flags.get('labels');
         if (labels !== undefined && typeof data !== 'string') throw new UsageError('--labels needs --data FILE (one class index per row of it)');
+        const timing = timingFlags(p);
         const backend = await backendOf(p);
+        const [originalPath, reducedPath] = [await resolveModelPath(original), await resolveModelPath(reduced)];
         progress.begin('running both models');
-        const f = await verifyModels(backend, await resolveModelPath(original), await resolveModelPath(reduced), {
+        const f = await verifyModels(backend, originalPath, reducedPath, {
           data: typeof data === 'string' ? data : undefined,
           labels: typeof labels === 'string' ? labels : undefined,
           classifier: p.flags.has('classifier'),
@@ -216,6 +221,18 @@ export async function main(argv: string[], out: (s: string) => void, err: (s: st
         if (f.argmaxAgreement !== null) out(`Argmax agreement:    ${(100 * f.argmaxAgreement).toFixed(2)} % (top-1${f.classifier === 'logits' ? ' of the class scores' : ''})`);
         if (f.accuracy) out(`Accuracy:            ${(100 * f.accuracy.original).toFixed(2)} % original, ${(100 * f.accuracy.reduced).toFixed(2)} % reduced (${f.accuracy.labels})`);
         out(pass ? `OK: max relative deviation within ${tolerance}` : `FAILED: max relative deviation ${f.maxRel.toExponential(3)} exceeds ${tolerance}`);
+        if (timing) {
+          progress.begin('timing both models');
+          const measured: Timing = await measureTiming(backend, originalPath, reducedPath, {
+            ...timing, seed, data: typeof data === 'string' ? data : undefined, ...openOptions(p),
+            onProgress: (done, total, what) => progress.step(done, total, what),
+          });
+          const kept = await recordTiming(reducedPath, measured);
+          progress.end();
+          out('');
+          out(formatTiming(measured));
+          out(kept ? `Kept in ${kept}.` : 'Not kept: no condense-report.json beside the reduced model names it.');
+        }
         return pass ? 0 : 1;
       }
       default:
@@ -315,9 +332,25 @@ async function search(p: Parsed, spec: AutoSpec, analysis: Analysis, calibration
   const validation = await loadLabelledData(analysis.model.source.graph, spec.inputs, spec.targets, true, memoryFlag(p));
   progress.begin('searching thresholds');
   return autoReduce(analysis, {
-    tolerance: spec.tolerance, validation, calibration, backend, openOptions: openOptions(p),
+    tolerance: spec.tolerance, validation, calibration, backend, openOptions: openOptions(p), roundTo: roundToFlag(p),
     onCandidate: (point, measured, budget) => progress.step(measured, budget, `${(100 * point.paramsRatio).toFixed(1)} % of the parameters, ${point.meets ? 'within' : 'beyond'} the tolerance`),
   });
+}
+
+/** verify's --timing, --batch and --threads; null without --timing (the other two then are a mistake). */
+function timingFlags(p: Parsed): { batches: number[]; threads?: number } | null {
+  if (!p.flags.has('timing')) {
+    const given = ['batch', 'threads'].find((name) => p.flags.has(name));
+    if (given) throw new UsageError(`--${given} goes with --timing`);
+    return null;
+  }
+  const raw = p.flags.get('batch');
+  const batches = raw === undefined ? [...DEFAULT_TIMING_BATCHES] : String(raw).split(',').map((part) => (/^\s*\d+\s*$/.test(part) ? Number(part) : NaN));
+  const what = `batch sizes from 1 to ${MAX_TIMING_BATCH}, separated by commas (e.g. 1,1024)`;
+  if (batches.some((b) => !Number.isInteger(b) || b < 1 || b > MAX_TIMING_BATCH)) throw new UsageError(`--batch must be ${what}, got "${String(raw)}"`);
+  if (new Set(batches).size !== batches.length) throw new UsageError(`--batch names a batch size twice: "${String(raw)}"`);
+  const threads = p.flags.has('threads') ? numberFlag(p, 'threads', 1, (v) => Number.isInteger(v) && v >= 1 && v <= 1024, 'a whole number of threads from 1 to 1024') : undefined;
+  return { batches, ...(threads ? { threads } : {}) };
 }
 
 /** Training settings given without retraining are a mistake, not something to ignore. */

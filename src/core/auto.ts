@@ -47,6 +47,8 @@ export interface AutoOptions {
   /** Runs candidates the engine's evaluator cannot (with the options the model was opened with). */
   backend?: Backend;
   openOptions?: OpenOptions;
+  /** Every candidate's widths rounded up to a multiple of this, as `reduce --round-to` will write them. */
+  roundTo?: number;
   maxEvaluations?: number;
   /** After every measured candidate: how many were measured, out of at most `budget`. */
   onCandidate?: (point: AutoPoint, measured: number, budget: number) => void;
@@ -80,12 +82,12 @@ export async function autoReduce(analysis: Analysis, options: AutoOptions): Prom
     if (known) return known;
     // Layer names come from the model file: own keys only (a layer may be named "constructor").
     const gamma = (layer: string): number => (Object.hasOwn(thresholds, layer) ? thresholds[layer] : 1);
-    const plan = planMerge(analysis, gamma);
+    const plan = planMerge(analysis, gamma, options.roundTo);
     const changed = options.calibration ? (await refitPlan(analysis, plan, options.calibration)).changed : applyPlan(analysis, plan);
     const y = await run.reduced(changed, plan);
     const measuredMetric = score(metric, y, validation.targets, samples, width);
     const change = metric === 'mse' ? relativeIncrease(measuredMetric, baseline) : baseline - measuredMetric;
-    const paramsAfter = estimate(summary, gamma).totals.paramsAfter;
+    const paramsAfter = estimate(summary, gamma, options.roundTo).totals.paramsAfter;
     const point: AutoPoint = { thresholds, paramsAfter, paramsRatio: paramsAfter / paramsBefore, metric: measuredMetric, change, meets: change <= tolerance + 1e-12 };
     curve.push(point);
     options.onCandidate?.(point, curve.length, budget);
@@ -137,6 +139,7 @@ export async function autoReduce(analysis: Analysis, options: AutoOptions): Prom
     validation: validation.description,
     merge: options.calibration ? 'refit' : 'plain',
     runner: run.kind,
+    ...(options.roundTo && options.roundTo > 1 ? { roundTo: options.roundTo } : {}),
     baseline,
     paramsBefore,
     chosen,

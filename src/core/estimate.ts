@@ -167,3 +167,8 @@ export const DEFAULT_THRESHOLD = 0.95;
 
 /** Generated inputs the fidelity check runs when no data file is given. Kept here, in a module free of model readers, so the extension host can import it. */
 export const DEFAULT_SAMPLES = 256;
+
+/** Batch sizes verify's timing measures unless others are asked for: one request at a time, and a full batch (here for the extension host, as DEFAULT_SAMPLES). */
+export const DEFAULT_TIMING_BATCHES: readonly number[] = [1, 1024];
+/** The largest batch size the timing accepts. */
+export const MAX_TIMING_BATCH = 65536;

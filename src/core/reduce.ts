@@ -84,14 +84,19 @@ export async function reduceModel(
   return { outDir: target, mainFile: path.join(target, source.mainFile), plan, estimate: sizes, report };
 }
 
-/** Adds the check of the written model to its condense-report.json (written to a temporary name, synced, renamed). */
+/** Adds the check of the written model to its condense-report.json. */
 export async function recordCheck(outDir: string, check: OutputCheck): Promise<void> {
+  await updateReport(outDir, { check });
+}
+
+/** Sets fields of a folder's condense-report.json (written to a temporary name, synced, renamed). */
+export async function updateReport(outDir: string, fields: Partial<CondenseReport>): Promise<void> {
   const file = path.join(outDir, REPORT_FILE);
   const report = JSON.parse(await fs.readFile(file, 'utf8')) as CondenseReport;
   const temporary = `${file}.${process.pid}.tmp`;
   const handle = await fs.open(temporary, 'wx');
   try {
-    await handle.writeFile(JSON.stringify({ ...report, check }, null, 1));
+    await handle.writeFile(JSON.stringify({ ...report, ...fields }, null, 1));
     await handle.sync();
   } finally {
     await handle.close();

@@ -80,7 +80,8 @@ export async function verifyModels(backend: Backend, originalPath: string, reduc
   }
 }
 
-async function probeInputs(
+/** The inputs both models run on, in the layout the formats' runners take: rows of `data`, or generated samples. */
+export async function probeInputs(
   modelPath: string,
   shapes: (number | null)[][],
   options: ProbeOptions,

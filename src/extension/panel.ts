@@ -104,6 +104,7 @@ export class CondensePanel implements vscode.Disposable {
       ),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('condense.calibration.file')) this.sendRefit();
+        if (e.affectsConfiguration('condense.roundTo')) this.sendRounding();
       }),
     );
   }
@@ -148,6 +149,7 @@ export class CondensePanel implements vscode.Disposable {
         this.queued.splice(0).forEach((m) => this.post(m));
         this.sendAnalysisIfNew();
         this.sendRefit();
+        this.sendRounding();
         this.post({ type: 'retrain', view: this.retrains.view(this.modelPath) });
         return;
       case 'thresholds':
@@ -192,6 +194,11 @@ export class CondensePanel implements vscode.Disposable {
 
   private sendRefit(): void {
     this.post({ type: 'refit', available: readSettings().calibrationFile !== '', enabled: this.refit });
+  }
+
+  /** The panel counts and shows widths as Write will round them. */
+  private sendRounding(): void {
+    this.post({ type: 'rounding', roundTo: readSettings().roundTo });
   }
 
   dispose(): void {

@@ -1,7 +1,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD } from '../core/estimate';
-import { BackendName } from '../shared/protocol';
+import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, DEFAULT_TIMING_BATCHES, MAX_TIMING_BATCH } from '../core/estimate';
+import { BackendName, TimingRequest } from '../shared/protocol';
 import { AUTO, type Choosable } from '../shared/retrainSettings';
 
 /** The extension's settings (see `contributes.configuration` in package.json). */
@@ -16,6 +16,8 @@ export interface Settings {
   probeSamples: number;
   /** Largest acceptable max relative deviation when verifying. */
   tolerance: number;
+  /** Verify also measures both models' latency (null: off). */
+  timing: TimingRequest | null;
   exclude: string[];
   /** Unlabelled inputs for data-aware similarity and the least-squares refit ('' = none); may be relative to the workspace. */
   calibrationFile: string;
@@ -43,6 +45,7 @@ export function readSettings(): Settings {
     roundTo: Math.min(4096, Math.max(1, Math.floor(c.get<number>('roundTo', 1)) || 1)),
     probeSamples: c.get<number>('verification.probeSamples', DEFAULT_SAMPLES),
     tolerance: c.get<number>('verification.tolerance', 1e-3),
+    timing: c.get<boolean>('verification.timing', false) ? timingSettings(c) : null,
     exclude: c.get<string[]>('exclude', []),
     calibrationFile: c.get<string>('calibration.file', '').trim(),
     autoTolerance: c.get<number>('auto.tolerance', 0.1),
@@ -71,4 +74,13 @@ export function dataFileFor(model: string, setting: string): string | undefined 
   if (path.isAbsolute(setting)) return setting;
   const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(model)) ?? vscode.workspace.workspaceFolders?.[0];
   return path.resolve(folder?.uri.fsPath ?? path.dirname(model), setting);
+}
+
+/** The timing's batch sizes (whole, in range, each once; the defaults when none is left) and threads (0: the runtime's default). */
+function timingSettings(c: vscode.WorkspaceConfiguration): TimingRequest {
+  const asked = c.get<unknown>('verification.timingBatchSizes', DEFAULT_TIMING_BATCHES);
+  const valid = (Array.isArray(asked) ? asked : []).filter((b): b is number => Number.isInteger(b) && b >= 1 && b <= MAX_TIMING_BATCH);
+  const batches = valid.length ? [...new Set(valid)] : [...DEFAULT_TIMING_BATCHES];
+  const threads = c.get<number>('verification.timingThreads', 0);
+  return { batches, ...(Number.isInteger(threads) && threads >= 1 && threads <= 1024 ? { threads } : {}) };
 }

@@ -8,7 +8,7 @@ import type { RetrainEpoch } from '../core/retrain';
 import type { TrainerChoice } from '../core/train/choice';
 import type { BiasDominance, LayerSummary, ModelSummary } from '../core/estimate';
 import type { Fidelity } from '../core/verify';
-import type { AutoMetric, AutoPoint, AutoResult, RetrainRound, RetrainSummary } from '../core/reduction/report';
+import type { AutoMetric, AutoPoint, AutoResult, RetrainRound, RetrainSummary, Timing } from '../core/reduction/report';
 import type { Choosable } from './retrainSettings';
 
 // ---- wire form of the analysis ---------------------------------------------------------------------
@@ -185,6 +185,12 @@ export interface RetrainView {
   lost?: boolean;
 }
 
+/** What verify's timing measures: batch sizes, and intra-op threads where the runtime takes them (absent: its default). */
+export interface TimingRequest {
+  batches: number[];
+  threads?: number;
+}
+
 // ---- host ⇄ worker -------------------------------------------------------------------------------------
 
 /**
@@ -195,9 +201,10 @@ export type WorkerRequest =
   | { type: 'analyze'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string }
   /** `refit: false`: the plain merge even with calibration data (the panel's toggle); similarity is still measured on it. */
   | { type: 'reduce'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; refit?: boolean; thresholds: ThresholdState; outDir: string; overwrite: boolean; roundTo?: number }
-  | { type: 'verify'; id: number; original: string; reduced: string; backend: BackendName; activation?: string; samples: number; data?: string }
+  /** `timing`: also measure both models' latency at these batch sizes (see core/timing.ts), kept in the reduced folder's report. */
+  | { type: 'verify'; id: number; original: string; reduced: string; backend: BackendName; activation?: string; samples: number; data?: string; timing?: TimingRequest }
   /** The automatic threshold search on the (cached) analysis; `valTargets`: outputs per row, or class indices. */
-  | { type: 'auto'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; tolerance: number; valInputs: string; valTargets: string }
+  | { type: 'auto'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; tolerance: number; valInputs: string; valTargets: string; roundTo?: number }
   /** Condense–retrain rounds; the run's rounds stay writable (retrainWrite) until retrainDispose. */
   | ({ type: 'retrain'; id: number; file: string; backend: BackendName; activation?: string; calibration?: string; targetRatio?: number; trainer?: TrainerChoice } & Omit<RetrainPlan, 'merge'>)
   /** Writes round `round` of the run started by request `run`; answered even while that run still trains. */
@@ -227,7 +234,7 @@ export type WorkerResponse =
   | { type: 'analyzed'; id: number; summary: WireSummary; files: string[] }
   /** `merge`: "refit" when the next layers were solved on the calibration data. */
   | { type: 'reduced'; id: number; outDir: string; mainFile: string; paramsBefore: number; paramsAfter: number; merge?: 'refit' | 'plain' }
-  | { type: 'verified'; id: number; fidelity: Fidelity; backend: string }
+  | { type: 'verified'; id: number; fidelity: Fidelity; backend: string; timing?: Timing }
   /** `cancelled`: stopped by an abort; the curve holds the candidates measured until then. */
   | { type: 'autoResult'; id: number; result: AutoCurve; cancelled: boolean }
   /** After every measured candidate of an auto search. */
@@ -260,7 +267,7 @@ export type HostToWebview =
   | { type: 'thresholds'; thresholds: ThresholdState }
   | { type: 'written'; outDir: string; paramsBefore: number; paramsAfter: number }
   /** `merge`: how the verified model was merged, from its report (unknown without one). */
-  | { type: 'verification'; fidelity: Fidelity; reduced: string; tolerance: number; merge?: 'refit' | 'plain' }
+  | { type: 'verification'; fidelity: Fidelity; reduced: string; tolerance: number; merge?: 'refit' | 'plain'; timing?: Timing }
   | { type: 'busy'; what: string | null }
   /** null: the search ended without a curve (it failed); the card shows what it showed before the search. */
   | { type: 'autoCurve'; curve: AutoCurve | null }
@@ -270,6 +277,8 @@ export type HostToWebview =
   | { type: 'retrain'; view: RetrainView | null }
   /** `available`: a calibration file is set, so writing can refit; `enabled`: this panel's choice. */
   | { type: 'refit'; available: boolean; enabled: boolean }
+  /** The setting condense.roundTo: reduced widths are rounded up to a multiple of it when writing (1: off). */
+  | { type: 'rounding'; roundTo: number }
   | { type: 'error'; message: string };
 
 export type WebviewToHost =

@@ -5,7 +5,8 @@
  * still queued is answered at once; a running analysis stops between layers and a write before it
  * writes; the auto search and retraining stop between candidates or training batches and answer with
  * what they have — a retrain run's finished rounds stay writable (also when a later round fails).
- * What cannot stop (a write already writing, a verification) the host ends by ending the process.
+ * A verification's timing stops between runs; what cannot stop (a write already writing, the output
+ * comparison) the host ends by ending the process.
  * Control messages and retrainWrite are handled at once, not queued behind the running request.
  */
 import { promises as fs } from 'fs';
@@ -17,6 +18,7 @@ import { Heatmap, heatmapOf } from '../core/similarity/heatmap';
 import { reduceModel } from '../core/reduce';
 import { PauseGate, RetrainRun, runRetrain } from '../core/retrain';
 import { verifyModels } from '../core/verify';
+import { measureTiming, recordTiming } from '../core/timing';
 import { GramEngine } from '../core/similarity/weights';
 import { autoCurveToWire, autoPointToWire, isWorkerControl, MEMORY_LIMIT_ARGUMENT, RetrainEvent, toWire, WorkerControl, WorkerRequest, WorkerResponse } from '../shared/protocol';
 import { loadLabelledData } from '../core/data/validation';
@@ -132,7 +134,7 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
       const backend = await loadBackend(request.backend);
       const validation = await loadLabelledData(analysis.model.source.graph, request.valInputs, request.valTargets);
       const result = await autoReduce(analysis, {
-        tolerance: request.tolerance, validation, calibration, backend, openOptions: { activation: request.activation }, signal,
+        tolerance: request.tolerance, validation, calibration, backend, openOptions: { activation: request.activation }, roundTo: request.roundTo, signal,
         onCandidate: (point, measured, budget) => post({ type: 'candidate', id: request.id, point: autoPointToWire(point), measured, budget }),
       });
       post({ type: 'autoResult', id: request.id, result: autoCurveToWire(result), cancelled: signal.aborted });
@@ -170,8 +172,16 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
     }
     case 'verify': {
       const backend = await loadBackend(request.backend);
-      const fidelity = await verifyModels(backend, request.original, request.reduced, { samples: request.samples, data: request.data, activation: request.activation });
-      post({ type: 'verified', id: request.id, fidelity, backend: backend.label });
+      const open = { activation: request.activation };
+      const fidelity = await verifyModels(backend, request.original, request.reduced, { samples: request.samples, data: request.data, ...open });
+      const timing = request.timing
+        ? await measureTiming(backend, request.original, request.reduced, {
+          ...request.timing, data: request.data, ...open, cancel: tokenOf(signal),
+          onProgress: (done, total, what) => post({ type: 'progress', id: request.id, layer: what, done, total }),
+        })
+        : undefined;
+      if (timing) await recordTiming(request.reduced, timing);
+      post({ type: 'verified', id: request.id, fidelity, backend: backend.label, ...(timing ? { timing } : {}) });
       return;
     }
   }

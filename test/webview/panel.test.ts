@@ -288,6 +288,53 @@ describe('panel webview', function () {
     assert.match((await panel.page.locator('.verification').textContent())!, /Mergeplain \(summed output weights\)/);
   });
 
+  it('Verify card: the measured timing per batch; rounding shows both widths and the advice to round conv layers to 8', async () => {
+    const thresholds = { threshold: 0.6, overrides: {} };
+    await panel.send({ ...fixtures.standard, thresholds });
+    const fidelity = { samples: 8, inputs: 'generated', maxAbs: 1e-4, meanAbs: 1e-5, maxRel: 1e-4, meanRel: 1e-5, argmaxAgreement: null };
+    const timing = {
+      runtime: 'onnxruntime 1.30.0 (CPU)', threads: '1 intra-op thread', inputs: 'standard-normal samples (seed 1)',
+      macs: { original: 2e6, reduced: 1e6, ratio: 2 },
+      batches: [
+        { batch: 1, originalMs: 0.5, reducedMs: 0.4, speedup: 1.25, runs: 100, spread: 0.1 },
+        { batch: 1024, originalMs: 120, reducedMs: 80, speedup: 1.5, runs: 20, spread: 0.05 },
+      ],
+      measured: '2026-01-01T00:00:00.000Z',
+    };
+    await panel.send({ type: 'verification', reduced: '/tmp/out/model.json', tolerance: 1e-3, fidelity, timing });
+    const cells = async (): Promise<string[][]> =>
+      panel.page.locator('.verification table.timing-table tr').evaluateAll((rows) => rows.map((r) => Array.from(r.children, (c) => c.textContent ?? '')));
+    assert.deepStrictEqual(await cells(), [
+      ['Batch', 'Original ms', 'Reduced ms', 'Speed-up', 'MAC ratio'],
+      ['1', '0.500', '0.400', '1.25×', '2.00×'],
+      ['1,024', '120', '80.0', '1.50×', '2.00×'],
+    ]);
+    assert.match((await panel.page.locator('.verification .timing').textContent())!, /onnxruntime 1\.30\.0 \(CPU\); 1 intra-op thread/);
+    let snap = await panel.snapshot();
+    assert.deepStrictEqual(snap.verification?.timing, timing);
+    // Below the multiply-add ratio, with conv1 kept at 12 of 16: round to 8.
+    assert.match(snap.verification.advice!, /below the multiply-add ratio \(2\.00×\).*conv1 keeps 12.*set condense\.roundTo to 8/);
+    assert.match((await panel.page.locator('.verification .advice').textContent())!, /set condense\.roundTo to 8/);
+    const conv1 = panel.page.locator('tr.layer', { hasText: 'conv1' }).locator('td.num').nth(1);
+    assert.strictEqual((await conv1.textContent())!.trim(), '12');
+
+    await panel.send({ type: 'rounding', roundTo: 8 });
+    snap = await panel.snapshot();
+    assert.strictEqual(snap.verification!.advice, undefined);
+    assert.strictEqual(await panel.page.locator('.verification .advice').count(), 0);
+    // Both widths: kept at γ, and as written; the counts are the engine's with the same rounding.
+    assert.strictEqual((await conv1.textContent())!.trim(), '12 → 16');
+    const e = estimate(fromWire(fixtures.standard.summary), 0.6, 8);
+    assert.deepStrictEqual(snap.layers.map((l) => l.unitsAfter), e.layers.map((l) => l.unitsAfter));
+    assert.deepStrictEqual(snap.totals, e.totals);
+
+    // Measured at the multiply-add ratio: nothing to advise, rounding or not.
+    await panel.send({ type: 'rounding', roundTo: 1 });
+    assert.strictEqual((await conv1.textContent())!.trim(), '12');
+    await panel.send({ type: 'verification', reduced: '/tmp/out/model.json', tolerance: 1e-3, fidelity, timing: { ...timing, batches: [{ ...timing.batches[1], speedup: 2.1 }] } });
+    assert.strictEqual((await panel.snapshot()).verification!.advice, undefined);
+  });
+
   it('shows what a retrain run chose: each round\'s threshold, the learning rate and why the rounds stopped', async () => {
     await panel.send(fixtures.condensed);
     const card = panel.page.locator('section.retrain');

@@ -23,6 +23,12 @@ export interface Predictor {
   dispose(): void;
 }
 
+/** How a runner is set up; runtimes that cannot follow an option ignore it (the timing says so). */
+interface PredictorOptions {
+  /** Intra-op threads (onnxruntime's intraOpNumThreads); absent: the runtime's default. */
+  threads?: number;
+}
+
 export interface ModelSource {
   /** e.g. "tfjs-layers". */
   format: string;
@@ -37,7 +43,7 @@ export interface ModelSource {
   mainFile: string;
   /** The reduced model's files: `changed` holds new weight values by name, `units` new widths by layer. */
   encode(changed: Map<string, Tensor>, units: Map<string, number>): OutputFile[];
-  predictor(backend: Backend): Promise<Predictor>;
+  predictor(backend: Backend, options?: PredictorOptions): Promise<Predictor>;
   /** Every file read for the model as it was before it was read (size, mtime, inode). */
   fingerprint: FileStamp[];
   /** Refuses (InputError) when a file of the model changed since it was read: the analysis is stale. */

@@ -42,6 +42,8 @@ export interface CondenseReport {
   activation?: { name: string; assumed: boolean };
   /** The written model run against the original after writing (the CLI's reduce). */
   check?: OutputCheck;
+  /** The last `verify --timing` (or the extension's Verify with timing on) of this folder's model against the original. */
+  timing?: Timing;
 }
 
 /** How far the written model's outputs are from the original's. */
@@ -86,6 +88,8 @@ export interface AutoResult {
   merge: 'refit' | 'plain';
   /** What ran the candidates: the engine's float64 evaluator, or the format's own runner. */
   runner: 'engine' | 'format';
+  /** With `--round-to N`: every candidate's widths were rounded up to a multiple of N. */
+  roundTo?: number;
   /** The original model's value on the validation set. */
   baseline: number;
   paramsBefore: number;
@@ -144,3 +148,32 @@ export interface RetrainSummary {
   trainer?: string;
 }
 
+
+/** One batch size of a timing: both models' medians. */
+export interface BatchTiming {
+  batch: number;
+  /** Median milliseconds per run of the whole batch. */
+  originalMs: number;
+  reducedMs: number;
+  /** originalMs / reducedMs. */
+  speedup: number;
+  /** Measured runs per model. */
+  runs: number;
+  /** The larger of the two models' interquartile range over its median: how steady the runs were. */
+  spread: number;
+}
+
+/** `verify --timing`: both models measured in their format's runtime (see timing.ts). */
+export interface Timing {
+  /** What ran the models, e.g. "onnxruntime 1.20.1 (CPU)" or "tfjs 4.22.0, the wasm backend (…)". */
+  runtime: string;
+  /** The threads it used, and whether a thread count asked for was followed or ignored. */
+  threads: string;
+  /** Where the inputs came from. */
+  inputs: string;
+  /** Multiply-adds per sample of the layers with kernels; null where a size is not known from the files. */
+  macs: { original: number; reduced: number; ratio: number } | null;
+  batches: BatchTiming[];
+  /** When it was measured (ISO 8601). */
+  measured: string;
+}

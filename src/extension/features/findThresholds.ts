@@ -32,6 +32,7 @@ export function register(features: FeatureContext): void {
             type: 'auto', file: model, backend: settings.backend, activation: settings.activation,
             calibration: dataFileFor(model, settings.calibrationFile), tolerance: settings.autoTolerance,
             valInputs: dataFileFor(model, settings.validationInputs)!, valTargets: dataFileFor(model, settings.validationTargets)!,
+            roundTo: settings.roundTo,
           },
           {
             // Cancel ends the search after the candidate being measured; what was measured is kept.

@@ -2,7 +2,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { CondenseReport, REPORT_FILE } from '../../core/reduction/report';
+import { CondenseReport, REPORT_FILE, type Timing } from '../../core/reduction/report';
 import type { Fidelity } from '../../core/verify';
 import { showError, showInfo, showWarning, withNotificationProgress } from '../notifications';
 import { CondensePanel } from '../panel';
@@ -25,17 +25,27 @@ export function register(features: FeatureContext): void {
     const panel = CondensePanel.forModel(pair.original);
     panel?.post({ type: 'busy', what: 'Verifying…' });
     try {
-      const { fidelity } = await withNotificationProgress('Condense: comparing original and reduced model', true, (signal) =>
+      const title = settings.timing ? 'Condense: comparing and timing original and reduced model' : 'Condense: comparing original and reduced model';
+      const { fidelity, timing } = await withNotificationProgress(title, true, (signal, progress) =>
         analyses.worker.request<'verified'>(
-          { type: 'verify', original: pair.original, reduced, backend: settings.backend, activation: settings.activation, samples: settings.probeSamples },
-          { signal },
+          {
+            type: 'verify', original: pair.original, reduced, backend: settings.backend, activation: settings.activation, samples: settings.probeSamples,
+            ...(settings.timing ? { timing: settings.timing } : {}),
+          },
+          {
+            signal,
+            // The timing reports after each batch size (the comparison before it is quick).
+            onProgress: (p) => {
+              if (p.type === 'progress') progress.report({ message: `${p.layer} timed (${p.done} of ${p.total})`, increment: 100 / p.total });
+            },
+          },
         ),
       );
-      panel?.post({ type: 'verification', fidelity, reduced, tolerance: settings.tolerance, merge: pair.merge });
-      const text = describeFidelity(fidelity) + (pair.merge === 'refit' ? ' (next layers refitted on the calibration data)' : '');
+      panel?.post({ type: 'verification', fidelity, reduced, tolerance: settings.tolerance, merge: pair.merge, ...(timing ? { timing } : {}) });
+      const text = describeFidelity(fidelity) + (pair.merge === 'refit' ? ' (next layers refitted on the calibration data)' : '') + (timing ? ` ${describeTiming(timing)}` : '');
       if (fidelity.maxRel <= settings.tolerance) void showInfo(`Condense: verified — ${text}`);
       else void showWarning(`Condense: the reduced model deviates more than ${settings.tolerance} — ${text}`);
-      return fidelity;
+      return timing ? { ...fidelity, timing } : fidelity;
     } catch (e) {
       reportFailure(e, panel);
       return undefined;
@@ -48,6 +58,12 @@ export function register(features: FeatureContext): void {
 function describeFidelity(f: Fidelity): string {
   const agreement = f.argmaxAgreement === null ? '' : `, argmax agreement ${(100 * f.argmaxAgreement).toFixed(1)} %`;
   return `max relative deviation ${f.maxRel.toExponential(2)} (mean ${f.meanRel.toExponential(2)}), max absolute ${f.maxAbs.toExponential(2)}${agreement} over ${f.inputs}.`;
+}
+
+/** The largest batch's measured speed-up beside the multiply-add ratio, for the notification. */
+function describeTiming(t: Timing): string {
+  const last = t.batches[t.batches.length - 1];
+  return `Measured speed-up ${last.speedup.toFixed(2)}× at batch ${last.batch}${t.macs ? ` (multiply-adds ${t.macs.ratio.toFixed(2)}× fewer)` : ''}, ${t.runtime}.`;
 }
 
 /**

@@ -7,7 +7,7 @@ import { defaultOutputDir } from '../../../src/core/reduce';
 import { Fidelity, verifyModels } from '../../../src/core/verify';
 import type { ThresholdState } from '../../../src/shared/protocol';
 import { api, sha256, workspaceModel } from './helpers';
-import { CondenseReport, REPORT_FILE } from '../../../src/core/reduction/report';
+import { CondenseReport, REPORT_FILE, type Timing } from '../../../src/core/reduction/report';
 
 /**
  * The example's activation is GELU, where merging near-parallel units costs a little accuracy:
@@ -60,6 +60,28 @@ describe('Write Reduced Model and Verify', () => {
     // Independently of the extension's worker: tfjs (cpu) builds both models here and runs the example's own inputs.
     const probe = await verifyModels(await loadBackend('cpu'), model, path.join(outDir, 'model.json'), { data: workspaceModel('combustion-mlp', 'probe-inputs.json') });
     assert.ok(probe.maxRel <= TOLERANCE, `tfjs on probe-inputs.json: max relative deviation ${probe.maxRel} > ${TOLERANCE}`);
+  });
+
+  it('with condense.verification.timing, times both models in the worker and keeps the timing in the report', async () => {
+    const settings = vscode.workspace.getConfiguration('condense');
+    await settings.update('verification.timing', true, vscode.ConfigurationTarget.Global);
+    await settings.update('verification.timingBatchSizes', [1, 4], vscode.ConfigurationTarget.Global);
+    try {
+      const result = await vscode.commands.executeCommand<(Fidelity & { timing?: Timing }) | undefined>('condense.verifyReducedModel', vscode.Uri.file(model));
+      assert.ok(result?.timing, 'Verify returned no timing');
+      const { timing } = result;
+      assert.deepStrictEqual(timing.batches.map((b) => b.batch), [1, 4]);
+      for (const b of timing.batches) assert.ok(b.originalMs > 0 && b.reducedMs > 0 && b.runs >= 5, JSON.stringify(b));
+      assert.match(timing.runtime, /^tfjs /);
+      // The multiply-adds of a Dense network are its kernels: as the panel's estimate counts them.
+      const totals = (await api()).analyses.estimateFor(model)!.totals;
+      assert.ok(timing.macs && Math.abs(timing.macs.ratio - totals.macsBefore / totals.macsAfter) < 1e-9 * timing.macs.ratio);
+      const report = JSON.parse(await fs.readFile(path.join(outDir, REPORT_FILE), 'utf8')) as CondenseReport;
+      assert.deepStrictEqual(report.timing, timing);
+    } finally {
+      await settings.update('verification.timing', undefined, vscode.ConfigurationTarget.Global);
+      await settings.update('verification.timingBatchSizes', undefined, vscode.ConfigurationTarget.Global);
+    }
   });
 
   it("leaves the original model's bytes unchanged", async () => {

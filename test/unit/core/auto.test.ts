@@ -20,6 +20,7 @@ import { layerWeights, loadFolderWithTfjs, predict, readJson, setLayerWeights, u
 import { widen } from '../../helpers/widen';
 import { AutoResult, CondenseReport } from '../../../src/core/reduction/report';
 import { loadLabelledData } from '../../../src/core/data/validation';
+import { estimate } from '../../../src/core/estimate';
 
 const EXAMPLES = path.resolve(__dirname, '..', '..', '..', 'examples');
 const COMBUSTION = path.join(EXAMPLES, 'combustion-mlp', 'model.json');
@@ -181,6 +182,26 @@ describe('automatic thresholds', function () {
     const doc = JSON.parse(analysed.out) as AutoResult;
     assert.strictEqual(doc.metric, 'accuracy');
     assert.ok(doc.chosen && doc.chosen.paramsRatio < 1);
+  });
+
+  it('CLI: reduce --auto --round-to searches rounded candidates and writes the chosen one as measured', async () => {
+    const out = path.join(dir, 'cli-rounded');
+    const run = await cli('reduce', COMBUSTION, '--out', out, '--auto', '--tolerance', '0.1', '--round-to', '4', '--val-inputs', regression.inputsFile, '--val-targets', regression.targetsFile, '--backend', 'cpu');
+    assert.strictEqual(run.code, 0, run.err);
+    assert.match(run.out, /widths rounded up to multiples of 4/);
+    const report = await readJson<CondenseReport>(path.join(out, 'condense-report.json'));
+    const auto = report.auto!;
+    assert.strictEqual(auto.roundTo, 4);
+    for (const layer of report.layers) assert.ok(layer.unitsAfter % 4 === 0 || layer.unitsAfter === layer.unitsBefore, `${layer.name}: ${layer.unitsAfter}`);
+    // The candidate measured is the model written: same size, and its error within the tolerance.
+    assert.strictEqual(report.totals.paramsAfter, auto.chosen!.paramsAfter);
+    const analysis = await analyzeModel(await loadModel(COMBUSTION));
+    for (const point of auto.curve) {
+      const gamma = (layer: string): number => (Object.hasOwn(point.thresholds, layer) ? point.thresholds[layer] : 1);
+      assert.strictEqual(point.paramsAfter, estimate(analysis.summary, gamma, 4).totals.paramsAfter);
+    }
+    const after = mse(await writtenOutputs(out, regression.inputs), regression.targets);
+    assert.ok(after <= auto.baseline * 1.1 * (1 + 1e-5));
   });
 
   it('CLI: usage errors and bad validation files exit 2, naming the problem', async () => {

@@ -22,7 +22,8 @@ const FEEDS: Partial<Record<number, (ort: typeof Ort, data: Float32Array, dims: 
   11: (ort, data, dims) => new ort.Tensor('float64', Float64Array.from(data), dims),
 };
 
-export async function onnxPredictor(file: string, inputs: OnnxInput[], classifier: boolean): Promise<Predictor> {
+/** `threads`: onnxruntime's intra-op threads (absent: its default, one per core). */
+export async function onnxPredictor(file: string, inputs: OnnxInput[], classifier: boolean, threads?: number): Promise<Predictor> {
   let ort: typeof Ort;
   try {
     ort = loadOnnxRuntime();
@@ -37,7 +38,7 @@ export async function onnxPredictor(file: string, inputs: OnnxInput[], classifie
   const dims = inputs.map((i) => i.dims!);
   let session: Ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'] });
+    session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], ...(threads ? { intraOpNumThreads: threads } : {}) });
   } catch (e) {
     throw new InputError(file, `onnxruntime cannot load this model: ${(e as Error).message.split('\n')[0]}`);
   }

@@ -49,13 +49,13 @@ async function openOnnxModel(file: string, options: OpenerOptions): Promise<Open
       const { model, data } = writeOnnxModel(source, updates, shapes, dataFile, attributes);
       return data ? [{ name: mainFile, data: model }, { name: dataFile, data }] : [{ name: mainFile, data: model }];
     },
-    async predictor() {
+    async predictor(_backend, options) {
       const initializers = source.initializers;
       const inputs = (source.graph.input ?? [])
         .filter((i) => !initializers.has(i.name ?? ''))
         .map((i) => ({ name: i.name ?? '', elemType: i.type?.tensorType?.elemType ?? 0, dims: declaredDims(i) }));
       const first = graph.outputs.length ? graph.byName.get(graph.outputs[0])! : null;
-      return onnxPredictor(source.path, inputs, first !== null && isSoftmax(first));
+      return onnxPredictor(source.path, inputs, first !== null && isSoftmax(first), options?.threads);
     },
   };
 }
