@@ -14,8 +14,10 @@ in the listed order and shapes), the data (raw float32 files) and the schedule. 
 to the job's "out" file in the same order and shapes. The schedule is the embedded trainer's: the loss
 the data chose, the batch order from a seeded mulberry32 Fisher-Yates shuffle per epoch (bit for bit
 the same order), Adam (tfjs's epsilon), the learning rate from a one-epoch range test when none is
-given, and the back-off: an epoch that worsens the validation loss is undone, the rate halved, and
-`patience` such epochs in a row end training; the best epoch is kept.
+given (the largest rate whose loss is within the job's rateMargin of the lowest), and the plateau
+back-off: after `patience` epochs in a row without a better validation loss the rate is halved, and
+patiencesToStop × `patience` such epochs end training, going on from the latest weights; the best
+epoch is kept.
 
 Several processes (torch.distributed): every rank takes its share of each global batch (rows
 rank, rank + N, ... of it), so N processes with the same global batch compute the same gradients as
@@ -373,6 +375,17 @@ def build_network(torch, job):
     return Network()
 
 
+def chosen_rate(trials, margin):
+    """The embedded trainer's chooseLearningRate: the largest rate whose validation loss is within
+    `margin` (relative) of the lowest; the smallest rate when every trial diverged."""
+    finite = [t for t in trials if t["valLoss"] is not None]
+    if not finite:
+        return min(t["learningRate"] for t in trials)
+    lowest = min(t["valLoss"] for t in finite)
+    limit = lowest * (1 + margin) if lowest > 0 else lowest
+    return max(t["learningRate"] for t in finite if t["valLoss"] <= limit)
+
+
 def per_sample_loss(torch, kind, predicted, targets):
     """Each row's loss, as tfjs computes it (mean over a row's outputs for the squared error)."""
     F = torch.nn.functional
@@ -515,19 +528,19 @@ def main(argv):
                     best = {"epoch": entry["epoch"], "loss": entry["valLoss"], "state": network.state()}
                     worse = 0
                 else:
-                    network.restore(best["state"])
-                    learning_rate /= 2
-                    for group in optimizer.param_groups:
-                        group["lr"] = learning_rate
                     worse += 1
-                    if worse >= patience:
+                    if worse >= patiences_to_stop * patience:
                         outcome = "stopped"
                         break
+                    if worse % patience == 0:
+                        learning_rate /= 2
+                        for group in optimizer.param_groups:
+                            group["lr"] = learning_rate
         if best is not None:
             network.restore(best["state"])
         return history, outcome, (best["epoch"] if best is not None else None), learning_rate
 
-    seed, patience = int(job["seed"]), job.get("patience")
+    seed, patience, patiences_to_stop = int(job["seed"]), job.get("patience"), int(job["patiencesToStop"])
     learning_rate = job.get("learningRate")
     if learning_rate is None:
         start = network.state()
@@ -538,8 +551,7 @@ def main(argv):
             value = history[0]["valLoss"] if history else math.nan
             trials.append({"learningRate": candidate, "valLoss": value if math.isfinite(value) else None})
         network.restore(start)
-        finite = [t for t in trials if t["valLoss"] is not None]
-        learning_rate = min(finite, key=lambda t: t["valLoss"])["learningRate"] if finite else trials[-1]["learningRate"]
+        learning_rate = chosen_rate(trials, float(job["rateMargin"]))
         if rank == 0:
             emit({"event": "rangeTest", "learningRate": learning_rate, "trials": trials})
     history, outcome, best_epoch, final_rate = one_run(learning_rate, int(job["epochs"]), seed, patience, True)

@@ -5,7 +5,7 @@
  * defaults choosing the rest. Prints the markdown table of docs/benchmarks.md.
  *
  *   npx tsx bench/paper/combustion.ts --prepare-only [--out DIR]   (the data and the trained original)
- *   npx tsx bench/paper/retrainFormats.ts [--out DIR] [--forms tfjs,h5,keras,onnx,safetensors]
+ *   npx tsx bench/paper/retrainFormats.ts [--out DIR] [--forms tfjs,h5,.keras,onnx,safetensors]
  *
  * Each form is checked before it is retrained: condense's evaluator gives the TF.js original's outputs on
  * the validation inputs (to 1e-5). The files go to DIR/forms/, the retrained models to DIR/retrained-FORM/.
@@ -165,22 +165,28 @@ interface Form {
   extra: string[];
 }
 
-async function writeForms(dir: string, original: string, layers: DenseLayer[]): Promise<Form[]> {
+/** Writes the wanted forms only (two runs at once with different --forms never write the same file). */
+async function writeForms(dir: string, original: string, layers: DenseLayer[], wanted: (form: { name: string; file: string }) => boolean): Promise<Form[]> {
   const forms = path.join(dir, 'forms');
-  await fs.mkdir(path.join(forms, 'tfjs'), { recursive: true });
-  for (const name of await fs.readdir(path.dirname(original))) await fs.copyFile(path.join(path.dirname(original), name), path.join(forms, 'tfjs', name));
-  const write = async (name: string, data: Uint8Array): Promise<string> => {
-    const file = path.join(forms, name);
-    await fs.writeFile(file, data);
-    return file;
-  };
-  return [
-    { name: 'TF.js Layers', file: path.join(forms, 'tfjs', 'model.json'), extra: [] },
-    { name: 'Keras 2 .h5', file: await write('combustion.h5', await kerasH5Form(layers)), extra: [] },
-    { name: 'Keras 3 .keras', file: await write('combustion.keras', await kerasArchiveForm(layers)), extra: [] },
-    { name: 'ONNX', file: await write('combustion.onnx', onnxForm(layers)), extra: [] },
-    { name: 'PyTorch .safetensors', file: await write('combustion.safetensors', safetensorsForm(layers)), extra: ['--activation', 'gelu'] },
+  await fs.mkdir(forms, { recursive: true });
+  const all: (Form & { data: () => Uint8Array | Promise<Uint8Array> })[] = [
+    { name: 'Keras 2 .h5', file: path.join(forms, 'combustion.h5'), data: () => kerasH5Form(layers), extra: [] },
+    { name: 'Keras 3 .keras', file: path.join(forms, 'combustion.keras'), data: () => kerasArchiveForm(layers), extra: [] },
+    { name: 'ONNX', file: path.join(forms, 'combustion.onnx'), data: () => onnxForm(layers), extra: [] },
+    { name: 'PyTorch .safetensors', file: path.join(forms, 'combustion.safetensors'), data: () => safetensorsForm(layers), extra: ['--activation', 'gelu'] },
   ];
+  const chosen: Form[] = [];
+  const tfjs = { name: 'TF.js Layers', file: path.join(forms, 'tfjs', 'model.json'), extra: [] };
+  if (wanted(tfjs)) {
+    await fs.mkdir(path.join(forms, 'tfjs'), { recursive: true });
+    for (const name of await fs.readdir(path.dirname(original))) await fs.copyFile(path.join(path.dirname(original), name), path.join(forms, 'tfjs', name));
+    chosen.push(tfjs);
+  }
+  for (const { data, ...form } of all.filter(wanted)) {
+    await fs.writeFile(form.file, await data());
+    chosen.push(form);
+  }
+  return chosen;
 }
 
 /** The first output by condense's evaluator on the rows. */
@@ -198,7 +204,7 @@ async function run(): Promise<void> {
   const layers = await denseLayers(original);
   const valX = await readDataFile(path.join(dir, 'val-inputs.npy'));
   const reference = await outputs(original, valX);
-  const forms = (await writeForms(dir, original, layers)).filter((f) => !wanted || wanted.some((w) => f.file.endsWith(w) || f.name.toLowerCase().includes(w)));
+  const forms = await writeForms(dir, original, layers, (f) => !wanted || wanted.some((w) => f.file.endsWith(w) || f.name.toLowerCase().replace(/\./g, '').includes(w)));
   const rows: string[] = [];
   for (const form of forms) {
     const y = await outputs(form.file, valX, form.extra[1]);
@@ -207,16 +213,13 @@ async function run(): Promise<void> {
     const out = path.join(dir, `retrained-${path.basename(form.file).replace(/\W/g, '-')}`);
     await fs.rm(out, { recursive: true, force: true });
     const started = performance.now();
-    const lines: string[] = [];
     const code = await main([
       'reduce', form.file, '--out', out, '--train-inputs', path.join(dir, 'train-inputs.npy'), '--train-targets', path.join(dir, 'train-targets.npy'),
       '--val-inputs', path.join(dir, 'val-inputs.npy'), '--val-targets', path.join(dir, 'val-targets.npy'), '--tolerance', '0.1', ...form.extra,
     ], (s) => {
-      lines.push(s);
-      console.log(`[${form.name}] ${s}`);
+      console.log(`[${form.name} ${new Date().toISOString().slice(11, 19)}] ${s}`);
     }, (s) => {
-      lines.push(s);
-      console.error(`[${form.name}] ${s}`);
+      console.error(`[${form.name} ${new Date().toISOString().slice(11, 19)}] ${s}`);
     });
     const seconds = (performance.now() - started) / 1000;
     if (code !== 0) {
@@ -226,6 +229,10 @@ async function run(): Promise<void> {
     const report = JSON.parse(await fs.readFile(path.join(out, 'condense-report.json'), 'utf8')) as CondenseReport;
     const r = report.retrain!;
     const chosen = r.rounds.find((x) => x.round === r.chosen)!;
+    console.log(`\n${form.name}: the rounds\n\n| round | γ (cut from the trees) | parameters kept | validation MSE (change) | epochs (best) |\n| --: | --: | --: | --: | --: |`);
+    for (const x of r.rounds) {
+      console.log(`| ${x.round} | ${x.threshold?.toPrecision(4)} | ${(100 * x.paramsRatio).toFixed(1)} % | ${x.metric.toExponential(3)} (${x.change >= 0 ? '+' : '−'}${Math.abs(100 * x.change).toFixed(1)} %)${x.meets ? ' ✓' : ''} | ${x.epochsRun} (${x.bestEpoch}) |`);
+    }
     rows.push(
       `| ${form.name} | **${(100 * chosen.paramsRatio).toFixed(1)} %** (${chosen.params}) | ${chosen.metric.toExponential(3)} (${chosen.change >= 0 ? '+' : ''}${(100 * chosen.change).toFixed(1)} %) | ` +
         `round ${chosen.round} of ${r.rounds.length} | ${r.learningRate?.value} | ${r.stopped} | ${seconds.toFixed(0)} s |`,

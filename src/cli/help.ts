@@ -42,12 +42,13 @@ const AUTO = `Automatic thresholds:
 
 const RETRAIN = `Retraining (every format):
   --train-inputs FILE --train-targets FILE --val-inputs FILE --val-targets FILE --tolerance X
-  [--epochs N (30)] [--rounds R (12)] [--target-ratio R] [--learning-rate X (chosen)] [--batch-size N (32)]
+  [--epochs N (60)] [--rounds R (12)] [--target-ratio R] [--learning-rate X (chosen)] [--batch-size N (chosen)]
       condense–retrain cycles: each round condenses the current model (refitted on --calibration, by default
       the training inputs; without --threshold each round removes 12 % of the remaining units), fine-tunes it
-      (Adam; the learning rate from a range test unless given, halved when validation worsens, the best epoch
-      kept; batches shuffled from a fixed seed) and measures the written file in its own runtime; the smallest
-      round within the validation tolerance is written.
+      (Adam; the learning rate from a range test unless given: the largest whose first epoch is within 5 % of
+      the best; halved after 2 epochs without a better validation loss, the round ended after 6, the best epoch
+      kept; batch size 32–256, the largest leaving 64 steps an epoch; batches shuffled from a fixed seed) and
+      measures the written file in its own runtime; the smallest round within the validation tolerance is written.
   [--trainer embedded|pytorch (embedded)] [--python PATH] [--device auto|cpu|cuda (auto)] [--workers N (1)]
   [--nnodes N --rdzv-endpoint HOST:PORT]
       pytorch trains with the same schedule in PyTorch (python/condense_train.py; Python with torch 1.12+ and

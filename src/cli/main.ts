@@ -373,11 +373,11 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
   const rule = (key: keyof typeof RETRAIN_SETTING_RULES, flag: string, fallback: number): number =>
     numberFlag(p, flag, fallback, RETRAIN_SETTING_RULES[key].valid, RETRAIN_SETTING_RULES[key].what);
   const tolerance = rule('tolerance', 'tolerance', 0);
-  const epochs = rule('epochs', 'epochs', 30);
+  const epochs = rule('epochs', 'epochs', 60);
   const rounds = rule('rounds', 'rounds', 12);
   const targetRatio = p.flags.has('target-ratio') ? numberFlag(p, 'target-ratio', 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]') : undefined;
   const learningRate = p.flags.has('learning-rate') ? rule('learningRate', 'learning-rate', 0) : undefined;
-  const batchSize = rule('batchSize', 'batch-size', 32);
+  const batchSize = p.flags.has('batch-size') ? rule('batchSize', 'batch-size', 0) : undefined;
   const trainer = trainerFlags(p);
   const backend = await backendOf(p);
   const [trainInputs, trainTargets, valInputs, valTargets] = files;
@@ -389,9 +389,9 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
     openOptions: openOptions(p),
     overwrite: p.flags.has('force'),
     // The banner waits until the model and the data are accepted: a refusal comes first and alone.
-    onStart: () => {
+    onStart: (run) => {
       progress.end();
-      out(`Retraining on ${backend.label}: up to ${rounds} ${plural(rounds, 'round')} of up to ${epochs} ${plural(epochs, 'epoch')}, learning rate ${learningRate ?? 'chosen by a range test'}, batch size ${batchSize}.`);
+      out(`Retraining on ${backend.label}: up to ${rounds} ${plural(rounds, 'round')} of up to ${epochs} ${plural(epochs, 'epoch')}, learning rate ${learningRate ?? 'chosen by a range test'}, batch size ${run.summary.batchSize}.`);
     },
     onEpoch: (e) => {
       progress.begin(`round ${e.round}`);

@@ -20,6 +20,7 @@ import * as path from 'path';
 import { Analysis } from './analyze';
 import type { Backend } from './compute/backend';
 import { productEngine } from './compute/engines';
+import { runInFormat } from './compute/formatRuntime';
 import { Calibration } from './data/calibration';
 import { LabelledData, metricOf, relativeIncrease, score } from './data/validation';
 import { InputError } from './model/errors';
@@ -196,25 +197,14 @@ async function runnerFor(analysis: Analysis, validation: LabelledData, { backend
     };
   }
   if (!backend) throw new InputError(source.path, `condense's evaluator cannot run it (${first.unsupported}), and no runner was given`);
-  const { data, sampleShape } = validation.rows.fileRows;
-  const samples = validation.rows.picked.length;
-  const predict = async (file: string): Promise<Float64Array> => {
-    const predictor = await (await openModel(file, openOptions)).predictor(backend);
-    try {
-      const known = predictor.inputShapes[0].every((d) => d !== null) ? predictor.inputShapes[0] : sampleShape;
-      return Float64Array.from((await predictor.run([data], samples, [known]))[0]);
-    } finally {
-      predictor.dispose();
-    }
-  };
   return {
     kind: 'format',
-    original: () => predict(source.path),
+    original: () => runInFormat(source, backend, validation),
     reduced: async (changed, plan) => {
       const files = source.encode(changed, new Map(plan.layers.map((l) => [l.name, l.kept.length])));
       const dir = await writeFolder(path.join(os.tmpdir(), `condense-auto-${process.pid}-${Date.now()}`), files, { protect: source.files });
       try {
-        return await predict(path.join(dir, source.mainFile));
+        return await runInFormat(await openModel(path.join(dir, source.mainFile), openOptions), backend, validation);
       } finally {
         await fs.rm(dir, { recursive: true, force: true });
       }

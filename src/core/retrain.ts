@@ -20,18 +20,19 @@ import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
 import { loadModel } from './analyze';
 import type { Backend } from './compute/backend';
+import { runInFormat } from './compute/formatRuntime';
 import { softmaxOutput } from './compute/tfjsPredictor';
 import { CalibrationSpec } from './data/calibration';
 import { score } from './data/validation';
 import { CancelledError } from './model/errors';
 import { writeFolder } from './reduction/output';
 import type { OpenOptions } from './model/registry';
-import { EpochReport, PauseGate } from './train/fineTune';
+import { EpochReport, PATIENCES_TO_STOP, PauseGate } from './train/fineTune';
 import { buildTrainable } from './train/network';
 import { openTrainer, TrainerChoice } from './train/choice';
 import { loadRetrainSets, trainingTargets } from './train/data';
-import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, protectedPaths, runInFormat, runRounds } from './train/rounds';
-import { DEFAULT_ROUND_FRACTION } from './train/schedule';
+import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, PATIENCE, protectedPaths, runRounds } from './train/rounds';
+import { DEFAULT_ROUND_FRACTION, defaultBatchSize, MIN_STEPS_PER_EPOCH } from './train/schedule';
 import { type CondenseReport, REPORT_FILE, type RetrainRound, type RetrainSummary } from './reduction/report';
 
 export { PauseGate } from './train/fineTune';
@@ -163,11 +164,16 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
     const valY = tensor(validation.targets, targetShape(samples));
     const calibration = options.calibration ?? { file: options.trainInputs };
     const fraction = options.fraction ?? DEFAULT_ROUND_FRACTION;
+    const trainRows = training.rows.picked.length;
+    const batchSize = options.batchSize ?? defaultBatchSize(trainRows, training.rows.input.data.length / trainRows);
 
     const summary: RetrainSummary = {
-      metric, tolerance: options.tolerance, baseline, paramsBefore: graphParams(graph), epochs: options.epochs, rounds: [], chosen: null,
+      metric, tolerance: options.tolerance, baseline, paramsBefore: graphParams(graph), epochs: options.epochs, batchSize, rounds: [], chosen: null,
       ...(options.learningRate !== undefined ? { learningRate: { value: options.learningRate, chosenBy: 'given' as const } } : {}),
       thresholds: options.threshold !== undefined ? `given: ${options.threshold}` : `each round removes ${Math.round(100 * fraction)} % of the remaining units (half as many, from the last good model, after a round that leaves the tolerance; down to ${Math.round(100 * MIN_ROUND_FRACTION)} %)`,
+      training: `up to ${options.epochs} epochs a round (Adam, batch size ${batchSize}${options.batchSize === undefined ? `: the largest of 32–256 that leaves ${MIN_STEPS_PER_EPOCH} steps an epoch` : ''}), ` +
+        `keeping the best epoch on the validation data: after ${PATIENCE} epochs in a row without a better one the rate is halved, ` +
+        `after ${PATIENCES_TO_STOP * PATIENCE} the round ends (training goes on from the latest weights, so a noisy epoch does not throw the network back)`,
       calibration: calibration.file === options.trainInputs && !options.calibration ? `the training inputs (${options.trainInputs})` : calibration.file ?? 'generated inputs',
       trainer: trainer.label,
     };
@@ -213,7 +219,7 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
     options.onStart?.(run);
     try {
       const settings = {
-        ...options, trainer, batchSize: options.batchSize ?? 32, fraction, calibration,
+        ...options, trainer, batchSize, fraction, calibration,
       };
       if ((await runRounds(original, workDir, settings, { trainX, trainY, valX, valY, validation, metric, loss, width }, summary, kept)) === 'cancelled') {
         outcome = 'cancelled';

@@ -64,8 +64,8 @@ export const givenNumber = (value: Choosable): number | undefined => (value === 
 
 /**
  * What a run chose and why, from its summary, as the CLI prints it and the panel shows it: the learning
- * rate (given, or the range test's pick with each candidate's validation loss after one epoch), how the
- * thresholds were chosen and the calibration inputs. Empty before anything is known.
+ * rate (given, or the range test's pick with each candidate's validation loss after one epoch and the
+ * rule that picked it), how each round trains, how the thresholds were chosen and the calibration inputs. Empty before anything is known.
  */
 export function retrainChoices(s: RetrainSummary): string[] {
   const lr = s.learningRate;
@@ -73,7 +73,8 @@ export function retrainChoices(s: RetrainSummary): string[] {
   const loss = (v: number | null): string => (v === null || !Number.isFinite(v) ? 'diverged' : v.toPrecision(3));
   const trials = lr?.trials?.map((t) => `${t.learningRate}: ${loss(t.valLoss)}`).join(', ');
   return [
-    ...(lr ? [`Learning rate ${lr.value} (${lr.chosenBy}${trials ? `; validation loss after one epoch at ${trials}` : ''}).`] : []),
+    ...(lr ? [`Learning rate ${lr.value} (${lr.chosenBy}${trials ? `; validation loss after one epoch at ${trials}` : ''}${lr.why ? `; ${lr.why}` : ''}).`] : []),
+    ...(s.training ? [`Training: ${s.training}.`] : []),
     ...(s.thresholds || s.calibration ? [[s.thresholds ? `Thresholds: ${s.thresholds}.` : '', s.calibration ? `Calibration: ${s.calibration}.` : ''].filter(Boolean).join(' ')] : []),
   ];
 }

@@ -127,13 +127,17 @@ export interface RetrainSummary {
   baseline: number;
   paramsBefore: number;
   epochs: number;
+  /** The training batch size (given, or chosen from the training set's size). */
+  batchSize?: number;
   rounds: RetrainRound[];
   /** The smallest round within the tolerance (the one `retrainModel` writes); null when none met it. */
   chosen: number | null;
   /** In a written report: the round whose model the folder holds. */
   written?: number;
   /** The learning rate each round starts at: given, or chosen by a range test on the first round (its trials). */
-  learningRate?: { value: number; chosenBy: 'given' | 'range test'; trials?: { learningRate: number; valLoss: number }[] };
+  learningRate?: { value: number; chosenBy: 'given' | 'range test'; trials?: { learningRate: number; valLoss: number }[]; why?: string };
+  /** How each round trains, e.g. "up to 30 epochs, …; an epoch that worsens the validation loss is undone and the rate halved, …". */
+  training?: string;
   /** How each round's threshold was chosen, e.g. "removes 12 % of the remaining units per round" or "given: 0.95". */
   thresholds?: string;
   /** The calibration inputs of the refit and the data-aware similarity. */

@@ -1,14 +1,19 @@
 /**
  * Fine-tuning a (condensed) model with Adam: the retrain half of a condense–retrain cycle. Reports
  * every epoch (for a live loss curve), pauses between batches while a gate is closed, and stops
- * between batches when asked. With `backOff` and validation data it keeps the best epoch: an epoch
- * that worsens the validation loss is undone and the learning rate halved, and `patience` such epochs
- * in a row end the training.
+ * between batches when asked. With `backOff` and validation data it keeps the best epoch and lowers
+ * the rate on a plateau: after `patience` epochs in a row without a new lowest validation loss the
+ * learning rate is halved, and PATIENCES_TO_STOP × `patience` such epochs in a row end the training.
+ * Training goes on from the latest weights, not the best: an epoch of noise does not throw the network
+ * back and end the round (the best epoch's weights are restored at the end).
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Backend } from '../compute/backend';
 import { seededRandom } from '../data/random';
 import { registerWasmTrainingKernels } from './wasmKernels';
+
+/** With a back-off: this many patiences in a row without a better epoch end training (the rate is halved after each one before). */
+export const PATIENCES_TO_STOP = 3;
 
 /** Cross-entropy takes class indices: on probabilities (a softmax output), or on logits (`softmaxCrossEntropy`). */
 export type TrainingLoss = 'mse' | 'sparseCategoricalCrossentropy' | 'softmaxCrossEntropy';
@@ -43,7 +48,7 @@ export interface FineTuneOptions {
   gate?: PauseGate;
   /** Seeds the per-epoch shuffle of the training rows, so a run repeats exactly on one backend. */
   seed: number;
-  /** Keep the best epoch on the validation data, halving the learning rate after a worse one (see the file comment). */
+  /** Keep the best epoch on the validation data, halving the learning rate on a plateau (see the file comment). */
   backOff?: { patience: number };
   /** Adam (the default), or plain SGD (to compare trainers step for step). */
   optimizer?: 'adam' | 'sgd';
@@ -128,15 +133,18 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
   const validated = options.backOff && data.valInputs && data.valTargets;
   let best = validated ? { epoch: 0, loss: await validationLoss(tf, model, data.valInputs!, data.valTargets!, options), weights: snapshot(tf, model) } : null;
   let worse = 0;
+  let targets = data.targets;
   try {
+    // tfjs-layers wants a custom loss's targets shaped like the output: class indices become one-hot rows for the logits' loss.
+    if (options.loss === 'softmaxCrossEntropy') targets = oneHotTargets(tf, model, data.targets);
     // One fit per epoch on rows we permute ourselves: tfjs would shuffle with Math.random, unseeded.
     for (let epoch = 0; epoch < options.epochs && outcome === 'completed'; epoch++) {
       const rows = data.inputs.shape[0];
       const order = tf.tensor1d(options.shuffle === false ? Array.from({ length: rows }, (_, i) => i) : permutation(rows, shuffle), 'int32');
-      const [inputs, targets] = [tf.gather(data.inputs, order), tf.gather(data.targets, order)];
+      const [inputs, epochTargets] = [tf.gather(data.inputs, order), tf.gather(targets, order)];
       order.dispose();
       try {
-        await model.fit(inputs, targets, {
+        await model.fit(inputs, epochTargets, {
           initialEpoch: epoch,
           epochs: epoch + 1,
           batchSize: options.batchSize,
@@ -162,20 +170,20 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
                   tf.dispose(best.weights);
                   best = { epoch: report.epoch, loss: report.valLoss, weights: snapshot(tf, model) };
                   worse = 0;
-                } else {
-                  model.setWeights(best.weights);
+                } else if (++worse >= PATIENCES_TO_STOP * options.backOff!.patience) {
+                  outcome = 'stopped';
+                } else if (worse % options.backOff!.patience === 0) {
                   learningRate /= 2;
                   // SGD keeps its rate as a tensor made once; Adam reads the field every step.
                   if (options.optimizer === 'sgd') (optimizer as TF.SGDOptimizer).setLearningRate(learningRate);
                   else (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
-                  if (++worse >= options.backOff!.patience) outcome = 'stopped';
                 }
               }
             },
           },
         });
       } finally {
-        tf.dispose([inputs, targets]);
+        tf.dispose([inputs, epochTargets]);
       }
     }
     if (best) model.setWeights(best.weights);
@@ -183,6 +191,7 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
     // The model does not own an optimizer passed to compile: without this, Adam's moment estimates would leak.
     optimizer.dispose();
     if (best) tf.dispose(best.weights);
+    if (targets !== data.targets) targets.dispose();
   }
   return { history, outcome, learningRate, ...(best ? { bestEpoch: best.epoch } : {}) };
 }
@@ -196,11 +205,20 @@ function snapshot(tf: typeof TF, model: TF.LayersModel): TF.Tensor[] {
 function lossFunction(tf: typeof TF, loss: TrainingLoss): string | ((yTrue: TF.Tensor, yPred: TF.Tensor) => TF.Tensor) {
   if (loss === 'mse') return 'meanSquaredError';
   if (loss === 'sparseCategoricalCrossentropy') return 'sparseCategoricalCrossentropy';
+  // The targets are one-hot already (see oneHotTargets).
   return (yTrue, yPred) => {
     const classes = yPred.shape[yPred.shape.length - 1];
-    const labels = tf.oneHot(tf.cast(tf.floor(yTrue.flatten()), 'int32'), classes);
-    return tf.losses.softmaxCrossEntropy(labels, yPred.reshape([-1, classes]), undefined, tf.Reduction.NONE);
+    return tf.losses.softmaxCrossEntropy(yTrue.reshape([-1, classes]), yPred.reshape([-1, classes]), undefined, tf.Reduction.NONE);
   };
+}
+
+/** Class indices (shaped like the output without its class axis, or with a trailing 1) as one-hot rows shaped like the output. */
+function oneHotTargets(tf: typeof TF, model: TF.LayersModel, indices: TF.Tensor): TF.Tensor {
+  const shape = model.outputs[0].shape;
+  const classes = shape[shape.length - 1];
+  if (classes === null) throw new Error('fineTune: the output has no fixed number of classes');
+  const positions = indices.shape.length === shape.length ? indices.shape.slice(0, -1) : indices.shape;
+  return tf.tidy(() => tf.oneHot(tf.cast(tf.floor(indices.flatten()), 'int32'), classes).reshape([...positions, classes]));
 }
 
 /** 0…n−1 in a random order (Fisher–Yates). */

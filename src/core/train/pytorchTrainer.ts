@@ -18,10 +18,10 @@ import { InputError } from '../model/errors';
 import { kernelSize, LayerNode, ModelGraph, Padding, paddings, pair } from '../model/graph';
 import { sizeOf, Tensor } from '../model/tensor';
 import { activationLayer } from '../structure/layerKinds';
-import type { EpochReport } from './fineTune';
+import { EpochReport, PATIENCES_TO_STOP } from './fineTune';
 import { TRAINABLE_KINDS, tfjsActivation, Unbuildable, unbuildable, usesBias, zeroPadding } from './layers';
 import { ancestors } from './network';
-import { LEARNING_RATE_CANDIDATES, RangeTrial } from './schedule';
+import { LEARNING_RATE_CANDIDATES, RangeTrial, RATE_MARGIN } from './schedule';
 import type { Trainer, TrainerData, TrainingJob, TrainingOutcome } from './trainer';
 import { excerpt } from '../codecs/json';
 
@@ -341,8 +341,8 @@ export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer
       await fs.rm(out, { force: true });
       await fs.writeFile(jobFile, JSON.stringify({
         nodes, output, inputShape: job.inputShape, weightsFile, out, data: await dataFiles(data), device: found.device,
-        loss: job.loss, batchSize: job.batchSize, epochs: job.epochs, seed: job.seed, patience: job.patience,
-        learningRate: job.learningRate ?? null, candidates: LEARNING_RATE_CANDIDATES, optimizer: job.optimizer ?? 'adam', shuffle: job.shuffle ?? true,
+        loss: job.loss, batchSize: job.batchSize, epochs: job.epochs, seed: job.seed, patience: job.patience, patiencesToStop: PATIENCES_TO_STOP,
+        learningRate: job.learningRate ?? null, candidates: LEARNING_RATE_CANDIDATES, rateMargin: RATE_MARGIN, optimizer: job.optimizer ?? 'adam', shuffle: job.shuffle ?? true,
       }));
       try {
         const result = await runScript(await scriptCommand(found.python, settings, jobFile), job);

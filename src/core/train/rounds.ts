@@ -11,6 +11,7 @@ import * as path from 'path';
 import type * as TF from '@tensorflow/tfjs';
 import { analyzeModel, loadModel } from '../analyze';
 import type { Backend } from '../compute/backend';
+import { runInFormat } from '../compute/formatRuntime';
 import { CalibrationSpec, loadCalibration } from '../data/calibration';
 import { relativeIncrease, score, LabelledData } from '../data/validation';
 import type { ModelGraph } from '../model/graph';
@@ -21,11 +22,11 @@ import { writeFolder } from '../reduction/output';
 import type { AutoMetric, CondenseReport, RetrainRound, RetrainSummary } from '../reduction/report';
 import { reduceModel } from '../reduce';
 import { EpochReport, PauseGate, TrainingLoss } from './fineTune';
-import { thresholdRemoving } from './schedule';
+import { RANGE_TEST_RULE, thresholdRemoving } from './schedule';
 import type { Trainer } from './trainer';
 
-/** Epochs without a better validation loss (each one undone, the rate halved) that end a round's training. */
-const PATIENCE = 3;
+/** Epochs in a row without a better validation loss that halve a round's learning rate (PATIENCES_TO_STOP times as many end its training). */
+export const PATIENCE = 2;
 /** A round that leaves the tolerance is tried again from the last good model removing half as many units, down to this fraction. */
 export const MIN_ROUND_FRACTION = 0.03;
 
@@ -83,18 +84,6 @@ export function graphParams(graph: ModelGraph): number {
   return total;
 }
 
-/** The first output of `source` run by its format's own runtime on the set's rows (as the file holds them), as float64. */
-export async function runInFormat(source: ModelSource, backend: Backend, set: LabelledData): Promise<Float64Array> {
-  const predictor = await source.predictor(backend);
-  try {
-    const { data, sampleShape } = set.rows.fileRows;
-    const known = predictor.inputShapes[0].every((d) => d !== null) ? predictor.inputShapes[0] : sampleShape;
-    return Float64Array.from((await predictor.run([data], set.rows.picked.length, [known]))[0]);
-  } finally {
-    predictor.dispose();
-  }
-}
-
 /**
  * Runs rounds until one leaves the tolerance, the target ratio is reached, nothing more condenses or
  * the round limit; fills `summary` (rounds, chosen, stopped, learning rate) and `kept`. Returns
@@ -141,7 +130,7 @@ export async function runRounds(
       if (trained.outcome === 'aborted') return 'cancelled';
       if (trained.rangeTest) {
         learningRate = trained.rangeTest.learningRate;
-        summary.learningRate = { value: learningRate, chosenBy: 'range test', trials: trained.rangeTest.trials };
+        summary.learningRate = { value: learningRate, chosenBy: 'range test', trials: trained.rangeTest.trials, why: RANGE_TEST_RULE };
       }
       const files = condensed.encode(trained.weights, new Map());
       const folder = await writeFolder(path.join(workDir, `round-${k}`), files, { protect: protectedPaths(original) });

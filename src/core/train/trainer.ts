@@ -3,7 +3,7 @@
  * PyTorch trainer (a Python process, on CPU or GPU, optionally data-parallel; see pytorchTrainer.ts).
  * Both take the engine's graph with the file's weights and return the trained weights by weight name —
  * the `changed` map a format's writer takes — with the same schedule: the learning rate from a range
- * test when none is given, the seeded batch order, the back-off keeping the best epoch.
+ * test when none is given, the seeded batch order, the plateau back-off keeping the best epoch.
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Backend } from '../compute/backend';
@@ -34,7 +34,7 @@ export interface TrainingJob {
   seed: number;
   /** Without it, a range test chooses it. */
   learningRate?: number;
-  /** Worse epochs in a row that end training (each undone, the rate halved). */
+  /** Epochs in a row without a better validation loss that halve the rate (PLATEAU_HALVINGS times as many end training). */
   patience: number;
   optimizer?: 'adam' | 'sgd';
   shuffle?: boolean;

@@ -181,4 +181,4 @@ describe('CLI contract', function () {
   });
 });
 
-const USAGE_LINE = /\[--learning-rate X \(chosen\)\] \[--batch-size N \(32\)\]/;
+const USAGE_LINE = /\[--learning-rate X \(chosen\)\] \[--batch-size N \(chosen\)\]/;

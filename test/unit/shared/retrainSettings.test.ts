@@ -60,6 +60,18 @@ describe('retrain settings validation', () => {
     assert.deepStrictEqual(retrainChoices({ ...summary, thresholds: undefined, calibration: undefined, learningRate: { value: 0.5, chosenBy: 'given' } }), ['Learning rate 0.5 (given).']);
   });
 
+  it('says why: the range test rule and how each round trains, when the summary has them', () => {
+    const summary = {
+      metric: 'mse' as const, tolerance: 0.1, baseline: 0.01, paramsBefore: 100, epochs: 5, rounds: [], chosen: null,
+      learningRate: { value: 3e-4, chosenBy: 'range test' as const, trials: [{ learningRate: 3e-4, valLoss: 0.0051 }], why: 'the largest within 5 %' },
+      training: 'up to 60 epochs a round',
+    };
+    assert.deepStrictEqual(retrainChoices(summary), [
+      'Learning rate 0.0003 (range test; validation loss after one epoch at 0.0003: 0.00510; the largest within 5 %).',
+      'Training: up to 60 epochs a round.',
+    ]);
+  });
+
   it('checks one typed value as the input boxes do', () => {
     assert.ok(isValidRetrainSetting('epochs', 3));
     assert.ok(!isValidRetrainSetting('epochs', Number('')));

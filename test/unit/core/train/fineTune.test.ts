@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { EpochReport, fineTune } from '../../../../src/core/train/fineTune';
+import { EpochReport, fineTune, PATIENCES_TO_STOP } from '../../../../src/core/train/fineTune';
 import { registerWasmTrainingKernels } from '../../../../src/core/train/wasmKernels';
 import { on, onWasmBackend, relativeDeviation, seeded } from '../../../helpers/tfjs';
 
@@ -125,6 +125,39 @@ describe('training on the wasm backend', () => {
     assert.ok(history[7].loss < 0.7 * history[0].loss, `loss ${history[0].loss} → ${history[7].loss}`);
   });
 
+  it('trains a classifier that outputs logits on class indices (softmaxCrossEntropy): the validation loss is the cross-entropy and falls', async () => {
+    await tf.setBackend('wasm');
+    const x = seeded([240, 4], 50);
+    const [valX] = [seeded([60, 4], 51)];
+    // Three classes split by two directions of the input.
+    const classes = (inputs: tf.Tensor): tf.Tensor => tf.tidy(() => {
+      const [a, b] = tf.unstack(inputs, 1);
+      return tf.where(a.greater(0.5), tf.fill(a.shape, 2), tf.where(b.greater(0.5), tf.fill(a.shape, 1), tf.zerosLike(a)));
+    });
+    const [y, valY] = [classes(x), classes(valX)];
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ inputShape: [4], units: 16, activation: 'tanh', kernelInitializer: tf.initializers.glorotUniform({ seed: 52 }) }),
+        tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 53 }) }),
+      ],
+    });
+    const crossEntropy = (): number => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(valY.toInt(), 3), model.predict(valX) as tf.Tensor).dataSync()[0]);
+    const initial = crossEntropy();
+    const tensorsBefore = tf.memory().numTensors;
+    const { history, outcome } = await fineTune(wasm.backend, model, { inputs: x, targets: y, valInputs: valX, valTargets: valY }, {
+      epochs: 10, batchSize: 16, learningRate: 1e-2, seed: 1, loss: 'softmaxCrossEntropy', backOff: { patience: 3 },
+    });
+    assert.strictEqual(tf.memory().numTensors, tensorsBefore, 'fineTune leaves no tensors behind');
+    const trained = crossEntropy();
+    tf.dispose([x, valX, y, valY]);
+    model.dispose();
+    assert.notStrictEqual(outcome, 'aborted');
+    assert.ok(history.length > 0);
+    assert.ok(Math.abs(history[0].valLoss! - initial) > 0, 'the first epoch moved the loss');
+    assert.ok(trained < 0.7 * initial, `cross-entropy ${initial} → ${trained}`);
+    assert.ok(Math.min(...history.map((e) => e.valLoss!)) - trained < 1e-5 * trained, 'the best epoch is kept');
+  });
+
   describe('fineTune on an MLP regression', () => {
     function mlp(seed: number): tf.LayersModel {
       return tf.sequential({
@@ -186,6 +219,32 @@ describe('training on the wasm backend', () => {
       const first = await trainedWeights(7);
       assert.deepStrictEqual(await trainedWeights(7), first);
       assert.notDeepStrictEqual(await trainedWeights(8), first);
+    });
+
+    it('with a back-off, halves the rate after each `patience` epochs without a better validation loss and stops after PATIENCES_TO_STOP of them, keeping the best weights', async () => {
+      const model = mlp(45);
+      const start = model.getWeights().map((w) => Float32Array.from(w.dataSync()));
+      // A rate so large that no epoch beats the start: the plateau begins at once.
+      const patience = 2;
+      const { history, outcome, bestEpoch, learningRate } = await fineTune(wasm.backend, model, data(), { ...options, epochs: 30, learningRate: 50, backOff: { patience } });
+      const end = model.getWeights().map((w) => Float32Array.from(w.dataSync()));
+      model.dispose();
+      assert.strictEqual(outcome, 'stopped');
+      // Training went on through the worse epochs (it did not stop at the first `patience` of them)…
+      assert.strictEqual(history.length, PATIENCES_TO_STOP * patience);
+      // …with the rate halved once per `patience` epochs before the last.
+      assert.strictEqual(learningRate, 50 / 2 ** (PATIENCES_TO_STOP - 1));
+      assert.strictEqual(bestEpoch, 0);
+      assert.deepStrictEqual(end, start, 'the best weights (the start) are restored');
+    });
+
+    it('with a back-off, a better epoch resets the plateau: a good rate trains to the end', async () => {
+      const model = mlp(46);
+      const { history, outcome, bestEpoch } = await fineTune(wasm.backend, model, data(), { ...options, epochs: 8, backOff: { patience: 2 } });
+      model.dispose();
+      assert.strictEqual(outcome, 'completed');
+      assert.strictEqual(history.length, 8);
+      assert.ok(bestEpoch! >= 7, `best epoch ${bestEpoch}`);
     });
 
     it("stops after the epoch whose report returns 'stop'", async () => {

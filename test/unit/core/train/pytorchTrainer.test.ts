@@ -123,6 +123,19 @@ describe('the PyTorch trainer', function () {
     });
   }
 
+  it('the plateau back-off halves and stops where the embedded trainer does', async () => {
+    const c = await mlpCase();
+    // A rate too large to improve on the start every epoch: the plateau halves it and ends training.
+    const job: TrainingJob = { ...sgdJob(c, 16), epochs: 12, patience: 1, learningRate: 1 };
+    const embedded = await embeddedTrainer(backend).train(job, c.data);
+    const torch = await (await pytorch()).train(job, c.data);
+    assert.ok(embedded.learningRate < job.learningRate!, `the embedded trainer halved its rate (${embedded.learningRate})`);
+    assert.strictEqual(torch.history.length, embedded.history.length);
+    assert.strictEqual(torch.learningRate, embedded.learningRate);
+    assert.strictEqual(torch.bestEpoch, embedded.bestEpoch);
+    assert.strictEqual(torch.outcome, embedded.outcome);
+  });
+
   it('the range test and the seeded Adam epochs choose and reach what the embedded trainer does', async () => {
     const c = await mlpCase();
     const job: TrainingJob = { graph: c.graph, file: c.file, inputShape: c.inputShape, loss: c.loss, epochs: 2, batchSize: 16, seed: 3, patience: 3 };
