@@ -171,7 +171,8 @@ describe('paper benchmark: the experiment runner (tiny runs)', () => {
     assert.strictEqual(figure.match(/<path /g)?.length, 4);
   });
 
-  it('runs both sides on a MobileNetV2-style CNN (residual groups, depthwise gradients on wasm)', async () => {
+  /** A small MobileNetV2-style CNN saved as TF.js, 40 random 8×8 images with 3 classes, and 16 of them as calibration data. */
+  const smallMobileNetCase = async () => {
     const dir = await tempDir();
     const shape = { imageSize: 8, channels: 1, stem: 6, blocks: [[1, 4, 1], [3, 4, 1]] as [number, number, number][], head: 8, classes: 3 };
     const model = mobileNetV2(tf, shape, 3);
@@ -181,6 +182,11 @@ describe('paper benchmark: the experiment runner (tiny runs)', () => {
     const labels = tf.tensor1d(Array.from({ length: 40 }, (_, i) => i % 3));
     const calibration = path.join(dir, 'calibration.npy');
     await fs.writeFile(calibration, npyBytes(images.slice(0, 16).dataSync(), [16, 8, 8, 1]));
+    return { dir, modelFile, images, labels, calibration };
+  };
+
+  it('runs both sides on a MobileNetV2-style CNN (residual groups, depthwise gradients on wasm)', async () => {
+    const { dir, modelFile, images, labels, calibration } = await smallMobileNetCase();
     const result = await runExperiment(wasm.backend, {
       modelFile, metric: 'accuracy', train: { inputs: images, targets: labels }, val: { inputs: images, targets: labels }, calibrationFile: calibration,
       thresholds: [0.3], rounds: 1, epochs: 1, batchSize: 8, learningRate: 1e-3, tolerance: 0.01, seed: 2, workDir: path.join(dir, 'rounds'),
@@ -201,15 +207,7 @@ describe('paper benchmark: the experiment runner (tiny runs)', () => {
       if (e instanceof InputError && /has no (torch|numpy)|not found/.test(e.problem)) this.skip();
       throw e;
     }
-    const dir = await tempDir();
-    const shape = { imageSize: 8, channels: 1, stem: 6, blocks: [[1, 4, 1], [3, 4, 1]] as [number, number, number][], head: 8, classes: 3 };
-    const model = mobileNetV2(tf, shape, 3);
-    const modelFile = await saveLayersModel(tf, model, path.join(dir, 'original'));
-    model.dispose();
-    const images = tf.tensor4d(normalSamples(40 * 64, 5), [40, 8, 8, 1]);
-    const labels = tf.tensor1d(Array.from({ length: 40 }, (_, i) => i % 3));
-    const calibration = path.join(dir, 'calibration.npy');
-    await fs.writeFile(calibration, npyBytes(images.slice(0, 16).dataSync(), [16, 8, 8, 1]));
+    const { dir, modelFile, images, labels, calibration } = await smallMobileNetCase();
     const trainer = await pytorchTrainer({ python: found.python, device: 'cpu', workers: 1 });
     const progress: (Measured | null)[] = [];
     try {
