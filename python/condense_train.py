@@ -15,9 +15,9 @@ to the job's "out" file in the same order and shapes. The schedule is the embedd
 the data chose, the batch order from a seeded mulberry32 Fisher-Yates shuffle per epoch (bit for bit
 the same order), Adam (tfjs's epsilon), the learning rate from a one-epoch range test when none is
 given (the largest rate whose loss is within the job's rateMargin of the lowest), and the plateau
-back-off: after `patience` epochs in a row without a better validation loss the rate is halved, and
-patiencesToStop × `patience` such epochs end training, going on from the latest weights; the best
-epoch is kept.
+back-off: once the first `steadyEpochs` epochs have trained at the starting rate, `patience` epochs in
+a row without a better validation loss halve the rate, and patiencesToStop × `patience` such epochs
+end training, going on from the latest weights; the best epoch is kept.
 
 Several processes (torch.distributed): every rank takes its share of each global batch (rows
 rank, rank + N, ... of it), so N processes with the same global batch compute the same gradients as
@@ -527,6 +527,8 @@ def main(argv):
                 if entry["valLoss"] < best["loss"]:
                     best = {"epoch": entry["epoch"], "loss": entry["valLoss"], "state": network.state()}
                     worse = 0
+                elif entry["epoch"] <= steady_epochs:
+                    pass  # still steady: the rate stays and the epoch does not count against it
                 else:
                     worse += 1
                     if worse >= patiences_to_stop * patience:
@@ -541,6 +543,7 @@ def main(argv):
         return history, outcome, (best["epoch"] if best is not None else None), learning_rate
 
     seed, patience, patiences_to_stop = int(job["seed"]), job.get("patience"), int(job["patiencesToStop"])
+    steady_epochs = int(job.get("steadyEpochs", 0))
     learning_rate = job.get("learningRate")
     if learning_rate is None:
         start = network.state()

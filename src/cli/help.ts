@@ -46,9 +46,10 @@ const RETRAIN = `Retraining (every format):
       condense–retrain cycles: each round condenses the current model (refitted on --calibration, by default
       the training inputs; without --threshold each round removes 12 % of the remaining units), fine-tunes it
       (Adam; the learning rate from a range test unless given: the largest whose first epoch is within 5 % of
-      the best; halved after 2 epochs without a better validation loss, the round ended after 6, the best epoch
-      kept; batch size 32–256, the largest leaving 64 steps an epoch; batches shuffled from a fixed seed) and
-      measures the written file in its own runtime; the smallest round within the validation tolerance is written.
+      the best; steady for the first half of the epochs, then halved after 2 epochs without a better
+      validation loss, the round ended after 6, the best epoch kept; batch size 32–256, the largest leaving
+      64 steps an epoch; batches shuffled from a fixed seed) and measures the written file in its own
+      runtime; the smallest round within the validation tolerance is written.
   [--trainer embedded|pytorch (embedded)] [--python PATH] [--device auto|cpu|cuda (auto)] [--workers N (1)]
   [--nnodes N --rdzv-endpoint HOST:PORT]
       pytorch trains with the same schedule in PyTorch (python/condense_train.py; Python with torch 1.12+ and

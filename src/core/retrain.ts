@@ -31,7 +31,7 @@ import { EpochReport, PATIENCES_TO_STOP, PauseGate } from './train/fineTune';
 import { buildTrainable } from './train/network';
 import { openTrainer, TrainerChoice } from './train/choice';
 import { loadRetrainSets, trainingTargets } from './train/data';
-import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, PATIENCE, protectedPaths, runRounds } from './train/rounds';
+import { copySummary, graphParams, KeptRound, MIN_ROUND_FRACTION, PATIENCE, protectedPaths, runRounds, steadyEpochs } from './train/rounds';
 import { DEFAULT_ROUND_FRACTION, defaultBatchSize, MIN_STEPS_PER_EPOCH } from './train/schedule';
 import { type CondenseReport, REPORT_FILE, type RetrainRound, type RetrainSummary } from './reduction/report';
 
@@ -172,8 +172,9 @@ export async function runRetrain(modelFile: string, options: RetrainOptions): Pr
       ...(options.learningRate !== undefined ? { learningRate: { value: options.learningRate, chosenBy: 'given' as const } } : {}),
       thresholds: options.threshold !== undefined ? `given: ${options.threshold}` : `each round removes ${Math.round(100 * fraction)} % of the remaining units (half as many, from the last good model, after a round that leaves the tolerance; down to ${Math.round(100 * MIN_ROUND_FRACTION)} %)`,
       training: `up to ${options.epochs} epochs a round (Adam, batch size ${batchSize}${options.batchSize === undefined ? `: the largest of 32–256 that leaves ${MIN_STEPS_PER_EPOCH} steps an epoch` : ''}), ` +
-        `keeping the best epoch on the validation data: after ${PATIENCE} epochs in a row without a better one the rate is halved, ` +
-        `after ${PATIENCES_TO_STOP * PATIENCE} the round ends (training goes on from the latest weights, so a noisy epoch does not throw the network back)`,
+        `keeping the best epoch on the validation data: the first ${steadyEpochs(options.epochs)} at the starting rate (a condensed model's validation loss wanders before it falls), ` +
+        `then after ${PATIENCE} epochs in a row without a better one the rate is halved, after ${PATIENCES_TO_STOP * PATIENCE} the round ends ` +
+        '(training goes on from the latest weights, so a noisy epoch does not throw the network back)',
       calibration: calibration.file === options.trainInputs && !options.calibration ? `the training inputs (${options.trainInputs})` : calibration.file ?? 'generated inputs',
       trainer: trainer.label,
     };

@@ -4,6 +4,8 @@
  * between batches when asked. With `backOff` and validation data it keeps the best epoch and lowers
  * the rate on a plateau: after `patience` epochs in a row without a new lowest validation loss the
  * learning rate is halved, and PATIENCES_TO_STOP × `patience` such epochs in a row end the training.
+ * The first `steadyEpochs` epochs train at the given rate whatever the validation loss does: right
+ * after a condensation it wanders before it falls, and a plateau there says nothing yet.
  * Training goes on from the latest weights, not the best: an epoch of noise does not throw the network
  * back and end the round (the best epoch's weights are restored at the end).
  */
@@ -48,8 +50,8 @@ export interface FineTuneOptions {
   gate?: PauseGate;
   /** Seeds the per-epoch shuffle of the training rows, so a run repeats exactly on one backend. */
   seed: number;
-  /** Keep the best epoch on the validation data, halving the learning rate on a plateau (see the file comment). */
-  backOff?: { patience: number };
+  /** Keep the best epoch on the validation data, halving the learning rate on a plateau after the first `steadyEpochs` (see the file comment). */
+  backOff?: { patience: number; steadyEpochs?: number };
   /** Adam (the default), or plain SGD (to compare trainers step for step). */
   optimizer?: 'adam' | 'sgd';
   /** false: the rows in file order every epoch (to compare trainers step for step). */
@@ -170,6 +172,8 @@ export async function fineTune(backend: Backend, model: TF.LayersModel, data: Tr
                   tf.dispose(best.weights);
                   best = { epoch: report.epoch, loss: report.valLoss, weights: snapshot(tf, model) };
                   worse = 0;
+                } else if (report.epoch <= (options.backOff!.steadyEpochs ?? 0)) {
+                  // Still steady: the rate stays and the epoch does not count against it.
                 } else if (++worse >= PATIENCES_TO_STOP * options.backOff!.patience) {
                   outcome = 'stopped';
                 } else if (worse % options.backOff!.patience === 0) {

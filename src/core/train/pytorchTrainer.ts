@@ -314,6 +314,8 @@ export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'condense-pytorch-'));
   let written: { data: TrainerData; files: Record<keyof TrainerData, { file: string; shape: number[] }> } | null = null;
   const processes = settings.workers * (settings.nodes ?? 1);
+  /** Process groups still training: dispose ends them (a run dropped mid-round, a test that timed out). */
+  const running = new Set<ChildProcess>();
 
   /** The data files, written once per run (every round trains on the same rows). */
   async function dataFiles(data: TrainerData) {
@@ -341,7 +343,7 @@ export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer
       await fs.rm(out, { force: true });
       await fs.writeFile(jobFile, JSON.stringify({
         nodes, output, inputShape: job.inputShape, weightsFile, out, data: await dataFiles(data), device: found.device,
-        loss: job.loss, batchSize: job.batchSize, epochs: job.epochs, seed: job.seed, patience: job.patience, patiencesToStop: PATIENCES_TO_STOP,
+        loss: job.loss, batchSize: job.batchSize, epochs: job.epochs, seed: job.seed, patience: job.patience, steadyEpochs: job.steadyEpochs ?? 0, patiencesToStop: PATIENCES_TO_STOP,
         learningRate: job.learningRate ?? null, candidates: LEARNING_RATE_CANDIDATES, rateMargin: RATE_MARGIN, optimizer: job.optimizer ?? 'adam', shuffle: job.shuffle ?? true,
       }));
       try {
@@ -353,7 +355,11 @@ export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer
         await Promise.all([weightsFile, out, jobFile].map((f) => fs.rm(f, { force: true })));
       }
     },
-    dispose: () => fs.rm(dir, { recursive: true, force: true }),
+    dispose: async () => {
+      for (const child of running) signalGroup(child, 'SIGKILL');
+      running.clear();
+      await fs.rm(dir, { recursive: true, force: true });
+    },
   };
 
   /** Runs the script to its end, streaming its epochs; 'aborted' when the signal ended it. */
@@ -367,6 +373,7 @@ export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer
       let stderr = '';
       let pending = '';
       let stopped = false;
+      running.add(child);
       const onAbort = (): void => signalGroup(child, 'SIGKILL');
       job.signal?.addEventListener('abort', onAbort);
       // A paused (stopped) group cannot see its stdin close: this process ending kills it.
@@ -405,6 +412,7 @@ export async function pytorchTrainer(settings: PytorchSettings): Promise<Trainer
       });
       child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
       const finish = (): void => {
+        running.delete(child);
         clearInterval(watch);
         job.signal?.removeEventListener('abort', onAbort);
         process.off('exit', onAbort);

@@ -27,6 +27,15 @@ import type { Trainer } from './trainer';
 
 /** Epochs in a row without a better validation loss that halve a round's learning rate (PATIENCES_TO_STOP times as many end its training). */
 export const PATIENCE = 2;
+/**
+ * The share of a round's epochs trained at the starting rate before the back-off may act. A
+ * condensation throws the validation loss up and it takes a while to settle: halving the rate and
+ * ending the round on an early plateau left each round short of what it could repair (measured on the
+ * combustion MLP: 52.4 % of the parameters with the back-off from the first epoch, 33.6 % with half
+ * the epochs steady; docs/benchmarks.md).
+ */
+export const STEADY_SHARE = 0.5;
+export const steadyEpochs = (epochs: number): number => Math.floor(STEADY_SHARE * epochs);
 /** A round that leaves the tolerance is tried again from the last good model removing half as many units, down to this fraction. */
 export const MIN_ROUND_FRACTION = 0.03;
 
@@ -125,7 +134,7 @@ export async function runRounds(
       if (cancelled()) return 'cancelled';
       const trained = await settings.trainer.train({
         graph: condensed.graph, file: condensed.path, inputShape, epochs: settings.epochs, batchSize: settings.batchSize, loss: data.loss,
-        seed: k, learningRate, patience: PATIENCE, onEpoch: (e) => settings.onEpoch?.({ round: k, ...e }), signal, gate,
+        seed: k, learningRate, patience: PATIENCE, steadyEpochs: steadyEpochs(settings.epochs), onEpoch: (e) => settings.onEpoch?.({ round: k, ...e }), signal, gate,
       }, data);
       if (trained.outcome === 'aborted') return 'cancelled';
       if (trained.rangeTest) {

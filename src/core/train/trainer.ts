@@ -34,8 +34,10 @@ export interface TrainingJob {
   seed: number;
   /** Without it, a range test chooses it. */
   learningRate?: number;
-  /** Epochs in a row without a better validation loss that halve the rate (PLATEAU_HALVINGS times as many end training). */
+  /** Epochs in a row without a better validation loss that halve the rate (PATIENCES_TO_STOP times as many end training). */
   patience: number;
+  /** Epochs at the starting rate before the back-off may act (the best epoch is kept all the same); 0 when absent. */
+  steadyEpochs?: number;
   optimizer?: 'adam' | 'sgd';
   shuffle?: boolean;
   onEpoch?: (report: EpochReport) => void;
@@ -55,7 +57,7 @@ export interface Trainer {
   /** What trains, for the user ("embedded tfjs (wasm)", "PyTorch 1.13.0 on cpu, 2 processes"). */
   readonly label: string;
   train(job: TrainingJob, data: TrainerData): Promise<TrainingOutcome>;
-  /** Frees what the trainer holds between rounds (files, processes). */
+  /** Frees what the trainer holds between rounds (files, processes; a job still training is ended). */
   dispose(): Promise<void>;
 }
 
@@ -77,7 +79,7 @@ export function embeddedTrainer(backend: Backend): Trainer {
           learningRate = tested.learningRate;
         }
         const trained = await fineTune(backend, network.model, fitData, {
-          ...common, epochs: job.epochs, learningRate, backOff: { patience: job.patience }, onEpoch: job.onEpoch, gate: job.gate,
+          ...common, epochs: job.epochs, learningRate, backOff: { patience: job.patience, steadyEpochs: job.steadyEpochs }, onEpoch: job.onEpoch, gate: job.gate,
         });
         const weights = trained.outcome === 'aborted' ? new Map<string, Tensor>() : trainedWeights(network);
         return { ...trained, weights, ...(chosen ? { rangeTest: chosen } : {}) };

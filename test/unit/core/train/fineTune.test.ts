@@ -238,6 +238,22 @@ describe('training on the wasm backend', () => {
       assert.deepStrictEqual(end, start, 'the best weights (the start) are restored');
     });
 
+    it('with a back-off, the first `steadyEpochs` keep the rate and do not count towards the plateau', async () => {
+      const model = mlp(45);
+      const patience = 2;
+      const steadyEpochs = 4;
+      // Plain SGD at a rate that sends the weights to NaN: no epoch can beat the start, steady or not
+      // (Adam at a large rate can recover while the rate stays, which is the point of the steady epochs).
+      const { history, outcome, bestEpoch, learningRate } = await fineTune(wasm.backend, model, data(), {
+        ...options, optimizer: 'sgd', epochs: 30, learningRate: 1e30, backOff: { patience, steadyEpochs },
+      });
+      model.dispose();
+      assert.strictEqual(outcome, 'stopped');
+      assert.strictEqual(history.length, steadyEpochs + PATIENCES_TO_STOP * patience);
+      assert.strictEqual(learningRate, 1e30 / 2 ** (PATIENCES_TO_STOP - 1));
+      assert.strictEqual(bestEpoch, 0);
+    });
+
     it('with a back-off, a better epoch resets the plateau: a good rate trains to the end', async () => {
       const model = mlp(46);
       const { history, outcome, bestEpoch } = await fineTune(wasm.backend, model, data(), { ...options, epochs: 8, backOff: { patience: 2 } });

@@ -15,7 +15,7 @@ import { normalSamples, uniformSamples } from '../../../../src/core/data/random'
 import { InputError } from '../../../../src/core/model/errors';
 import type { ModelGraph } from '../../../../src/core/model/graph';
 import type { Tensor } from '../../../../src/core/model/tensor';
-import { PauseGate } from '../../../../src/core/train/fineTune';
+import { PATIENCES_TO_STOP, PauseGate } from '../../../../src/core/train/fineTune';
 import { findPython, pytorchTrainer, PythonCheck } from '../../../../src/core/train/pytorchTrainer';
 import { embeddedTrainer, Trainer, TrainerData, TrainingJob } from '../../../../src/core/train/trainer';
 import { tempDir } from '../../../helpers/models';
@@ -63,6 +63,11 @@ describe('the PyTorch trainer', function () {
       throw e;
     }
     backend = await loadBackend('cpu');
+  });
+
+  // A test that failed or timed out may leave its torchrun group training: end it before the next test.
+  afterEach(async function () {
+    if (this.currentTest?.state !== 'passed') await Promise.all(trainers.splice(0).map((t) => t.dispose()));
   });
 
   after(async () => {
@@ -123,13 +128,14 @@ describe('the PyTorch trainer', function () {
     });
   }
 
-  it('the plateau back-off halves and stops where the embedded trainer does', async () => {
+  it('the plateau back-off halves and stops where the embedded trainer does, after the steady epochs', async () => {
     const c = await mlpCase();
-    // A rate too large to improve on the start every epoch: the plateau halves it and ends training.
-    const job: TrainingJob = { ...sgdJob(c, 16), epochs: 12, patience: 1, learningRate: 1 };
+    // A rate too large to improve on the start every epoch: after the steady epochs the plateau halves it and ends training.
+    const job: TrainingJob = { ...sgdJob(c, 16), epochs: 12, patience: 1, steadyEpochs: 2, learningRate: 1 };
     const embedded = await embeddedTrainer(backend).train(job, c.data);
     const torch = await (await pytorch()).train(job, c.data);
     assert.ok(embedded.learningRate < job.learningRate!, `the embedded trainer halved its rate (${embedded.learningRate})`);
+    assert.strictEqual(embedded.history.length, 2 + PATIENCES_TO_STOP);
     assert.strictEqual(torch.history.length, embedded.history.length);
     assert.strictEqual(torch.learningRate, embedded.learningRate);
     assert.strictEqual(torch.bestEpoch, embedded.bestEpoch);
@@ -227,6 +233,19 @@ describe('the PyTorch trainer', function () {
     const result = await running;
     assert.strictEqual(result.outcome, 'aborted');
     assert.strictEqual(result.weights.size, 0);
+    await until('every process of the group has ended', async () => [...(await descendants()).values()].every((s) => s === 'Z'));
+  });
+
+  it('dispose ends a job still training, with its whole process group', async function () {
+    if (process.platform !== 'linux') this.skip();
+    const c = await mlpCase();
+    const trainer = await pytorchTrainer({ python: found.python, device: 'cpu', workers: 2 });
+    let epochs = 0;
+    const job: TrainingJob = { ...sgdJob(c, 4), epochs: 10_000, patience: 10_000, optimizer: 'adam', learningRate: 1e-4, onEpoch: () => epochs++ };
+    const running = trainer.train(job, c.data).then(() => 'resolved', (e: Error) => e.message);
+    await until('training has started', async () => epochs > 0);
+    await trainer.dispose();
+    assert.match(await running, /ended with SIGKILL/);
     await until('every process of the group has ended', async () => [...(await descendants()).values()].every((s) => s === 'Z'));
   });
 
