@@ -247,6 +247,11 @@ export function layerKinds(): readonly LayerKind[] {
   return KINDS;
 }
 
+/** The model's input layer. */
+export function isInput(layer: LayerNode): boolean {
+  return layerKind(layer.className)?.channels === 'input';
+}
+
 export function isCondensable(layer: LayerNode): layer is LayerNode & { className: 'Dense' | 'Conv2D' } {
   return layerKind(layer.className)?.channels === 'producer';
 }
