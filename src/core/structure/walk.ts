@@ -165,7 +165,7 @@ export function walkProducer(graph: ModelGraph, layer: LayerNode & { className: 
 
   /** A Dense/Conv2D layer reading the channels: the consumer whose input weights are reduced with them. */
   const toConsumer = (next: LayerNode, route: Route): string | null => {
-    if (next.className === 'Conv2D' && (next.config.data_format === 'channels_first' || Number(next.config.groups ?? 1) !== 1)) {
+    if (layerKind(next.className)?.kernelRank === 4 && (next.config.data_format === 'channels_first' || Number(next.config.groups ?? 1) !== 1)) {
       return `coupled — feeds ${next.name}, a convolution of a kind not supported`;
     }
     const kernel = next.weights.get('kernel');
