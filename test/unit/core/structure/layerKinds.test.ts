@@ -78,7 +78,7 @@ describe('the table of layer kinds', function () {
     for (const kind of layerKinds()) {
       assert.ok(!seen.has(kind.className), `${kind.className} twice`);
       seen.add(kind.className);
-      if (kind.channels === 'producer') assert.ok(kind.widthKey && kind.weights.includes('kernel'), kind.className);
+      if (kind.channels === 'producer') assert.ok(kind.widthKey && kind.kernelRank && kind.weights.includes('kernel'), kind.className);
       if (kind.channels === 'activation') assert.ok(kind.activation, `${kind.className} has no activation function`);
       // What the walk follows to a consumer, the evaluator must compute, or data-aware steps stop there.
       if (['producer', 'batchNorm', 'activation', 'identity', 'flatten', 'add', 'concatenate', 'depthwise', 'softmax'].includes(kind.channels)) {
