@@ -39,10 +39,10 @@ export interface TrainableKind {
 export class Unbuildable extends Error {}
 
 const has = (node: LayerNode, role: string): boolean => node.weights.has(role);
-export const usesBias = (node: LayerNode): boolean => node.config.use_bias !== false && has(node, 'bias');
+const usesBias = (node: LayerNode): boolean => node.config.use_bias !== false && has(node, 'bias');
 
 /** The engine's activation name as tfjs knows it; softmax is not an element-wise ActivationFn but tfjs has it. */
-export function tfjsActivation(node: LayerNode, name: unknown): TfjsActivation {
+function tfjsActivation(node: LayerNode, name: unknown): TfjsActivation {
   if (name === 'softmax') return 'softmax';
   const fn = activationByName(name);
   if (!fn) throw new Unbuildable(`activation ${excerpt(name)}`);
@@ -128,7 +128,7 @@ function poolPadding(node: LayerNode, input: TF.SymbolicTensor, pool: [number, n
 }
 
 /** Keras ZeroPadding2D's padding (one number, [rows, columns] or [[top, bottom], [left, right]]) spelled out. */
-export function zeroPadding(p: unknown): [[number, number], [number, number]] {
+function zeroPadding(p: unknown): [[number, number], [number, number]] {
   if (typeof p === 'number') return [[p, p], [p, p]];
   if (Array.isArray(p) && Array.isArray(p[0]) && Array.isArray(p[1])) return [[Number(p[0][0]), Number(p[0][1])], [Number(p[1][0]), Number(p[1][1])]];
   if (Array.isArray(p)) return [[Number(p[0]), Number(p[0])], [Number(p[1]), Number(p[1])]];
