@@ -291,6 +291,11 @@ export function passesChannels(layer: LayerNode): boolean {
   return kind !== undefined && PASSING.has(kind.channels);
 }
 
+/** A producer over images (Conv2D): its kernel is [kh, kw, inputs, filters]. */
+export function convolves(className: string): boolean {
+  return layerKind(className)?.kernelRank === 4;
+}
+
 /** A producer's width (units or filters) as its config gives it. */
 export function producerWidth(layer: LayerNode): number {
   return Number(layer.config[layerKind(layer.className)?.widthKey ?? 'units']);
