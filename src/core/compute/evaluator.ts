@@ -13,6 +13,7 @@ import { KernelContext, notEvaluated } from './kernels/kernel';
 import { linearOutput } from './kernels/linear';
 import { ProductEngine, typescriptProducts } from './linalg';
 import { isUnsupported, Outcome, Value } from './value';
+import { excerpt } from '../codecs/json';
 
 // What the evaluator's callers read along with it.
 export { isUnsupported } from './value';
@@ -67,7 +68,7 @@ export class GraphEvaluator {
 
   /** The (only) input of a layer: the output of the layer feeding it. */
   async inputOf(layer: LayerNode): Promise<Outcome> {
-    if (layer.inbound.length !== 1) return { unsupported: `${layer.name} has ${layer.inbound.length} inputs` };
+    if (layer.inbound.length !== 1) return { unsupported: `${excerpt(layer.name)} has ${layer.inbound.length} inputs` };
     return this.output(layer.inbound[0]);
   }
 

@@ -5,16 +5,17 @@ import { isUnsupported, Outcome, Value } from '../value';
 import { ownActivation } from './activation';
 import { convGeometry } from './geometry';
 import { Kernel } from './kernel';
+import { excerpt } from '../../codecs/json';
 
 function depthwise(layer: LayerNode, x: Value, weight: (role: string) => Tensor | undefined): Outcome {
   const kernel = weight('depthwise_kernel');
-  if (!kernel) return { unsupported: `${layer.name} has no depthwise kernel` };
+  if (!kernel) return { unsupported: `${excerpt(layer.name)} has no depthwise kernel` };
   const g = convGeometry(layer, x.shape);
   if (isUnsupported(g)) return g;
   const { kh, kw, sh, sw, dh, dw, top, left, outH, outW } = g;
   const [n, height, width, channels] = x.shape;
   const multiplier = kernel.shape[3];
-  if (kernel.shape[2] !== channels) return { unsupported: `${layer.name}'s kernel does not match its input` };
+  if (kernel.shape[2] !== channels) return { unsupported: `${excerpt(layer.name)}'s kernel does not match its input` };
   const outC = channels * multiplier;
   const bias = layer.config.use_bias === false ? undefined : weight('bias');
   const data = new Float64Array(n * outH * outW * outC);

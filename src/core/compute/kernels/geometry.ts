@@ -1,6 +1,7 @@
 /** Windows over images (convolutions, pooling): padding and output sizes as Keras computes them. */
 import { kernelSize, LayerNode, Padding, paddings, pair } from '../../model/graph';
 import { Unsupported } from '../value';
+import { excerpt } from '../../codecs/json';
 
 export interface ConvGeometry {
   kh: number; kw: number; sh: number; sw: number; dh: number; dw: number;
@@ -8,7 +9,7 @@ export interface ConvGeometry {
 }
 
 export function convGeometry(layer: LayerNode, shape: number[]): ConvGeometry | Unsupported {
-  if ((layer.className !== 'Conv2D' && layer.className !== 'DepthwiseConv2D') || shape.length !== 4 || layer.config.data_format === 'channels_first') return { unsupported: `${layer.name} is not a channels-last Dense or Conv2D layer` };
+  if ((layer.className !== 'Conv2D' && layer.className !== 'DepthwiseConv2D') || shape.length !== 4 || layer.config.data_format === 'channels_first') return { unsupported: `${excerpt(layer.name)} is not a channels-last Dense or Conv2D layer` };
   const [kh, kw] = kernelSize(layer);
   const [sh, sw] = pair(layer.config.strides, 1);
   const [dh, dw] = pair(layer.config.dilation_rate, 1);

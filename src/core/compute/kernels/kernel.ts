@@ -5,6 +5,7 @@
 import { LayerNode } from '../../model/graph';
 import { Tensor } from '../../model/tensor';
 import { Outcome, Value } from '../value';
+import { excerpt } from '../../codecs/json';
 
 /** What the walker gives a kernel besides the layer and its inputs. */
 export interface KernelContext {
@@ -21,4 +22,4 @@ export interface Kernel {
 }
 
 /** Why a layer of a kind (or config) the evaluator does not compute has no value. */
-export const notEvaluated = (layer: LayerNode): Outcome => ({ unsupported: `${layer.className} (${layer.name}) is not evaluated on calibration data` });
+export const notEvaluated = (layer: LayerNode): Outcome => ({ unsupported: `${excerpt(layer.className)} (${excerpt(layer.name)}) is not evaluated on calibration data` });

@@ -9,6 +9,7 @@ import { isUnsupported, Outcome, Unsupported, Value } from '../value';
 import { ownActivation } from './activation';
 import { convGeometry } from './geometry';
 import { Kernel } from './kernel';
+import { excerpt } from '../../codecs/json';
 
 /** Rows a Dense or Conv2D layer multiplies by its kernel: input vectors, or im2col patches in kernel order (kh, kw, channels). */
 export interface LayerRows {
@@ -25,7 +26,7 @@ export interface LayerRows {
  * which the least-squares fit uses to bound its cost on large feature maps.
  */
 export function layerRows(layer: LayerNode, x: Value, pick?: Int32Array): LayerRows | Unsupported {
-  if (layer.className === 'DepthwiseConv2D') return { unsupported: `${layer.name} is a DepthwiseConv2D, which has no rows` };
+  if (layer.className === 'DepthwiseConv2D') return { unsupported: `${excerpt(layer.name)} is a DepthwiseConv2D, which has no rows` };
   if (layer.className === 'Dense') {
     const width = x.shape[x.shape.length - 1];
     const rows = x.data.length / width;
@@ -63,7 +64,7 @@ export function layerRows(layer: LayerNode, x: Value, pick?: Int32Array): LayerR
 
 /** How many rows layerRows gives for input of this shape (samples × output positions for a convolution). */
 export function rowCount(layer: LayerNode, shape: number[]): { rows: number } | Unsupported {
-  if (layer.className === 'DepthwiseConv2D') return { unsupported: `${layer.name} is a DepthwiseConv2D, which has no rows` };
+  if (layer.className === 'DepthwiseConv2D') return { unsupported: `${excerpt(layer.name)} is a DepthwiseConv2D, which has no rows` };
   if (layer.className === 'Dense') return { rows: sizeOf(shape.slice(0, -1)) };
   const g = convGeometry(layer, shape);
   return isUnsupported(g) ? g : { rows: shape[0] * g.outH * g.outW };
@@ -72,11 +73,11 @@ export function rowCount(layer: LayerNode, shape: number[]): { rows: number } | 
 /** A Dense/Conv2D layer's pre-activation (kernel and bias, no activation) on input x. */
 export async function linearOutput(layer: LayerNode, x: Value, weight: (role: string) => Tensor | undefined, products: ProductEngine = typescriptProducts): Promise<Outcome> {
   const kernel = weight('kernel');
-  if (!kernel) return { unsupported: `${layer.name} has no kernel` };
+  if (!kernel) return { unsupported: `${excerpt(layer.name)} has no kernel` };
   const rows = layerRows(layer, x);
   if (isUnsupported(rows)) return rows;
   const out = kernel.shape[kernel.shape.length - 1];
-  if (rows.width * out !== kernel.data.length) return { unsupported: `${layer.name}'s kernel does not match its input` };
+  if (rows.width * out !== kernel.data.length) return { unsupported: `${excerpt(layer.name)}'s kernel does not match its input` };
   const bias = layer.config.use_bias === false ? undefined : weight('bias');
   return { shape: [...rows.outer, out], data: await applyKernel(rows, kernel, bias, products) };
 }

@@ -1,11 +1,12 @@
 /** ZeroPadding2D: zeros around each image. */
 import { Outcome } from '../value';
 import { Kernel } from './kernel';
+import { excerpt } from '../../codecs/json';
 
 export const zeroPaddingKernel: Kernel = {
   reads: 'one',
   run(layer, [x]): Outcome {
-    if (x.shape.length !== 4) return { unsupported: `${layer.name} pads a tensor that is not an image` };
+    if (x.shape.length !== 4) return { unsupported: `${excerpt(layer.name)} pads a tensor that is not an image` };
     const p = layer.config.padding;
     let top = 1, bottom = 1, left = 1, right = 1;
     if (typeof p === 'number') top = bottom = left = right = p;

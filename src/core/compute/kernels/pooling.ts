@@ -3,13 +3,14 @@ import { LayerNode, paddings, pair } from '../../model/graph';
 import { Outcome, Value } from '../value';
 import { padAmount } from './geometry';
 import { Kernel } from './kernel';
+import { excerpt } from '../../codecs/json';
 
 /** A kernel pooling one image [samples, height, width, channels]; any other input is refused, naming the layer. */
 function imagePooling(pool: (layer: LayerNode, x: Value, [n, h, w, c]: number[]) => Outcome): Kernel {
   return {
     reads: 'one',
     run(layer, [x]): Outcome {
-      if (x.shape.length !== 4) return { unsupported: `${layer.name} pools a tensor that is not an image` };
+      if (x.shape.length !== 4) return { unsupported: `${excerpt(layer.name)} pools a tensor that is not an image` };
       return pool(layer, x, x.shape);
     },
   };
