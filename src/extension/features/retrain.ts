@@ -189,7 +189,7 @@ async function confirmParameters(initial: RetrainParameters): Promise<RetrainPar
     const chosen = (value: Choosable, how: string): string => (value === AUTO ? how : String(value));
     const start: Item = {
       label: '$(play) Start retraining',
-      description: `γ ${chosen(parameters.threshold, 'cut each round')}, learning rate ${chosen(parameters.learningRate, 'by a range test')}, batch size ${parameters.batchSize} (settings)`,
+      description: `γ ${chosen(parameters.threshold, 'cut each round')}, learning rate ${chosen(parameters.learningRate, 'by a range test')}, batch size ${chosen(parameters.batchSize, 'chosen from the data')} (settings)`,
     };
     const picked = await vscode.window.showQuickPick<Item>(
       [start, ...fields.map((f) => ({ label: `${f.label}: ${parameters[f.key]}`, description: f.help, key: f.key }))],
