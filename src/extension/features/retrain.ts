@@ -181,7 +181,7 @@ async function confirmParameters(initial: RetrainParameters): Promise<RetrainPar
   const parameters = { ...initial };
   const fields: { key: 'tolerance' | 'epochs' | 'rounds'; label: string; help: string }[] = [
     { key: 'tolerance', label: 'Tolerance', help: 'relative MSE increase (regression) or accuracy drop (classifiers) allowed on the validation data' },
-    { key: 'epochs', label: 'Epochs per round', help: 'fine-tuning epochs after each condensation' },
+    { key: 'epochs', label: 'Epochs per round', help: 'up to this many fine-tuning epochs after each condensation (a round ends sooner once its validation loss stops improving)' },
     { key: 'rounds', label: 'Rounds', help: 'condense–retrain rounds at most' },
   ];
   for (;;) {

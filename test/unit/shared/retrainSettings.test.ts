@@ -112,8 +112,8 @@ describe('package.json: the condense.retrain.* settings', () => {
 
   it("bounds each number as the validation does, and says what the engine's rules are", () => {
     for (const [key, property] of [['epochs', setting('epochs')], ['rounds', setting('rounds')], ['batchSize', setting('batchSize').oneOf![1]]] as const) {
-      assert.ok(isValidRetrainSetting(key, property.minimum) && !isValidRetrainSetting(key, property.minimum! - 1), `${key}'s minimum`);
-      assert.ok(isValidRetrainSetting(key, property.maximum) && !isValidRetrainSetting(key, property.maximum! + 1), `${key}'s maximum`);
+      assert.ok(isValidRetrainSetting(key, property.minimum) && !isValidRetrainSetting(key, property.minimum - 1), `${key}'s minimum`);
+      assert.ok(isValidRetrainSetting(key, property.maximum) && !isValidRetrainSetting(key, property.maximum + 1), `${key}'s maximum`);
     }
     assert.strictEqual(STEADY_SHARE, 0.5, 'the epochs description says "the first half"');
     assert.ok(setting('epochs').markdownDescription.includes(
