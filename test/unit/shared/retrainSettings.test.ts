@@ -7,7 +7,7 @@ import * as assert from 'assert';
 import { readFileSync } from 'fs';
 import * as path from 'path';
 import { DEFAULT_EPOCHS, DEFAULT_ROUNDS, MIN_STEPS_PER_EPOCH } from '../../../src/core/train/schedule';
-import { PATIENCE, STEADY_SHARE } from '../../../src/core/train/rounds';
+import { PATIENCE, steadyEpochs } from '../../../src/core/train/rounds';
 import { PATIENCES_TO_STOP } from '../../../src/core/train/fineTune';
 import { AUTO, givenNumber, isValidRetrainSetting, retrainChoices, retrainSettingsProblem } from '../../../src/shared/retrainSettings';
 
@@ -115,7 +115,7 @@ describe('package.json: the condense.retrain.* settings', () => {
       assert.ok(isValidRetrainSetting(key, property.minimum) && !isValidRetrainSetting(key, property.minimum - 1), `${key}'s minimum`);
       assert.ok(isValidRetrainSetting(key, property.maximum) && !isValidRetrainSetting(key, property.maximum + 1), `${key}'s maximum`);
     }
-    assert.strictEqual(STEADY_SHARE, 0.5, 'the epochs description says "the first half"');
+    for (const epochs of [DEFAULT_EPOCHS, 10]) assert.strictEqual(steadyEpochs(epochs), epochs / 2, 'the epochs description says "the first half"');
     assert.ok(setting('epochs').markdownDescription.includes(
       `the first half at the starting rate, then the rate is halved after ${PATIENCE} epochs in a row without a better validation loss and the round ends after ${PATIENCES_TO_STOP * PATIENCE}`,
     ));
