@@ -111,9 +111,12 @@ export class RetrainCard {
     const original = view.summary ? ` · original ${this.metricText(view.summary.baseline)}` : '';
     const gamma = p.threshold === AUTO ? 'γ cut each round from the clustering trees' : `γ ${formatGamma(p.threshold)}`;
     const learningRate = p.learningRate === AUTO ? 'learning rate by a range test' : `learning rate ${p.learningRate}`;
+    // The run reports the batch size it chose when it starts (its summary); until then, how it will choose.
+    const chosenBatch = view.summary?.batchSize;
+    const batch = p.batchSize !== AUTO ? `batch ${p.batchSize}` : chosenBatch === undefined ? 'batch size chosen from the data' : `batch ${chosenBatch} (chosen from the data)`;
     replace(
       this.plan,
-      `${gamma} · tolerance ${p.tolerance} · ${p.epochs} epochs × ≤ ${p.rounds} rounds · ${learningRate} · batch ${p.batchSize} · `,
+      `${gamma} · tolerance ${p.tolerance} · ${p.epochs} epochs × ≤ ${p.rounds} rounds · ${learningRate} · ${batch} · `,
       `${p.merge === 'refit' ? 'refit on calibration data' : 'plain merge'} · training ${fileName(p.trainInputs)}, validation ${fileName(p.valInputs)}${original}`,
     );
     this.drawLoss(view);

@@ -2,6 +2,7 @@
 import { BACKENDS } from '../core/compute/backend';
 import { DEFAULT_CALIBRATION_SAMPLES, DEFAULT_MEMORY_MIB } from '../core/data/calibration';
 import { DEFAULT_TIMING_BATCHES, MAX_TIMING_BATCH } from '../core/estimate';
+import { DEFAULT_EPOCHS, DEFAULT_ROUNDS } from '../core/train/schedule';
 import { version } from '../../package.json';
 
 export const VERSION = version;
@@ -42,7 +43,7 @@ const AUTO = `Automatic thresholds:
 
 const RETRAIN = `Retraining (every format):
   --train-inputs FILE --train-targets FILE --val-inputs FILE --val-targets FILE --tolerance X
-  [--epochs N (60)] [--rounds R (12)] [--target-ratio R] [--learning-rate X (chosen)] [--batch-size N (chosen)]
+  [--epochs N (${DEFAULT_EPOCHS})] [--rounds R (${DEFAULT_ROUNDS})] [--target-ratio R] [--learning-rate X (chosen)] [--batch-size N (chosen)]
       condense–retrain cycles: each round condenses the current model (refitted on --calibration, by default
       the training inputs; without --threshold each round removes 12 % of the remaining units), fine-tunes it
       (Adam; the learning rate from a range test unless given: the largest whose first epoch is within 5 % of

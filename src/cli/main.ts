@@ -8,6 +8,7 @@ import { reduceModel } from '../core/reduce';
 import { retrainModel } from '../core/retrain';
 import { DEVICES, oneOf, RETRAIN_SETTING_RULES, retrainChoices, THRESHOLD_RULE, TRAINERS, WORKERS_RULE } from '../shared/retrainSettings';
 import type { TrainerChoice } from '../core/train/choice';
+import { DEFAULT_EPOCHS, DEFAULT_ROUNDS } from '../core/train/schedule';
 import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, DEFAULT_TIMING_BATCHES, estimate, MAX_TIMING_BATCH } from '../core/estimate';
 import { analysisJson, formatAuto, formatMerge, formatTable, formatTiming } from './format';
 import { verifyModels } from '../core/verify';
@@ -373,8 +374,8 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
   const rule = (key: keyof typeof RETRAIN_SETTING_RULES, flag: string, fallback: number): number =>
     numberFlag(p, flag, fallback, RETRAIN_SETTING_RULES[key].valid, RETRAIN_SETTING_RULES[key].what);
   const tolerance = rule('tolerance', 'tolerance', 0);
-  const epochs = rule('epochs', 'epochs', 60);
-  const rounds = rule('rounds', 'rounds', 12);
+  const epochs = rule('epochs', 'epochs', DEFAULT_EPOCHS);
+  const rounds = rule('rounds', 'rounds', DEFAULT_ROUNDS);
   const targetRatio = p.flags.has('target-ratio') ? numberFlag(p, 'target-ratio', 1, (v) => v > 0 && v <= 1, 'a number in (0, 1]') : undefined;
   const learningRate = p.flags.has('learning-rate') ? rule('learningRate', 'learning-rate', 0) : undefined;
   const batchSize = p.flags.has('batch-size') ? rule('batchSize', 'batch-size', 0) : undefined;

@@ -1,6 +1,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { DEFAULT_SAMPLES, DEFAULT_THRESHOLD, DEFAULT_TIMING_BATCHES, MAX_TIMING_BATCH } from '../core/estimate';
+import { DEFAULT_EPOCHS, DEFAULT_ROUNDS } from '../core/train/schedule';
 import { BackendName, TimingRequest } from '../shared/protocol';
 import { AUTO, type Choosable } from '../shared/retrainSettings';
 
@@ -30,7 +31,7 @@ export interface Settings {
    * Condense–retrain cycles: the validation tolerance (as autoTolerance), epochs per round, rounds,
    * Adam's step, batch size and a fixed γ; "auto" lets the engine choose (checked when a run starts).
    */
-  retrain: { tolerance: number; epochs: number; rounds: number; learningRate: Choosable; batchSize: number; threshold: Choosable };
+  retrain: { tolerance: number; epochs: number; rounds: number; learningRate: Choosable; batchSize: Choosable; threshold: Choosable };
   /** What trains the rounds, as set (checked when a run starts: see pythonTrainer.ts). */
   trainer: { kind: unknown; device: unknown; workers: unknown; python: string };
 }
@@ -53,10 +54,10 @@ export function readSettings(): Settings {
     validationTargets: c.get<string>('auto.validationTargets', '').trim(),
     retrain: {
       tolerance: c.get<number>('retrain.tolerance', 0.1),
-      epochs: c.get<number>('retrain.epochs', 5),
-      rounds: c.get<number>('retrain.rounds', 3),
+      epochs: c.get<number>('retrain.epochs', DEFAULT_EPOCHS),
+      rounds: c.get<number>('retrain.rounds', DEFAULT_ROUNDS),
       learningRate: c.get<Choosable>('retrain.learningRate', AUTO),
-      batchSize: c.get<number>('retrain.batchSize', 32),
+      batchSize: c.get<Choosable>('retrain.batchSize', AUTO),
       threshold: c.get<Choosable>('retrain.threshold', AUTO),
     },
     trainer: {

@@ -149,8 +149,8 @@ export type RetrainEvent =
 
 /**
  * What a retrain run is asked to do (the settings, for the panel and the report). "auto": the engine
- * chooses — each round's γ cut from the clustering trees, the learning rate by a range test (the run's
- * summary says what it chose).
+ * chooses — each round's γ cut from the clustering trees, the learning rate by a range test, the batch
+ * size from the training data (the run's summary says what it chose).
  */
 export interface RetrainPlan {
   threshold: Choosable;
@@ -158,7 +158,7 @@ export interface RetrainPlan {
   epochs: number;
   rounds: number;
   learningRate: Choosable;
-  batchSize: number;
+  batchSize: Choosable;
   /** "refit" when each condensation refits the next layers on the calibration data. */
   merge: 'refit' | 'plain';
   /** The four data files (absolute paths). */

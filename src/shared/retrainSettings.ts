@@ -7,7 +7,8 @@ import type { RetrainSummary } from '../core/reduction/report';
 
 /**
  * A setting the engine chooses when it is "auto": the learning rate by a range test on the first round,
- * each round's threshold γ by a cut of the clustering trees that removes a share of the units left.
+ * each round's threshold γ by a cut of the clustering trees that removes a share of the units left, the
+ * batch size from the training data (the largest of 32–256 leaving enough steps an epoch).
  */
 export const AUTO = 'auto';
 export type Choosable = number | typeof AUTO;
@@ -17,11 +18,11 @@ export interface RetrainSettings {
   epochs: number;
   rounds: number;
   learningRate: Choosable;
-  batchSize: number;
+  batchSize: Choosable;
 }
 
 /** The settings that may be "auto"; the rules below are for their numbers. */
-const CHOOSABLE: ReadonlySet<string> = new Set<keyof RetrainSettings | 'threshold'>(['learningRate', 'threshold']);
+const CHOOSABLE: ReadonlySet<string> = new Set<keyof RetrainSettings | 'threshold'>(['learningRate', 'batchSize', 'threshold']);
 
 type Rule = { valid: (v: number) => boolean; what: string };
 
@@ -43,7 +44,7 @@ export function isValidRetrainSetting(key: keyof RetrainSettings, value: unknown
 
 /**
  * The first invalid setting, as "epochs must be a positive integer (at most 10000), got 2.5"; undefined
- * when all are valid. The learning rate and a threshold, when one is given, may also be "auto".
+ * when all are valid. The learning rate, the batch size and a threshold, when one is given, may also be "auto".
  */
 export function retrainSettingsProblem(settings: Record<keyof RetrainSettings, unknown> & { threshold?: unknown }): { key: keyof RetrainSettings | 'threshold'; message: string } | undefined {
   const rules: [keyof RetrainSettings | 'threshold', Rule][] = Object.entries(RETRAIN_SETTING_RULES) as [keyof RetrainSettings, Rule][];

@@ -146,7 +146,7 @@ async function handle(request: Exclude<WorkerRequest, { type: 'retrainWrite' }>,
       const backend = await loadBackend(request.backend);
       const run = await runRetrain(request.file, {
         backend, threshold: givenNumber(request.threshold), tolerance: request.tolerance, epochs: request.epochs, rounds: request.rounds,
-        targetRatio: request.targetRatio, learningRate: givenNumber(request.learningRate), batchSize: request.batchSize, trainer: request.trainer,
+        targetRatio: request.targetRatio, learningRate: givenNumber(request.learningRate), batchSize: givenNumber(request.batchSize), trainer: request.trainer,
         trainInputs: request.trainInputs, trainTargets: request.trainTargets, valInputs: request.valInputs, valTargets: request.valTargets,
         calibration: request.calibration ? { file: request.calibration } : undefined, openOptions: { activation: request.activation },
         signal, gate: gates.get(id),

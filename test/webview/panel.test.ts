@@ -398,6 +398,28 @@ describe('panel webview', function () {
     assert.ok(!(await card.locator('.retrain-choices').isVisible()));
   });
 
+  it('shows a retrain run\'s "auto" batch size as chosen from the data until the run reports it, then the batch size chosen', async () => {
+    await panel.send(fixtures.condensed);
+    const card = panel.page.locator('section.retrain');
+    const plan = {
+      threshold: 'auto' as const, tolerance: 0.1, epochs: 60, rounds: 12, learningRate: 'auto' as const, batchSize: 'auto' as const, merge: 'refit' as const,
+      trainInputs: '/data/train-x.json', trainTargets: '/data/train-y.json', valInputs: '/data/val-x.json', valTargets: '/data/val-y.json',
+    };
+    const planText = async (): Promise<string> => (await card.locator('.retrain-plan').textContent())!;
+    await panel.send({ type: 'retrain', view: { status: 'starting', plan, summary: null, epochs: [], written: [] } });
+    assert.match(await planText(), /^γ cut each round from the clustering trees · tolerance 0\.1 · 60 epochs × ≤ 12 rounds · learning rate by a range test · batch size chosen from the data · refit/);
+
+    const training = 'up to 60 epochs a round (Adam, batch size 128: the largest of 32–256 that leaves 64 steps an epoch), keeping the best epoch on the validation data';
+    const summary = { metric: 'mse' as const, tolerance: 0.1, baseline: 0.01, paramsBefore: 1000, epochs: 60, batchSize: 128, rounds: [], chosen: null, training };
+    await panel.send({ type: 'retrain', view: { status: 'running', plan, summary, epochs: [], written: [] } });
+    assert.match(await planText(), / · learning rate by a range test · batch 128 \(chosen from the data\) · refit/);
+    assert.strictEqual(await card.locator('.retrain-choices').textContent(), `Training: ${training}.`);
+
+    // A number given: the plan shows it whatever the summary says.
+    await panel.send({ type: 'retrain', view: { status: 'running', plan: { ...plan, batchSize: 16 }, summary: { ...summary, batchSize: 16 }, epochs: [], written: [] } });
+    assert.match(await planText(), / · learning rate by a range test · batch 16 · refit/);
+  });
+
   it('shows a retrain run: the loss per epoch with rounds marked, the round table, and the buttons\' messages', async () => {
     await panel.send(fixtures.condensed);
     const card = panel.page.locator('section.retrain');

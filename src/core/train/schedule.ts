@@ -11,6 +11,10 @@ import type { Backend } from '../compute/backend';
 import type { ModelSummary } from '../estimate';
 import { fineTune, FineTuneOptions, TrainingData } from './fineTune';
 
+/** Fine-tuning epochs a round at most, by default (the back-off ends a round sooner once it stops improving). */
+export const DEFAULT_EPOCHS = 60;
+/** Condense–retrain rounds at most, by default (the rounds also stop at the first one beyond the tolerance). */
+export const DEFAULT_ROUNDS = 12;
 /** Units a round removes by default, of those left (10–15 % keeps each round's retraining short). */
 export const DEFAULT_ROUND_FRACTION = 0.12;
 /** Candidates of the range test, high to low. */

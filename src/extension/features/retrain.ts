@@ -181,7 +181,7 @@ async function confirmParameters(initial: RetrainParameters): Promise<RetrainPar
   const parameters = { ...initial };
   const fields: { key: 'tolerance' | 'epochs' | 'rounds'; label: string; help: string }[] = [
     { key: 'tolerance', label: 'Tolerance', help: 'relative MSE increase (regression) or accuracy drop (classifiers) allowed on the validation data' },
-    { key: 'epochs', label: 'Epochs per round', help: 'fine-tuning epochs after each condensation' },
+    { key: 'epochs', label: 'Epochs per round', help: 'up to this many fine-tuning epochs after each condensation (a round ends sooner once its validation loss stops improving)' },
     { key: 'rounds', label: 'Rounds', help: 'condense–retrain rounds at most' },
   ];
   for (;;) {
@@ -189,7 +189,7 @@ async function confirmParameters(initial: RetrainParameters): Promise<RetrainPar
     const chosen = (value: Choosable, how: string): string => (value === AUTO ? how : String(value));
     const start: Item = {
       label: '$(play) Start retraining',
-      description: `γ ${chosen(parameters.threshold, 'cut each round')}, learning rate ${chosen(parameters.learningRate, 'by a range test')}, batch size ${parameters.batchSize} (settings)`,
+      description: `γ ${chosen(parameters.threshold, 'cut each round')}, learning rate ${chosen(parameters.learningRate, 'by a range test')}, batch size ${chosen(parameters.batchSize, 'chosen from the data')} (settings)`,
     };
     const picked = await vscode.window.showQuickPick<Item>(
       [start, ...fields.map((f) => ({ label: `${f.label}: ${parameters[f.key]}`, description: f.help, key: f.key }))],

@@ -56,6 +56,8 @@ describe('Condense and Retrain', () => {
     // The settings' numbers reached the engine as given.
     assert.deepStrictEqual([result.summary.thresholds, result.summary.learningRate], ['given: 0.999', { value: 0.001, chosenBy: 'given' }]);
     const view = condense.retrains.view(model)!;
+    // condense.retrain.batchSize is "auto" by default, as the CLI without --batch-size: the engine chose 32 for 128 rows.
+    assert.deepStrictEqual([view.plan.batchSize, result.summary.batchSize], ['auto', 32]);
     assert.strictEqual(view.status, 'completed');
     assert.deepStrictEqual(view.epochs.map((e) => `${e.round}.${e.epoch}`), ['1.1', '1.2', '2.1', '2.2']);
     assert.deepStrictEqual(view.summary, result.summary);

@@ -8,7 +8,7 @@ import type { CondenseReport } from '../../../src/core/reduction/report';
 import type { RetrainEvent, WorkerResponse } from '../../../src/shared/protocol';
 import { writeRetrainData } from '../../fixtures/retrain/data';
 import { copyCombustionExample, tempDir } from '../../helpers/models';
-import { LEARNING_RATE_CANDIDATES } from '../../../src/core/train/schedule';
+import { defaultBatchSize, LEARNING_RATE_CANDIDATES } from '../../../src/core/train/schedule';
 import { loadModel } from '../../../src/core/analyze';
 import { GraphEvaluator, isUnsupported } from '../../../src/core/compute/evaluator';
 
@@ -178,8 +178,9 @@ describe('analysis worker: cooperative stops and retraining', function () {
     await assert.rejects(client.request({ type: 'retrainWrite', run, round: 2, outDir: path.join(dir, 'round-2.condensed'), overwrite: false }), /no longer kept/);
   });
 
-  it('"auto" learning rate and threshold reach the engine unset: a range test chooses the rate, each round its γ; numbers are used as given', async () => {
-    const auto = (await client.request<'retrained'>({ ...retrainRequest(2, 1), learningRate: 'auto', threshold: 'auto' })).summary;
+  it('"auto" learning rate, threshold and batch size reach the engine unset: a range test chooses the rate, each round its γ, the data the batch size; numbers are used as given', async () => {
+    const auto = (await client.request<'retrained'>({ ...retrainRequest(2, 1), learningRate: 'auto', threshold: 'auto', batchSize: 'auto' })).summary;
+    assert.strictEqual(auto.batchSize, defaultBatchSize(data.train.x.length, data.train.x[0].length));
     assert.strictEqual(auto.learningRate?.chosenBy, 'range test');
     assert.deepStrictEqual(auto.learningRate.trials?.map((t) => t.learningRate), LEARNING_RATE_CANDIDATES);
     assert.ok(LEARNING_RATE_CANDIDATES.includes(auto.learningRate.value));
@@ -188,8 +189,19 @@ describe('analysis worker: cooperative stops and retraining', function () {
     assert.ok(auto.rounds.length >= 1 && auto.rounds.every((r) => r.threshold !== undefined && r.threshold > 0 && r.threshold < 1), JSON.stringify(auto.rounds));
     assert.ok(auto.rounds[0].params < auto.paramsBefore);
 
-    const given = (await client.request<'retrained'>({ ...retrainRequest(1, 1), learningRate: 3e-4, threshold: 0.999 })).summary;
+    // Enough training rows that the batch chosen is not the smallest candidate, as it is for the 128 rows above.
+    const rows = 4096;
+    const large = path.join(dir, 'large');
+    await fs.mkdir(large, { recursive: true });
+    const { train } = await writeRetrainData(large, model, { train: rows, val: 96 });
+    const chosen = (await client.request<'retrained'>({ ...retrainRequest(1, 1), trainInputs: train.inputs, trainTargets: train.targets, batchSize: 'auto' })).summary;
+    assert.strictEqual(chosen.batchSize, defaultBatchSize(rows, train.x[0].length));
+    assert.strictEqual(chosen.batchSize, 64);
+    assert.match(chosen.training ?? '', /\(Adam, batch size 64: the largest of 32–256 that leaves 64 steps an epoch\)/);
+
+    const given = (await client.request<'retrained'>({ ...retrainRequest(1, 1), learningRate: 3e-4, threshold: 0.999, batchSize: 16 })).summary;
     assert.deepStrictEqual(given.learningRate, { value: 3e-4, chosenBy: 'given' });
+    assert.strictEqual(given.batchSize, 16);
     assert.strictEqual(given.thresholds, 'given: 0.999');
     assert.strictEqual(given.rounds[0].threshold, 0.999);
   });

@@ -4,7 +4,12 @@
  * named, and values of the wrong type (settings.json holds anything) refused.
  */
 import * as assert from 'assert';
-import { givenNumber, isValidRetrainSetting, retrainChoices, retrainSettingsProblem } from '../../../src/shared/retrainSettings';
+import { readFileSync } from 'fs';
+import * as path from 'path';
+import { DEFAULT_EPOCHS, DEFAULT_ROUNDS, MIN_STEPS_PER_EPOCH } from '../../../src/core/train/schedule';
+import { PATIENCE, steadyEpochs } from '../../../src/core/train/rounds';
+import { PATIENCES_TO_STOP } from '../../../src/core/train/fineTune';
+import { AUTO, givenNumber, isValidRetrainSetting, retrainChoices, retrainSettingsProblem } from '../../../src/shared/retrainSettings';
 
 describe('retrain settings validation', () => {
   const valid = { tolerance: 0.1, epochs: 5, rounds: 3, learningRate: 0.001, batchSize: 32 };
@@ -30,11 +35,14 @@ describe('retrain settings validation', () => {
     assert.strictEqual(retrainSettingsProblem({ ...valid, batchSize: 0, epochs: 0 })?.key, 'epochs');
   });
 
-  it('takes "auto" for the learning rate and the threshold (the engine chooses), a number by its rule, and names both choices for another word', () => {
+  it('takes "auto" for the learning rate, the batch size and the threshold (the engine chooses), a number by its rule, and names both choices for another word', () => {
     assert.strictEqual(retrainSettingsProblem({ ...valid, learningRate: 'auto', threshold: 'auto' }), undefined);
+    assert.strictEqual(retrainSettingsProblem({ ...valid, batchSize: 'auto' }), undefined);
     assert.strictEqual(retrainSettingsProblem({ ...valid, threshold: 1 }), undefined);
     const cases: [Record<string, unknown>, string][] = [
       [{ learningRate: 'automatic' }, 'learningRate must be "auto" or a positive number (at most 10), got "automatic"'],
+      [{ batchSize: 'chosen' }, 'batchSize must be "auto" or a positive integer (at most 1000000), got "chosen"'],
+      [{ batchSize: 2.5 }, 'batchSize must be a positive integer (at most 1000000), got 2.5'],
       [{ threshold: 0 }, 'threshold must be a number in (0, 1], got 0'],
       [{ threshold: 1.5 }, 'threshold must be a number in (0, 1], got 1.5'],
       [{ threshold: 'Auto' }, 'threshold must be "auto" or a number in (0, 1], got "Auto"'],
@@ -77,5 +85,42 @@ describe('retrain settings validation', () => {
     assert.ok(!isValidRetrainSetting('epochs', Number('')));
     assert.ok(!isValidRetrainSetting('rounds', 1.5));
     assert.ok(isValidRetrainSetting('tolerance', 0));
+  });
+});
+
+/**
+ * package.json cannot import the engine's constants: its retrain settings are held here to the defaults
+ * the CLI uses (--epochs, --rounds, and no --learning-rate, --batch-size or --threshold: the engine
+ * chooses), and their descriptions to the engine's rules.
+ */
+describe('package.json: the condense.retrain.* settings', () => {
+  type Property = { default: unknown; markdownDescription: string; minimum?: number; maximum?: number; oneOf?: { enum?: string[]; enumDescriptions?: string[]; minimum?: number; maximum?: number }[] };
+  const manifest = JSON.parse(readFileSync(path.join(__dirname, '../../../package.json'), 'utf8')) as { contributes: { configuration: { properties: Record<string, Property> } } };
+  const setting = (key: string): Property => {
+    const property = manifest.contributes.configuration.properties[`condense.retrain.${key}`];
+    assert.ok(property, `condense.retrain.${key} is not a setting`);
+    return property;
+  };
+
+  it("defaults to the CLI's retrain defaults: the engine's epochs and rounds, and the engine's choice of the learning rate, batch size and threshold", () => {
+    assert.strictEqual(setting('epochs').default, DEFAULT_EPOCHS);
+    assert.strictEqual(setting('rounds').default, DEFAULT_ROUNDS);
+    for (const key of ['learningRate', 'batchSize', 'threshold']) assert.strictEqual(setting(key).default, AUTO, key);
+    const defaults = Object.fromEntries(['tolerance', 'epochs', 'rounds', 'learningRate', 'batchSize', 'threshold'].map((key) => [key, setting(key).default]));
+    assert.strictEqual(retrainSettingsProblem(defaults as Parameters<typeof retrainSettingsProblem>[0]), undefined);
+  });
+
+  it("bounds each number as the validation does, and says what the engine's rules are", () => {
+    for (const [key, property] of [['epochs', setting('epochs')], ['rounds', setting('rounds')], ['batchSize', setting('batchSize').oneOf![1]]] as const) {
+      assert.ok(isValidRetrainSetting(key, property.minimum) && !isValidRetrainSetting(key, property.minimum - 1), `${key}'s minimum`);
+      assert.ok(isValidRetrainSetting(key, property.maximum) && !isValidRetrainSetting(key, property.maximum + 1), `${key}'s maximum`);
+    }
+    for (const epochs of [DEFAULT_EPOCHS, 10]) assert.strictEqual(steadyEpochs(epochs), epochs / 2, 'the epochs description says "the first half"');
+    assert.ok(setting('epochs').markdownDescription.includes(
+      `the first half at the starting rate, then the rate is halved after ${PATIENCE} epochs in a row without a better validation loss and the round ends after ${PATIENCES_TO_STOP * PATIENCE}`,
+    ));
+    const batch = setting('batchSize');
+    assert.deepStrictEqual(batch.oneOf![0].enum, [AUTO]);
+    for (const text of [batch.markdownDescription, batch.oneOf![0].enumDescriptions![0]]) assert.ok(text.includes(`leaves ${MIN_STEPS_PER_EPOCH} steps an epoch`), text);
   });
 });
