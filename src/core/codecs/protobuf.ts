@@ -46,62 +46,80 @@ export interface FieldAt {
   wireType: number;
   /** The value of a varint field (0 for other wire types). */
   value: number;
-  /** Where the value starts: the payload of a length-delimited field, after its length. */
+  /** Where the value starts: after the tag, and after the length of a length-delimited field. */
   bodyStart: number;
   /** Where the field ends (the next one starts). */
   end: number;
 }
 
+/** The most bytes of a varint holding 32 bits (a tag, a length), and of one holding 64. */
+const VARINT32_BYTES = 5;
+const VARINT64_BYTES = 10;
+
 /**
  * The field whose tag is at `pos`, which must end by `end` (the end of the message holding it), so
- * that a reader can walk embedded messages in place, each byte read once. Groups (wire types 3 and
- * 4, long deprecated) are refused as malformed: they cannot be skipped or copied as one field.
+ * that a reader can walk embedded messages in place, each byte read once. Tags and lengths longer
+ * than 5 bytes are malformed (protobuf's C++ parser stops there; protobufjs would skip to a 10th
+ * byte), and so are groups (wire types 3 and 4, long deprecated: they cannot be skipped or copied
+ * as one field).
  */
 export function readFieldAt(bytes: Uint8Array, pos: number, end: number): FieldAt {
-  const readVarint = (): number => {
+  const readVarint = (maxBytes: number, what: string): number => {
     let value = 0;
-    for (let shift = 0; ; shift += 7) {
-      if (pos >= end) throw new MalformedMessage('truncated varint');
-      if (shift > 63) throw new MalformedMessage('varint longer than 10 bytes');
+    for (let i = 0; ; i++) {
+      if (pos >= end) throw new MalformedMessage(`truncated ${what}`);
+      if (i >= maxBytes) throw new MalformedMessage(`${what} longer than ${maxBytes} bytes`);
       const byte = bytes[pos++];
-      value += (byte & 0x7f) * 2 ** shift;
+      value += (byte & 0x7f) * 2 ** (7 * i);
       if (byte < 0x80) return value;
     }
   };
-  const tag = readVarint();
+  const tag = readVarint(VARINT32_BYTES, 'tag');
   const wireType = tag % 8;
   const field = Math.floor(tag / 8);
+  const bodyStart = pos;
   let value = 0;
-  if (wireType === VARINT) value = readVarint();
+  if (wireType === VARINT) value = readVarint(VARINT64_BYTES, 'varint');
   else if (wireType === FIXED64 || wireType === FIXED32) pos += wireType === FIXED64 ? 8 : 4;
   else if (wireType === LENGTH_DELIMITED) {
-    const length = readVarint();
-    const bodyStart = pos;
+    const length = readVarint(VARINT32_BYTES, 'length');
     if (length > end - pos || field === 0) throw new MalformedMessage('truncated or malformed message');
-    return { field, wireType, value, bodyStart, end: pos + length };
+    return { field, wireType, value, bodyStart: pos, end: pos + length };
   } else throw new MalformedMessage(`unsupported wire type ${wireType}`);
   if (pos > end || field === 0) throw new MalformedMessage('truncated or malformed message');
-  return { field, wireType, value, bodyStart: pos, end: pos };
+  return { field, wireType, value, bodyStart, end: pos };
+}
+
+/**
+ * Whether a varint of `length` bytes is read alike as an int32 by protobufjs and protobuf's C++
+ * parser: 5 bytes at most, or 10 (a negative number). From a 5th byte with its high bit set,
+ * protobufjs skips to the 10th, whatever the bytes in between.
+ */
+export function isInt32Varint(length: number): boolean {
+  return length <= VARINT32_BYTES || length === VARINT64_BYTES;
 }
 
 /**
  * Whether `body` (a packed repeated field's payload) is a whole number of values of `wireType`:
- * varints of at most 10 bytes, the last one complete, or 4- or 8-byte values.
+ * 4- or 8-byte values, or varints of at most 10 bytes (of 5 or 10 with `int32`), the last complete.
  */
-export function isPacked(body: Uint8Array, wireType: number): boolean {
+export function isPacked(body: Uint8Array, wireType: number, int32 = false): boolean {
   if (wireType === FIXED32) return body.length % 4 === 0;
   if (wireType === FIXED64) return body.length % 8 === 0;
   if (wireType !== VARINT) return false;
-  let run = 0;
+  let length = 0;
   for (const byte of body) {
-    run = byte < 0x80 ? 0 : run + 1;
-    if (run >= 10) return false;
+    length++;
+    if (length > VARINT64_BYTES) return false;
+    if (byte >= 0x80) continue;
+    if (int32 && !isInt32Varint(length)) return false;
+    length = 0;
   }
-  return run === 0;
+  return length === 0;
 }
 
 /** A non-negative integer as a varint. */
-function varint(value: number): Uint8Array {
+export function varint(value: number): Uint8Array {
   const out: number[] = [];
   for (; value > 0x7f; value = Math.floor(value / 128)) out.push((value % 128) | 0x80);
   out.push(value);

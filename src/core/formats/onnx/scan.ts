@@ -3,7 +3,7 @@
  * onnx.proto (schema.ts) walked in place, once, so that what protobufjs decodes, what onnxruntime
  * parses and what the writer scans are the same fields. Field numbers are those of onnx.proto.
  */
-import { FieldAt, isPacked, LENGTH_DELIMITED, MalformedMessage, readFieldAt } from '../../codecs/protobuf';
+import { FieldAt, isInt32Varint, isPacked, LENGTH_DELIMITED, MalformedMessage, readFieldAt, VARINT } from '../../codecs/protobuf';
 import { InputError } from '../../model/errors';
 import { allowsWireType, FieldSpec, MessageSpec, MODEL_PROTO } from './schema';
 
@@ -34,9 +34,11 @@ interface Frame {
  * a group or an invalid wire type (wire types 3, 4, 6, 7 are refused in any field, known or not:
  * onnx.proto declares no group, and the writer could not copy one as a field), a known field
  * written with a wire type its declared type does not allow (protobufjs would read it by the
- * declared type, onnxruntime would set it aside as unknown), a packed array that is no whole
- * number of values, or messages nested deeper than onnxruntime parses. Unknown fields (newer
- * than the schema) pass with any other wire type. Iterative and linear: each byte is read once.
+ * declared type, onnxruntime would set it aside as unknown), an int32 in 6 to 9 bytes (protobufjs
+ * would read past it), a packed array that is no whole number of values, or messages nested
+ * deeper than onnxruntime parses. Unknown fields (newer than the schema) pass with any other
+ * wire type. Tags and lengths over 5 bytes are malformed (readFieldAt). Iterative and linear:
+ * each byte is read once.
  */
 export function checkWireTypes(file: string, model: Uint8Array): void {
   const stack: Frame[] = [{ spec: MODEL_PROTO, end: model.length, label: '', counts: null }];
@@ -60,9 +62,12 @@ export function checkWireTypes(file: string, model: Uint8Array): void {
     if (!spec) continue;
     const field = `field ${f.field} (${spec.name}) of ${where(stack)}`;
     if (!allowsWireType(spec, f.wireType)) throw refuse(`${field} has wire type ${f.wireType} (${WIRE_TYPES[f.wireType]}); expected ${expected(spec)}`);
+    if (spec.int32 && f.wireType === VARINT && !isInt32Varint(f.end - f.bodyStart)) {
+      throw refuse(`${field} is an int32 written in ${f.end - f.bodyStart} bytes; it takes 5 at most, or 10 when negative`);
+    }
     if (f.wireType !== LENGTH_DELIMITED) continue;
-    if (spec.wireType !== LENGTH_DELIMITED && !isPacked(model.subarray(f.bodyStart, f.end), spec.wireType)) {
-      throw refuse(`${field} is a packed array of ${f.end - f.bodyStart} bytes that is not a whole number of ${WIRE_TYPES[spec.wireType]} values`);
+    if (spec.wireType !== LENGTH_DELIMITED && !isPacked(model.subarray(f.bodyStart, f.end), spec.wireType, spec.int32)) {
+      throw refuse(`${field} is a packed array of ${f.end - f.bodyStart} bytes that is not a whole number of ${spec.int32 ? 'int32' : WIRE_TYPES[spec.wireType]} values`);
     }
     if (!spec.message) continue;
     if (stack.length > MAX_DEPTH) throw refuse(`messages are nested more than ${MAX_DEPTH} deep in ${where(stack)}`);

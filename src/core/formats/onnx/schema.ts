@@ -13,6 +13,8 @@ export interface FieldSpec {
   repeated: boolean;
   /** The wire type of one value: varint, 32- or 64-bit, or length-delimited (strings, bytes, messages). */
   wireType: number;
+  /** Declared int32 or enum: a varint that protobufjs reads as 32 bits. */
+  int32: boolean;
   /** The declared message type, for an embedded message. */
   message: MessageSpec | null;
 }
@@ -72,6 +74,7 @@ const SCALARS: ReadonlyMap<string, number> = new Map([
   ['int32', VARINT], ['int64', VARINT], ['uint64', VARINT], ['enum', VARINT],
   ['float', FIXED32], ['double', FIXED64], ['string', LENGTH_DELIMITED], ['bytes', LENGTH_DELIMITED],
 ]);
+const INT32_TYPES = new Set(['int32', 'enum']);
 
 function buildSchema(): Map<string, MessageSpec> {
   const messages = new Map(ONNX_PROTO.map(([name]) => [name, { name, fields: new Map<number, FieldSpec>() }]));
@@ -82,7 +85,9 @@ function buildSchema(): Map<string, MessageSpec> {
       const [, repeated, type, fieldName, number] = parts;
       const message = SCALARS.has(type) ? null : messages.get(type);
       if (message === undefined) throw new Error(`onnx schema: ${name}.${fieldName} has unknown type ${type}`);
-      messages.get(name)!.fields.set(Number(number), { name: fieldName, repeated: !!repeated, wireType: SCALARS.get(type) ?? LENGTH_DELIMITED, message });
+      messages.get(name)!.fields.set(Number(number), {
+        name: fieldName, repeated: !!repeated, wireType: SCALARS.get(type) ?? LENGTH_DELIMITED, int32: INT32_TYPES.has(type), message,
+      });
     }
   }
   return messages;
