@@ -55,6 +55,8 @@ export interface FieldAt {
 /** The most bytes of a varint holding 32 bits (a tag, a length), and of one holding 64. */
 const VARINT32_BYTES = 5;
 const VARINT64_BYTES = 10;
+/** The largest field number: a tag over 32 bits is read modulo 2^32 by protobufjs. */
+const MAX_FIELD = 2 ** 29 - 1;
 
 /**
  * The field whose tag is at `pos`, which must end by `end` (the end of the message holding it), so
@@ -64,30 +66,42 @@ const VARINT64_BYTES = 10;
  * as one field).
  */
 export function readFieldAt(bytes: Uint8Array, pos: number, end: number): FieldAt {
-  const readVarint = (maxBytes: number, what: string): number => {
-    let value = 0;
-    for (let i = 0; ; i++) {
-      if (pos >= end) throw new MalformedMessage(`truncated ${what}`);
-      if (i >= maxBytes) throw new MalformedMessage(`${what} longer than ${maxBytes} bytes`);
-      const byte = bytes[pos++];
-      value += (byte & 0x7f) * 2 ** (7 * i);
-      if (byte < 0x80) return value;
-    }
-  };
-  const tag = readVarint(VARINT32_BYTES, 'tag');
+  const tagEnd = varintEnd(bytes, pos, end, VARINT32_BYTES, 'tag');
+  const tag = varintValue(bytes, pos, tagEnd);
   const wireType = tag % 8;
   const field = Math.floor(tag / 8);
-  const bodyStart = pos;
+  if (field === 0) throw new MalformedMessage('truncated or malformed message');
+  if (field > MAX_FIELD) throw new MalformedMessage('field number out of range');
+  if (wireType === VARINT) {
+    const valueEnd = varintEnd(bytes, tagEnd, end, VARINT64_BYTES, 'varint');
+    return { field, wireType, value: varintValue(bytes, tagEnd, valueEnd), bodyStart: tagEnd, end: valueEnd };
+  }
+  if (wireType === FIXED64 || wireType === FIXED32) {
+    const valueEnd = tagEnd + (wireType === FIXED64 ? 8 : 4);
+    if (valueEnd > end) throw new MalformedMessage('truncated or malformed message');
+    return { field, wireType, value: 0, bodyStart: tagEnd, end: valueEnd };
+  }
+  if (wireType !== LENGTH_DELIMITED) throw new MalformedMessage(`unsupported wire type ${wireType}`);
+  const bodyStart = varintEnd(bytes, tagEnd, end, VARINT32_BYTES, 'length');
+  const length = varintValue(bytes, tagEnd, bodyStart);
+  if (length > end - bodyStart) throw new MalformedMessage('truncated or malformed message');
+  return { field, wireType, value: 0, bodyStart, end: bodyStart + length };
+}
+
+/** Where the varint at `pos` ends; throws MalformedMessage when it passes `end` or `maxBytes`. */
+function varintEnd(bytes: Uint8Array, pos: number, end: number, maxBytes: number, what: string): number {
+  for (let i = 0; ; i++) {
+    if (pos + i >= end) throw new MalformedMessage(`truncated ${what}`);
+    if (i >= maxBytes) throw new MalformedMessage(`${what} longer than ${maxBytes} bytes`);
+    if (bytes[pos + i] < 0x80) return pos + i + 1;
+  }
+}
+
+/** The value of the varint in bytes[start, stop), exact up to 2^53. */
+function varintValue(bytes: Uint8Array, start: number, stop: number): number {
   let value = 0;
-  if (wireType === VARINT) value = readVarint(VARINT64_BYTES, 'varint');
-  else if (wireType === FIXED64 || wireType === FIXED32) pos += wireType === FIXED64 ? 8 : 4;
-  else if (wireType === LENGTH_DELIMITED) {
-    const length = readVarint(VARINT32_BYTES, 'length');
-    if (length > end - pos || field === 0) throw new MalformedMessage('truncated or malformed message');
-    return { field, wireType, value, bodyStart: pos, end: pos + length };
-  } else throw new MalformedMessage(`unsupported wire type ${wireType}`);
-  if (pos > end || field === 0) throw new MalformedMessage('truncated or malformed message');
-  return { field, wireType, value, bodyStart, end: pos };
+  for (let i = start; i < stop; i++) value += (bytes[i] & 0x7f) * 2 ** (7 * (i - start));
+  return value;
 }
 
 /**
@@ -108,7 +122,8 @@ export function isPacked(body: Uint8Array, wireType: number, int32 = false): boo
   if (wireType === FIXED64) return body.length % 8 === 0;
   if (wireType !== VARINT) return false;
   let length = 0;
-  for (const byte of body) {
+  for (let i = 0; i < body.length; i++) {
+    const byte = body[i];
     length++;
     if (length > VARINT64_BYTES) return false;
     if (byte >= 0x80) continue;

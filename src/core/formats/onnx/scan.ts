@@ -60,14 +60,13 @@ export function checkWireTypes(file: string, model: Uint8Array): void {
     pos = f.end;
     const spec = frame.spec.fields.get(f.field);
     if (!spec) continue;
-    const field = `field ${f.field} (${spec.name}) of ${where(stack)}`;
-    if (!allowsWireType(spec, f.wireType)) throw refuse(`${field} has wire type ${f.wireType} (${WIRE_TYPES[f.wireType]}); expected ${expected(spec)}`);
+    if (!allowsWireType(spec, f.wireType)) throw refuse(`${describe(f, spec, stack)} has wire type ${f.wireType} (${WIRE_TYPES[f.wireType]}); expected ${expected(spec)}`);
     if (spec.int32 && f.wireType === VARINT && !isInt32Varint(f.end - f.bodyStart)) {
-      throw refuse(`${field} is an int32 written in ${f.end - f.bodyStart} bytes; it takes 5 at most, or 10 when negative`);
+      throw refuse(`${describe(f, spec, stack)} is an int32 written in ${f.end - f.bodyStart} bytes; it takes 5 at most, or 10 when negative`);
     }
     if (f.wireType !== LENGTH_DELIMITED) continue;
     if (spec.wireType !== LENGTH_DELIMITED && !isPacked(model.subarray(f.bodyStart, f.end), spec.wireType, spec.int32)) {
-      throw refuse(`${field} is a packed array of ${f.end - f.bodyStart} bytes that is not a whole number of ${spec.int32 ? 'int32' : WIRE_TYPES[spec.wireType]} values`);
+      throw refuse(`${describe(f, spec, stack)} is a packed array of ${f.end - f.bodyStart} bytes that is not a whole number of ${spec.int32 ? 'int32' : WIRE_TYPES[spec.wireType]} values`);
     }
     if (!spec.message) continue;
     if (stack.length > MAX_DEPTH) throw refuse(`messages are nested more than ${MAX_DEPTH} deep in ${where(stack)}`);
@@ -81,6 +80,10 @@ export function checkWireTypes(file: string, model: Uint8Array): void {
     stack.push({ spec: spec.message, end: f.end, label, counts: null });
     pos = f.bodyStart;
   }
+}
+
+function describe(f: FieldAt, spec: FieldSpec, stack: Frame[]): string {
+  return `field ${f.field} (${spec.name}) of ${where(stack)}`;
 }
 
 function expected(spec: FieldSpec): string {

@@ -153,7 +153,7 @@ describe('ONNX reading checks each field\'s wire type against onnx.proto', funct
       /field 1 \(dims\) of TensorProto at graph\.initializer\[0\] is a packed array of 2 bytes that is not a whole number of varint values$/);
   });
 
-  it('varints protobufjs would read past: an int32 in 6 to 9 bytes (alone or packed), a tag in more than 5', async () => {
+  it('varints protobufjs would read otherwise: an int32 in 6 to 9 bytes (alone or packed), a tag in more than 5 bytes or over 32 bits', async () => {
     await refused(replaced(gemmModel(), [...WEIGHT, [2, 0]], () => varintField(2, 2 ** 53)),
       /field 2 \(data_type\) of TensorProto at graph\.initializer\[0\] is an int32 written in 8 bytes; it takes 5 at most, or 10 when negative$/);
     await refused(replaced(gemmModel(), BIAS, (f) => bytesField(5, f.body, bytesField(5, varint(1), varint(2 ** 40)))),
@@ -161,6 +161,10 @@ describe('ONNX reading checks each field\'s wire type against onnx.proto', funct
     const paddedTag = Uint8Array.of(0x8a, 0x80, 0x80, 0x80, 0x80, 0x00, 1, 0x7a);
     await refused(replaced(gemmModel(), NODE, (f) => bytesField(1, f.body, paddedTag)),
       /not a valid ONNX file: truncated or malformed protobuf \(tag longer than 5 bytes in NodeProto at graph\.node\[0\]\)$/);
+    // 2^32 + (field 3, length-delimited): protobufjs would read a second name.
+    const wideTag = Uint8Array.of(0x9a, 0x80, 0x80, 0x80, 0x10, 1, 0x7a);
+    await refused(replaced(gemmModel(), NODE, (f) => bytesField(1, f.body, wideTag)),
+      /not a valid ONNX file: truncated or malformed protobuf \(field number out of range in NodeProto at graph\.node\[0\]\)$/);
   });
 
   it('messages nested 100 deep read (onnxruntime parses them), 101 deep are refused before any is decoded', async () => {
