@@ -5,10 +5,11 @@
  * defaults choosing the rest. Prints the markdown table of docs/benchmarks.md.
  *
  *   npx tsx bench/paper/combustion.ts --prepare-only [--out DIR]   (the data and the trained original)
- *   npx tsx bench/paper/retrainFormats.ts [--out DIR] [--forms tfjs,h5,.keras,onnx,safetensors]
+ *   npx tsx bench/paper/retrainFormats.ts [--out DIR] [--forms tfjs,h5,.keras,onnx,safetensors] [--trainer pytorch]
  *
  * Each form is checked before it is retrained: condense's evaluator gives the TF.js original's outputs on
- * the validation inputs (to 1e-5). The files go to DIR/forms/, the retrained models to DIR/retrained-FORM/.
+ * the validation inputs (to 1e-5). The files go to DIR/forms/, the retrained models to DIR/retrained-FORM/
+ * (DIR/retrained-FORM-pytorch/ with --trainer pytorch, which is passed on to reduce).
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
@@ -200,6 +201,7 @@ async function outputs(file: string, x: { data: Float32Array; shape: number[] },
 async function run(): Promise<void> {
   const dir = path.resolve(flag('--out') ?? path.join(__dirname, 'out', 'combustion'));
   const wanted = flag('--forms')?.split(',');
+  const trainer = flag('--trainer');
   const original = path.join(dir, 'original', 'model.json');
   const layers = await denseLayers(original);
   const valX = await readDataFile(path.join(dir, 'val-inputs.npy'));
@@ -210,12 +212,12 @@ async function run(): Promise<void> {
     const y = await outputs(form.file, valX, form.extra[1]);
     const worst = y.reduce((m, v, i) => Math.max(m, Math.abs(v - reference[i])), 0);
     if (worst > 1e-5) throw new Error(`${form.name}: differs from the TF.js original by ${worst}`);
-    const out = path.join(dir, `retrained-${path.basename(form.file).replace(/\W/g, '-')}`);
+    const out = path.join(dir, `retrained-${path.basename(form.file).replace(/\W/g, '-')}${trainer ? `-${trainer}` : ''}`);
     await fs.rm(out, { recursive: true, force: true });
     const started = performance.now();
     const code = await main([
       'reduce', form.file, '--out', out, '--train-inputs', path.join(dir, 'train-inputs.npy'), '--train-targets', path.join(dir, 'train-targets.npy'),
-      '--val-inputs', path.join(dir, 'val-inputs.npy'), '--val-targets', path.join(dir, 'val-targets.npy'), '--tolerance', '0.1', ...form.extra,
+      '--val-inputs', path.join(dir, 'val-inputs.npy'), '--val-targets', path.join(dir, 'val-targets.npy'), '--tolerance', '0.1', ...form.extra, ...(trainer ? ['--trainer', trainer] : []),
     ], (s) => {
       console.log(`[${form.name} ${new Date().toISOString().slice(11, 19)}] ${s}`);
     }, (s) => {

@@ -8,7 +8,8 @@ import * as path from 'path';
 import type { Backend } from '../compute/backend';
 import { InputError } from './errors';
 import { DEFAULT_MAX_MODEL_BYTES, FileStamp, ModelReading } from './files';
-import { checkGraph, ModelGraph } from './graph';
+import { ModelGraph } from './graph';
+import { checkGraph } from '../structure/checks';
 import { OutputFile } from '../reduction/output';
 import { NamedWeight, Tensor } from './tensor';
 

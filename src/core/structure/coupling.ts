@@ -15,7 +15,7 @@
 import { compose } from './activations';
 import { LayerNode, ModelGraph } from '../model/graph';
 import { ChannelLayer, ConsumerLink, ProducerInfo, ProducerWalk } from './walk';
-import { isCondensable, passesChannels } from './layerKinds';
+import { isCondensable, isInput, layerKind, passesChannels } from './layerKinds';
 
 export function joinCoupled(graph: ModelGraph, walks: ProducerWalk[]): ProducerInfo[] {
   const joined = new Map<string, ProducerInfo>();
@@ -80,7 +80,7 @@ function addSources(graph: ModelGraph, add: LayerNode): { producers: string[]; b
   const visit = (name: string): void => {
     const node = graph.byName.get(name)!;
     if (isCondensable(node)) producers.add(name);
-    else if (node.className === 'Add') node.inbound.forEach(visit);
+    else if (layerKind(node.className)?.channels === 'add') node.inbound.forEach(visit);
     else if (passesChannels(node) && node.inbound.length === 1) visit(node.inbound[0]);
     else blockers.add(node);
   };
@@ -89,7 +89,7 @@ function addSources(graph: ModelGraph, add: LayerNode): { producers: string[]; b
 }
 
 function describe(layer: LayerNode): string {
-  return layer.className === 'InputLayer' ? `the model input ${layer.name}` : `${layer.className} ${layer.name}`;
+  return isInput(layer) ? `the model input ${layer.name}` : `${layer.className} ${layer.name}`;
 }
 
 function joinGroup(walks: ProducerWalk[], adds: LayerNode[], blockers: Group['blockers']): ProducerInfo[] {

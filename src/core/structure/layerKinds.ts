@@ -95,6 +95,8 @@ export interface LayerKind {
   readonly activation?: (config: Config) => ActivationFn | null;
   /** Configs that make the layer a softmax over the channels (which ties every unit together). */
   readonly softmaxWhen?: (config: Config) => boolean;
+  /** Numeric config fields the engine and the predictors compute with: a file giving one anything but a finite number is refused (a string would be concatenated instead of added; a string epsilon made TF.js run for minutes). */
+  readonly configNumbers?: readonly string[];
   /** Its output shape, from its config and its inputs' shapes. */
   readonly outputShape: ShapeRule;
   /** How GraphEvaluator computes it (compute/kernels); absent: not evaluated on calibration data. */
@@ -148,12 +150,12 @@ const TABLE = [
     onnx: { ops: ['Gemm', 'MatMul'] }, torch: PRODUCER_TORCH,
   },
   {
-    className: 'Conv2D', channels: 'producer', widthKey: 'filters', kernelRank: 4, weights: PRODUCER_WEIGHTS, outputShape: conv2dShape, kernel: linearKernel,
+    className: 'Conv2D', channels: 'producer', widthKey: 'filters', kernelRank: 4, weights: PRODUCER_WEIGHTS, configNumbers: ['groups'], outputShape: conv2dShape, kernel: linearKernel,
     onnx: { ops: ['Conv'] }, torch: PRODUCER_TORCH,
   },
   // A Conv with one input channel and one filter per group.
   {
-    className: 'DepthwiseConv2D', channels: 'depthwise', weights: ['depthwise_kernel', 'bias'], outputShape: depthwiseShape, kernel: depthwiseKernel,
+    className: 'DepthwiseConv2D', channels: 'depthwise', weights: ['depthwise_kernel', 'bias'], configNumbers: ['depth_multiplier'], outputShape: depthwiseShape, kernel: depthwiseKernel,
     onnx: { ops: ['Conv'] },
   },
   {
@@ -161,7 +163,8 @@ const TABLE = [
     notTrainable: NO_BUILDER,
   },
   {
-    className: 'BatchNormalization', channels: 'batchNorm', weights: ['gamma', 'beta', 'moving_mean', 'moving_variance'], outputShape: sameShape,
+    className: 'BatchNormalization', channels: 'batchNorm', weights: ['gamma', 'beta', 'moving_mean', 'moving_variance'], configNumbers: ['epsilon', 'momentum'],
+    outputShape: sameShape,
     kernel: batchNormKernel, onnx: { ops: ['BatchNormalization'] },
     torch: new Map([['weight', 'gamma'], ['bias', 'beta'], ['running_mean', 'moving_mean'], ['running_var', 'moving_variance']]),
   },
@@ -187,7 +190,7 @@ const TABLE = [
   },
   { className: 'ReLU', channels: 'activation', weights: [], activation: reluOf, outputShape: sameShape, kernel: activationKernel(reluOf) },
   {
-    className: 'LeakyReLU', channels: 'activation', weights: [], activation: leakyReluOf, outputShape: sameShape, kernel: activationKernel(leakyReluOf),
+    className: 'LeakyReLU', channels: 'activation', weights: [], configNumbers: ['alpha'], activation: leakyReluOf, outputShape: sameShape, kernel: activationKernel(leakyReluOf),
     onnx: { byAttributes: new Map([['LeakyRelu', (n: OpAttributes) => ({ alpha: n.float('alpha', 0.01) })]]) },
   },
   {
@@ -217,7 +220,7 @@ const TABLE = [
   // Reshape to [batch, -1] is a flatten.
   { className: 'Flatten', channels: 'flatten', weights: [], outputShape: flattenShape, kernel: flattenKernel, onnx: { ops: ['Flatten', 'Reshape'] } },
   { className: 'Add', channels: 'add', weights: [], outputShape: sameShape, kernel: addKernel, onnx: { ops: ['Add', 'Sum'] } },
-  { className: 'Concatenate', channels: 'concatenate', weights: [], outputShape: concatenateShape, kernel: concatenateKernel, onnx: { ops: ['Concat'] } },
+  { className: 'Concatenate', channels: 'concatenate', weights: [], configNumbers: ['axis'], outputShape: concatenateShape, kernel: concatenateKernel, onnx: { ops: ['Concat'] } },
   merging('Subtract', sameShape, ['Sub']),
   merging('Multiply', sameShape, ['Mul']),
   merging('Average', sameShape, ['Mean']),
@@ -245,6 +248,11 @@ export function layerKind(className: string): LayerKind | undefined {
 /** Every kind, in table order. */
 export function layerKinds(): readonly LayerKind[] {
   return KINDS;
+}
+
+/** The model's input layer. */
+export function isInput(layer: LayerNode): boolean {
+  return layerKind(layer.className)?.channels === 'input';
 }
 
 export function isCondensable(layer: LayerNode): layer is LayerNode & { className: 'Dense' | 'Conv2D' } {
@@ -281,6 +289,11 @@ const PASSING: ReadonlySet<ChannelRole> = new Set(['batchNorm', 'depthwise', 'ac
 export function passesChannels(layer: LayerNode): boolean {
   const kind = layerKind(layer.className);
   return kind !== undefined && PASSING.has(kind.channels);
+}
+
+/** A producer over images (Conv2D): its kernel is [kh, kw, inputs, filters]. */
+export function convolves(className: string): boolean {
+  return layerKind(className)?.kernelRank === 4;
 }
 
 /** A producer's width (units or filters) as its config gives it. */

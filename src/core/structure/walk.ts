@@ -1,5 +1,5 @@
 import { activationByName, ActivationFn, compose } from './activations';
-import { activationLayer, isSoftmax, layerKind, producerWidth } from './layerKinds';
+import { activationLayer, convolves, isSoftmax, layerKind, producerWidth } from './layerKinds';
 import { LayerNode, ModelGraph } from '../model/graph';
 import { excerpt } from '../codecs/json';
 
@@ -108,7 +108,7 @@ export function walkProducer(graph: ModelGraph, layer: LayerNode & { className: 
   if (layer.config.activation === 'softmax') return refuse('softmax ties all its units together');
   if (own === null) return refuse(`unknown activation ${excerpt(layer.config.activation)}`);
   if (layer.shared) return refuse('shared layer: called on several inputs');
-  if (kind === 'Conv2D') {
+  if (convolves(kind)) {
     if (layer.config.data_format === 'channels_first') return refuse('channels_first convolutions are not supported');
     if (Number(layer.config.groups ?? 1) !== 1) return refuse('grouped convolution');
   }
@@ -165,7 +165,7 @@ export function walkProducer(graph: ModelGraph, layer: LayerNode & { className: 
 
   /** A Dense/Conv2D layer reading the channels: the consumer whose input weights are reduced with them. */
   const toConsumer = (next: LayerNode, route: Route): string | null => {
-    if (next.className === 'Conv2D' && (next.config.data_format === 'channels_first' || Number(next.config.groups ?? 1) !== 1)) {
+    if (convolves(next.className) && (next.config.data_format === 'channels_first' || Number(next.config.groups ?? 1) !== 1)) {
       return `coupled — feeds ${next.name}, a convolution of a kind not supported`;
     }
     const kernel = next.weights.get('kernel');

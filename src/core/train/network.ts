@@ -8,6 +8,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { InputError } from '../model/errors';
 import { LayerNode, ModelGraph } from '../model/graph';
 import { sizeOf, Tensor } from '../model/tensor';
+import { isInput } from '../structure/layerKinds';
 import { TRAINABLE_KINDS, Unbuildable, unbuildable } from './layers';
 
 export interface TrainableNetwork {
@@ -29,7 +30,7 @@ export function buildTrainable(tf: typeof TF, graph: ModelGraph, file: string, i
   const bound: TrainableNetwork['bound'] = [];
   for (const node of graph.layers) {
     if (!needed.has(node.name)) continue;
-    if (node.className === 'InputLayer') {
+    if (isInput(node)) {
       outputs.set(node.name, input);
       continue;
     }

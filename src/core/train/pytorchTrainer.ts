@@ -3,9 +3,9 @@
  * trains a round's condensed model with the embedded trainer's schedule, on CPU or a CUDA GPU, in one
  * process or data-parallel under torchrun (`python -m torch.distributed.run`, DistributedDataParallel).
  * The engine's graph goes to the script as a JSON list of nodes (the layer kinds the embedded trainer
- * builds, described here with the same rules), the weights and data as raw float32 files; the script
- * streams one JSON line per epoch and writes the trained weights as raw float32, which come back as
- * the engine's tensors by weight name. Cancel kills the script's process group; Pause stops it
+ * builds, each described by its entry in that trainer's table, train/layers.ts), the weights and data
+ * as raw float32 files; the script streams one JSON line per epoch and writes the trained weights as
+ * raw float32, which come back as the engine's tensors by weight name. Cancel kills the script's process group; Pause stops it
  * (SIGSTOP) and Resume continues it (SIGCONT) — on Windows, which has no process groups or stop
  * signals, Pause waits for the process to end instead.
  */
@@ -15,15 +15,14 @@ import { existsSync, promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { InputError } from '../model/errors';
-import { kernelSize, LayerNode, ModelGraph, Padding, paddings, pair } from '../model/graph';
+import { ModelGraph } from '../model/graph';
 import { sizeOf, Tensor } from '../model/tensor';
-import { activationLayer } from '../structure/layerKinds';
+import { isInput } from '../structure/layerKinds';
 import { EpochReport, PATIENCES_TO_STOP } from './fineTune';
-import { TRAINABLE_KINDS, tfjsActivation, Unbuildable, unbuildable, usesBias, zeroPadding } from './layers';
+import { ScriptSettings, TRAINABLE_KINDS, unbuildable } from './layers';
 import { ancestors } from './network';
 import { LEARNING_RATE_CANDIDATES, RangeTrial, RATE_MARGIN } from './schedule';
 import type { Trainer, TrainerData, TrainingJob, TrainingOutcome } from './trainer';
-import { excerpt } from '../codecs/json';
 
 export type TrainingDevice = 'auto' | 'cpu' | 'cuda';
 
@@ -117,89 +116,13 @@ export async function findPython(given: string | undefined, device: TrainingDevi
 }
 
 /** A node as condense_train.py builds it (see build_network there). */
-type NodeSpec = Record<string, unknown> & { name: string; op: string; inbound: string[]; weights: WeightSpec[] };
+type NodeSpec = ScriptSettings & { name: string; inbound: string[]; weights: WeightSpec[] };
 interface WeightSpec {
   role: string;
   name: string;
   shape: number[];
   /** Where the weight starts in the weights file, in float32 numbers. */
   offset: number;
-}
-
-/** A node's activation as the script names it (tfjs's identifiers; leaky ReLU and ELU with their slope). */
-function activationSpec(node: LayerNode): { name: string; alpha?: number } {
-  const c = node.config;
-  if (node.className === 'Softmax' || (node.className === 'Activation' && c.activation === 'softmax')) return { name: 'softmax' };
-  if (node.className === 'LeakyReLU') return { name: 'leakyReLU', alpha: Number(c.alpha ?? c.negative_slope ?? 0.3) };
-  if (node.className === 'ELU') return { name: 'elu', alpha: Number(c.alpha ?? 1) };
-  const fn = activationLayer(node);
-  if (!fn) throw new Unbuildable(`${node.className} with config ${JSON.stringify(c)}`);
-  const leaky = /^leaky_relu\((.*)\)$/.exec(fn.name);
-  if (leaky) return { name: 'leakyReLU', alpha: Number(leaky[1]) };
-  return { name: tfjsActivation(node, fn.name) };
-}
-
-/** "same", "valid" or explicit [[top, bottom], [left, right]] (a side given as a string must be "valid"). */
-function paddingSpec(node: LayerNode): string | [[number, number], [number, number]] {
-  const [h, w] = paddings(node.config.padding);
-  const explicit = (p: Padding): p is [number, number] => Array.isArray(p);
-  if (!explicit(h) && !explicit(w)) {
-    if ((h !== 'same' && h !== 'valid') || h !== w) throw new Unbuildable(`padding ${excerpt(h)}/${excerpt(w)}`);
-    return h;
-  }
-  if ((!explicit(h) && h !== 'valid') || (!explicit(w) && w !== 'valid')) throw new Unbuildable('mixed padding');
-  return [explicit(h) ? h : [0, 0], explicit(w) ? w : [0, 0]];
-}
-
-/** The settings of a node the script needs, by kind; throws Unbuildable as the embedded trainer's table does. */
-function nodeSettings(node: LayerNode, inputRank: number): Record<string, unknown> {
-  const c = node.config;
-  switch (node.className) {
-    case 'Dense':
-      return { op: 'dense', bias: usesBias(node), activation: { name: tfjsActivation(node, c.activation) } };
-    case 'Conv2D':
-    case 'DepthwiseConv2D':
-      if (c.data_format === 'channels_first') throw new Unbuildable('channels-first data');
-      if (node.className === 'Conv2D' && Number(c.groups ?? 1) !== 1) throw new Unbuildable(`grouped convolution (${String(c.groups)} groups)`);
-      return {
-        op: node.className === 'Conv2D' ? 'conv2d' : 'depthwise', kernel: kernelSize(node), strides: pair(c.strides, 1), dilation: pair(c.dilation_rate, 1),
-        padding: paddingSpec(node), bias: usesBias(node), activation: { name: tfjsActivation(node, c.activation) },
-      };
-    case 'BatchNormalization':
-      if (!node.weights.has('moving_mean') || !node.weights.has('moving_variance')) throw new Unbuildable('no moving statistics');
-      return { op: 'batchnorm', gamma: node.weights.has('gamma'), beta: node.weights.has('beta'), epsilon: Number(c.epsilon ?? 1e-3), momentum: Number(c.momentum ?? 0.99) };
-    case 'Activation': case 'ReLU': case 'LeakyReLU': case 'ELU': case 'Softmax':
-      return { op: 'activation', activation: activationSpec(node) };
-    case 'Dropout': case 'SpatialDropout1D': case 'SpatialDropout2D':
-      return { op: 'dropout', rate: Number(c.rate ?? 0) };
-    case 'GaussianNoise':
-      return { op: 'gaussianNoise', stddev: Number(c.stddev ?? 0) };
-    case 'GaussianDropout':
-      return { op: 'gaussianDropout', rate: Number(c.rate ?? 0) };
-    case 'AlphaDropout':
-      return { op: 'alphaDropout', rate: Number(c.rate ?? 0) };
-    case 'MaxPooling2D':
-    case 'AveragePooling2D': {
-      const pool = pair(c.pool_size, 2);
-      return { op: node.className === 'MaxPooling2D' ? 'maxpool' : 'avgpool', pool, strides: c.strides == null ? pool : pair(c.strides, pool[0]), padding: paddingSpec(node) };
-    }
-    case 'GlobalAveragePooling2D':
-    case 'GlobalMaxPooling2D':
-      return { op: node.className === 'GlobalAveragePooling2D' ? 'gap' : 'gmp', keepdims: Boolean(c.keepdims) };
-    case 'ZeroPadding2D':
-      return { op: 'zeropad', padding: zeroPadding(c.padding) };
-    case 'Flatten':
-      return { op: 'flatten', channelMajor: Boolean(node.channelMajor) };
-    case 'Add':
-      return { op: 'add' };
-    case 'Concatenate': {
-      const axis = Number(c.axis ?? -1);
-      if (axis !== -1 && axis !== inputRank - 1) throw new Unbuildable(`concatenation along axis ${axis}`);
-      return { op: 'concat' };
-    }
-    default:
-      throw new Unbuildable('no PyTorch equivalent');
-  }
 }
 
 /**
@@ -216,7 +139,7 @@ function describeNetwork(graph: ModelGraph, file: string, inputShape: number[]):
   const ranks = new Map<string, number>();
   for (const node of graph.layers) {
     if (!needed.has(node.name)) continue;
-    if (node.className === 'InputLayer') {
+    if (isInput(node)) {
       nodes.push({ name: node.name, op: 'input', inbound: [], weights: [] });
       ranks.set(node.name, inputShape.length + 1);
       continue;
@@ -227,7 +150,7 @@ function describeNetwork(graph: ModelGraph, file: string, inputShape: number[]):
     const inputRank = ranks.get(node.inbound[0]) ?? 2;
     let settings;
     try {
-      settings = nodeSettings(node, inputRank);
+      settings = kind.pytorch(node, inputRank);
     } catch (e) {
       throw unbuildable(file, node, (e as Error).message);
     }
@@ -240,7 +163,7 @@ function describeNetwork(graph: ModelGraph, file: string, inputShape: number[]):
       return spec;
     });
     ranks.set(node.name, settings.op === 'flatten' || settings.op === 'gap' || settings.op === 'gmp' ? (settings.keepdims ? 4 : 2) : inputRank);
-    nodes.push({ name: node.name, inbound: node.inbound.slice(), weights, ...settings } as NodeSpec);
+    nodes.push({ name: node.name, inbound: node.inbound.slice(), weights, ...settings });
   }
   const weights = new Float32Array(offset);
   let at = 0;

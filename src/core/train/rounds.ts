@@ -34,7 +34,7 @@ export const PATIENCE = 2;
  * combustion MLP: 52.4 % of the parameters with the back-off from the first epoch, 33.6 % with half
  * the epochs steady; docs/benchmarks.md).
  */
-export const STEADY_SHARE = 0.5;
+const STEADY_SHARE = 0.5;
 export const steadyEpochs = (epochs: number): number => Math.floor(STEADY_SHARE * epochs);
 /** A round that leaves the tolerance is tried again from the last good model removing half as many units, down to this fraction. */
 export const MIN_ROUND_FRACTION = 0.03;

@@ -16,7 +16,7 @@
  * Each chain's last layer is an output.
  */
 import { isFloatDtype, RawTensor } from '../../codecs/dtypes';
-import { layerKind, layerKinds } from '../../structure/layerKinds';
+import { convolves, layerKind, layerKinds } from '../../structure/layerKinds';
 
 /** A module's tensors by role ("weight", "running_mean", …). */
 interface Module {
@@ -56,9 +56,6 @@ const PRODUCERS_BY_RANK: ReadonlyMap<number, string> = new Map(
 
 /** A BatchNorm's state-dict roles, as the table names them (num_batches_tracked aside). */
 const BATCH_NORM_ROLES = [...layerKind('BatchNormalization')!.torch!.keys()];
-
-/** A layer whose kernel runs over images (a convolution). */
-const convolves = (layer: Pick<LayerSpec, 'kind'>): boolean => layerKind(layer.kind)?.kernelRank === 4;
 
 export function inferChains(tensors: RawTensor[]): StateDictLayout {
   const chains: LayerSpec[][] = [];
@@ -128,7 +125,7 @@ function isVector(t: RawTensor, length: number): boolean {
 /** How `next` takes `previous`'s outputs, or null when it cannot be its consumer. */
 function connect(previous: LayerSpec, next: Omit<LayerSpec, 'flatten'>): 'direct' | LayerSpec['flatten'] {
   if (previous.kind === next.kind) return next.inputs === previous.units ? 'direct' : null;
-  if (convolves(previous) && next.inputs % previous.units === 0 && next.inputs > 0) {
+  if (convolves(previous.kind) && next.inputs % previous.units === 0 && next.inputs > 0) {
     return { positions: next.inputs / previous.units };
   }
   return null;
@@ -140,5 +137,5 @@ function connect(previous: LayerSpec, next: Omit<LayerSpec, 'flatten'>): 'direct
  * taken for a layer.
  */
 function isGrouped(previous: LayerSpec, next: Omit<LayerSpec, 'flatten'>): boolean {
-  return convolves(previous) && convolves(next) && next.inputs < previous.units && previous.units % next.inputs === 0;
+  return convolves(previous.kind) && convolves(next.kind) && next.inputs < previous.units && previous.units % next.inputs === 0;
 }
