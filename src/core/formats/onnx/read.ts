@@ -10,7 +10,7 @@ import { InputError } from '../../model/errors';
 import { confinedPath, ModelReading } from '../../model/files';
 import { sizeOf, STORAGE_BYTES, StorageDtype, Tensor } from '../../model/tensor';
 import { checkShape, decodeTensor, encodeFloats } from '../../codecs/dtypes';
-import { checkScannable } from './scan';
+import { checkWireTypes } from './scan';
 import { excerpt } from '../../codecs/json';
 
 /** TensorProto.DataType values this tool decodes; other types are carried through as stored. */
@@ -65,13 +65,14 @@ function dtypeOf(dataType: number | null | undefined): StorageDtype | null {
 export async function readOnnxModel(file: string, reading: ModelReading = new ModelReading()): Promise<OnnxModelFile> {
   const modelPath = path.resolve(file);
   const bytes = await reading.read(file, modelPath);
+  // First, so that protobufjs only decodes what onnxruntime and the writer read the same way.
+  checkWireTypes(file, bytes);
   let model: onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (e) {
     throw new InputError(file, `not a valid ONNX file: truncated or malformed protobuf (${(e as Error).message})`);
   }
-  checkScannable(file, bytes);
   const graph = model.graph;
   if (!graph || (!graph.node?.length && !graph.initializer?.length)) throw new InputError(file, 'not an ONNX model: it has no graph');
 
