@@ -383,6 +383,8 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
   const backend = await backendOf(p);
   const [trainInputs, trainTargets, valInputs, valTargets] = files;
   progress.begin('reading the model and the data');
+  // A round's phase begins once, at its first epoch: its steps' elapsed time and ETA count from there.
+  let roundShown = 0;
   const result = await retrainModel(model, outDir, {
     backend, threshold, tolerance, epochs, rounds, targetRatio, trainInputs, trainTargets, valInputs, valTargets, learningRate, batchSize, trainer,
     calibration: calibrationFlags(p),
@@ -392,10 +394,10 @@ async function retrain(p: Parsed, model: string, outDir: string, threshold: numb
     // The banner waits until the model and the data are accepted: a refusal comes first and alone.
     onStart: (run) => {
       progress.end();
-      out(`Retraining on ${backend.label}: up to ${rounds} ${plural(rounds, 'round')} of up to ${epochs} ${plural(epochs, 'epoch')}, learning rate ${learningRate ?? 'chosen by a range test'}, batch size ${run.summary.batchSize}.`);
+      out(`Retraining (condensing on ${backend.label}, training with ${trainer.kind === 'pytorch' ? 'PyTorch' : 'embedded tfjs'}): up to ${rounds} ${plural(rounds, 'round')} of up to ${epochs} ${plural(epochs, 'epoch')}, learning rate ${learningRate ?? 'chosen by a range test'}, batch size ${run.summary.batchSize}.`);
     },
     onEpoch: (e) => {
-      progress.begin(`round ${e.round}`);
+      if (e.round !== roundShown) progress.begin(`round ${(roundShown = e.round)}`);
       progress.step(e.epoch, epochs, `epoch ${e.epoch}, loss ${e.loss.toPrecision(4)}`);
     },
     onRound: (r, s) => {

@@ -271,7 +271,18 @@ describe('the command line, run as a user runs it', function () {
     const targets = path.join(root, 'targets.json');
     await fs.writeFile(targets, JSON.stringify((await readJson<number[][]>(probes)).map(() => [0, 0, 0, 0, 0])));
     const once = await condense('reduce', COMBUSTION, '--out', path.join(root, 'once'), '--train-inputs', probes, '--train-targets', targets, '--val-inputs', probes, '--val-targets', targets, '--tolerance', '100', '--rounds', '1', '--epochs', '1', '--quiet');
-    assert.match(once.stdout, /^Retraining on .*: up to 1 round of up to 1 epoch, /);
+    assert.match(once.stdout, /^Retraining \(condensing on .*, training with embedded tfjs\): up to 1 round of up to 1 epoch, /);
+  });
+
+  it("retraining in a log: a round is one line, then one line per epoch counted from the round's start", async () => {
+    const probes = path.join(COMBUSTION, 'probe-inputs.json');
+    const targets = path.join(root, 'targets-log.json');
+    await fs.writeFile(targets, JSON.stringify((await readJson<number[][]>(probes)).map(() => [0, 0, 0, 0, 0])));
+    const run = await condense('reduce', COMBUSTION, '--out', path.join(root, 'logged'), '--train-inputs', probes, '--train-targets', targets, '--val-inputs', probes, '--val-targets', targets, '--tolerance', '100', '--rounds', '1', '--epochs', '3', '--learning-rate', '1e-4');
+    assert.strictEqual(run.code, 0, run.stderr);
+    const lines = run.stderr.split('\n');
+    assert.deepStrictEqual(lines.filter((l) => l === 'round 1'), ['round 1'], run.stderr);
+    assert.deepStrictEqual(lines.filter((l) => l.startsWith('round 1: ')).map((l) => /^round 1: (\d) of 3/.exec(l)?.[1]), ['1', '2', '3'], run.stderr);
   });
 
   it('tables are cut to the terminal width; --json is not', async () => {
