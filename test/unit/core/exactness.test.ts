@@ -119,6 +119,19 @@ interface Case {
   training?: { epochs: number; samples: number };
 }
 
+/** An MLP case (input [6]): both hidden layers split the same way, d1 with `seed` and d2 with `seed + 1`. */
+function mlpCase(name: string, build: Builder, mode: SplitSpec['mode'], seed: number): Case {
+  return {
+    name,
+    build,
+    inputShape: [6],
+    splits: [
+      { layer: 'd1', consumer: 'd2', mode, seed },
+      { layer: 'd2', consumer: 'out', mode, seed: seed + 1 },
+    ],
+  };
+}
+
 describe('exactness: condensing a widened trained model', function () {
   let root: string;
 
@@ -128,42 +141,10 @@ describe('exactness: condensing a widened trained model', function () {
   });
 
   const cases: Case[] = [
-    {
-      name: 'ReLU MLP (positively scaled copies)',
-      build: mlp('relu'),
-      inputShape: [6],
-      splits: [
-        { layer: 'd1', consumer: 'd2', mode: 'scaled', seed: 1 },
-        { layer: 'd2', consumer: 'out', mode: 'scaled', seed: 2 },
-      ],
-    },
-    {
-      name: 'LeakyReLU MLP (positively scaled copies)',
-      build: leakyMlp,
-      inputShape: [6],
-      splits: [
-        { layer: 'd1', consumer: 'd2', mode: 'scaled', seed: 3 },
-        { layer: 'd2', consumer: 'out', mode: 'scaled', seed: 4 },
-      ],
-    },
-    {
-      name: 'tanh MLP (exact copies)',
-      build: mlp('tanh'),
-      inputShape: [6],
-      splits: [
-        { layer: 'd1', consumer: 'd2', mode: 'exact', seed: 5 },
-        { layer: 'd2', consumer: 'out', mode: 'exact', seed: 6 },
-      ],
-    },
-    {
-      name: 'GELU MLP (exact copies)',
-      build: mlp('gelu'),
-      inputShape: [6],
-      splits: [
-        { layer: 'd1', consumer: 'd2', mode: 'exact', seed: 7 },
-        { layer: 'd2', consumer: 'out', mode: 'exact', seed: 8 },
-      ],
-    },
+    mlpCase('ReLU MLP (positively scaled copies)', mlp('relu'), 'scaled', 1),
+    mlpCase('LeakyReLU MLP (positively scaled copies)', leakyMlp, 'scaled', 3),
+    mlpCase('tanh MLP (exact copies)', mlp('tanh'), 'exact', 5),
+    mlpCase('GELU MLP (exact copies)', mlp('gelu'), 'exact', 7),
     {
       name: 'CNN: Conv2D → Conv2D and Conv2D → Flatten → Dense',
       build: cnn,
