@@ -16,8 +16,8 @@ import { GraphEvaluator, isUnsupported } from '../../../src/core/compute/evaluat
 import { normalSamples, uniformSamples } from '../../../src/core/data/random';
 import { reduceModel } from '../../../src/core/reduce';
 import { saveLayersModel, tempDir } from '../../helpers/models';
-import { layerWeights, loadFolderWithTfjs, predict, readJson, setLayerWeights, useCpu } from '../../helpers/tfjs';
-import { widen } from '../../helpers/widen';
+import { loadFolderWithTfjs, predict, readJson, useCpu } from '../../helpers/tfjs';
+import { widenModel } from '../../helpers/widen';
 import { AutoResult, CondenseReport } from '../../../src/core/reduction/report';
 import { loadLabelledData } from '../../../src/core/data/validation';
 import { estimate } from '../../../src/core/estimate';
@@ -234,9 +234,7 @@ describe('automatic thresholds', function () {
       return tf.model({ inputs: input, outputs: tf.layers.layerNormalization({ name: 'norm' }).apply(out) as tf.SymbolicTensor });
     };
     const original = build({});
-    const { weights, units } = widen(layerWeights(original), [{ layer: 'h', consumer: 'out', mode: 'scaled', seed: 31 }]);
-    const wide = build(units);
-    setLayerWeights(wide, weights);
+    const { wide } = widenModel(original, build, [{ layer: 'h', consumer: 'out', mode: 'scaled', seed: 31 }]);
     const file = await saveLayersModel(wide, path.join(dir, 'layer-norm'));
     const inputs = Array.from({ length: 64 }, (_, r) => Array.from(normalSamples(6, 40 + r)));
     const x = tf.tensor(inputs);

@@ -14,10 +14,9 @@ import { verifyModels } from '../../../src/core/verify';
 import type { CondenseReport } from '../../../src/core/reduction/report';
 import { saveLayersModel, tempDir } from '../../helpers/models';
 import {
-  layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, SavedModelJson, setLayerWeights, trainBriefly, useCpu,
-  writtenUnits,
+  loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, SavedModelJson, trainBriefly, useCpu, writtenUnits,
 } from '../../helpers/tfjs';
-import { SplitSpec, widen } from '../../helpers/widen';
+import { SplitSpec, widenModel } from '../../helpers/widen';
 
 type Units = Record<string, number>;
 type Builder = (u: Units) => tf.LayersModel;
@@ -180,9 +179,7 @@ describe('exactness: condensing a widened trained model', function () {
       const originalUnits = writtenUnits({ modelTopology: original.toJSON(null, false) });
 
       // The wide model computes the original's function (checks the construction itself).
-      const { weights, units } = widen(layerWeights(original), c.splits);
-      const wide = c.build(units);
-      setLayerWeights(wide, weights);
+      const { wide, units } = widenModel(original, c.build, c.splits);
       const x = probeBatch(c.inputShape, 64, 7 + index);
       assert.ok(maxRelDeviation(predict(original, x), predict(wide, x)) <= 1e-5, 'the widened model differs from the original');
       for (const s of c.splits) assert.ok(units[s.layer] > originalUnits[s.layer]);
