@@ -201,14 +201,14 @@ describe('ONNX models', function () {
     splits: SplitSpec[];
   }
 
+  /** mlp.onnx's splits (the same graph as mlp-external.onnx's): seeds `seed` and `seed + 1`. */
+  const mlpSplits = (seed: number): SplitSpec[] => [
+    { layer: '/0/Gemm', consumer: '/2/Gemm', mode: 'scaled', seed },
+    { layer: '/2/Gemm', consumer: '/4/Gemm', mode: 'exact', seed: seed + 1 },
+  ];
+
   const cases: Case[] = [
-    {
-      file: 'mlp.onnx',
-      splits: [
-        { layer: '/0/Gemm', consumer: '/2/Gemm', mode: 'scaled', seed: 1 },
-        { layer: '/2/Gemm', consumer: '/4/Gemm', mode: 'exact', seed: 2 },
-      ],
-    },
+    { file: 'mlp.onnx', splits: mlpSplits(1) },
     {
       file: 'cnn.onnx',
       splits: [
@@ -224,13 +224,7 @@ describe('ONNX models', function () {
         { layer: '/2/MatMul', consumer: '/4/MatMul', mode: 'scaled', seed: 7 },
       ],
     },
-    {
-      file: 'mlp-external.onnx',
-      splits: [
-        { layer: '/0/Gemm', consumer: '/2/Gemm', mode: 'scaled', seed: 8 },
-        { layer: '/2/Gemm', consumer: '/4/Gemm', mode: 'exact', seed: 9 },
-      ],
-    },
+    { file: 'mlp-external.onnx', splits: mlpSplits(8) },
   ];
 
   describe('exactness: condensing a widened trained model', () => {
