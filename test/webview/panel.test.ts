@@ -112,6 +112,36 @@ describe('panel webview', function () {
     assert.ok(await panel.page.getByRole('button', { name: 'Set γ for layer hidden1' }).isVisible());
   });
 
+  it('applies a typed γ only while it is a number in [0.5, 1], marking the field invalid otherwise', async () => {
+    await panel.send(fixtures.condensed);
+    const global = panel.page.getByLabel('Similarity threshold γ for all layers');
+    const typeInto = async (field: Locator, text: string): Promise<void> => {
+      await field.click();
+      await panel.page.keyboard.press('Control+A');
+      await panel.page.keyboard.type(text);
+    };
+    // The text field's own input sits in its shadow root; `invalid` is the field's.
+    const invalid = (field: Locator): Promise<boolean> => field.evaluate((input) => ((input.getRootNode() as ShadowRoot).host as HTMLElement & { invalid: boolean }).invalid);
+    // Each prefix of these is out of range too (typing applies every prefix in range).
+    for (const text of ['0.3', '2', '-']) {
+      await typeInto(global, text);
+      assert.strictEqual((await panel.snapshot()).thresholds.threshold, 0.95, text);
+      assert.strictEqual(await invalid(global), true, text);
+    }
+    await typeInto(global, '0.9');
+    assert.strictEqual((await panel.snapshot()).thresholds.threshold, 0.9);
+    assert.strictEqual(await invalid(global), false);
+
+    await panel.page.getByRole('button', { name: 'Set γ for layer hidden1' }).click();
+    const layerField = panel.page.getByLabel('Threshold γ for layer hidden1');
+    await typeInto(layerField, '0.4');
+    assert.deepStrictEqual((await panel.snapshot()).thresholds.overrides, {});
+    assert.strictEqual(await invalid(layerField), true);
+    await typeInto(layerField, '0.85');
+    assert.deepStrictEqual((await panel.snapshot()).thresholds, { threshold: 0.9, overrides: { hidden1: 0.85 } });
+    assert.strictEqual(await invalid(layerField), false);
+  });
+
   it('shows thresholds from the host without echoing them', async () => {
     await panel.send(fixtures.condensed);
     const before = (await panel.posted()).length;
