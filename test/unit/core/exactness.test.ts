@@ -8,10 +8,10 @@ import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { AnalysisJson } from '../../../src/cli/format';
-import { main } from '../../../src/cli/main';
 import { loadBackend } from '../../../src/core/compute/backend';
 import { verifyModels } from '../../../src/core/verify';
 import type { CondenseReport } from '../../../src/core/reduction/report';
+import { runCliText } from '../../helpers/cli';
 import { saveLayersModel, tempDir } from '../../helpers/models';
 import {
   loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, SavedModelJson, trainBriefly, useCpu, writtenUnits,
@@ -22,13 +22,6 @@ type Units = Record<string, number>;
 type Builder = (u: Units) => tf.LayersModel;
 
 const THRESHOLD = '0.9999';
-
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 let seed = 1000;
 const glorot = () => tf.initializers.glorotUniform({ seed: seed++ });
@@ -186,7 +179,7 @@ describe('exactness: condensing a widened trained model', function () {
       const wideFile = await saveLayersModel(wide, path.join(dir, 'wide'));
 
       // analyze --json finds exactly the original units per split layer.
-      const analysed = await cli(['analyze', wideFile, '--json', '--threshold', THRESHOLD, '--backend', 'cpu']);
+      const analysed = await runCliText('analyze', wideFile, '--json', '--threshold', THRESHOLD, '--backend', 'cpu');
       assert.strictEqual(analysed.code, 0, analysed.err);
       const report = JSON.parse(analysed.out) as AnalysisJson;
       for (const s of c.splits) {
@@ -201,12 +194,12 @@ describe('exactness: condensing a widened trained model', function () {
 
       // reduce writes the original units back, and verify passes at 1e-5.
       const reducedDir = path.join(dir, 'reduced');
-      const reduced = await cli(['reduce', wideFile, '--out', reducedDir, '--threshold', THRESHOLD, '--backend', 'cpu']);
+      const reduced = await runCliText('reduce', wideFile, '--out', reducedDir, '--threshold', THRESHOLD, '--backend', 'cpu');
       assert.strictEqual(reduced.code, 0, reduced.err);
       const reducedJson = await readJson<SavedModelJson>(path.join(reducedDir, 'model.json'));
       assert.deepStrictEqual(writtenUnits(reducedJson), originalUnits);
 
-      const verified = await cli(['verify', wideFile, path.join(reducedDir, 'model.json'), '--tolerance', '1e-5', '--backend', 'cpu']);
+      const verified = await runCliText('verify', wideFile, path.join(reducedDir, 'model.json'), '--tolerance', '1e-5', '--backend', 'cpu');
       assert.strictEqual(verified.code, 0, verified.out + verified.err);
       const fidelity = await verifyModels(await loadBackend('cpu'), wideFile, path.join(reducedDir, 'model.json'));
       assert.ok(fidelity.maxRel <= 1e-5, `max relative deviation ${fidelity.maxRel}`);
