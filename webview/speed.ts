@@ -47,6 +47,6 @@ export function roundingAdvice(t: Timing | undefined, roundTo: number, layers: {
   if (odd.length === 0) return null;
   const named = odd.slice(0, 3).map(({ summary, estimate }) => `${summary.name} keeps ${estimate.unitsAfter}`).join(', ');
   return `The measured speed-up (${times(best)} at best) is below the multiply-add ratio (${times(t.macs.ratio)}). ` +
-    `Convolutions often run faster at widths that are multiples of ${SUGGESTED_ROUND_TO} (${named}${odd.length > 3 ? ', …' : ''}): ` +
-    `set condense.roundTo to ${SUGGESTED_ROUND_TO}, write again and verify.`;
+    `On GPUs and wide vector units, convolutions often run faster at widths that are multiples of ${SUGGESTED_ROUND_TO} (${named}${odd.length > 3 ? ', …' : ''}): ` +
+    `set condense.roundTo to ${SUGGESTED_ROUND_TO}, write again and verify whether it pays where the model runs (on 2 CPU cores it did not: the rounded models ran as fast as the plain ones despite their extra multiply-adds).`;
 }

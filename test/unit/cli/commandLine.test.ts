@@ -260,6 +260,31 @@ describe('the command line, run as a user runs it', function () {
     assert.match(onnx.stdout, /Argmax agreement:\s+100\.00 % \(top-1 of the class scores\)/);
   });
 
+  it('verify --labels judges by the accuracy drop, not by how far the scores moved', async () => {
+    // A condensed CNN whose scores move; labels = the original's own answers, so the original scores 100 %.
+    const reduced = path.join(root, 'cnn-loose');
+    const made = await condense('reduce', CNN, '--out', reduced, '--threshold', '0.1', '--force', '--quiet');
+    assert.strictEqual(made.code, 0, made.stderr);
+    await useCpu();
+    const rows = await readJson<number[][][]>(cnnRows);
+    const model = await loadFolderWithTfjs(CNN);
+    const answers = tf.tidy(() => (model.predict(tf.tensor(rows).expandDims(-1)) as tf.Tensor).argMax(-1).arraySync() as number[]);
+    model.dispose();
+    const labels = path.join(root, 'cnn-own-answers.json');
+    await fs.writeFile(labels, JSON.stringify(answers));
+    const scores = await condense('verify', CNN, reduced, '--data', cnnRows, '--quiet');
+    assert.strictEqual(scores.code, 1, 'the scores moved beyond 1e-3');
+    const agreement = Number(/Argmax agreement:\s+([\d.]+) %/.exec(scores.stdout)![1]);
+    assert.ok(agreement < 100, `the reduced CNN gives some other answers (${agreement} %)`);
+    const lenient = await condense('verify', CNN, reduced, '--data', cnnRows, '--labels', labels, '--tolerance', '1', '--quiet');
+    assert.strictEqual(lenient.code, 0, lenient.stdout);
+    assert.match(lenient.stdout, /^Accuracy:\s+100\.00 % original, ([\d.]+) % reduced/m);
+    assert.match(lenient.stdout, /^OK: accuracy drops [\d.]+ points?, within 1 \(100\.00 points\)$/m);
+    const strict = await condense('verify', CNN, reduced, '--data', cnnRows, '--labels', labels, '--tolerance', '0', '--quiet');
+    assert.strictEqual(strict.code, 1, strict.stdout);
+    assert.match(strict.stdout, /^FAILED: accuracy drops [\d.]+ points?, more than 0 \(0\.00 points\)$/m);
+  });
+
   it('retraining: proper plurals, and a format that cannot retrain is refused before the banner', async () => {
     const mlp = path.join(ROOT, 'test/fixtures/onnx/mlp.onnx');
     const data = path.join(root, 'rows.json');
