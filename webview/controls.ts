@@ -9,7 +9,7 @@ import { DEFAULT_THRESHOLD } from '../src/core/estimate';
 import { SizeCurveView } from './charts/sizeCurve';
 import { h, icon, replace, uid } from './dom';
 import { formatGamma } from './format';
-import { Analysis, GAMMA_MAX, GAMMA_MIN, GAMMA_STEP, Store } from './state';
+import { Analysis, GAMMA_MAX, GAMMA_MIN, GAMMA_STEP, parseThreshold, Store } from './state';
 
 /** Points on the size curve: fine enough that each merge shows as its own step on typical layers. */
 const CURVE_STEPS = 200;
@@ -84,10 +84,9 @@ export class ThresholdControl {
 
   /** Applied while typing as soon as the text is a threshold in range; left alone otherwise. */
   private typed(): void {
-    const value = Number(this.field.value);
-    const valid = this.field.value.trim() !== '' && Number.isFinite(value) && value >= GAMMA_MIN && value <= GAMMA_MAX;
-    this.field.invalid = !valid;
-    if (!valid) return;
+    const value = parseThreshold(this.field.value);
+    this.field.invalid = value === null;
+    if (value === null) return;
     this.typing = true;
     this.store.setGlobal(value);
     this.typing = false;

@@ -10,6 +10,12 @@ export const GAMMA_MIN = 0.5;
 export const GAMMA_MAX = 1;
 export const GAMMA_STEP = 0.001;
 
+/** The threshold `text` spells, or null unless it is a number in [GAMMA_MIN, GAMMA_MAX]. */
+export function parseThreshold(text: string): number | null {
+  const value = Number(text);
+  return text.trim() !== '' && Number.isFinite(value) && value >= GAMMA_MIN && value <= GAMMA_MAX ? value : null;
+}
+
 export interface Analysis {
   model: PanelModel;
   wire: WireSummary;

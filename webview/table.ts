@@ -10,7 +10,7 @@ import { HeatmapView } from './charts/heatmap';
 import { HistogramView } from './charts/histogram';
 import { h, icon, replace, uid } from './dom';
 import { bytes, compact, formatGamma, int, quantile, sim } from './format';
-import { GAMMA_MAX, GAMMA_MIN, GAMMA_STEP, LayerView, Store } from './state';
+import { GAMMA_MAX, GAMMA_MIN, GAMMA_STEP, LayerView, parseThreshold, Store } from './state';
 import type { VscodeTextfield } from '@vscode-elements/elements/dist/vscode-textfield/vscode-textfield';
 
 const COLUMNS = ['', 'Layer', 'Type', 'Units', 'Clusters', 'Reducible', 'γ', 'Parameters before → after'];
@@ -64,10 +64,9 @@ class GammaCell {
 
   /** Applied as soon as the text is a threshold in range. */
   private typed(): void {
-    const value = Number(this.field.value);
-    const valid = this.field.value.trim() !== '' && Number.isFinite(value) && value >= GAMMA_MIN && value <= GAMMA_MAX;
-    this.field.invalid = !valid;
-    if (!valid) return;
+    const value = parseThreshold(this.field.value);
+    this.field.invalid = value === null;
+    if (value === null) return;
     this.typing = true;
     this.store.setOverride(this.name, value);
     this.typing = false;

@@ -60,11 +60,8 @@ export interface ModelSummary {
 
 export type Thresholds = number | ((layer: string) => number);
 
-export interface LayerEstimate {
-  name: string;
-  clusters: number | null;
-  unitsBefore: number | null;
-  unitsAfter: number | null;
+/** Parameters, multiply-adds and bytes, before and after condensing: of a layer, or of the model. */
+interface CostEstimate {
   paramsBefore: number;
   paramsAfter: number;
   macsBefore: number;
@@ -73,15 +70,16 @@ export interface LayerEstimate {
   bytesAfter: number;
 }
 
+export interface LayerEstimate extends CostEstimate {
+  name: string;
+  clusters: number | null;
+  unitsBefore: number | null;
+  unitsAfter: number | null;
+}
+
 export interface Estimate {
   layers: LayerEstimate[];
-  totals: {
-    paramsBefore: number;
-    paramsAfter: number;
-    macsBefore: number;
-    macsAfter: number;
-    bytesBefore: number;
-    bytesAfter: number;
+  totals: CostEstimate & {
     /** paramsAfter / paramsBefore. */
     ratio: number;
   };

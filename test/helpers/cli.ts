@@ -15,6 +15,18 @@ export async function runCli(...argv: string[]): Promise<CliRun> {
   return { code, out, err };
 }
 
+export interface CliText {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** runCli with the output and the messages each joined into one text, for matching and for assertion messages. */
+export async function runCliText(...argv: string[]): Promise<CliText> {
+  const { code, out, err } = await runCli(...argv);
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
 /** Exit code 2 and exactly one one-line message, naming `file` and matching `problem`, with no crash. */
 export function assertRefused(run: CliRun, file: string, problem: RegExp): void {
   assert.strictEqual(run.code, 2, `exit code ${run.code}: ${run.err.join('\n')}`);

@@ -45,6 +45,12 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string): Promi
   return path.join(dir, 'model.json');
 }
 
+/** A copy of a saved model folder (as saveSmallDenseModel writes it) at `dir`: the folder, its model.json and its one shard. */
+export async function copyModelFolder(source: string, dir: string): Promise<{ dir: string; file: string; shard: string }> {
+  await fs.cp(source, dir, { recursive: true });
+  return { dir, file: path.join(dir, 'model.json'), shard: path.join(dir, 'group1-shard1of1.bin') };
+}
+
 /** A small seeded TF.js model (4 inputs, Dense 8 relu "h", Dense 2 "out") saved under `dir`/model: the good model the bad-input tests break copies of. Its folder. */
 export async function saveSmallDenseModel(dir: string): Promise<string> {
   const model = tf.sequential({

@@ -17,7 +17,8 @@
 import type { ModelGraph } from '../../src/core/model/graph';
 import { seededRandom } from '../../src/core/data/random';
 import { Tensor } from '../../src/core/model/tensor';
-import { Arr } from './tfjs';
+import type * as tf from '@tensorflow/tfjs';
+import { Arr, layerWeights, setLayerWeights } from './tfjs';
 
 interface Copy {
   source: number;
@@ -139,6 +140,16 @@ export function widen(original: Map<string, Arr[]>, splits: SplitSpec[]): { weig
     for (const name of [s.layer, ...(s.also ?? []).map((m) => m.layer)]) units[name] = copies.length;
   }
   return { weights, units };
+}
+
+/** `build(units)` at the wider units `splits` give, holding `original`'s weights split by widen(): the same function. */
+export function widenModel(
+  original: tf.LayersModel, build: (units: Record<string, number>) => tf.LayersModel, splits: SplitSpec[],
+): { wide: tf.LayersModel; units: Record<string, number> } {
+  const { weights, units } = widen(layerWeights(original), splits);
+  const wide = build(units);
+  setLayerWeights(wide, weights);
+  return { wide, units };
 }
 
 /** Makes unit `to` a positive multiple of unit `from` in every given weight (kernel, bias, …), in place. */

@@ -6,7 +6,7 @@
 import * as assert from 'assert';
 import { existsSync } from 'fs';
 import * as path from 'path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Locator } from 'playwright-core';
 import { estimate } from '../../src/core/estimate';
 import { AutoCurve, fromWire, RetrainView, ThresholdState } from '../../src/shared/protocol';
 import type { PanelSnapshot } from '../../webview/snapshot';
@@ -22,6 +22,9 @@ function assertSameAsEngine(snapshot: PanelSnapshot, message: AnalysisMessage, t
   assert.deepStrictEqual(shown, e.layers);
   assert.deepStrictEqual(snapshot.totals, e.totals);
 }
+
+/** The data files of the retrain plans below. */
+const DATA_FILES = { trainInputs: '/data/train-x.json', trainTargets: '/data/train-y.json', valInputs: '/data/val-x.json', valTargets: '/data/val-y.json' };
 
 describe('panel webview', function () {
   let fixtures: Fixtures;
@@ -46,6 +49,12 @@ describe('panel webview', function () {
   beforeEach(async function () {
     panel = await openPanel(browser, server, { theme: 'dark' });
   });
+
+  /** The retrain card, once the panel shows the condensed model. */
+  async function retrainCardOfCondensed(): Promise<Locator> {
+    await panel.send(fixtures.condensed);
+    return panel.page.locator('section.retrain');
+  }
 
   afterEach(async function () {
     const problems = panel.problems.slice();
@@ -101,6 +110,36 @@ describe('panel webview', function () {
     await panel.page.getByRole('button', { name: 'Use the global threshold for layer hidden1' }).click();
     assert.deepStrictEqual((await panel.snapshot()).thresholds.overrides, {});
     assert.ok(await panel.page.getByRole('button', { name: 'Set γ for layer hidden1' }).isVisible());
+  });
+
+  it('applies a typed γ only while it is a number in [0.5, 1], marking the field invalid otherwise', async () => {
+    await panel.send(fixtures.condensed);
+    const global = panel.page.getByLabel('Similarity threshold γ for all layers');
+    const typeInto = async (field: Locator, text: string): Promise<void> => {
+      await field.click();
+      await panel.page.keyboard.press('Control+A');
+      await panel.page.keyboard.type(text);
+    };
+    // The text field's own input sits in its shadow root; `invalid` is the field's.
+    const invalid = (field: Locator): Promise<boolean> => field.evaluate((input) => ((input.getRootNode() as ShadowRoot).host as HTMLElement & { invalid: boolean }).invalid);
+    // Each prefix of these is out of range too (typing applies every prefix in range).
+    for (const text of ['0.3', '2', '-']) {
+      await typeInto(global, text);
+      assert.strictEqual((await panel.snapshot()).thresholds.threshold, 0.95, text);
+      assert.strictEqual(await invalid(global), true, text);
+    }
+    await typeInto(global, '0.9');
+    assert.strictEqual((await panel.snapshot()).thresholds.threshold, 0.9);
+    assert.strictEqual(await invalid(global), false);
+
+    await panel.page.getByRole('button', { name: 'Set γ for layer hidden1' }).click();
+    const layerField = panel.page.getByLabel('Threshold γ for layer hidden1');
+    await typeInto(layerField, '0.4');
+    assert.deepStrictEqual((await panel.snapshot()).thresholds.overrides, {});
+    assert.strictEqual(await invalid(layerField), true);
+    await typeInto(layerField, '0.85');
+    assert.deepStrictEqual((await panel.snapshot()).thresholds, { threshold: 0.9, overrides: { hidden1: 0.85 } });
+    assert.strictEqual(await invalid(layerField), false);
   });
 
   it('shows thresholds from the host without echoing them', async () => {
@@ -336,11 +375,10 @@ describe('panel webview', function () {
   });
 
   it('shows what a retrain run chose: each round\'s threshold, the learning rate and why the rounds stopped', async () => {
-    await panel.send(fixtures.condensed);
-    const card = panel.page.locator('section.retrain');
+    const card = await retrainCardOfCondensed();
     const plan = {
       threshold: 0.95, tolerance: 0.1, epochs: 30, rounds: 12, learningRate: 0.001, batchSize: 32, merge: 'refit' as const,
-      trainInputs: '/data/train-x.json', trainTargets: '/data/train-y.json', valInputs: '/data/val-x.json', valTargets: '/data/val-y.json',
+      ...DATA_FILES,
     };
     const rounds = [
       { round: 1, paramsRatio: 0.8, params: 800, metric: 0.0101, change: 0.01, meets: true, threshold: 0.9871, epochsRun: 9, bestEpoch: 6, learningRate: 0.0005 },
@@ -358,11 +396,10 @@ describe('panel webview', function () {
   });
 
   it('shows what an "auto" retrain run chose and why: the range test\'s candidates, how each round\'s γ is cut, the trainer; each round\'s training on hover', async () => {
-    await panel.send(fixtures.condensed);
-    const card = panel.page.locator('section.retrain');
+    const card = await retrainCardOfCondensed();
     const plan = {
       threshold: 'auto' as const, tolerance: 0.1, epochs: 5, rounds: 3, learningRate: 'auto' as const, batchSize: 32, merge: 'refit' as const,
-      trainInputs: '/data/train-x.json', trainTargets: '/data/train-y.json', valInputs: '/data/val-x.json', valTargets: '/data/val-y.json',
+      ...DATA_FILES,
     };
     const started = {
       metric: 'mse' as const, tolerance: 0.1, baseline: 0.01, paramsBefore: 1000, epochs: 5, rounds: [], chosen: null,
@@ -399,11 +436,10 @@ describe('panel webview', function () {
   });
 
   it('shows a retrain run\'s "auto" batch size as chosen from the data until the run reports it, then the batch size chosen', async () => {
-    await panel.send(fixtures.condensed);
-    const card = panel.page.locator('section.retrain');
+    const card = await retrainCardOfCondensed();
     const plan = {
       threshold: 'auto' as const, tolerance: 0.1, epochs: 60, rounds: 12, learningRate: 'auto' as const, batchSize: 'auto' as const, merge: 'refit' as const,
-      trainInputs: '/data/train-x.json', trainTargets: '/data/train-y.json', valInputs: '/data/val-x.json', valTargets: '/data/val-y.json',
+      ...DATA_FILES,
     };
     const planText = async (): Promise<string> => (await card.locator('.retrain-plan').textContent())!;
     await panel.send({ type: 'retrain', view: { status: 'starting', plan, summary: null, epochs: [], written: [] } });
@@ -421,8 +457,7 @@ describe('panel webview', function () {
   });
 
   it('shows a retrain run: the loss per epoch with rounds marked, the round table, and the buttons\' messages', async () => {
-    await panel.send(fixtures.condensed);
-    const card = panel.page.locator('section.retrain');
+    const card = await retrainCardOfCondensed();
     const button = (name: string) => card.getByRole('button', { name, exact: true });
     assert.ok(await card.isVisible());
     assert.ok(!(await card.locator('figure').isVisible()) && !(await card.locator('table').isVisible()));
@@ -432,7 +467,7 @@ describe('panel webview', function () {
 
     const plan = {
       threshold: 0.95, tolerance: 0.1, epochs: 2, rounds: 3, learningRate: 0.001, batchSize: 32, merge: 'plain' as const,
-      trainInputs: `/data/${EVIL_NAME}.json`, trainTargets: '/data/train-y.json', valInputs: '/data/val-x.json', valTargets: '/data/val-y.json',
+      ...DATA_FILES, trainInputs: `/data/${EVIL_NAME}.json`,
     };
     const round = (n: number, paramsRatio: number, change: number) => ({ round: n, paramsRatio, params: Math.round(34565 * paramsRatio), metric: 0.01 * (1 + change), change, meets: change <= 0.1 });
     const summary = { metric: 'mse' as const, tolerance: 0.1, baseline: 0.01, paramsBefore: 34565, epochs: 2, rounds: [round(1, 0.4, 0.05)], chosen: 1 };
@@ -495,11 +530,10 @@ describe('panel webview', function () {
   });
 
   it('a failed retrain run shows the error and keeps its finished rounds writable; accuracy changes read lower or higher', async () => {
-    await panel.send(fixtures.condensed);
-    const card = panel.page.locator('section.retrain');
+    const card = await retrainCardOfCondensed();
     const plan = {
       threshold: 0.95, tolerance: 0.02, epochs: 1, rounds: 3, learningRate: 0.001, batchSize: 32, merge: 'plain' as const,
-      trainInputs: '/data/train-x.json', trainTargets: '/data/train-y.json', valInputs: '/data/val-x.json', valTargets: '/data/val-y.json',
+      ...DATA_FILES,
     };
     // Change is the accuracy drop: round 1 got better than the original (negative), round 2 worse.
     const rounds = [

@@ -17,6 +17,16 @@ const common: Record<string, string> = {
   '--vscode-editor-font-size': '14px',
 };
 
+/** Dark Modern and High Contrast share these chart colours. */
+const darkChartColours: Record<string, string> = {
+  '--vscode-charts-red': '#f14c4c',
+  '--vscode-charts-blue': '#3794ff',
+  '--vscode-charts-yellow': '#cca700',
+  '--vscode-charts-orange': '#d18616',
+  '--vscode-charts-green': '#89d185',
+  '--vscode-charts-purple': '#b180d7',
+};
+
 export const THEMES: Record<ThemeName, Theme> = {
   light: {
     bodyClass: 'vscode-light',
@@ -106,12 +116,7 @@ export const THEMES: Record<ThemeName, Theme> = {
       '--vscode-testing-iconFailed': '#f14c4c',
       '--vscode-charts-foreground': '#cccccc',
       '--vscode-charts-lines': '#cccccc80',
-      '--vscode-charts-red': '#f14c4c',
-      '--vscode-charts-blue': '#3794ff',
-      '--vscode-charts-yellow': '#cca700',
-      '--vscode-charts-orange': '#d18616',
-      '--vscode-charts-green': '#89d185',
-      '--vscode-charts-purple': '#b180d7',
+      ...darkChartColours,
     },
   },
   'high-contrast': {
@@ -151,12 +156,7 @@ export const THEMES: Record<ThemeName, Theme> = {
       '--vscode-testing-iconFailed': '#f48771',
       '--vscode-charts-foreground': '#ffffff',
       '--vscode-charts-lines': '#ffffff',
-      '--vscode-charts-red': '#f14c4c',
-      '--vscode-charts-blue': '#3794ff',
-      '--vscode-charts-yellow': '#cca700',
-      '--vscode-charts-orange': '#d18616',
-      '--vscode-charts-green': '#89d185',
-      '--vscode-charts-purple': '#b180d7',
+      ...darkChartColours,
     },
   },
 };

@@ -7,31 +7,13 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { main } from '../../../src/cli/main';
-import { saveSmallDenseModel, tempDir } from '../../helpers/models';
+import { assertRefused, CliRun, runCli } from '../../helpers/cli';
+import { copyModelFolder, saveSmallDenseModel, tempDir } from '../../helpers/models';
 import { listing, readJson, SavedModelJson, useCpu } from '../../helpers/tfjs';
 
-interface Run {
-  code: number;
-  out: string[];
-  err: string[];
-}
-
-async function cli(...argv: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-  return { code, out, err };
-}
-
-/** Exit code 2 and one message that names `file` and matches `problem`. */
-function assertBadInput(run: Run, file: string, problem: RegExp): void {
-  assert.strictEqual(run.code, 2, `exit code ${run.code}: ${run.err.join('\n')}`);
-  assert.strictEqual(run.err.length, 1, `expected one message, got ${JSON.stringify(run.err)}`);
-  const message = run.err[0];
-  assert.ok(!/internal error|\n\s+at /.test(message), `crashed: ${message}`);
-  assert.ok(message.includes(file), `the message does not name ${file}: ${message}`);
-  assert.match(message, problem);
+/** Refused as bad input (assertRefused), with nothing on the output. */
+function assertBadInput(run: CliRun, file: string, problem: RegExp): void {
+  assertRefused(run, file, problem);
   assert.deepStrictEqual(run.out, []);
 }
 
@@ -49,18 +31,16 @@ describe('bad input through the CLI', function () {
   /** A fresh copy of the good model, plus an empty folder to write the output into. */
   async function freshCase(): Promise<{ dir: string; file: string; shard: string; outputs: string; json: SavedModelJson }> {
     const caseDir = path.join(root, `case${++caseCount}`);
-    const dir = path.join(caseDir, 'model');
-    await fs.cp(base, dir, { recursive: true });
+    const copy = await copyModelFolder(base, path.join(caseDir, 'model'));
     const outputs = path.join(caseDir, 'outputs');
     await fs.mkdir(outputs);
-    const file = path.join(dir, 'model.json');
-    return { dir, file, shard: path.join(dir, 'group1-shard1of1.bin'), outputs, json: await readJson<SavedModelJson>(file) };
+    return { ...copy, outputs, json: await readJson<SavedModelJson>(copy.file) };
   }
 
   /** Runs analyze and reduce on a broken model: both refuse it the same way and write nothing. */
   async function expectRefused(c: { file: string; outputs: string }, problem: RegExp): Promise<string> {
-    assertBadInput(await cli('analyze', c.file, '--backend', 'cpu'), c.file, problem);
-    const run = await cli('reduce', c.file, '--out', path.join(c.outputs, 'out'), '--backend', 'cpu');
+    assertBadInput(await runCli('analyze', c.file, '--backend', 'cpu'), c.file, problem);
+    const run = await runCli('reduce', c.file, '--out', path.join(c.outputs, 'out'), '--backend', 'cpu');
     assertBadInput(run, c.file, problem);
     assert.deepStrictEqual(await listing(c.outputs), [], 'something was left in the output folder\'s parent');
     return run.err[0];
@@ -75,7 +55,7 @@ describe('bad input through the CLI', function () {
 
   it('the good model itself is accepted (the cases below differ only by what they break)', async () => {
     const c = await freshCase();
-    const run = await cli('reduce', c.file, '--out', path.join(c.outputs, 'out'), '--backend', 'cpu');
+    const run = await runCli('reduce', c.file, '--out', path.join(c.outputs, 'out'), '--backend', 'cpu');
     assert.strictEqual(run.code, 0, run.err.join('\n'));
     assert.deepStrictEqual(await listing(c.outputs), ['out']);
   });
@@ -154,7 +134,7 @@ describe('bad input through the CLI', function () {
     await fs.rename(dotted.shard, path.join(dotted.dir, '..weights.bin'));
     dotted.json.weightsManifest[0].paths = ['..weights.bin'];
     await writeJson(dotted.file, dotted.json);
-    const accepted = await cli('analyze', dotted.file, '--backend', 'cpu');
+    const accepted = await runCli('analyze', dotted.file, '--backend', 'cpu');
     assert.strictEqual(accepted.code, 0, accepted.err.join('\n'));
 
     const absolute = await freshCase();
@@ -178,14 +158,14 @@ describe('bad input through the CLI', function () {
     // /sys refuses new entries even to root.
     const sysOut = path.join('/sys', `condense-test-${process.pid}`);
     const before = await listing('/sys');
-    assertBadInput(await cli('reduce', c.file, '--out', sysOut, '--backend', 'cpu'), sysOut, /cannot write the output folder/);
+    assertBadInput(await runCli('reduce', c.file, '--out', sysOut, '--backend', 'cpu'), sysOut, /cannot write the output folder/);
     assert.deepStrictEqual(await listing('/sys'), before);
 
     if (process.getuid?.() !== 0) {
       await fs.chmod(c.outputs, 0o555);
       try {
         const out = path.join(c.outputs, 'out');
-        assertBadInput(await cli('reduce', c.file, '--out', out, '--backend', 'cpu'), out, /not writable/);
+        assertBadInput(await runCli('reduce', c.file, '--out', out, '--backend', 'cpu'), out, /not writable/);
         assert.deepStrictEqual(await listing(c.outputs), []);
       } finally {
         await fs.chmod(c.outputs, 0o755);
@@ -198,11 +178,11 @@ describe('bad input through the CLI', function () {
     const out = path.join(c.outputs, 'out');
     await fs.mkdir(out);
     await fs.writeFile(path.join(out, 'keep.txt'), 'mine');
-    assertBadInput(await cli('reduce', c.file, '--out', out, '--backend', 'cpu'), out, /already exists/);
+    assertBadInput(await runCli('reduce', c.file, '--out', out, '--backend', 'cpu'), out, /already exists/);
     assert.deepStrictEqual(await listing(out), ['keep.txt']);
     assert.deepStrictEqual(await listing(c.outputs), ['out']);
 
-    const forced = await cli('reduce', c.file, '--out', out, '--force', '--backend', 'cpu');
+    const forced = await runCli('reduce', c.file, '--out', out, '--force', '--backend', 'cpu');
     assert.strictEqual(forced.code, 0, forced.err.join('\n'));
     assert.deepStrictEqual(await listing(out), ['condense-report.json', 'group1-shard1of1.bin', 'model.json']);
     assert.deepStrictEqual(await listing(c.outputs), ['out']);
@@ -215,13 +195,13 @@ describe('bad input through the CLI', function () {
     const siblings = await listing(parent);
     for (const out of [c.dir, parent]) {
       for (const force of [[], ['--force']]) {
-        assertBadInput(await cli('reduce', c.file, '--out', out, ...force, '--backend', 'cpu'), out, /original model/);
+        assertBadInput(await runCli('reduce', c.file, '--out', out, ...force, '--backend', 'cpu'), out, /original model/);
         assert.deepStrictEqual(await listing(c.dir), modelFiles);
         assert.deepStrictEqual(await listing(parent), siblings);
       }
     }
     // The model is intact.
-    assert.strictEqual((await cli('analyze', c.file, '--backend', 'cpu')).code, 0);
+    assert.strictEqual((await runCli('analyze', c.file, '--backend', 'cpu')).code, 0);
   });
 
   it('--out at a folder holding the model is refused even when the model\'s folder name begins with ".."', async () => {
@@ -231,7 +211,7 @@ describe('bad input through the CLI', function () {
     await fs.mkdir(holder);
     await fs.rename(c.dir, dotted);
     const file = path.join(dotted, 'model.json');
-    assertBadInput(await cli('reduce', file, '--out', holder, '--force', '--backend', 'cpu'), holder, /original model/);
+    assertBadInput(await runCli('reduce', file, '--out', holder, '--force', '--backend', 'cpu'), holder, /original model/);
     assert.deepStrictEqual(await listing(holder), ['..models']);
     assert.deepStrictEqual(await listing(dotted), ['group1-shard1of1.bin', 'model.json']);
   });

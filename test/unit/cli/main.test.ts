@@ -8,18 +8,11 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { AnalysisJson } from '../../../src/cli/format';
-import { main } from '../../../src/cli/main';
 import { normalSamples } from '../../../src/core/data/random';
+import { runCli } from '../../helpers/cli';
 import { saveLayersModel, tempDir } from '../../helpers/models';
 import { layerWeights, loadFolderWithTfjs, readJson, setLayerWeights, useCpu, writtenUnits } from '../../helpers/tfjs';
 import { plantDuplicate } from '../../helpers/widen';
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-  return { code, out, err };
-}
 
 const LAYER_KEYS = ['name', 'type', 'units', 'clusters', 'reducible', 'reason', 'paramsBefore', 'paramsAfter', 'macsBefore', 'macsAfter', 'similarity', 'biasDominated'];
 
@@ -49,7 +42,7 @@ describe('CLI contract', function () {
   });
 
   it('analyze --json prints exactly {model, backend, threshold, layers[…], totals{paramsBefore, paramsAfter, ratio}}', async () => {
-    const run = await cli('analyze', file, '--json', '--threshold', '0.9', '--backend', 'cpu');
+    const run = await runCli('analyze', file, '--json', '--threshold', '0.9', '--backend', 'cpu');
     assert.strictEqual(run.code, 0, run.err.join('\n'));
     assert.deepStrictEqual(run.err, []);
     assert.strictEqual(run.out.length, 1, 'one JSON document');
@@ -104,17 +97,17 @@ describe('CLI contract', function () {
 
   it('verify exits 1 when the deviation exceeds --tolerance, and 0 when it is within', async () => {
     const lossy = path.join(root, 'lossy');
-    const reduced = await cli('reduce', file, '--out', lossy, '--threshold', '0.2', '--backend', 'cpu');
+    const reduced = await runCli('reduce', file, '--out', lossy, '--threshold', '0.2', '--backend', 'cpu');
     assert.strictEqual(reduced.code, 0, reduced.err.join('\n'));
     const units = writtenUnits(await readJson(path.join(lossy, 'model.json')));
     assert.ok(units.hidden < 12, 'the lossy reduction merged units');
     const reducedFile = path.join(lossy, 'model.json');
 
-    const strict = await cli('verify', file, reducedFile, '--tolerance', '1e-6', '--backend', 'cpu');
+    const strict = await runCli('verify', file, reducedFile, '--tolerance', '1e-6', '--backend', 'cpu');
     assert.strictEqual(strict.code, 1, strict.out.join('\n') + strict.err.join('\n'));
     assert.match(strict.out[strict.out.length - 1], /^FAILED/);
 
-    const loose = await cli('verify', file, reducedFile, '--tolerance', '1e9', '--backend', 'cpu');
+    const loose = await runCli('verify', file, reducedFile, '--tolerance', '1e9', '--backend', 'cpu');
     assert.strictEqual(loose.code, 0, loose.out.join('\n') + loose.err.join('\n'));
     assert.match(loose.out[loose.out.length - 1], /^OK/);
   });
@@ -137,8 +130,8 @@ describe('CLI contract', function () {
     async function largestStep(name: string, learningRate: string, batchSize: string): Promise<number> {
       const plain = path.join(root, `${name}-plain`);
       const retrained = path.join(root, `${name}-retrained`);
-      assert.strictEqual((await cli('reduce', file, '--out', plain, '--threshold', '0.9', '--backend', 'cpu')).code, 0);
-      const run = await cli('reduce', file, '--out', retrained, '--threshold', '0.9', '--backend', 'cpu', ...data, '--epochs', '1', '--rounds', '1', '--learning-rate', learningRate, '--batch-size', batchSize);
+      assert.strictEqual((await runCli('reduce', file, '--out', plain, '--threshold', '0.9', '--backend', 'cpu')).code, 0);
+      const run = await runCli('reduce', file, '--out', retrained, '--threshold', '0.9', '--backend', 'cpu', ...data, '--epochs', '1', '--rounds', '1', '--learning-rate', learningRate, '--batch-size', batchSize);
       assert.strictEqual(run.code, 0, run.out.join('\n') + run.err.join('\n'));
       assert.match(run.out[0], new RegExp(`learning rate ${learningRate}, batch size ${batchSize}\\.$`));
       const [before, after] = await Promise.all([loadFolderWithTfjs(plain), loadFolderWithTfjs(retrained)]);
@@ -166,17 +159,17 @@ describe('CLI contract', function () {
         ['--batch-size', '2.5', /--batch-size must be a positive integer/],
         ['--batch-size', '0', /--batch-size must be a positive integer/],
       ] as const) {
-        const run = await cli('reduce', file, '--out', path.join(root, 'never'), '--backend', 'cpu', ...data, flag, value);
+        const run = await runCli('reduce', file, '--out', path.join(root, 'never'), '--backend', 'cpu', ...data, flag, value);
         assert.strictEqual(run.code, 2, `${flag} ${value}`);
         assert.match(run.err[0], problem);
       }
-      const plain = await cli('reduce', file, '--out', path.join(root, 'never'), '--batch-size', '8');
+      const plain = await runCli('reduce', file, '--out', path.join(root, 'never'), '--batch-size', '8');
       assert.strictEqual(plain.code, 2);
       assert.match(plain.err[0], /--batch-size goes with reduce --train-inputs/);
-      const analyze = await cli('analyze', file, '--learning-rate', '0.1');
+      const analyze = await runCli('analyze', file, '--learning-rate', '0.1');
       assert.strictEqual(analyze.code, 2);
       assert.match(analyze.err[0], /--learning-rate goes with reduce --train-inputs/);
-      assert.ok(USAGE_LINE.test((await cli('--help')).out.join('\n')));
+      assert.ok(USAGE_LINE.test((await runCli('--help')).out.join('\n')));
     });
   });
 });

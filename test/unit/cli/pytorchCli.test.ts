@@ -7,30 +7,23 @@
 import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { main } from '../../../src/cli/main';
 import { loadModel } from '../../../src/core/analyze';
 import { InputError } from '../../../src/core/model/errors';
 import type { CondenseReport } from '../../../src/core/reduction/report';
 import { findPython } from '../../../src/core/train/pytorchTrainer';
 import { graphParams } from '../../../src/core/train/rounds';
 import { writeRetrainData } from '../../fixtures/retrain/data';
+import { runCliText } from '../../helpers/cli';
 import { tempDir } from '../../helpers/models';
 import { readJson } from '../../helpers/tfjs';
 
 const MLP = path.resolve(__dirname, '..', '..', 'fixtures', 'onnx', 'mlp.onnx');
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
-
 describe('CLI: the PyTorch trainer', function () {
   this.timeout(300_000);
   let dir: string;
   let data: Awaited<ReturnType<typeof writeRetrainData>>;
-  const retrain = (out: string, ...extra: string[]) => cli(
+  const retrain = (out: string, ...extra: string[]) => runCliText(
     'reduce', MLP, '--out', out, '--train-inputs', data.train.inputs, '--train-targets', data.train.targets,
     '--val-inputs', data.val.inputs, '--val-targets', data.val.targets, '--tolerance', '10', '--backend', 'cpu', ...extra,
   );

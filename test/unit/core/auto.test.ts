@@ -7,7 +7,6 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { main } from '../../../src/cli/main';
 import { analyzeModel, loadModel } from '../../../src/core/analyze';
 import { loadBackend } from '../../../src/core/compute/backend';
 import { autoReduce, CUTS_PER_LAYER, cutPoints } from '../../../src/core/auto';
@@ -15,9 +14,10 @@ import { loadCalibration } from '../../../src/core/data/calibration';
 import { GraphEvaluator, isUnsupported } from '../../../src/core/compute/evaluator';
 import { normalSamples, uniformSamples } from '../../../src/core/data/random';
 import { reduceModel } from '../../../src/core/reduce';
+import { runCliText } from '../../helpers/cli';
 import { saveLayersModel, tempDir } from '../../helpers/models';
-import { layerWeights, loadFolderWithTfjs, predict, readJson, setLayerWeights, useCpu } from '../../helpers/tfjs';
-import { widen } from '../../helpers/widen';
+import { loadFolderWithTfjs, predict, readJson, useCpu } from '../../helpers/tfjs';
+import { widenModel } from '../../helpers/widen';
 import { AutoResult, CondenseReport } from '../../../src/core/reduction/report';
 import { loadLabelledData } from '../../../src/core/data/validation';
 import { estimate } from '../../../src/core/estimate';
@@ -25,13 +25,6 @@ import { estimate } from '../../../src/core/estimate';
 const EXAMPLES = path.resolve(__dirname, '..', '..', '..', 'examples');
 const COMBUSTION = path.join(EXAMPLES, 'combustion-mlp', 'model.json');
 const CNN = path.join(EXAMPLES, 'small-cnn', 'model.json');
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 /** The original model's outputs on nested-array inputs, by condense's evaluator. */
 async function originalOutputs(file: string, inputs: unknown[]): Promise<{ y: Float64Array; width: number }> {
@@ -161,7 +154,7 @@ describe('automatic thresholds', function () {
 
   it('CLI: reduce --auto writes the choice and its curve; analyze --auto --json prints the search', async () => {
     const out = path.join(dir, 'cli');
-    const run = await cli('reduce', COMBUSTION, '--out', out, '--auto', '--tolerance', '0.1', '--val-inputs', regression.inputsFile, '--val-targets', regression.targetsFile, '--backend', 'cpu');
+    const run = await runCliText('reduce', COMBUSTION, '--out', out, '--auto', '--tolerance', '0.1', '--val-inputs', regression.inputsFile, '--val-targets', regression.targetsFile, '--backend', 'cpu');
     assert.strictEqual(run.code, 0, run.err);
     assert.match(run.out, /Chosen: \d+ of \d+ parameters/);
     const report = await readJson<CondenseReport>(path.join(out, 'condense-report.json'));
@@ -177,7 +170,7 @@ describe('automatic thresholds', function () {
     const after = mse(await writtenOutputs(out, regression.inputs), regression.targets);
     assert.ok(after <= auto.baseline * 1.1 * (1 + 1e-5));
 
-    const analysed = await cli('analyze', CNN, '--json', '--auto', '--tolerance', '0.01', '--val-inputs', classes.inputsFile, '--val-targets', classes.targetsFile);
+    const analysed = await runCliText('analyze', CNN, '--json', '--auto', '--tolerance', '0.01', '--val-inputs', classes.inputsFile, '--val-targets', classes.targetsFile);
     assert.strictEqual(analysed.code, 0, analysed.err);
     const doc = JSON.parse(analysed.out) as AutoResult;
     assert.strictEqual(doc.metric, 'accuracy');
@@ -186,7 +179,7 @@ describe('automatic thresholds', function () {
 
   it('CLI: reduce --auto --round-to searches rounded candidates and writes the chosen one as measured', async () => {
     const out = path.join(dir, 'cli-rounded');
-    const run = await cli('reduce', COMBUSTION, '--out', out, '--auto', '--tolerance', '0.1', '--round-to', '4', '--val-inputs', regression.inputsFile, '--val-targets', regression.targetsFile, '--backend', 'cpu');
+    const run = await runCliText('reduce', COMBUSTION, '--out', out, '--auto', '--tolerance', '0.1', '--round-to', '4', '--val-inputs', regression.inputsFile, '--val-targets', regression.targetsFile, '--backend', 'cpu');
     assert.strictEqual(run.code, 0, run.err);
     assert.match(run.out, /widths rounded up to multiples of 4/);
     const report = await readJson<CondenseReport>(path.join(out, 'condense-report.json'));
@@ -220,7 +213,7 @@ describe('automatic thresholds', function () {
     await fs.writeFile(wide, JSON.stringify(regression.targets.map((t) => [...t, 0])));
     cases.push([[...base, '--tolerance', '0.1', '--val-inputs', regression.inputsFile, '--val-targets', wide], /wide\.json: has 6 values per row, but the model gives 5/]);
     for (const [argv, message] of cases) {
-      const run = await cli(...argv);
+      const run = await runCliText(...argv);
       assert.strictEqual(run.code, 2, `${argv.join(' ')}: ${run.err}`);
       assert.match(run.err, message);
     }
@@ -234,9 +227,7 @@ describe('automatic thresholds', function () {
       return tf.model({ inputs: input, outputs: tf.layers.layerNormalization({ name: 'norm' }).apply(out) as tf.SymbolicTensor });
     };
     const original = build({});
-    const { weights, units } = widen(layerWeights(original), [{ layer: 'h', consumer: 'out', mode: 'scaled', seed: 31 }]);
-    const wide = build(units);
-    setLayerWeights(wide, weights);
+    const { wide } = widenModel(original, build, [{ layer: 'h', consumer: 'out', mode: 'scaled', seed: 31 }]);
     const file = await saveLayersModel(wide, path.join(dir, 'layer-norm'));
     const inputs = Array.from({ length: 64 }, (_, r) => Array.from(normalSamples(6, 40 + r)));
     const x = tf.tensor(inputs);

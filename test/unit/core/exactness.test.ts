@@ -8,28 +8,20 @@ import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { AnalysisJson } from '../../../src/cli/format';
-import { main } from '../../../src/cli/main';
 import { loadBackend } from '../../../src/core/compute/backend';
 import { verifyModels } from '../../../src/core/verify';
 import type { CondenseReport } from '../../../src/core/reduction/report';
+import { runCliText } from '../../helpers/cli';
 import { saveLayersModel, tempDir } from '../../helpers/models';
 import {
-  layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, SavedModelJson, setLayerWeights, trainBriefly, useCpu,
-  writtenUnits,
+  loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, SavedModelJson, trainBriefly, useCpu, writtenUnits,
 } from '../../helpers/tfjs';
-import { SplitSpec, widen } from '../../helpers/widen';
+import { SplitSpec, widenModel } from '../../helpers/widen';
 
 type Units = Record<string, number>;
 type Builder = (u: Units) => tf.LayersModel;
 
 const THRESHOLD = '0.9999';
-
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 let seed = 1000;
 const glorot = () => tf.initializers.glorotUniform({ seed: seed++ });
@@ -119,6 +111,19 @@ interface Case {
   training?: { epochs: number; samples: number };
 }
 
+/** An MLP case (input [6]): both hidden layers split the same way, d1 with `seed` and d2 with `seed + 1`. */
+function mlpCase(name: string, build: Builder, mode: SplitSpec['mode'], seed: number): Case {
+  return {
+    name,
+    build,
+    inputShape: [6],
+    splits: [
+      { layer: 'd1', consumer: 'd2', mode, seed },
+      { layer: 'd2', consumer: 'out', mode, seed: seed + 1 },
+    ],
+  };
+}
+
 describe('exactness: condensing a widened trained model', function () {
   let root: string;
 
@@ -128,42 +133,10 @@ describe('exactness: condensing a widened trained model', function () {
   });
 
   const cases: Case[] = [
-    {
-      name: 'ReLU MLP (positively scaled copies)',
-      build: mlp('relu'),
-      inputShape: [6],
-      splits: [
-        { layer: 'd1', consumer: 'd2', mode: 'scaled', seed: 1 },
-        { layer: 'd2', consumer: 'out', mode: 'scaled', seed: 2 },
-      ],
-    },
-    {
-      name: 'LeakyReLU MLP (positively scaled copies)',
-      build: leakyMlp,
-      inputShape: [6],
-      splits: [
-        { layer: 'd1', consumer: 'd2', mode: 'scaled', seed: 3 },
-        { layer: 'd2', consumer: 'out', mode: 'scaled', seed: 4 },
-      ],
-    },
-    {
-      name: 'tanh MLP (exact copies)',
-      build: mlp('tanh'),
-      inputShape: [6],
-      splits: [
-        { layer: 'd1', consumer: 'd2', mode: 'exact', seed: 5 },
-        { layer: 'd2', consumer: 'out', mode: 'exact', seed: 6 },
-      ],
-    },
-    {
-      name: 'GELU MLP (exact copies)',
-      build: mlp('gelu'),
-      inputShape: [6],
-      splits: [
-        { layer: 'd1', consumer: 'd2', mode: 'exact', seed: 7 },
-        { layer: 'd2', consumer: 'out', mode: 'exact', seed: 8 },
-      ],
-    },
+    mlpCase('ReLU MLP (positively scaled copies)', mlp('relu'), 'scaled', 1),
+    mlpCase('LeakyReLU MLP (positively scaled copies)', leakyMlp, 'scaled', 3),
+    mlpCase('tanh MLP (exact copies)', mlp('tanh'), 'exact', 5),
+    mlpCase('GELU MLP (exact copies)', mlp('gelu'), 'exact', 7),
     {
       name: 'CNN: Conv2D → Conv2D and Conv2D → Flatten → Dense',
       build: cnn,
@@ -199,16 +172,14 @@ describe('exactness: condensing a widened trained model', function () {
       const originalUnits = writtenUnits({ modelTopology: original.toJSON(null, false) });
 
       // The wide model computes the original's function (checks the construction itself).
-      const { weights, units } = widen(layerWeights(original), c.splits);
-      const wide = c.build(units);
-      setLayerWeights(wide, weights);
+      const { wide, units } = widenModel(original, c.build, c.splits);
       const x = probeBatch(c.inputShape, 64, 7 + index);
       assert.ok(maxRelDeviation(predict(original, x), predict(wide, x)) <= 1e-5, 'the widened model differs from the original');
       for (const s of c.splits) assert.ok(units[s.layer] > originalUnits[s.layer]);
       const wideFile = await saveLayersModel(wide, path.join(dir, 'wide'));
 
       // analyze --json finds exactly the original units per split layer.
-      const analysed = await cli(['analyze', wideFile, '--json', '--threshold', THRESHOLD, '--backend', 'cpu']);
+      const analysed = await runCliText('analyze', wideFile, '--json', '--threshold', THRESHOLD, '--backend', 'cpu');
       assert.strictEqual(analysed.code, 0, analysed.err);
       const report = JSON.parse(analysed.out) as AnalysisJson;
       for (const s of c.splits) {
@@ -223,12 +194,12 @@ describe('exactness: condensing a widened trained model', function () {
 
       // reduce writes the original units back, and verify passes at 1e-5.
       const reducedDir = path.join(dir, 'reduced');
-      const reduced = await cli(['reduce', wideFile, '--out', reducedDir, '--threshold', THRESHOLD, '--backend', 'cpu']);
+      const reduced = await runCliText('reduce', wideFile, '--out', reducedDir, '--threshold', THRESHOLD, '--backend', 'cpu');
       assert.strictEqual(reduced.code, 0, reduced.err);
       const reducedJson = await readJson<SavedModelJson>(path.join(reducedDir, 'model.json'));
       assert.deepStrictEqual(writtenUnits(reducedJson), originalUnits);
 
-      const verified = await cli(['verify', wideFile, path.join(reducedDir, 'model.json'), '--tolerance', '1e-5', '--backend', 'cpu']);
+      const verified = await runCliText('verify', wideFile, path.join(reducedDir, 'model.json'), '--tolerance', '1e-5', '--backend', 'cpu');
       assert.strictEqual(verified.code, 0, verified.out + verified.err);
       const fidelity = await verifyModels(await loadBackend('cpu'), wideFile, path.join(reducedDir, 'model.json'));
       assert.ok(fidelity.maxRel <= 1e-5, `max relative deviation ${fidelity.maxRel}`);

@@ -9,23 +9,16 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { main } from '../../../src/cli/main';
 import { loadBackend } from '../../../src/core/compute/backend';
 import { CancelledError } from '../../../src/core/model/errors';
 import { PauseGate, RetrainEpoch, RetrainOptions, RetrainRun, retrainModel, runRetrain } from '../../../src/core/retrain';
 import { writeRetrainData } from '../../fixtures/retrain/data';
+import { runCliText } from '../../helpers/cli';
 import { tempDir } from '../../helpers/models';
 import { loadFolderWithTfjs, readJson, useCpu } from '../../helpers/tfjs';
 import { CondenseReport, RetrainRound, RetrainSummary } from '../../../src/core/reduction/report';
 
 const COMBUSTION = path.resolve(__dirname, '..', '..', '..', 'examples', 'combustion-mlp', 'model.json');
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 describe('condense–retrain cycles (CLI)', function () {
   let dir: string;
@@ -50,7 +43,7 @@ describe('condense–retrain cycles (CLI)', function () {
   it('writes a smaller model whose validation metric (recomputed with tfjs) meets the tolerance', async () => {
     const out = path.join(dir, 'retrained');
     const tolerance = 2;
-    const r = await cli('reduce', COMBUSTION, '--out', out, ...flags(), '--tolerance', String(tolerance), '--epochs', '1', '--rounds', '2', '--threshold', '0.999', '--backend', 'cpu');
+    const r = await runCliText('reduce', COMBUSTION, '--out', out, ...flags(), '--tolerance', String(tolerance), '--epochs', '1', '--rounds', '2', '--threshold', '0.999', '--backend', 'cpu');
     assert.strictEqual(r.code, 0, r.out + r.err);
     assert.match(r.out, /Round 1:/);
     assert.match(r.out, /learning rate chosen by a range test, batch size 32/);
@@ -77,7 +70,7 @@ describe('condense–retrain cycles (CLI)', function () {
   });
 
   it('usage: a missing --tolerance exits 2 naming the problem', async () => {
-    const missing = await cli('reduce', COMBUSTION, '--out', path.join(dir, 'x'), ...flags());
+    const missing = await runCliText('reduce', COMBUSTION, '--out', path.join(dir, 'x'), ...flags());
     assert.strictEqual(missing.code, 2);
     assert.match(missing.err, /--tolerance/);
   });

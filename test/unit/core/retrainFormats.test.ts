@@ -11,7 +11,6 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type * as Ort from 'onnxruntime-node';
-import { main } from '../../../src/cli/main';
 import * as tf from '@tensorflow/tfjs';
 import { analyzeModel, loadModel } from '../../../src/core/analyze';
 import { loadOnnxRuntime } from '../../../src/core/compute/engines';
@@ -22,18 +21,12 @@ import { CondenseReport } from '../../../src/core/reduction/report';
 import { buildTrainable } from '../../../src/core/train/network';
 import { graphParams } from '../../../src/core/train/rounds';
 import { thresholdRemoving } from '../../../src/core/train/schedule';
+import { runCliText } from '../../helpers/cli';
 import { writeRetrainData } from '../../fixtures/retrain/data';
 import { tempDir } from '../../helpers/models';
 import { readJson, useCpu } from '../../helpers/tfjs';
 
 const FIXTURES = path.resolve(__dirname, '..', '..', 'fixtures');
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 const mse = (y: ArrayLike<number>, t: number[]): number => t.reduce((s, v, i) => s + (y[i] - v) ** 2, 0) / t.length;
 
@@ -88,7 +81,7 @@ describe('condense–retrain in every format (CLI, only the data flags)', functi
       const model = path.join(FIXTURES, c.model);
       const data = await writeRetrainData(await fs.mkdtemp(path.join(dir, 'data-')), model, { train: 96, val: 64 });
       const out = path.join(dir, `out-${path.basename(c.model)}`);
-      const r = await cli(
+      const r = await runCliText(
         'reduce', model, '--out', out, '--train-inputs', data.train.inputs, '--train-targets', data.train.targets,
         '--val-inputs', data.val.inputs, '--val-targets', data.val.targets, '--tolerance', '10', '--rounds', '2', '--epochs', '3', '--backend', 'cpu',
         ...(c.extra ?? []),
@@ -142,7 +135,7 @@ describe('condense–retrain in every format (CLI, only the data flags)', functi
       files.push(xs, ys);
     }
     const out = path.join(dir, 'out-cnn');
-    const r = await cli(
+    const r = await runCliText(
       'reduce', model, '--out', out, '--train-inputs', files[0], '--train-targets', files[1], '--val-inputs', files[2], '--val-targets', files[3],
       '--tolerance', '0.5', '--rounds', '2', '--epochs', '2', '--learning-rate', '0.0003', '--backend', 'cpu',
     );
@@ -179,7 +172,7 @@ describe('condense–retrain in every format (CLI, only the data flags)', functi
       return file;
     };
     const run = (trainTargets: string, trainInputs = data.train.inputs) =>
-      cli('reduce', model, '--out', path.join(dir, 'never'), '--train-inputs', trainInputs, '--train-targets', trainTargets,
+      runCliText('reduce', model, '--out', path.join(dir, 'never'), '--train-inputs', trainInputs, '--train-targets', trainTargets,
         '--val-inputs', data.val.inputs, '--val-targets', data.val.targets, '--tolerance', '0.1', '--backend', 'cpu');
     const cases: [string, () => Promise<{ code: number; err: string }>, RegExp][] = [
       ['rows that differ', async () => run(await write('short.json', data.train.y.slice(1))), /short\.json: has 31 rows, but .*train-x\.json has 32/],

@@ -6,7 +6,6 @@
 import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { main } from '../../../src/cli/main';
 import { analyzeFile } from '../../../src/core/analyze';
 import { loadBackend } from '../../../src/core/compute/backend';
 import { estimate } from '../../../src/core/estimate';
@@ -15,6 +14,7 @@ import { reduceModel } from '../../../src/core/reduce';
 import type { CondenseReport, Timing } from '../../../src/core/reduction/report';
 import { MAX_TIMED_RUNS, measureTiming, MIN_TIMED_RUNS, quantile, recordTiming } from '../../../src/core/timing';
 import * as tf from '@tensorflow/tfjs';
+import { runCliText } from '../../helpers/cli';
 import { saveLayersModel, tempDir } from '../../helpers/models';
 import { readJson, useCpu } from '../../helpers/tfjs';
 
@@ -23,13 +23,6 @@ const ONNX_MLP = path.join(ROOT, 'test', 'fixtures', 'onnx', 'mlp.onnx');
 const TORCH_CNN = path.join(ROOT, 'test', 'fixtures', 'torch', 'cnn.pth');
 const TORCH_CNN_INPUT = path.join(ROOT, 'test', 'fixtures', 'torch', 'cnn-input.npy');
 const SMALL_CNN = path.join(ROOT, 'examples', 'small-cnn', 'model.json');
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 /** Writes the model reduced at γ into `dir`; returns the folder and the estimate's multiply-add ratio. */
 async function reduced(model: string, dir: string, gamma: number): Promise<{ folder: string; macRatio: number }> {
@@ -149,7 +142,7 @@ describe('timing (verify --timing)', function () {
 
   it('CLI: verify --timing prints the table after the check and keeps it in the report', async () => {
     const { folder } = await reduced(ONNX_MLP, path.join(dir, 'cli'), 0.3);
-    const run = await cli('verify', ONNX_MLP, folder, '--timing', '--batch', '1,3', '--threads', '1', '--tolerance', '10', '--quiet');
+    const run = await runCliText('verify', ONNX_MLP, folder, '--timing', '--batch', '1,3', '--threads', '1', '--tolerance', '10', '--quiet');
     assert.strictEqual(run.code, 0, run.err);
     assert.match(run.out, /OK: max relative deviation[\s\S]*Runtime: +onnxruntime [\d.]+ \(CPU\)\nThreads: +1 intra-op thread/);
     assert.match(run.out, /batch +original ms +reduced ms +speed-up +MAC ratio +runs +spread\n +1 +[\d.]+ +[\d.]+ +[\d.]+× +[\d.]+× +\d+ +\d+ %\n +3 /);
@@ -175,7 +168,7 @@ describe('timing (verify --timing)', function () {
       [['analyze', ONNX_MLP, '--timing'], /--timing goes with verify/],
     ];
     for (const [argv, expected] of cases) {
-      const run = await cli(...argv);
+      const run = await runCliText(...argv);
       assert.strictEqual(run.code, 2, `${argv.join(' ')}: ${run.err}`);
       assert.match(run.err.split('\n')[0], expected);
       assert.strictEqual(run.out, '', 'nothing is run');

@@ -9,7 +9,7 @@
 import * as assert from 'assert';
 import { readdirSync, readFileSync } from 'fs';
 import * as path from 'path';
-import { main } from '../../../src/cli/main';
+import { CliRun, runCli } from '../../helpers/cli';
 import { tempDir } from '../../helpers/models';
 import { listing, useCpu } from '../../helpers/tfjs';
 
@@ -21,13 +21,6 @@ interface RegressionCase {
   mutation: string;
   symptom: string;
   expect?: 'warned';
-}
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-  return { code, out, err };
 }
 
 /** One message on stderr: one line, naming the model, no crash. */
@@ -61,9 +54,9 @@ describe('fuzz regressions: cases that once crashed the CLI are refused, or warn
     it(`${name}: ${spec.mutation.slice(0, 100)} (was: ${spec.symptom.slice(0, 80)})`, async () => {
       const model = path.join(FIXTURES, name, spec.model);
       const outputs = await tempDir();
-      const reduce = (): ReturnType<typeof cli> => cli('reduce', model, '--out', path.join(outputs, 'out'), '--force', '--backend', 'cpu');
+      const reduce = (): Promise<CliRun> => runCli('reduce', model, '--out', path.join(outputs, 'out'), '--force', '--backend', 'cpu');
       if (spec.expect === 'warned') {
-        const analyze = await cli('analyze', model, '--backend', 'cpu');
+        const analyze = await runCli('analyze', model, '--backend', 'cpu');
         assert.strictEqual(analyze.code, 0, analyze.err.join('\n'));
         const reduced = await reduce();
         assert.strictEqual(reduced.code, 0, reduced.err.join('\n'));
@@ -72,7 +65,7 @@ describe('fuzz regressions: cases that once crashed the CLI are refused, or warn
         assert.ok((await listing(path.join(outputs, 'out'))).includes('condense-report.json'), 'reduce wrote no report');
         return;
       }
-      assertRefused(await cli('analyze', model, '--backend', 'cpu'), model);
+      assertRefused(await runCli('analyze', model, '--backend', 'cpu'), model);
       assertRefused(await reduce(), model);
       assert.deepStrictEqual(await listing(outputs), [], 'reduce left something next to its output folder');
     });

@@ -10,7 +10,6 @@ import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import type { AnalysisJson } from '../../../../src/cli/format';
 import { checkReduced } from '../../../../src/cli/check';
-import { main } from '../../../../src/cli/main';
 import { analyzeModel, loadModel } from '../../../../src/core/analyze';
 import { loadBackend } from '../../../../src/core/compute/backend';
 import { openModel } from '../../../../src/core/formats/index';
@@ -20,33 +19,12 @@ import { ModelSource } from '../../../../src/core/model/registry';
 import { float32ToFloat16 } from '../../../../src/core/codecs/float16';
 import { reduceModel } from '../../../../src/core/reduce';
 import { verifyModels } from '../../../../src/core/verify';
+import { assertRefused, runCli } from '../../../helpers/cli';
 import { tempDir } from '../../../helpers/models';
 import { graphArrays, graphTensors, plantDuplicate, SplitSpec, widen } from '../../../helpers/widen';
 
 const FIXTURES = path.resolve(__dirname, '..', '..', '..', 'fixtures', 'onnx');
 const fixture = (name: string): string => path.join(FIXTURES, name);
-
-interface Run {
-  code: number;
-  out: string;
-  err: string[];
-}
-
-async function cli(...argv: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-  return { code, out: out.join('\n'), err };
-}
-
-/** Exit code 2 and one message that names `file` and matches `problem`. */
-function assertBadInput(run: Run, file: string, problem: RegExp): void {
-  assert.strictEqual(run.code, 2, `exit code ${run.code}: ${run.err.join('\n')}`);
-  assert.strictEqual(run.err.length, 1, `expected one message, got ${JSON.stringify(run.err)}`);
-  assert.ok(!/internal error|\n\s+at /.test(run.err[0]), `crashed: ${run.err[0]}`);
-  assert.ok(run.err[0].includes(file), `the message does not name ${file}: ${run.err[0]}`);
-  assert.match(run.err[0], problem);
-}
 
 /** Writes a source's encoded files (the model and any external data) into `dir`; returns the model file. */
 async function writeEncoded(source: ModelSource, files: ReturnType<ModelSource['encode']>, dir: string): Promise<string> {
@@ -208,7 +186,7 @@ describe('ONNX models', function () {
       assert.strictEqual(weight(source, '0.bias').storage, 'float64');
 
       const out = freshDir();
-      const run = await cli('reduce', file, '--out', out, '--threshold', '0.7', '--backend', 'cpu');
+      const run = await runCli('reduce', file, '--out', out, '--threshold', '0.7', '--backend', 'cpu');
       assert.strictEqual(run.code, 0, run.err.join('\n'));
       const written = onnx.ModelProto.decode(await fs.readFile(path.join(out, 'mlp.onnx')));
       const types = Object.fromEntries(written.graph!.initializer!.map((t) => [t.name ?? '', t.dataType] as const));
@@ -223,14 +201,14 @@ describe('ONNX models', function () {
     splits: SplitSpec[];
   }
 
+  /** mlp.onnx's splits (the same graph as mlp-external.onnx's): seeds `seed` and `seed + 1`. */
+  const mlpSplits = (seed: number): SplitSpec[] => [
+    { layer: '/0/Gemm', consumer: '/2/Gemm', mode: 'scaled', seed },
+    { layer: '/2/Gemm', consumer: '/4/Gemm', mode: 'exact', seed: seed + 1 },
+  ];
+
   const cases: Case[] = [
-    {
-      file: 'mlp.onnx',
-      splits: [
-        { layer: '/0/Gemm', consumer: '/2/Gemm', mode: 'scaled', seed: 1 },
-        { layer: '/2/Gemm', consumer: '/4/Gemm', mode: 'exact', seed: 2 },
-      ],
-    },
+    { file: 'mlp.onnx', splits: mlpSplits(1) },
     {
       file: 'cnn.onnx',
       splits: [
@@ -246,13 +224,7 @@ describe('ONNX models', function () {
         { layer: '/2/MatMul', consumer: '/4/MatMul', mode: 'scaled', seed: 7 },
       ],
     },
-    {
-      file: 'mlp-external.onnx',
-      splits: [
-        { layer: '/0/Gemm', consumer: '/2/Gemm', mode: 'scaled', seed: 8 },
-        { layer: '/2/Gemm', consumer: '/4/Gemm', mode: 'exact', seed: 9 },
-      ],
-    },
+    { file: 'mlp-external.onnx', splits: mlpSplits(8) },
   ];
 
   describe('exactness: condensing a widened trained model', () => {
@@ -266,9 +238,9 @@ describe('ONNX models', function () {
         const same = await verifyModels(backend, fixture(c.file), wideFile);
         assert.ok(same.maxRel <= 1e-5, `the widened model differs from the original: ${same.maxRel}`);
 
-        const analysed = await cli('analyze', wideFile, '--json', '--threshold', '0.9999', '--backend', 'cpu');
+        const analysed = await runCli('analyze', wideFile, '--json', '--threshold', '0.9999', '--backend', 'cpu');
         assert.strictEqual(analysed.code, 0, analysed.err.join('\n'));
-        const report = JSON.parse(analysed.out) as AnalysisJson;
+        const report = JSON.parse(analysed.out.join('\n')) as AnalysisJson;
         for (const s of c.splits) {
           const layer = report.layers.find((l) => l.name === s.layer);
           assert.ok(layer, `layer ${s.layer} missing from the analysis`);
@@ -279,11 +251,11 @@ describe('ONNX models', function () {
         }
 
         const out = path.join(path.dirname(wideFile), '..', 'reduced');
-        const reduced = await cli('reduce', wideFile, '--out', out, '--threshold', '0.9999', '--backend', 'cpu');
+        const reduced = await runCli('reduce', wideFile, '--out', out, '--threshold', '0.9999', '--backend', 'cpu');
         assert.strictEqual(reduced.code, 0, reduced.err.join('\n'));
         const reducedFile = path.join(out, c.file);
-        const verified = await cli('verify', wideFile, reducedFile, '--tolerance', '1e-5', '--backend', 'cpu');
-        assert.strictEqual(verified.code, 0, verified.out + verified.err.join('\n'));
+        const verified = await runCli('verify', wideFile, reducedFile, '--tolerance', '1e-5', '--backend', 'cpu');
+        assert.strictEqual(verified.code, 0, verified.out.join('\n') + verified.err.join('\n'));
         const fidelity = await verifyModels(backend, fixture(c.file), reducedFile);
         assert.ok(fidelity.maxRel <= 1e-5, `reduced vs original: ${fidelity.maxRel}`);
 
@@ -303,19 +275,19 @@ describe('ONNX models', function () {
     plantDuplicate(arrays.get('/7/Gemm')!, 2, 5, 0.6);
     const planted = await writeEncoded(source, source.encode(graphTensors(source.graph, arrays), new Map()), freshDir());
     const out = freshDir();
-    const reduced = await cli('reduce', planted, '--out', out, '--backend', 'cpu');
+    const reduced = await runCli('reduce', planted, '--out', out, '--backend', 'cpu');
     assert.strictEqual(reduced.code, 0, reduced.err.join('\n'));
     const written = await openModel(path.join(out, 'cnn.onnx'));
     assert.deepStrictEqual(unitsOf(written.graph), { '/0/Conv': 8, '/4/Conv': 5, '/7/Gemm': 15, '/9/Gemm': 4 });
-    const verified = await cli('verify', planted, path.join(out, 'cnn.onnx'), '--tolerance', '1e-5', '--backend', 'cpu');
-    assert.strictEqual(verified.code, 0, verified.out);
-    assert.match(verified.out, /Argmax agreement:\s+100\.00 %/);
+    const verified = await runCli('verify', planted, path.join(out, 'cnn.onnx'), '--tolerance', '1e-5', '--backend', 'cpu');
+    assert.strictEqual(verified.code, 0, verified.out.join('\n'));
+    assert.match(verified.out.join('\n'), /Argmax agreement:\s+100\.00 %/);
 
     const loose = freshDir();
-    assert.strictEqual((await cli('reduce', fixture('mlp.onnx'), '--out', loose, '--threshold', '0.7', '--backend', 'cpu')).code, 0);
-    const failed = await cli('verify', fixture('mlp.onnx'), path.join(loose, 'mlp.onnx'), '--tolerance', '1e-6', '--backend', 'cpu');
-    assert.strictEqual(failed.code, 1, failed.out);
-    assert.match(failed.out, /FAILED/);
+    assert.strictEqual((await runCli('reduce', fixture('mlp.onnx'), '--out', loose, '--threshold', '0.7', '--backend', 'cpu')).code, 0);
+    const failed = await runCli('verify', fixture('mlp.onnx'), path.join(loose, 'mlp.onnx'), '--tolerance', '1e-6', '--backend', 'cpu');
+    assert.strictEqual(failed.code, 1, failed.out.join('\n'));
+    assert.match(failed.out.join('\n'), /FAILED/);
   });
 
   it('the writer copies every field it does not change (unknown ones included) and updates value_info shapes', async () => {
@@ -332,7 +304,7 @@ describe('ONNX models', function () {
     plantDuplicate(arrays.get('/4/Conv')!, 0, 1, 1.7);
     const planted = await writeEncoded(source, source.encode(graphTensors(source.graph, arrays), new Map()), freshDir());
     const out = freshDir();
-    assert.strictEqual((await cli('reduce', planted, '--out', out, '--backend', 'cpu')).code, 0);
+    assert.strictEqual((await runCli('reduce', planted, '--out', out, '--backend', 'cpu')).code, 0);
     const bytes = await fs.readFile(path.join(out, 'cnn.onnx'));
     assert.ok(bytes.includes(Buffer.from(metadata)) && bytes.includes(Buffer.from(unknown)), 'appended fields kept byte for byte');
 
@@ -368,7 +340,7 @@ describe('ONNX models', function () {
     it('an original that fails there too: the reduced model is written, and one warning says the original fails', async () => {
       const file = await edited('mlp.onnx', freshDir(), withoutOutputs);
       const out = path.join(freshDir(), 'out');
-      const run = await cli('reduce', file, '--out', out, '--backend', 'cpu');
+      const run = await runCli('reduce', file, '--out', out, '--backend', 'cpu');
       assert.strictEqual(run.code, 0, run.err.join('\n'));
       assert.ok(!crashed(run.err), run.err.join('\n'));
       const warnings = run.err.filter((l) => l.includes('warning'));
@@ -391,16 +363,16 @@ describe('ONNX models', function () {
       assert.strictEqual(check, null);
       assert.strictEqual(warnings.length, 1, JSON.stringify(warnings));
       assert.match(warnings[0], /^the reduced model was written but could not be checked in onnxruntime: At least one output should be requested/);
-      assertBadInput(await cli('verify', fixture('mlp.onnx'), reduced, '--backend', 'cpu'), reduced, /onnxruntime cannot run this model: /);
+      assertRefused(await runCli('verify', fixture('mlp.onnx'), reduced, '--backend', 'cpu'), reduced, /onnxruntime cannot run this model: /);
     });
   });
 
   it('layers whose outputs meet in a residual Add are reducible jointly (see structure/coupling.test.ts); the block inside is reducible', async () => {
-    const run = await cli('analyze', fixture('residual.onnx'), '--backend', 'cpu');
+    const run = await runCli('analyze', fixture('residual.onnx'), '--backend', 'cpu');
     assert.strictEqual(run.code, 0, run.err.join('\n'));
-    assert.match(run.out, /\/inp\/Gemm .* reducible, reduced jointly with \/block2\/Gemm \(residual Add \/Add\)/);
-    const json = await cli('analyze', fixture('residual.onnx'), '--json', '--backend', 'cpu');
-    const layers = Object.fromEntries((JSON.parse(json.out) as AnalysisJson).layers.map((l) => [l.name, l]));
+    assert.match(run.out.join('\n'), /\/inp\/Gemm .* reducible, reduced jointly with \/block2\/Gemm \(residual Add \/Add\)/);
+    const json = await runCli('analyze', fixture('residual.onnx'), '--json', '--backend', 'cpu');
+    const layers = Object.fromEntries((JSON.parse(json.out.join('\n')) as AnalysisJson).layers.map((l) => [l.name, l]));
     for (const name of ['/inp/Gemm', '/block2/Gemm']) {
       assert.strictEqual(layers[name].reducible, true);
       assert.strictEqual(layers[name].reason, null);
@@ -420,9 +392,9 @@ describe('ONNX models', function () {
       for (const t of model.graph!.initializer!) t.externalData!.find((e) => e.key === 'location')!.value = location;
     };
     const refuse = async (file: string, problem: RegExp): Promise<void> => {
-      assertBadInput(await cli('analyze', file, '--backend', 'cpu'), file, problem);
+      assertRefused(await runCli('analyze', file, '--backend', 'cpu'), file, problem);
       const outputs = freshDir();
-      assertBadInput(await cli('reduce', file, '--out', path.join(outputs, 'out'), '--backend', 'cpu'), file, problem);
+      assertRefused(await runCli('reduce', file, '--out', path.join(outputs, 'out'), '--backend', 'cpu'), file, problem);
       await assert.rejects(fs.stat(outputs));
     };
 
@@ -460,9 +432,9 @@ describe('ONNX models', function () {
       const masked = await edited('mlp.onnx', freshDir(), (model) => {
         model.graph!.initializer!.push({ name: 'mask', dims: [2], dataType: 1, rawData: new Uint8Array(Float32Array.of(-Infinity, 0).buffer) });
       });
-      const run = await cli('analyze', masked, '--json', '--backend', 'cpu');
+      const run = await runCli('analyze', masked, '--json', '--backend', 'cpu');
       assert.strictEqual(run.code, 0, run.err.join('\n'));
-      assert.strictEqual((JSON.parse(run.out) as AnalysisJson).totals.paramsBefore, parameters(await openModel(fixture('mlp.onnx'))));
+      assert.strictEqual((JSON.parse(run.out.join('\n')) as AnalysisJson).totals.paramsBefore, parameters(await openModel(fixture('mlp.onnx'))));
     });
 
     it('external data that climbs out of the model\'s folder (even when the file is there), or is given as an absolute path', async () => {
@@ -516,9 +488,9 @@ describe('ONNX models', function () {
         constant.externalData = [{ key: 'location', value: 'constant.bin' }];
       });
       await fs.writeFile(path.join(dir, 'constant.bin'), Buffer.from(Float32Array.of(Math.SQRT2).buffer));
-      assert.strictEqual((await cli('analyze', file, '--backend', 'cpu')).code, 0);
-      const run = await cli('reduce', file, '--out', path.join(freshDir(), 'out'), '--backend', 'cpu');
-      assertBadInput(run, file, /keeps its data in an external file outside the graph's initializers/);
+      assert.strictEqual((await runCli('analyze', file, '--backend', 'cpu')).code, 0);
+      const run = await runCli('reduce', file, '--out', path.join(freshDir(), 'out'), '--backend', 'cpu');
+      assertRefused(run, file, /keeps its data in an external file outside the graph's initializers/);
     });
   });
 });

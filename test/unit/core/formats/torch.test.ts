@@ -7,7 +7,6 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { AnalysisJson } from '../../../../src/cli/format';
-import { main } from '../../../../src/cli/main';
 import { loadBackend } from '../../../../src/core/compute/backend';
 import { readDataFile } from '../../../../src/core/codecs/dataFile';
 import { openModel } from '../../../../src/core/formats/index';
@@ -19,6 +18,7 @@ import { encodeFloats, RawTensor } from '../../../../src/core/codecs/dtypes';
 import { writeZip } from '../../../../src/core/codecs/zip';
 import { verifyModels } from '../../../../src/core/verify';
 import type { CondenseReport } from '../../../../src/core/reduction/report';
+import { assertRefused, CliRun, runCli } from '../../../helpers/cli';
 import { tempDir } from '../../../helpers/models';
 import { Arr, maxRelDeviation, readJson } from '../../../helpers/tfjs';
 import { SplitSpec, widen } from '../../../helpers/widen';
@@ -28,27 +28,7 @@ const FIXTURES = path.resolve(__dirname, '..', '..', '..', 'fixtures', 'torch');
 const fixture = (name: string): string => path.join(FIXTURES, name);
 const MARKER = '/tmp/condense-malicious-marker';
 
-interface Run {
-  code: number;
-  out: string;
-  err: string[];
-}
-
-async function cli(...argv: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main([...argv, '--backend', 'cpu'], (s) => out.push(s), (s) => err.push(s));
-  return { code, out: out.join('\n'), err };
-}
-
-/** Exit code 2 and one message naming the file and matching `problem`, without a stack trace. */
-function assertRefused(run: Run, file: string, problem: RegExp): void {
-  assert.strictEqual(run.code, 2, `exit code ${run.code}: ${run.out}${run.err.join('\n')}`);
-  assert.strictEqual(run.err.length, 1, JSON.stringify(run.err));
-  assert.ok(!/internal error|\n\s+at /.test(run.err[0]), run.err[0]);
-  assert.ok(run.err[0].includes(file), `the message does not name ${file}: ${run.err[0]}`);
-  assert.match(run.err[0], problem);
-}
+const cli = (...argv: string[]): Promise<CliRun> => runCli(...argv, '--backend', 'cpu');
 
 /** A torch.save-like archive: stored entries, as torch writes them. */
 function storedZip(entries: Record<string, Uint8Array>): Buffer {
@@ -112,7 +92,7 @@ describe('PyTorch state dicts', function () {
     it('layers are named by their state-dict prefixes; BatchNorm is folded into the convolution before it', async () => {
       const run = await cli('analyze', fixture('cnn.pth'), '--json');
       assert.strictEqual(run.code, 0, run.err.join('\n'));
-      const layers = (JSON.parse(run.out) as AnalysisJson).layers.map((l) => [l.name, l.type, l.units, l.reducible, l.reason]);
+      const layers = (JSON.parse(run.out.join('\n')) as AnalysisJson).layers.map((l) => [l.name, l.type, l.units, l.reducible, l.reason]);
       assert.deepStrictEqual(layers, [
         ['conv1', 'Conv2D', 6, true, null],
         ['bn1', 'BatchNormalization', 0, false, 'folded into conv1 for analysis'],
@@ -136,7 +116,7 @@ describe('PyTorch state dicts', function () {
       const csv = await write('rows.csv', Buffer.from('1,2,3,4\n5,6,7,8\n'));
       assertRefused(await cli('verify', fixture('cnn.pth'), fixture('cnn.pth'), '--data', csv), csv, /shape \[2, 4\].*\[1, \?, \?\]/);
       const ok = await cli('verify', fixture('cnn.pth'), fixture('cnn.pth'), '--data', fixture('cnn-input.npy'), '--tolerance', '0');
-      assert.strictEqual(ok.code, 0, ok.out + ok.err.join('\n'));
+      assert.strictEqual(ok.code, 0, ok.out.join('\n') + ok.err.join('\n'));
     });
   });
 
@@ -187,7 +167,7 @@ describe('PyTorch state dicts', function () {
 
         const analysed = await cli('analyze', wide, '--json', '--threshold', '0.9999', ...flags);
         assert.strictEqual(analysed.code, 0, analysed.err.join('\n'));
-        const layers = new Map((JSON.parse(analysed.out) as AnalysisJson).layers.map((l) => [l.name, l]));
+        const layers = new Map((JSON.parse(analysed.out.join('\n')) as AnalysisJson).layers.map((l) => [l.name, l]));
         const originalUnits = new Map(source.graph.layers.map((l) => [l.name, Number(l.config.units ?? l.config.filters)]));
         for (const s of c.splits) {
           const layer = layers.get(s.layer);
@@ -212,7 +192,7 @@ describe('PyTorch state dicts', function () {
         const reducedFile = path.join(out, 'wide.safetensors');
         for (const reference of [wide, original]) {
           const verified = await cli('verify', reference, reducedFile, '--tolerance', '1e-5', ...flags);
-          assert.strictEqual(verified.code, 0, verified.out + verified.err.join('\n'));
+          assert.strictEqual(verified.code, 0, verified.out.join('\n') + verified.err.join('\n'));
         }
         const written = await openModel(reducedFile, { activation: c.activation });
         assert.deepStrictEqual(
@@ -310,7 +290,7 @@ describe('PyTorch state dicts', function () {
     async function layerRows(file: string): Promise<[string, string, string | null][]> {
       const run = await cli('analyze', file, '--json');
       assert.strictEqual(run.code, 0, run.err.join('\n'));
-      return (JSON.parse(run.out) as AnalysisJson).layers.map((l) => [l.name, l.type, l.reason]);
+      return (JSON.parse(run.out.join('\n')) as AnalysisJson).layers.map((l) => [l.name, l.type, l.reason]);
     }
 
     it('modules that are not Linear/Conv2d/BatchNorm end the chain, are listed in place and carried through unchanged', async () => {
@@ -328,7 +308,7 @@ describe('PyTorch state dicts', function () {
       ]);
       // Two chains are two inputs and two outputs for verification.
       const verified = await cli('verify', file, file, '--tolerance', '0');
-      assert.strictEqual(verified.code, 0, verified.out + verified.err.join('\n'));
+      assert.strictEqual(verified.code, 0, verified.out.join('\n') + verified.err.join('\n'));
       const out = path.join(root, 'with-norm');
       assert.strictEqual((await cli('reduce', file, '--out', out, '--threshold', '0.1')).code, 0);
       const written = parseSafetensors('reduced', await fs.readFile(path.join(out, 'with-norm.safetensors')));

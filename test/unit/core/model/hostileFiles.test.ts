@@ -11,7 +11,6 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { onnx } from 'onnx-proto';
-import { main } from '../../../../src/cli/main';
 import { analyzeModel, loadModel } from '../../../../src/core/analyze';
 import { readDataFile } from '../../../../src/core/codecs/dataFile';
 import { writeZip } from '../../../../src/core/codecs/zip';
@@ -22,26 +21,14 @@ import { CancelledError, InputError } from '../../../../src/core/model/errors';
 import { ModelReading } from '../../../../src/core/model/files';
 import { reduceModel } from '../../../../src/core/reduce';
 import { writeFolder } from '../../../../src/core/reduction/output';
-import { saveLayersModel, saveSmallDenseModel, tempDir } from '../../../helpers/models';
+import { assertRefused, CliRun, runCli } from '../../../helpers/cli';
+import { copyModelFolder, saveLayersModel, saveSmallDenseModel, tempDir } from '../../../helpers/models';
 import { pickle } from '../../../helpers/pickle';
 import { LayerJson, listing, readJson, SavedModelJson, SavedSequentialJson, useCpu } from '../../../helpers/tfjs';
 
 const MiB = 1024 ** 2;
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main([...argv, '--backend', 'cpu'], (s) => out.push(s), (s) => err.push(s));
-  return { code, out, err };
-}
-
-/** Exit code 2 and exactly one line naming `file` and matching `problem`. */
-function assertRefused(run: { code: number; err: string[] }, file: string, problem: RegExp): void {
-  assert.strictEqual(run.code, 2, `exit code ${run.code}: ${run.err.join('\n')}`);
-  assert.strictEqual(run.err.length, 1, JSON.stringify(run.err));
-  assert.ok(!run.err[0].includes('\n') && run.err[0].includes(file), run.err[0]);
-  assert.match(run.err[0], problem);
-}
+const cli = (...argv: string[]): Promise<CliRun> => runCli(...argv, '--backend', 'cpu');
 
 /** openModel refuses `file` with an InputError naming it, and array buffers grew by less than `maxGrowth` meanwhile. */
 async function expectOpenRefused(file: string, problem: RegExp, options: { maxModelBytes?: number } = {}, maxGrowth = 8 * MiB): Promise<void> {
@@ -92,10 +79,8 @@ describe('hostile model files', function () {
 
   /** A fresh copy of the small TF.js model: its folder, model.json, shard and parsed JSON. */
   async function freshCopy(): Promise<{ dir: string; file: string; shard: string; json: SavedSequentialJson }> {
-    const dir = path.join(root, `case${++cases}`, 'model');
-    await fs.cp(base, dir, { recursive: true });
-    const file = path.join(dir, 'model.json');
-    return { dir, file, shard: path.join(dir, 'group1-shard1of1.bin'), json: await readJson<SavedSequentialJson>(file) };
+    const copy = await copyModelFolder(base, path.join(root, `case${++cases}`, 'model'));
+    return { ...copy, json: await readJson<SavedSequentialJson>(copy.file) };
   }
 
   const write = async (name: string, data: Uint8Array | string): Promise<string> => {

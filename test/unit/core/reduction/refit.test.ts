@@ -8,7 +8,6 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { AnalysisJson } from '../../../../src/cli/format';
-import { main } from '../../../../src/cli/main';
 import { analyzeModel, loadModel } from '../../../../src/core/analyze';
 import { Calibration, loadCalibration } from '../../../../src/core/data/calibration';
 import { GraphEvaluator, isUnsupported, Value } from '../../../../src/core/compute/evaluator';
@@ -19,6 +18,7 @@ import { cholesky, choleskyWithInverse, gramRows, invertLower, multiplyRows, sol
 import { onnxProducts } from '../../../../src/core/compute/engines';
 import { normalSamples, uniformSamples } from '../../../../src/core/data/random';
 import type { CondenseReport } from '../../../../src/core/reduction/report';
+import { runCliText } from '../../../helpers/cli';
 import { saveLayersModel, tempDir } from '../../../helpers/models';
 import { layerWeights, loadFolderWithTfjs, readJson, setLayerWeights, useCpu } from '../../../helpers/tfjs';
 
@@ -85,13 +85,6 @@ async function relativeError(original: string, reduced: string, input: Value): P
     sq += v * v;
   });
   return err / sq;
-}
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-  return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
 describe('ridge least squares', () => {
@@ -350,27 +343,27 @@ describe('bias-dominated layers', () => {
   });
 
   it('CLI: flags, the similarity column and refit on reduce', async () => {
-    const table = await cli('analyze', file);
+    const table = await runCliText('analyze', file);
     assert.strictEqual(table.code, 0);
     assert.match(table.out, /bias-dominated: weight-only cosine gives \d+ clusters/);
-    const json = JSON.parse((await cli('analyze', file, '--json', '--calibration-range', '-2,2', '--calibration-samples', '300')).out) as AnalysisJson;
+    const json = JSON.parse((await runCliText('analyze', file, '--json', '--calibration-range', '-2,2', '--calibration-samples', '300')).out) as AnalysisJson;
     assert.strictEqual(json.calibration, '300 uniform samples in [-2, 2]');
     assert.strictEqual(json.layers[0].similarity, 'data');
     assert.strictEqual(json.layers[0].biasDominated, false);
     const dir = await tempDir();
     const dataFile = path.join(dir, 'inputs.csv');
     await fs.writeFile(dataFile, ['a,b,c,d', ...Array.from({ length: 100 }, (_, i) => [i % 7, i % 5, (i % 3) - 1, Math.sin(i)].map((v) => (v / 3).toFixed(4)).join(','))].join('\n'));
-    const reduced = await cli('reduce', file, '--out', path.join(dir, 'out'), '--calibration', dataFile, '--threshold', '0.9');
+    const reduced = await runCliText('reduce', file, '--out', path.join(dir, 'out'), '--calibration', dataFile, '--threshold', '0.9');
     assert.strictEqual(reduced.code, 0, reduced.err);
     assert.match(reduced.out, /refitted by least squares on 100 rows of/);
     const report = await readJson<CondenseReport>(path.join(dir, 'out', 'condense-report.json'));
     assert.strictEqual(report.merge, 'refit');
     assert.strictEqual(report.refits?.length, 1);
-    const allowed = await cli('analyze', file, '--allow-bias-dominated', '--json');
+    const allowed = await runCliText('analyze', file, '--allow-bias-dominated', '--json');
     assert.strictEqual((JSON.parse(allowed.out) as AnalysisJson).layers[0].reducible, true);
-    assert.strictEqual((await cli('analyze', file, '--calibration', dataFile, '--calibration-range', '0,1')).code, 2);
-    assert.strictEqual((await cli('analyze', file, '--calibration-samples', '10')).code, 2);
-    const wrong = await cli('analyze', file, '--calibration', path.join(EXAMPLES, 'small-cnn', 'probe-inputs.json'));
+    assert.strictEqual((await runCliText('analyze', file, '--calibration', dataFile, '--calibration-range', '0,1')).code, 2);
+    assert.strictEqual((await runCliText('analyze', file, '--calibration-samples', '10')).code, 2);
+    const wrong = await runCliText('analyze', file, '--calibration', path.join(EXAMPLES, 'small-cnn', 'probe-inputs.json'));
     assert.strictEqual(wrong.code, 2);
     assert.match(wrong.err, /the model takes \[4\]/);
   });

@@ -11,7 +11,6 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { AnalysisJson } from '../../../../src/cli/format';
-import { main } from '../../../../src/cli/main';
 import { analyzeModel, loadModel } from '../../../../src/core/analyze';
 import { loadBackend } from '../../../../src/core/compute/backend';
 import { loadCalibration } from '../../../../src/core/data/calibration';
@@ -23,6 +22,7 @@ import { ModelSource } from '../../../../src/core/model/registry';
 import { clustersAt } from '../../../../src/core/estimate';
 import { verifyModels } from '../../../../src/core/verify';
 import type { CondenseReport } from '../../../../src/core/reduction/report';
+import { runCliText } from '../../../helpers/cli';
 import { saveLayersModel, tempDir } from '../../../helpers/models';
 import {
   layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, setLayerWeights, trainBriefly, useCpu, writtenUnits,
@@ -32,23 +32,10 @@ import { graphArrays, graphTensors, plantDuplicate, SplitSpec, widen } from '../
 const GAMMA = 0.9999;
 const ONNX_FIXTURES = path.resolve(__dirname, '..', '..', '..', 'fixtures', 'onnx');
 
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-}
-
-async function cli(...argv: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, (s) => out.push(s), (s) => err.push(s));
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
-
 type JsonLayer = AnalysisJson['layers'][number];
 
 async function analyzeJson(file: string): Promise<{ layers: Record<string, JsonLayer>; totals: { paramsBefore: number; paramsAfter: number } }> {
-  const run = await cli('analyze', file, '--json', '--threshold', String(GAMMA), '--backend', 'cpu');
+  const run = await runCliText('analyze', file, '--json', '--threshold', String(GAMMA), '--backend', 'cpu');
   assert.strictEqual(run.code, 0, run.err);
   const report = JSON.parse(run.out) as AnalysisJson;
   return { layers: Object.fromEntries(report.layers.map((l) => [l.name, l])), totals: report.totals };
@@ -172,10 +159,10 @@ describe('coupled layers reduced jointly', function () {
       }
 
       const reducedDir = path.join(dir, 'reduced');
-      const reduced = await cli('reduce', wideFile, '--out', reducedDir, '--threshold', String(GAMMA), '--backend', 'cpu');
+      const reduced = await runCliText('reduce', wideFile, '--out', reducedDir, '--threshold', String(GAMMA), '--backend', 'cpu');
       assert.strictEqual(reduced.code, 0, reduced.err);
       assert.deepStrictEqual(writtenUnits(await readJson(path.join(reducedDir, 'model.json'))), { stem: 4, expand: 8, project: 4, head: 5, out: 3 });
-      const verified = await cli('verify', wideFile, path.join(reducedDir, 'model.json'), '--tolerance', '1e-5', '--backend', 'cpu');
+      const verified = await runCliText('verify', wideFile, path.join(reducedDir, 'model.json'), '--tolerance', '1e-5', '--backend', 'cpu');
       assert.strictEqual(verified.code, 0, verified.out + verified.err);
 
       const loaded = await loadFolderWithTfjs(reducedDir);
@@ -337,10 +324,10 @@ describe('coupled layers reduced jointly', function () {
       assert.strictEqual(totals.paramsAfter, parameters(original));
 
       const out = path.join(path.dirname(wideFile), '..', 'reduced');
-      const reduced = await cli('reduce', wideFile, '--out', out, '--threshold', String(GAMMA), '--backend', 'cpu');
+      const reduced = await runCliText('reduce', wideFile, '--out', out, '--threshold', String(GAMMA), '--backend', 'cpu');
       assert.strictEqual(reduced.code, 0, reduced.err);
       const reducedFile = path.join(out, fixture);
-      const verified = await cli('verify', wideFile, reducedFile, '--tolerance', '1e-5', '--backend', 'cpu');
+      const verified = await runCliText('verify', wideFile, reducedFile, '--tolerance', '1e-5', '--backend', 'cpu');
       assert.strictEqual(verified.code, 0, verified.out + verified.err);
       const fidelity = await verifyModels(backend, file, reducedFile);
       assert.ok(fidelity.maxRel <= 1e-5, `reduced vs original: ${fidelity.maxRel}`);

@@ -15,10 +15,10 @@ import { float32ToFloat16 } from '../../../../../src/core/codecs/float16';
 import { concatBytes, RawWeight, readRawWeights, writeModelFolder } from '../../../../helpers/files';
 import { saveLayersModel, tempDir } from '../../../../helpers/models';
 import {
-  LayerJson, layerWeights, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, SavedModelJson,
-  setLayerWeights, trainBriefly, useCpu, writtenUnits,
+  LayerJson, loadFolderWithTfjs, maxRelDeviation, predict, probeBatch, readJson, SavedModelJson, trainBriefly, useCpu,
+  writtenUnits,
 } from '../../../../helpers/tfjs';
-import { widen } from '../../../../helpers/widen';
+import { widenModel } from '../../../../helpers/widen';
 
 function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
@@ -145,12 +145,10 @@ describe('reading TF.js Layers models', function () {
       const original = build({});
       await trainBriefly(original, 14, 5);
       // Exact copies stay exact copies after quantisation.
-      const { weights, units } = widen(layerWeights(original), [
+      const { wide } = widenModel(original, build, [
         { layer: 'd1', consumer: 'd2', mode: 'exact', seed: 15 },
         { layer: 'd2', consumer: 'out', mode: 'exact', seed: 16 },
       ]);
-      const wide = build(units);
-      setLayerWeights(wide, weights);
       await saveLayersModel(wide, path.join(dir, 'float'));
       const raw = await readRawWeights(path.join(dir, 'float'));
       // Kernels that merging changes stay float32; the others are quantised every way.
@@ -203,12 +201,10 @@ describe('reading TF.js Layers models', function () {
       dir = path.join(root, 'layouts');
       original = build({});
       await trainBriefly(original, 77, 5);
-      const { weights, units } = widen(layerWeights(original), [
+      const { wide } = widenModel(original, build, [
         { layer: 'd1', consumer: 'd2', mode: 'scaled', seed: 21 },
         { layer: 'd2', consumer: 'out', mode: 'exact', seed: 22 },
       ]);
-      const wide = build(units);
-      setLayerWeights(wide, weights);
       await saveLayersModel(wide, path.join(dir, 'canonical'));
       canonical = await readRawWeights(path.join(dir, 'canonical'));
       x = probeBatch([5], 64, 3);
@@ -281,9 +277,7 @@ describe('reading TF.js Layers models', function () {
       const bn = cnn.getLayer('bn1');
       const stats = [[1.3, -0.7, 0.9, 1.1, 0.6], [0.2, -0.1, 0.3, 0, -0.4], [0.1, 0.5, -0.2, 0.3, 0], [1.5, 0.8, 1.2, 0.6, 2]].map((v) => tf.tensor1d(v));
       bn.setWeights(stats);
-      const { weights, units } = widen(layerWeights(cnn), [{ layer: 'c1', consumer: 'out', batchNorm: 'bn1', mode: 'scaled', seed: 23 }]);
-      const wide = buildCnn(units);
-      setLayerWeights(wide, weights);
+      const { wide } = widenModel(cnn, buildCnn, [{ layer: 'c1', consumer: 'out', batchNorm: 'bn1', mode: 'scaled', seed: 23 }]);
       await saveLayersModel(wide, path.join(dir, 'cnn-canonical'));
       const raw = await readRawWeights(path.join(dir, 'cnn-canonical'));
       const config = raw.json.modelTopology.config;

@@ -7,22 +7,17 @@ import * as assert from 'assert';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { AnalysisJson } from '../../../../../src/cli/format';
-import { main } from '../../../../../src/cli/main';
 import { openModel } from '../../../../../src/core/formats/index';
 import { STORAGE_BYTES, StorageDtype } from '../../../../../src/core/model/tensor';
 import { encodeSafetensors, parseSafetensors } from '../../../../../src/core/formats/torch/safetensors';
 import { decodeTensor, encodeFloats, FloatDtype, RawTensor } from '../../../../../src/core/codecs/dtypes';
+import { CliRun, runCli } from '../../../../helpers/cli';
 import { tempDir } from '../../../../helpers/models';
 import { readJson } from '../../../../helpers/tfjs';
 
 const FIXTURES = path.resolve(__dirname, '..', '..', '..', '..', 'fixtures', 'torch');
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main([...argv, '--backend', 'cpu'], (s) => out.push(s), (s) => err.push(s));
-  return { code, out, err };
-}
+const cli = (...argv: string[]): Promise<CliRun> => runCli(...argv, '--backend', 'cpu');
 
 /** A safetensors file from a header object and raw data (for writing broken files on purpose). */
 function handmade(header: unknown, data: Uint8Array = new Uint8Array(0), headerLength?: bigint): Buffer {
