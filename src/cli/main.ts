@@ -22,7 +22,7 @@ import { resolveModelPath } from './modelPath';
 import { existsSync } from 'fs';
 import { realpath } from 'fs/promises';
 import * as path from 'path';
-import { plural } from './table';
+import { plural, printable } from './table';
 import { exportCommand } from './export';
 
 /** A usage mistake: reported like bad input (exit 2), naming the argument. */
@@ -95,7 +95,10 @@ export interface Terminal {
   columns?: number;
 }
 
-export async function main(argv: string[], out: (s: string) => void, err: (s: string) => void, terminal: Terminal = {}): Promise<number> {
+export async function main(argv: string[], writeOut: (s: string) => void, writeErr: (s: string) => void, terminal: Terminal = {}): Promise<number> {
+  // Names from model and data files reach these lines: nothing in them may act on the terminal.
+  const out = (s: string): void => writeOut(printable(s));
+  const err = (s: string): void => writeErr(printable(s));
   try {
     const [command, ...rest] = argv;
     if (command === 'export') return await exportCommand(rest, out, err);

@@ -3,6 +3,8 @@
  * terminal one line redraws in place (phase, step n of m, elapsed, ETA); elsewhere (a log, a pipe)
  * each phase and each counted step is one plain line.
  */
+import { printable } from './table';
+
 export interface ProgressSink {
   write(text: string): void;
   /** True when stderr is a terminal: the line may redraw with a carriage return. */
@@ -48,8 +50,9 @@ export class Progress {
     this.drawn = false;
   }
 
-  private show(line: string, logged: boolean): void {
+  private show(text: string, logged: boolean): void {
     if (!this.sink) return;
+    const line = printable(text);
     if (this.sink.isTTY) {
       const width = Math.max(20, (this.sink.columns ?? 80) - 1);
       this.sink.write(`\r\x1b[K${line.length > width ? `${line.slice(0, width - 1)}…` : line}`);

@@ -260,6 +260,22 @@ describe('the command line, run as a user runs it', function () {
     assert.match(onnx.stdout, /Argmax agreement:\s+100\.00 % \(top-1 of the class scores\)/);
   });
 
+  it('a layer name that would act on a terminal is printed escaped; --json keeps it exact', async () => {
+    const hostile = path.join(root, 'terminal-name');
+    await fs.cp(COMBUSTION, hostile, { recursive: true });
+    const name = 'hidden1\u001b[2J\u001b[31mred\u202e\u0007';
+    const manifest = path.join(hostile, 'model.json');
+    // The name stands in the topology and in the weight names ("hidden1/kernel"): both are renamed.
+    await fs.writeFile(manifest, (await fs.readFile(manifest, 'utf8')).replace(/"hidden1(["/])/g, (_, end: string) => `${JSON.stringify(name).slice(0, -1)}${end}`));
+    const run = await condense('analyze', hostile, '--threshold', '0.99');
+    assert.strictEqual(run.code, 0, run.stderr);
+    // eslint-disable-next-line no-control-regex -- looking for control characters is the point
+    assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/.test(run.stdout + run.stderr), JSON.stringify(run.stdout));
+    assert.match(run.stdout, /^hidden1\\u001b\[2J\\u001b\[31mred\\u202e\\u0007 +Dense /m);
+    const json = await condense('analyze', hostile, '--threshold', '0.99', '--json', '--quiet');
+    assert.strictEqual((JSON.parse(json.stdout) as AnalysisJson).layers[0].name, name);
+  });
+
   it('verify --labels judges by the accuracy drop, not by how far the scores moved', async () => {
     // A condensed CNN whose scores move; labels = the original's own answers, so the original scores 100 %.
     const reduced = path.join(root, 'cnn-loose');
