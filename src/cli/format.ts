@@ -2,7 +2,7 @@ import { countClusters } from '../core/similarity/cluster';
 import { Estimate, LayerSummary, ModelSummary } from '../core/estimate';
 import type { AutoResult, CondenseReport } from '../core/reduction/report';
 import type { Timing } from '../core/reduction/report';
-import { fitLine } from './table';
+import { fitLine, printable } from './table';
 
 /** The `analyze --json` document; its shape is part of the CLI's contract (see README). */
 export interface AnalysisJson {
@@ -86,7 +86,7 @@ export function formatTable(summary: ModelSummary, sizes: Estimate, threshold: n
       `${e.paramsBefore} → ${e.paramsAfter}`,
       e.macsBefore ? `${e.macsBefore} → ${e.macsAfter}` : '',
       note,
-    ];
+    ].map(printable); // escaped before measuring, so a hostile name's escapes keep its row aligned
   });
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
   const line = (cells: string[]): string => fitLine(cells.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd(), options.columns);

@@ -272,6 +272,9 @@ describe('the command line, run as a user runs it', function () {
     // eslint-disable-next-line no-control-regex -- looking for control characters is the point
     assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/.test(run.stdout + run.stderr), JSON.stringify(run.stdout));
     assert.match(run.stdout, /^hidden1\\u001b\[2J\\u001b\[31mred\\u202e\\u0007 +Dense /m);
+    const lines = run.stdout.split('\n');
+    const [header, row] = [lines.find((l) => l.startsWith('layer '))!, lines.find((l) => l.startsWith('hidden1'))!];
+    assert.strictEqual(row.indexOf(' Dense '), header.indexOf(' type '), 'the escaped name keeps its row aligned with the header');
     const json = await condense('analyze', hostile, '--threshold', '0.99', '--json', '--quiet');
     assert.strictEqual((JSON.parse(json.stdout) as AnalysisJson).layers[0].name, name);
   });
